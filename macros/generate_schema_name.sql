@@ -1,0 +1,5 @@
+{#- Layers get plain schema names (staging, intermediate, harmonized, standards), not
+    dbt's default "<target schema>_<custom schema>". -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,186 @@
+"""Run Airflow embedded: no servers, a SQLite metadata DB under ``build/airflow``, our ``dags/``.
+
+Order matters: Airflow reads its configuration once, when ``airflow`` is first imported (and it
+writes ``$AIRFLOW_HOME/airflow.cfg`` then). So ``configure()`` must run before any ``import airflow``
+in the process, and one process gets one Airflow home. Tests that need another home run Airflow in
+a subprocess (``python -m tongban.airflow_env run``).
+
+    configure()            # env only, cheap, idempotent
+    ensure_db()            # migrates once (~5 s cold), then a stamp-file check (~0 s)
+    result = run_dag()     # like ``airflow dags test tongban_regional``, in process
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tongban.config import quiet_third_parties, settings
+
+DAG_ID = "tongban_regional"
+_STAMP = "tongban-db-migrated"
+_configured_home: Path | None = None
+
+
+def _home_default() -> Path:
+    return settings().build_dir / "airflow"
+
+
+def configure(home: Path | None = None) -> Path:
+    """Point Airflow at ``home`` (default ``<build_dir>/airflow``) and our dags; return ``home``.
+
+    Paths tied to ``home`` are always set; tunables (parallelism, log level, auth) only when the
+    caller has not set them already. Call before importing airflow; calling again with the same
+    home is a no-op, with another home after airflow is imported is an error.
+    """
+    home = Path(home).expanduser().resolve() if home else _home_default()
+    if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != str(home):
+        raise RuntimeError(
+            f"airflow is already imported with AIRFLOW_HOME={os.environ.get('AIRFLOW_HOME')!r}; "
+            f"cannot switch to {str(home)!r} in this process (run it in a subprocess)"
+        )
+    global _configured_home
+    _configured_home = home
+    home.mkdir(parents=True, exist_ok=True)
+    quiet_third_parties()  # DO_NOT_TRACK, GX/dbt telemetry off, PARALLELISM=4, no examples
+    env = os.environ
+    env["AIRFLOW_HOME"] = str(home)
+    env["AIRFLOW_CONFIG"] = str(home / "airflow.cfg")
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(settings().project_root / "dags")
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(home / "logs")
+    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(home / "passwords.json.generated")
+    defaults = {
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",  # default 32 forks 32 LocalExecutor workers
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",  # used by `make airflow`; dag.test runs in process
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # dev UI on localhost, no login
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    return home
+
+
+def _airflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("apache-airflow-core")
+
+
+def ensure_db() -> None:
+    """Create/migrate the SQLite metadata DB once; later calls cost one stat and one small read."""
+    home = _configured_home or configure()
+    stamp = home / _STAMP
+    db_file = home / "airflow.db"
+    wanted = _airflow_version()
+    if db_file.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+        return
+    from airflow.utils import db
+
+    db.upgradedb()  # what `airflow db migrate` runs: create-all on a new DB, alembic otherwise
+    stamp.write_text(wanted + "\n")
+
+
+def _xcom_values(run_id: str, dag_id: str) -> dict[str, Any]:
+    """Return values pushed by each task of the run, keyed ``task_id`` or ``task_id[map_index]``."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    out: dict[str, Any] = {}
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")
+        for row in session.scalars(query):
+            name = row.task_id if row.map_index < 0 else f"{row.task_id}[{row.map_index}]"
+            out[name] = XComModel.deserialize_value(row)
+    return out
+
+
+def load_dag(dag_id: str = DAG_ID):
+    """The SDK DAG object parsed from our dags folder (raises with the import errors if it fails)."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    # What `airflow dags test` does: parse the "dags-folder" bundle (= [core] dags_folder).
+    # Airflow 3.3's DagBag has no include_examples any more; examples are a bundle of their own.
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder")
+    if bag.import_errors:
+        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    if dag_id not in bag.dags:
+        raise KeyError(f"no DAG {dag_id!r} in {bag.dag_folder}")
+    return bag.dags[dag_id]
+
+
+def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
+    """Run one DAG run in this process (``airflow dags test``) and return what happened.
+
+    Returns ``{"dag_id", "dag_run_id", "state", "seconds", "task_states": {task: state},
+    "xcom": {task: return value}}``; mapped tasks appear as ``intake[0]``, ``intake[1]`` ...
+    Tasks run one after another in this process; a failing task does not raise here, it shows
+    as ``state == "failed"``.
+    """
+    if _configured_home is None:
+        configure()
+    ensure_db()
+    t0 = time.perf_counter()
+    dag = load_dag(dag_id)
+    dr = dag.test(run_conf=conf or {})
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(dr)
+        tis = dr.get_task_instances(session=session)
+        task_states = {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
+            for ti in sorted(tis, key=lambda t: (t.task_id, t.map_index))
+        }
+        run_id, state = dr.run_id, str(dr.state)
+    return {
+        "dag_id": dag_id,
+        "dag_run_id": run_id,
+        "state": state,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "task_states": task_states,
+        "xcom": _xcom_values(run_id, dag_id),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tongban.airflow_env run [--conf JSON] [--dag DAG_ID]``: print the result as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tongban.airflow_env")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the DAG once in process (airflow dags test)")
+    run.add_argument("--dag", default=DAG_ID)
+    run.add_argument("--conf", default="{}", help="DAG run conf as JSON, e.g. '{\"entities\": [...]}'")
+    sub.add_parser("migrate", help="create/migrate the metadata DB")
+    sub.add_parser("env", help="print the Airflow environment as shell exports")
+    args = parser.parse_args(argv)
+    configure()
+    if args.cmd == "env":
+        for key in sorted(os.environ):
+            if key.startswith("AIRFLOW") or key in ("DO_NOT_TRACK", "GX_ANALYTICS_ENABLED"):
+                print(f"export {key}={json.dumps(os.environ[key])}")
+        return 0
+    if args.cmd == "migrate":
+        ensure_db()
+        return 0
+    result = run_dag(args.dag, json.loads(args.conf))
+    print(json.dumps(result, indent=2, default=str))
+    return 0 if result["state"] == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

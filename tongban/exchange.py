@@ -1,0 +1,600 @@
+"""The exchange: immutable Parquet snapshots plus a small DuckDB catalog that dashboards open.
+
+DuckDB allows one read-write process *or* many read-only ones on a file, never both, so dashboards
+never open the warehouse. Publication instead works like this::
+
+    exchange/<entity>/v<N>/part-0.parquet     immutable snapshot, N = 1, 2, ... per entity
+    exchange/<entity>/v<N>/_manifest.json     entity, version, run_id, rows, created_at, sha256, ...
+    exchange/_runs/<run_id>.parquet           the run record rows of one run
+    exchange/catalog.duckdb                   views over the current snapshots + exchange_runs
+                                              + exchange_snapshots
+
+* :func:`publish_snapshot` copies one warehouse relation to ``.v<N>.tmp-<random>/``, writes the
+  manifest, fsyncs and renames the directory to ``v<N>``. A version directory without a manifest, or a
+  ``.tmp`` directory left by a crash, is never considered published.
+* :func:`rebuild_catalog` writes a complete new catalog file beside the old one and swaps it in with
+  ``os.replace``. A reader holding the old file keeps a consistent view (its views point at snapshot
+  directories that are never modified or deleted); a new reader gets the new file.
+* :func:`connect_catalog` / :func:`query` are the read side. Inside one process DuckDB caches database
+  instances by path, so ``duckdb.connect(catalog, read_only=True)`` would silently return the *old*
+  catalog while any connection to it is still open. :func:`connect_catalog` avoids that cache by
+  attaching the catalog read-only to a fresh in-memory instance (and detaching the in-memory database,
+  so nothing but temp objects can be written).
+
+Old snapshot versions are kept; there is no retention/garbage collection here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from tongban.sqlquote import check_ident, is_identifier, quote_ident, quote_literal
+
+CATALOG_FILE = "catalog.duckdb"
+RUNS_DIR = "_runs"
+MANIFEST_FILE = "_manifest.json"
+PART_FILE = "part-0.parquet"
+CATALOG_ALIAS = "catalog"
+
+#: Views in the catalog that are not entities; no entity may take these names.
+RESERVED_VIEW_NAMES = frozenset({"exchange_runs", "exchange_snapshots"})
+
+NO_PUBLICATION_MESSAGE = "no publication yet: run `tongban run` first"
+
+_VERSION_DIR = re.compile(r"v([1-9][0-9]{0,8})")
+_RUN_ID = re.compile(r"[A-Za-z0-9_.:+-]{1,100}")
+
+#: Fixed schema of exchange/_runs/*.parquet and of the exchange_runs view, in column order.
+RUN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "VARCHAR"),
+    ("started_at", "TIMESTAMP"),
+    ("finished_at", "TIMESTAMP"),
+    ("entity", "VARCHAR"),
+    ("source_id", "VARCHAR"),
+    ("province_code", "VARCHAR"),
+    ("delivery_file", "VARCHAR"),
+    ("delivery_sha256", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("rows_delivered", "BIGINT"),
+    ("rows_published", "BIGINT"),
+    ("rows_quarantined", "BIGINT"),
+    ("gate_success", "BOOLEAN"),
+    ("gate_summary", "VARCHAR"),
+    ("standard_version", "VARCHAR"),
+    ("mapping_version", "VARCHAR"),
+    ("snapshot_version", "INTEGER"),
+    ("message", "VARCHAR"),
+    ("top_reasons", "VARCHAR"),
+)
+_RUN_COLUMN_NAMES = tuple(name for name, _ in RUN_COLUMNS)
+_TIMESTAMP_COLUMNS = frozenset(name for name, kind in RUN_COLUMNS if kind == "TIMESTAMP")
+
+SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("entity", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("rows", "BIGINT"),
+    ("run_id", "VARCHAR"),
+    ("created_at", "TIMESTAMP"),
+    ("path", "VARCHAR"),
+    ("is_current", "BOOLEAN"),
+)
+
+
+class NoPublicationError(FileNotFoundError):
+    """The exchange has no catalog yet."""
+
+
+class ExchangeError(RuntimeError):
+    """The exchange directory is in a state publication cannot work with."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One complete, published version of an entity. ``path`` is the ``v<N>`` directory."""
+
+    entity: str
+    version: int
+    path: Path
+    rows: int
+    run_id: str
+    created_at: str
+
+    @property
+    def parquet_files(self) -> list[Path]:
+        """The snapshot's Parquet files (today always just ``part-0.parquet``), sorted."""
+        return sorted(p for p in self.path.glob("*.parquet") if p.is_file())
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+    def to_dict(self) -> dict:
+        return {
+            "entity": self.entity,
+            "version": self.version,
+            "path": str(self.path),
+            "rows": self.rows,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+        }
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+
+def check_entity(entity: object) -> str:
+    """An entity name: an ASCII identifier not starting with '_' and not a reserved view name."""
+    check_ident(entity, what="entity name")
+    assert isinstance(entity, str)
+    if entity.startswith("_"):
+        raise ValueError(
+            f"invalid entity name {entity!r}: must not start with '_' (reserved for exchange internals)"
+        )
+    if entity.lower() in RESERVED_VIEW_NAMES:
+        raise ValueError(f"invalid entity name {entity!r}: reserved for a catalog view")
+    return entity
+
+
+def check_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or run_id in {".", ".."}:
+        raise ValueError(f"invalid run_id {run_id!r}: expected 1-100 characters of [A-Za-z0-9_.:+-]")
+    return run_id
+
+
+def _quote_relation(relation: object) -> str:
+    """``schema.table`` with both parts validated as plain identifiers and quoted."""
+    parts = relation.split(".") if isinstance(relation, str) else []
+    if len(parts) != 2:
+        raise ValueError(f"invalid relation {relation!r}: expected 'schema.table'")
+    for part in parts:
+        check_ident(part, what=f"relation part in {relation!r}")
+    return ".".join(quote_ident(p) for p in parts)
+
+
+# --------------------------------------------------------------------------------------------- filesystem
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """fsync a directory so renames inside it are durable (best effort where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _remove_duckdb_file(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+# --------------------------------------------------------------------------------------------- snapshots
+
+
+def _version_dirs(entity_dir: Path) -> Iterator[tuple[int, Path]]:
+    """``(N, path)`` for every ``v<N>`` directory, complete or not; ``.tmp`` directories are skipped."""
+    if not entity_dir.is_dir():
+        return
+    for child in entity_dir.iterdir():
+        match = _VERSION_DIR.fullmatch(child.name)
+        if match and child.is_dir():
+            yield int(match.group(1)), child
+
+
+def _read_manifest(entity: str, version: int, version_dir: Path) -> Snapshot | None:
+    manifest = version_dir / MANIFEST_FILE
+    if not manifest.is_file():
+        return None  # incomplete: never counted as published
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        snapshot = Snapshot(
+            entity=str(data["entity"]),
+            version=int(data["version"]),
+            path=version_dir.resolve(),
+            rows=int(data["rows"]),
+            run_id=str(data["run_id"]),
+            created_at=str(data["created_at"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ExchangeError(f"unreadable snapshot manifest {manifest}: {exc}") from exc
+    if snapshot.entity != entity or snapshot.version != version:
+        raise ExchangeError(
+            f"snapshot manifest {manifest} says {snapshot.entity} v{snapshot.version}, "
+            f"but lives in {entity}/v{version}"
+        )
+    return snapshot
+
+
+def list_snapshots(exchange_root: Path) -> list[Snapshot]:
+    """Every complete snapshot, sorted by entity, version."""
+    root = Path(exchange_root)
+    if not root.is_dir():
+        return []
+    found: list[Snapshot] = []
+    for entity_dir in root.iterdir():
+        name = entity_dir.name
+        if not entity_dir.is_dir() or name.startswith((".", "_")) or not is_identifier(name):
+            continue
+        if name.lower() in RESERVED_VIEW_NAMES:
+            continue
+        for version, version_dir in _version_dirs(entity_dir):
+            snapshot = _read_manifest(name, version, version_dir)
+            if snapshot is not None:
+                found.append(snapshot)
+    found.sort(key=lambda s: (s.entity, s.version))
+    return found
+
+
+def _current_of(snapshots: Sequence[Snapshot]) -> dict[str, Snapshot]:
+    current: dict[str, Snapshot] = {}
+    for snapshot in snapshots:
+        best = current.get(snapshot.entity)
+        if best is None or snapshot.version > best.version:
+            current[snapshot.entity] = snapshot
+    return dict(sorted(current.items()))
+
+
+def current_snapshots(exchange_root: Path) -> dict[str, Snapshot]:
+    """The highest complete version of each entity (a version is complete once it has its manifest)."""
+    return _current_of(list_snapshots(exchange_root))
+
+
+def publish_snapshot(
+    exchange_root: Path,
+    *,
+    entity: str,
+    warehouse_path: Path,
+    relation: str,
+    run_id: str,
+    standard_version: str,
+) -> Snapshot:
+    """Write ``relation`` of the warehouse as the next immutable version of ``entity``.
+
+    The warehouse is opened read-only, so no process (including this one) may hold a read-write
+    connection to it at the time.
+    """
+    check_entity(entity)
+    quoted_relation = _quote_relation(relation)
+    check_run_id(run_id)
+    warehouse_path = Path(warehouse_path)
+    if not warehouse_path.is_file():
+        raise FileNotFoundError(f"warehouse not found: {warehouse_path}")
+
+    entity_dir = Path(exchange_root) / entity
+    entity_dir.mkdir(parents=True, exist_ok=True)
+    version = max((n for n, _ in _version_dirs(entity_dir)), default=0) + 1
+    final_dir = entity_dir / f"v{version}"
+    tmp_dir = entity_dir / f".v{version}.tmp-{secrets.token_hex(6)}"
+    tmp_dir.mkdir()
+    try:
+        part = tmp_dir / PART_FILE
+        try:
+            con = duckdb.connect(str(warehouse_path), read_only=True)
+        except duckdb.ConnectionException as exc:
+            raise ExchangeError(
+                f"cannot open the warehouse {warehouse_path} read-only to publish {entity}: {exc} "
+                "(close any read-write connection to it first)"
+            ) from exc
+        try:
+            columns = [
+                {"name": row[0], "type": row[1]}
+                for row in con.execute(f"DESCRIBE SELECT * FROM {quoted_relation}").fetchall()
+            ]
+            con.execute(
+                f"COPY (SELECT * FROM {quoted_relation}) TO {quote_literal(str(part))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            rows = con.execute(
+                "SELECT count(*) FROM read_parquet(?, hive_partitioning = false)", [str(part)]
+            ).fetchone()[0]
+        finally:
+            con.close()
+        _fsync_file(part)
+
+        created_at = _utc_now_iso()
+        manifest = {
+            "entity": entity,
+            "version": version,
+            "run_id": run_id,
+            "rows": int(rows),
+            "created_at": created_at,
+            "sha256": _sha256(part),
+            "columns": columns,
+            "standard_version": standard_version,
+        }
+        manifest_path = tmp_dir / MANIFEST_FILE
+        with manifest_path.open("w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, ensure_ascii=False, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(tmp_dir)
+
+        if final_dir.exists():
+            raise FileExistsError(f"{final_dir} appeared while publishing {entity} v{version}")
+        try:
+            # On POSIX, rename onto a non-empty directory fails (ENOTEMPTY/EEXIST), so two publishers
+            # racing for the same N cannot overwrite each other.
+            os.rename(tmp_dir, final_dir)
+        except OSError as exc:
+            raise FileExistsError(
+                f"{final_dir} appeared while publishing {entity} v{version}: {exc}"
+            ) from exc
+        _fsync_dir(entity_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+
+    return Snapshot(
+        entity=entity,
+        version=version,
+        path=final_dir.resolve(),
+        rows=int(rows),
+        run_id=run_id,
+        created_at=created_at,
+    )
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+def _to_utc_naive(value: object, column: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{column}: not an ISO timestamp: {value!r}") from exc
+    if not isinstance(value, datetime):
+        kind = "a date" if isinstance(value, date) else type(value).__name__
+        raise TypeError(f"{column}: expected a datetime or an ISO timestamp string, got {kind}")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value  # naive values are taken to be UTC already
+
+
+def _run_row(run_id: str, row: Mapping[str, object]) -> tuple:
+    unknown = set(row) - set(_RUN_COLUMN_NAMES)
+    if unknown:
+        raise ValueError(f"unknown run record field(s): {', '.join(sorted(unknown))}")
+    row_run_id = row.get("run_id")
+    if row_run_id is not None and row_run_id != run_id:
+        raise ValueError(f"run record row has run_id {row_run_id!r}, expected {run_id!r}")
+    values: list[object] = []
+    for name in _RUN_COLUMN_NAMES:
+        value = row.get(name)
+        if name == "run_id":
+            value = run_id
+        elif name in _TIMESTAMP_COLUMNS:
+            value = _to_utc_naive(value, name)
+        elif name == "top_reasons" and value is not None and not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        values.append(value)
+    return tuple(values)
+
+
+def _runs_schema_sql() -> str:
+    return ", ".join(f"{quote_ident(name)} {kind}" for name, kind in RUN_COLUMNS)
+
+
+def record_run(exchange_root: Path, run_id: str, rows: list[dict]) -> Path:
+    """Write the run record rows of one run to ``exchange/_runs/<run_id>.parquet`` (replacing it atomically).
+
+    Missing keys become NULL; unknown keys, a row ``run_id`` other than ``run_id`` or an unparsable
+    timestamp string raise ValueError (a timestamp of another type raises TypeError). Timestamps may be
+    datetimes (naive ones are taken as UTC) or ISO strings; they are stored as UTC TIMESTAMPs. ``top_reasons`` that is not already a
+    string is stored as JSON text.
+    """
+    check_run_id(run_id)
+    values = [_run_row(run_id, row) for row in rows]
+    runs_dir = Path(exchange_root) / RUNS_DIR
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    target = runs_dir / f"{run_id}.parquet"
+    tmp = runs_dir / f".{run_id}.parquet.tmp-{secrets.token_hex(6)}"
+    try:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"CREATE TABLE runs ({_runs_schema_sql()})")
+            if values:
+                placeholders = ", ".join("?" for _ in RUN_COLUMNS)
+                con.executemany(f"INSERT INTO runs VALUES ({placeholders})", values)
+            con.execute(f"COPY runs TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+        finally:
+            con.close()
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+        _fsync_dir(runs_dir)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return target
+
+
+def _run_files(exchange_root: Path) -> list[Path]:
+    runs_dir = Path(exchange_root) / RUNS_DIR
+    if not runs_dir.is_dir():
+        return []
+    return sorted(
+        p.resolve() for p in runs_dir.glob("*.parquet") if p.is_file() and not p.name.startswith(".")
+    )
+
+
+# --------------------------------------------------------------------------------------------- catalog
+
+
+def _parquet_list_literal(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+
+
+def _to_timestamp(created_at: str) -> datetime | None:
+    try:
+        return _to_utc_naive(created_at, "created_at")
+    except ValueError:
+        return None
+
+
+def rebuild_catalog(exchange_root: Path) -> Path:
+    """Build a fresh catalog beside the current one and atomically swap it in. Returns its path.
+
+    The catalog holds a view per current snapshot, ``exchange_runs`` over the run files present now
+    (call this again after :func:`record_run` to make new runs visible) and the ``exchange_snapshots``
+    table listing every complete snapshot with ``is_current``.
+    """
+    root = Path(exchange_root)
+    root.mkdir(parents=True, exist_ok=True)
+    snapshots = list_snapshots(root)
+    current = _current_of(snapshots)
+
+    seen: dict[str, str] = {}
+    for entity in current:
+        check_entity(entity)
+        other = seen.setdefault(entity.lower(), entity)
+        if other != entity:
+            raise ExchangeError(f"entities {other!r} and {entity!r} differ only in case; DuckDB names do not")
+
+    views: list[tuple[str, str]] = []
+    for entity, snapshot in current.items():
+        files = snapshot.parquet_files
+        if not files:
+            raise ExchangeError(f"snapshot {snapshot.path} has a manifest but no Parquet files")
+        views.append((entity, _parquet_list_literal(files)))
+
+    run_files = _run_files(root)
+    run_columns = ", ".join(f"CAST({quote_ident(n)} AS {k}) AS {quote_ident(n)}" for n, k in RUN_COLUMNS)
+    if run_files:
+        runs_sql = (
+            f"SELECT {run_columns} FROM read_parquet({_parquet_list_literal(run_files)}, "
+            "union_by_name = true, hive_partitioning = false)"
+        )
+    else:
+        empty_columns = ", ".join(f"CAST(NULL AS {k}) AS {quote_ident(n)}" for n, k in RUN_COLUMNS)
+        runs_sql = f"SELECT {empty_columns} WHERE false"
+
+    catalog = root / CATALOG_FILE
+    tmp = root / f"{CATALOG_FILE}.tmp-{secrets.token_hex(6)}"
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            for entity, files_literal in views:
+                con.execute(
+                    f"CREATE VIEW {quote_ident(entity)} AS "
+                    f"SELECT * FROM read_parquet({files_literal}, hive_partitioning = false)"
+                )
+            con.execute(f"CREATE VIEW exchange_runs AS {runs_sql}")
+            schema = ", ".join(f"{quote_ident(n)} {k}" for n, k in SNAPSHOT_COLUMNS)
+            con.execute(f"CREATE TABLE exchange_snapshots ({schema})")
+            if snapshots:
+                con.executemany(
+                    "INSERT INTO exchange_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            s.entity,
+                            s.version,
+                            s.rows,
+                            s.run_id,
+                            _to_timestamp(s.created_at),
+                            str(s.path),
+                            current[s.entity].version == s.version,
+                        )
+                        for s in snapshots
+                    ],
+                )
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _fsync_file(tmp)
+        os.replace(tmp, catalog)
+        _fsync_dir(root)
+    except BaseException:
+        _remove_duckdb_file(tmp)
+        raise
+    return catalog
+
+
+def connect_catalog(exchange_root: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the current catalog; the caller closes it.
+
+    The catalog file is attached ``READ_ONLY`` to a fresh in-memory DuckDB instance (whose own
+    in-memory database is then detached) instead of ``duckdb.connect(path, read_only=True)``: that
+    way DuckDB's per-process instance cache cannot hand back a catalog that has since been replaced,
+    even while older connections are still open. Only temporary objects can be created.
+    """
+    catalog = Path(exchange_root) / CATALOG_FILE
+    if not catalog.is_file():
+        raise NoPublicationError(f"{NO_PUBLICATION_MESSAGE} (no catalog at {catalog})")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH {quote_literal(str(catalog.resolve()))} AS {CATALOG_ALIAS} (READ_ONLY)")
+        con.execute(f"USE {CATALOG_ALIAS}")
+        con.execute("DETACH memory")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def query(exchange_root: Path, sql: str, *, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` on a read-only catalog connection; returns (column names, rows) and closes it.
+
+    ``limit`` caps the number of rows fetched (the statement itself is not rewritten). Statements that
+    write to the catalog fail with DuckDB's own error.
+    """
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    con = connect_catalog(exchange_root)
+    try:
+        cursor = con.execute(sql)
+        if cursor.description is None:
+            return [], []
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+        return columns, [tuple(r) for r in rows]
+    finally:
+        con.close()
+
+
+def default_exchange_root() -> Path:
+    """The configured exchange directory (``TONGBAN_EXCHANGE_DIR`` or ``exchange/``)."""
+    from tongban.config import settings
+
+    return settings().exchange_dir

@@ -1,0 +1,322 @@
+"""The quality gate: run a Great Expectations checkpoint on one DuckDB table, inside DuckDB.
+
+``run_gate`` validates ``schema.table`` of the DuckDB warehouse against an ExpectationSuite JSON
+file through GX's SQL data source (duckdb-engine), so every metric is a SQL query executed by
+DuckDB; the table is never pulled into pandas. It writes validation results and local Data Docs
+under ``gx_dir`` (a build artefact) and returns a :class:`GateResult`.
+
+Blocking: an expectation blocks the pipeline iff its ``meta.blocking`` is ``true``. Failed
+expectations without it are reported as warnings. An expectation that could not be evaluated
+(GX caught an exception) counts as failed.
+
+Personal data: by default (``include_unexpected_values=False``) GX is asked for counts only
+(result_format BASIC, ``partial_unexpected_count: 0``, ``exclude_unexpected_values: true``,
+no unexpected rows, no unexpected-index query), so no row value is copied into the validation
+results, the Data Docs or the :class:`GateResult`. That switch governs the unexpected-value lists of
+column map expectations; some aggregate expectations report a row value as their *observed
+value* (the column's min, max, median, quantiles, most common value or distinct values), which
+no result_format short of BOOLEAN_ONLY suppresses. In that mode those expectation types are
+refused with ``ValueError`` (see :data:`VALUE_REVEALING_EXPECTATIONS`); pass
+``include_unexpected_values=True`` for tables without personal data.
+
+great_expectations is imported inside functions only: ``import tongban.gate`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+__all__ = ["GateResult", "VALUE_REVEALING_EXPECTATIONS", "load_suite_dict", "run_gate"]
+
+DATASOURCE_NAME = "tongban_warehouse"
+BATCH_DEFINITION_NAME = "whole_table"
+DATA_DOCS_SITE = "local_site"
+
+#: Expectation types whose result carries row values as ``observed_value`` / ``details`` under
+#: any result_format that also reports unexpected counts. Refused unless
+#: ``include_unexpected_values=True``.
+VALUE_REVEALING_EXPECTATIONS: frozenset[str] = frozenset(
+    {
+        "expect_column_min_to_be_between",
+        "expect_column_max_to_be_between",
+        "expect_column_median_to_be_between",
+        "expect_column_quantile_values_to_be_between",
+        "expect_column_most_common_value_to_be_in_set",
+        "expect_column_distinct_values_to_be_in_set",
+        "expect_column_distinct_values_to_contain_set",
+        "expect_column_distinct_values_to_equal_set",
+        "expect_column_kl_divergence_to_be_less_than",
+    }
+)
+
+# Counts only: no partial_unexpected_list / _counts / _index_list, no unexpected rows, no query.
+_RESULT_FORMAT_COUNTS_ONLY: dict[str, Any] = {
+    "result_format": "BASIC",
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
+_RESULT_FORMAT_WITH_VALUES: dict[str, Any] = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 20,
+    "include_unexpected_rows": False,
+}
+
+# Keys of an expectation in ExpectationSuite.to_json_dict() that are configuration, not identity.
+_EXPECTATION_KEYS = ("type", "kwargs", "meta", "notes", "description", "severity")
+
+
+@dataclass
+class GateResult:
+    success: bool  # False iff any expectation with meta.blocking == True failed
+    blocking_failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    evaluated: int = 0
+    docs_index: Path | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["docs_index"] = str(self.docs_index) if self.docs_index is not None else None
+        return data
+
+
+def load_suite_dict(suite_path: Path) -> dict:
+    """Read and sanity-check a GX 1.x ExpectationSuite JSON file (no GX import)."""
+    data = json.loads(Path(suite_path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
+        raise ValueError(f"{suite_path}: not an ExpectationSuite JSON (needs a non-empty 'name')")
+    expectations = data.get("expectations")
+    if not isinstance(expectations, list):
+        raise ValueError(f"{suite_path}: 'expectations' must be a list")
+    for i, exp in enumerate(expectations):
+        if not isinstance(exp, dict) or not isinstance(exp.get("type"), str):
+            raise ValueError(f"{suite_path}: expectation #{i} has no 'type'")
+        if not isinstance(exp.get("kwargs", {}), dict):
+            raise ValueError(f"{suite_path}: expectation #{i} ({exp['type']}): 'kwargs' must be an object")
+        meta = exp.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise ValueError(f"{suite_path}: expectation #{i} ({exp['type']}): 'meta' must be an object")
+        if "blocking" in meta and not isinstance(meta["blocking"], bool):
+            raise ValueError(
+                f"{suite_path}: expectation #{i} ({exp['type']}): meta.blocking must be true or false"
+            )
+    return data
+
+
+def _build_suite(suite_dict: dict):
+    """An unsaved ExpectationSuite from the JSON dict, ids stripped, every expectation kept.
+
+    ``ExpectationSuite(expectations=[...])`` logs and *drops* an invalid expectation; a gate
+    must not silently lose a blocking check, so each one is built here and errors propagate.
+    """
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    expectations = []
+    for exp in suite_dict["expectations"]:
+        config = {key: exp[key] for key in _EXPECTATION_KEYS if exp.get(key) is not None}
+        config.setdefault("kwargs", {})
+        expectations.append(ExpectationConfiguration(**config).to_domain_obj())
+    suite = ExpectationSuite(
+        name=suite_dict["name"],
+        expectations=expectations,
+        meta=dict(suite_dict.get("meta") or {}) or None,
+        notes=suite_dict.get("notes"),
+    )
+    if len(suite.expectations) != len(expectations):  # pragma: no cover - defensive
+        raise ValueError(f"suite {suite_dict['name']!r}: some expectations could not be loaded")
+    return suite
+
+
+def _describe(evr, include_values: bool) -> str:
+    """'expect_x(col): 3 unexpected' — never a row value unless include_values."""
+    config = evr.expectation_config
+    kwargs = config.kwargs or {}
+    if "column" in kwargs:
+        domain = str(kwargs["column"])
+    elif "column_A" in kwargs and "column_B" in kwargs:
+        domain = f"{kwargs['column_A']}, {kwargs['column_B']}"
+    elif "column_list" in kwargs:
+        domain = ", ".join(str(c) for c in kwargs["column_list"])
+    else:
+        domain = ""
+    head = f"{config.type}({domain})" if domain else config.type
+
+    exception_info = evr.exception_info or {}
+    if exception_info.get("raised_exception"):
+        message = exception_info.get("exception_message") or "exception"
+        return f"{head}: not evaluated ({message})"
+    result = evr.result or {}
+    if result.get("unexpected_count") is not None:
+        return f"{head}: {result['unexpected_count']} unexpected"
+    observed = result.get("observed_value")
+    if include_values or (isinstance(observed, (int, float)) and not isinstance(observed, bool)):
+        if observed is not None:
+            return f"{head}: observed {observed}"
+    return f"{head}: failed"
+
+
+def _ensure_datasource(context, connection_string: str):
+    """The warehouse SQL data source, read-only; updated (assets kept) if the path changed."""
+    wanted_kwargs = {"connect_args": {"read_only": True}}
+    try:
+        datasource = context.data_sources.get(DATASOURCE_NAME)
+    except KeyError:
+        datasource = None
+    if (
+        datasource is not None
+        and str(datasource.connection_string) == connection_string
+        and datasource.kwargs == wanted_kwargs
+    ):
+        return datasource
+    return context.data_sources.add_or_update_sql(
+        name=DATASOURCE_NAME, connection_string=connection_string, kwargs=wanted_kwargs
+    )
+
+
+def _ensure_batch_definition(datasource, schema: str, table: str):
+    asset_name = f"{schema}.{table}"
+    if asset_name in {asset.name for asset in datasource.assets}:
+        asset = datasource.get_asset(asset_name)
+        if asset.table_name != table or asset.schema_name != schema:
+            datasource.delete_asset(asset_name)
+            asset = datasource.add_table_asset(name=asset_name, table_name=table, schema_name=schema)
+    else:
+        asset = datasource.add_table_asset(name=asset_name, table_name=table, schema_name=schema)
+    for batch_definition in asset.batch_definitions:
+        if batch_definition.name == BATCH_DEFINITION_NAME:
+            return batch_definition
+    return asset.add_batch_definition_whole_table(BATCH_DEFINITION_NAME)
+
+
+def _close_connections(datasource) -> None:
+    """Release the DuckDB file: GX keeps a connection open for the engine's lifetime."""
+    execution_engine = getattr(datasource, "_execution_engine", None)
+    if execution_engine is not None:
+        connection = getattr(execution_engine, "_connection", None)
+        if connection is not None:
+            connection.close()
+            execution_engine._connection = None
+        execution_engine.engine.dispose()
+    engine = getattr(datasource, "_engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _docs_index(context) -> Path | None:
+    for site in context.get_docs_sites_urls(site_name=DATA_DOCS_SITE, only_if_exists=True):
+        url = site.get("site_url")
+        if url and url.startswith("file://"):
+            path = Path(unquote(urlparse(url).path))
+            if path.is_file():
+                return path
+    return None
+
+
+def run_gate(
+    *,
+    warehouse_path: Path,
+    schema: str,
+    table: str,
+    suite_path: Path,
+    gx_dir: Path,
+    run_id: str,
+    include_unexpected_values: bool = False,
+) -> GateResult:
+    """Validate ``schema.table`` in the DuckDB file ``warehouse_path`` with the suite at
+    ``suite_path``; results and Data Docs go to the GX project at ``gx_dir``.
+
+    The warehouse is opened read-only and released before returning; no other process may hold
+    a write lock on it meanwhile, and this process must not hold a read-write connection to it
+    (DuckDB refuses a second configuration of an open file in one process). Safe to call
+    repeatedly, in one process and on one ``gx_dir``: every GX object is added or updated.
+    """
+    warehouse_path = Path(warehouse_path).resolve()
+    gx_dir = Path(gx_dir).resolve()
+    if not warehouse_path.is_file():
+        raise FileNotFoundError(f"DuckDB warehouse not found: {warehouse_path}")
+    suite_dict = load_suite_dict(Path(suite_path))
+    if not include_unexpected_values:
+        revealing = sorted(
+            {e["type"] for e in suite_dict["expectations"]} & VALUE_REVEALING_EXPECTATIONS
+        )
+        if revealing:
+            raise ValueError(
+                f"suite {suite_dict['name']!r} uses {', '.join(revealing)}, whose results contain "
+                "row values; pass include_unexpected_values=True only for tables without personal data"
+            )
+
+    from tongban import gx_duckdb
+
+    gx_duckdb.apply()  # also switches GX telemetry off before GX is imported
+
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", context_root_dir=gx_dir)
+    progress_bars = context.variables.progress_bars  # a dict once read back from the yml
+    if isinstance(progress_bars, dict):
+        progress_bars = ProgressBarsConfig(**progress_bars)
+    if progress_bars is None or progress_bars.globally or progress_bars.metric_calculations:
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    if context.config.analytics_enabled is not False:
+        context.enable_analytics(False)
+
+    datasource = _ensure_datasource(context, f"duckdb:///{warehouse_path.as_posix()}")
+    try:
+        batch_definition = _ensure_batch_definition(datasource, schema, table)
+        suite = context.suites.add_or_update(_build_suite(suite_dict))
+        validation_definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(
+                name=f"{schema}.{table}__{suite.name}", data=batch_definition, suite=suite
+            )
+        )
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"gate__{schema}.{table}__{suite.name}",
+                validation_definitions=[validation_definition],
+                actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])],
+                result_format=dict(
+                    _RESULT_FORMAT_WITH_VALUES if include_unexpected_values else _RESULT_FORMAT_COUNTS_ONLY
+                ),
+            )
+        )
+        checkpoint_result = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
+    finally:
+        _close_connections(datasource)
+
+    blocking: list[str] = []
+    warnings: list[str] = []
+    evaluated = 0
+    for validation_result in checkpoint_result.run_results.values():
+        for evr in validation_result.results:
+            evaluated += 1
+            if evr.success:
+                continue
+            message = _describe(evr, include_unexpected_values)
+            if (evr.expectation_config.meta or {}).get("blocking") is True:
+                blocking.append(message)
+            else:
+                warnings.append(message)
+    if evaluated != len(suite_dict["expectations"]):
+        blocking.append(
+            f"gate: {evaluated} of {len(suite_dict['expectations'])} expectations were evaluated"
+        )
+
+    context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    return GateResult(
+        success=not blocking,
+        blocking_failures=blocking,
+        warnings=warnings,
+        evaluated=evaluated,
+        docs_index=_docs_index(context),
+    )

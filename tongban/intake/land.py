@@ -1,0 +1,161 @@
+"""Intake: read one delivery, check its shape with pandera, land it raw as Parquet.
+
+Each source lands in its own file (``<raw_dir>/<source_id>/<entity>.parquet``), so provinces can
+be taken in parallel by Airflow's mapped tasks without sharing a DuckDB write lock. Every source
+column is kept as text, plus the provenance columns; nothing is dropped.
+
+A delivery that is unreadable or misses a required column is rejected whole: an empty raw
+file with the declared columns is landed (so the transform still runs for everyone else), and
+the result says why, naming the province, the file and the column.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tongban.sqlquote import quote_literal
+from tongban.standards.models import Mapping
+
+PROVENANCE_TYPES = {"source_id": "varchar", "delivery_sha256": "varchar",
+                    "source_row_number": "bigint", "run_id": "varchar"}
+
+
+@dataclass
+class IntakeResult:
+    source_id: str
+    entity: str
+    province_code: str
+    delivery_file: str
+    status: str  # landed | rejected | missing
+    rows_delivered: int = 0
+    delivery_sha256: str | None = None
+    encoding: str | None = None
+    format: str | None = None
+    message: str = ""
+    missing_columns: list[str] = field(default_factory=list)
+    raw_path: str | None = None
+    mapping_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pandera_schema(m: Mapping):
+    """The source's declared delivery schema. Required columns must be present; every value is text."""
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema(
+        {c.name: pa.Column(object, nullable=True, required=c.required, coerce=False) for c in m.delivery.columns},
+        strict=False,
+        name=f"{m.source_id}.{m.entity} delivery",
+    )
+
+
+def _quote_col(name: str) -> str:
+    from tongban.standards.dbtgen import quote_source_column
+
+    return quote_source_column(name)
+
+
+def land(m: Mapping, *, inbox_dir: Path, raw_dir: Path, run_id: str) -> IntakeResult:
+    from tongban.intake.readers import DeliveryReadError, read_delivery
+
+    path = inbox_dir / m.delivery.file
+    result = IntakeResult(source_id=m.source_id, entity=m.entity, province_code=m.province_code,
+                          delivery_file=str(path), status="landed", format=m.delivery.format,
+                          mapping_version=m.version)
+    out = raw_dir / m.source_id / f"{m.entity}.parquet"
+    result.raw_path = str(out)
+    who = f"{m.source_id} ({m.label.zh}) {m.entity}"
+    if not path.is_file():
+        result.status = "missing"
+        result.message = f"{who}: no delivery at {path} — deliver the file or fix delivery.file in " \
+                         f"standards/mappings/{m.source_id}/{m.entity}.yaml"
+        _land_empty(m, out)
+        return result
+    try:
+        delivery = read_delivery(path, m.delivery.format, sheet=m.delivery.sheet)
+    except DeliveryReadError as exc:
+        result.status = "rejected"
+        result.message = f"{who}: {exc}"
+        _land_empty(m, out)
+        return result
+    frame = delivery.frame
+    result.rows_delivered = len(frame)
+    result.delivery_sha256 = delivery.sha256
+    result.encoding = delivery.encoding
+    result.format = delivery.format
+
+    import pandera.errors
+
+    try:
+        pandera_schema(m).validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        missing = sorted(set(cases.loc[cases["check"].astype(str).str.contains("column_in_dataframe"),
+                                       "failure_case"].astype(str)))
+        result.status = "rejected"
+        result.missing_columns = missing
+        if missing:
+            result.message = (f"{who}: delivery {path.name} is rejected whole: required column(s) "
+                              f"{', '.join(repr(c) for c in missing)} missing (it has {', '.join(delivery.columns[:20])}) "
+                              f"— the province must re-deliver with the column, or the committee must mark it "
+                              f"optional in standards/mappings/{m.source_id}/{m.entity}.yaml")
+        else:
+            result.message = f"{who}: delivery {path.name} does not match its declared schema: {exc}"
+        _land_empty(m, out)
+        return result
+
+    _land_frame(m, frame, out, sha256=delivery.sha256, run_id=run_id)
+    return result
+
+
+def _columns_sql(m: Mapping, frame_columns: list[str] | None) -> str:
+    """Declared columns as text (null when the delivery lacks an optional one), then provenance."""
+    parts = []
+    for c in m.delivery.columns:
+        q = _quote_col(c.name)
+        if frame_columns is not None and c.name in frame_columns:
+            parts.append(f"{q}::varchar as {q}")
+        else:
+            parts.append(f"null::varchar as {q}")
+    return ", ".join(parts)
+
+
+def _land_frame(m: Mapping, frame, out: Path, *, sha256: str, run_id: str) -> None:
+    import duckdb
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent)) / "part.parquet"
+    con = duckdb.connect()
+    try:
+        # An explicit ordinal: a parallel scan does not promise row_number() over () follows the file.
+        con.register("delivery", frame.assign(__tongban_row=range(1, len(frame) + 1)))
+        cols = _columns_sql(m, list(frame.columns))
+        con.execute(
+            f"copy (select {cols}, {quote_literal(m.source_id)} as source_id, "
+            f"{quote_literal(sha256)} as delivery_sha256, "
+            f"__tongban_row::bigint as source_row_number, "
+            f"{quote_literal(run_id)} as run_id from delivery) "
+            f"to {quote_literal(str(tmp))} (format parquet, compression zstd)")
+    finally:
+        con.close()
+    os.replace(tmp, out)
+    tmp.parent.rmdir()
+
+
+def _land_empty(m: Mapping, out: Path) -> None:
+    import duckdb
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cols = _columns_sql(m, None)
+    prov = ", ".join(f"null::{t} as {k}" for k, t in PROVENANCE_TYPES.items())
+    con = duckdb.connect()
+    try:
+        con.execute(f"copy (select {cols}, {prov} where false) to {quote_literal(str(out))} (format parquet)")
+    finally:
+        con.close()

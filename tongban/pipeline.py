@@ -1,0 +1,227 @@
+"""The steps of a run, in order. The Airflow DAG and the CLI both call these.
+
+Every argument and result is a JSON-serialisable dict (they travel through XCom). Heavy
+libraries (dbt, GX, pandera) are imported inside the steps, never at module import.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tongban.config import Settings, quiet_third_parties, settings
+
+
+class ConservationError(RuntimeError):
+    """Rows delivered != rows published + rows quarantined for some delivery."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _standards(s: Settings):
+    from tongban.standards.generate import load_checked
+
+    return load_checked(s.standards_dir)
+
+
+def start_run(entities: list[str] | None = None) -> dict[str, Any]:
+    """Check the standards, regenerate what derives from them, and name the run."""
+    quiet_third_parties()
+    from tongban.standards.generate import write_generated
+
+    s = settings()
+    std = _standards(s)
+    write_generated(std, s.project_root, expectations_dir=s.expectations_dir)
+    wanted = entities or sorted({m.entity for m in std.mappings})
+    unknown = [e for e in wanted if e not in std.entities]
+    if unknown:
+        raise ValueError(f"unknown entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}; "
+                         f"the standard defines {', '.join(sorted(std.entities))}")
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    sources = [{"source_id": m.source_id, "entity": m.entity, "province_code": m.province_code}
+               for e in wanted for m in std.mappings_for(e)]
+    return {"run_id": run_id, "started_at": _now(), "entities": wanted, "sources": sources,
+            "standard_versions": {e: std.entities[e].version for e in wanted}}
+
+
+def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    quiet_third_parties()
+    from tongban.intake.land import land
+
+    s = settings()
+    m = _standards(s).mapping(source["source_id"], source["entity"])
+    result = land(m, inbox_dir=s.inbox_dir, raw_dir=s.raw_dir, run_id=run["run_id"])
+    return result.to_dict()
+
+
+def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
+    quiet_third_parties()
+    from tongban.transform import TransformError, run_dbt, source_counts
+
+    s = settings()
+    s.build_dir.mkdir(parents=True, exist_ok=True)
+    outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir)
+    if not outcome.success:
+        raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
+    counts = {e: source_counts(s.warehouse_path, e) for e in run["entities"]}
+    return {"success": True, "dbt_nodes": outcome.nodes, "counts": counts, "warehouse": str(s.warehouse_path)}
+
+
+def gate(run: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
+    quiet_third_parties()
+    from tongban.gate import run_gate
+
+    s = settings()
+    results = {}
+    for entity in run["entities"]:
+        res = run_gate(warehouse_path=s.warehouse_path, schema="harmonized", table=entity,
+                       suite_path=s.expectations_dir / f"{entity}.json", gx_dir=s.gx_dir, run_id=run["run_id"])
+        results[entity] = res.to_dict()
+    return {"success": all(r["success"] for r in results.values()), "entities": results}
+
+
+def check_conservation(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
+    """For every delivery: delivered = harmonized + quarantined, counted in the warehouse itself."""
+    import duckdb
+
+    from tongban.sqlquote import quote_ident, quote_literal
+
+    s = settings()
+    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    per: dict[str, dict[str, Any]] = {}
+    violations = []
+    try:
+        for i in intakes:
+            entity, source_id = i["entity"], i["source_id"]
+            key = f"{source_id}/{entity}"
+            if i["status"] != "landed":
+                per[key] = {"delivered": i["rows_delivered"], "harmonized": 0, "quarantined": i["rows_delivered"]}
+                continue
+            raw = con.execute(f"select count(*) from read_parquet({quote_literal(i['raw_path'])})").fetchone()[0]
+            harmonized = con.execute(f"select count(*) from harmonized.{quote_ident(entity)} where source_id = ?",
+                                     [source_id]).fetchone()[0]
+            rejected = con.execute(f"select count(*) from harmonized.{quote_ident(entity + '__rejections')} "
+                                   f"where source_id = ?", [source_id]).fetchone()[0]
+            per[key] = {"delivered": i["rows_delivered"], "harmonized": harmonized, "quarantined": rejected}
+            if not (i["rows_delivered"] == raw == harmonized + rejected):
+                violations.append(f"{key}: delivered {i['rows_delivered']}, landed {raw}, "
+                                  f"harmonized {harmonized} + quarantined {rejected} = {harmonized + rejected}")
+    finally:
+        con.close()
+    if violations:
+        raise ConservationError("conservation violated — rows were lost or invented:\n" + "\n".join(violations))
+    return {"ok": True, "per_delivery": per}
+
+
+def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any],
+            gate_result: dict[str, Any], conservation: dict[str, Any]) -> dict[str, Any]:
+    """Publish the entities whose gate passed; record the run either way."""
+    from tongban import exchange
+
+    s = settings()
+    snapshots: dict[str, dict[str, Any]] = {}
+    for entity in run["entities"]:
+        if gate_result["entities"][entity]["success"]:
+            snap = exchange.publish_snapshot(s.exchange_dir, entity=entity, warehouse_path=s.warehouse_path,
+                                             relation=f"harmonized.{entity}", run_id=run["run_id"],
+                                             standard_version=run["standard_versions"][entity])
+            snapshots[entity] = snap.to_dict()
+    finished = _now()
+    rows = []
+    for i in intakes:
+        entity, source_id = i["entity"], i["source_id"]
+        g = gate_result["entities"][entity]
+        counts = conservation["per_delivery"][f"{source_id}/{entity}"]
+        tc = transformed["counts"].get(entity, {}).get(source_id, {})
+        gate_ok = bool(g["success"])
+        if i["status"] != "landed":
+            status = i["status"]
+        else:
+            status = "published" if gate_ok else "gate_failed"
+        try:
+            delivery_file = str(Path(i["delivery_file"]).relative_to(s.inbox_dir))
+        except ValueError:
+            delivery_file = Path(i["delivery_file"]).name
+        rows.append({
+            "run_id": run["run_id"], "started_at": run["started_at"], "finished_at": finished,
+            "entity": entity, "source_id": source_id, "province_code": i["province_code"],
+            "delivery_file": delivery_file, "delivery_sha256": i["delivery_sha256"], "status": status,
+            "rows_delivered": counts["delivered"],
+            "rows_published": counts["harmonized"] if gate_ok and status == "published" else 0,
+            "rows_quarantined": counts["quarantined"],
+            "gate_success": gate_ok,
+            "gate_summary": "; ".join(g["blocking_failures"]) or ("passed" if gate_ok else "failed"),
+            "standard_version": run["standard_versions"][entity], "mapping_version": i["mapping_version"],
+            "snapshot_version": snapshots.get(entity, {}).get("version"),
+            "message": i["message"] or None,
+            "top_reasons": json.dumps(tc.get("top_reasons", [])[:10], ensure_ascii=False),
+        })
+    exchange.record_run(s.exchange_dir, run["run_id"], rows)
+    exchange.rebuild_catalog(s.exchange_dir)
+    report = {"run_id": run["run_id"], "finished_at": finished, "snapshots": snapshots, "deliveries": rows,
+              "unmapped": {e: {sid: c.get("unmapped", []) for sid, c in transformed["counts"].get(e, {}).items()}
+                           for e in run["entities"]},
+              "gate": gate_result, "messages": [i["message"] for i in intakes if i["message"]]}
+    runs_dir = s.build_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    (runs_dir / f"{run['run_id']}.json").write_text(text, encoding="utf-8")
+    (runs_dir / "latest.json").write_text(text, encoding="utf-8")
+    return {"run_id": run["run_id"], "snapshots": snapshots, "report": str(runs_dir / f"{run['run_id']}.json")}
+
+
+def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
+    from tongban.feedback import write_feedback
+
+    s = settings()
+    files = write_feedback(s, run["run_id"], intakes)
+    return {"files": files}
+
+
+def summarize(report: dict[str, Any]) -> str:
+    """The run summary a data engineer reads at the end of `tongban run`."""
+    lines = [f"tongban run {report['run_id']}", ""]
+    head = f"{'entity':<16}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  top reasons"
+    lines.append(head)
+    lines.append("-" * len(head))
+    for d in report["deliveries"]:
+        reasons = ", ".join(f"{r['reason']}:{r['field']}×{r['rows']}" for r in json.loads(d["top_reasons"] or "[]")[:3])
+        lines.append(f"{d['entity']:<16}{d['source_id']:<8}{d['province_code']:<6}{d['status']:<13}"
+                     f"{d['rows_delivered']:>10}{d['rows_published']:>10}{d['rows_quarantined']:>12}  {reasons}")
+    for msg in report.get("messages", []):
+        lines.append(f"  ! {msg}")
+    unmapped = [(e, sid, u) for e, per in report.get("unmapped", {}).items() for sid, us in per.items() for u in us]
+    if unmapped:
+        lines += ["", "values no crosswalk maps (the committee's worklist):"]
+        for e, sid, u in unmapped:
+            lines.append(f"  {sid} {e}.{u['field']}: {u['value']!r} ×{u['rows']} → {u['policy']}")
+    for entity, g in report["gate"]["entities"].items():
+        state = "passed" if g["success"] else "FAILED — publication stopped, the previous snapshot stays current"
+        lines.append(f"\nquality gate {entity}: {state} ({g['evaluated']} expectations)")
+        for f in g["blocking_failures"]:
+            lines.append(f"  ✗ {f}")
+        for w in g["warnings"]:
+            lines.append(f"  ! {w}")
+        if g.get("docs_index"):
+            lines.append(f"  Data Docs: {g['docs_index']}")
+    s = settings()
+    lines += ["", f"exchange: {s.exchange_dir / 'catalog.duckdb'}   feedback: {s.feedback_dir}",
+              "query it:  tongban query \"select province_code, count(*) from data_resource group by 1\""]
+    return "\n".join(lines)
+
+
+def run_in_process(entities: list[str] | None = None) -> dict[str, Any]:
+    """The same steps without Airflow (debugging, benchmarks)."""
+    run = start_run(entities)
+    intakes = [intake(run, src) for src in run["sources"]]
+    transformed = transform(run, intakes)
+    gate_result = gate(run, transformed)
+    conservation = check_conservation(run, intakes, transformed)
+    published = publish(run, intakes, transformed, gate_result, conservation)
+    feedback(run, intakes, transformed)
+    return json.loads(Path(published["report"]).read_text(encoding="utf-8"))

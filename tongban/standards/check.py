@@ -1,0 +1,145 @@
+"""The committee's lint: referential integrity between entities, code lists, mappings and
+crosswalks. Every finding names file:line and suggests the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tongban.standards.loader import Finding, Standards, line_of, load_standards, suggest
+from tongban.standards.models import Mapping
+
+# What each step takes and gives: "s" scalar text, "l" list of text.
+_STEP_TYPES: dict[str, tuple[str, str]] = {
+    "trim": ("*", "="), "lower": ("*", "="), "upper": ("*", "="), "remove_regex": ("s", "s"),
+    "split": ("s", "l"), "parse_list": ("s", "l"), "to_list": ("s", "l"), "first": ("l", "s"),
+    "crosswalk": ("*", "="), "parse_date": ("s", "date"), "email": ("s", "s"), "phone": ("s", "s"),
+    "constant": ("-", "s"),
+}
+_FIELD_SHAPE = {"varchar[]": "l", "date": "date"}
+
+
+def check(root: Path) -> Standards:
+    std = load_standards(root)
+    for m in std.mappings:
+        _check_mapping(std, m)
+    for (source_id, code_list), cw in std.crosswalks.items():
+        _check_crosswalk(std, source_id, code_list)
+    for ent in std.entities.values():
+        for f in ent.fields:
+            if f.code_list and f.code_list not in std.code_lists:
+                std.findings.append(Finding(f"standards/entities/{ent.entity}.yaml", _entity_line(std, ent.entity, f.name),
+                                            f"field {f.name!r} refers to unknown code list {f.code_list!r}",
+                                            suggest(f.code_list, list(std.code_lists))))
+            if f.on_unmapped == "unknown" and f.code_list in std.code_lists and \
+                    "unknown" not in std.code_lists[f.code_list].values:
+                std.findings.append(Finding(f"standards/entities/{ent.entity}.yaml", _entity_line(std, ent.entity, f.name),
+                                            f"field {f.name!r} says on_unmapped: unknown but code list "
+                                            f"{f.code_list!r} has no 'unknown' code", "add the code or quarantine instead"))
+    return std
+
+
+def _entity_line(std: Standards, entity: str, field_name: str) -> int:
+    raw = std.raw.get(f"standards/entities/{entity}.yaml")
+    if raw is None:
+        return 1
+    for i, f in enumerate(raw.get("fields", [])):
+        if isinstance(f, dict) and f.get("name") == field_name:
+            return line_of(raw, ("fields", i))
+    return 1
+
+
+def _check_mapping(std: Standards, m: Mapping) -> None:
+    rel = std.mapping_path(m)
+    raw = std.raw.get(rel)
+    add = std.findings.append
+    ent = std.entities.get(m.entity)
+    if ent is None:
+        add(Finding(rel, line_of(raw, ("entity",)), f"unknown entity {m.entity!r}", suggest(m.entity, list(std.entities))))
+        return
+    if m.standard_version.split(".")[0] != ent.version.split(".")[0]:
+        add(Finding(rel, line_of(raw, ("standard_version",)),
+                    f"mapping targets {m.entity} {m.standard_version} but the standard is {ent.version}",
+                    "review the mapping against the new major version and update standard_version"))
+    if "province" in std.code_lists and m.province_code not in std.code_lists["province"].values:
+        add(Finding(rel, line_of(raw, ("province_code",)), f"province_code {m.province_code!r} is not in the province code list"))
+    columns = m.column_names
+    dupes = {c for c in columns if columns.count(c) > 1}
+    for c in sorted(dupes):
+        add(Finding(rel, line_of(raw, ("delivery", "columns")), f"delivery column {c!r} is declared twice"))
+    for i, col in enumerate(m.identity):
+        if col not in columns:
+            add(Finding(rel, line_of(raw, ("identity", i)), f"identity column {col!r} is not a delivery column",
+                        suggest(col, columns)))
+    if not m.identity:
+        add(Finding(rel, line_of(raw, ("identity",)), "identity is empty", "name the source columns that identify a record"))
+    field_names = [f.name for f in ent.fields]
+    for name, fm in m.fields.items():
+        line = line_of(raw, ("fields", name))
+        if name not in field_names:
+            add(Finding(rel, line, f"unknown field {name!r}", suggest(name, field_names)))
+            continue
+        fdef = ent.field(name)
+        if fdef.derived:
+            add(Finding(rel, line, f"field {name!r} is derived by tongban ({fdef.derived}) and cannot be mapped",
+                        "remove it from fields"))
+            continue
+        if fm.source is not None and fm.source not in columns:
+            add(Finding(rel, line_of(raw, ("fields", name, "from")), f"field {name!r} reads column {fm.source!r}, "
+                        "which the delivery does not declare", suggest(fm.source, columns)))
+        shape = "-" if fm.source is None else "s"
+        for j, step in enumerate(fm.steps):
+            takes, gives = _STEP_TYPES[step.op]
+            step_line = line_of(raw, ("fields", name, "steps", j))
+            if takes not in ("*", shape) and not (takes == "-" and j == 0):
+                add(Finding(rel, step_line, f"field {name!r}: step {step.op!r} needs a "
+                            f"{'list' if takes == 'l' else 'single value'}, but gets a "
+                            f"{'list' if shape == 'l' else 'single value'}",
+                            "add 'split'/'parse_list' or 'first' before it"))
+            if step.op == "crosswalk":
+                if fdef.code_list is None:
+                    add(Finding(rel, step_line, f"field {name!r} has no code list, so it cannot be crosswalked"))
+                elif step.arg != fdef.code_list:
+                    add(Finding(rel, step_line, f"field {name!r} uses code list {fdef.code_list!r}, "
+                                f"not {step.arg!r}", f"write {{crosswalk: {fdef.code_list}}}"))
+                elif (m.source_id, step.arg) not in std.crosswalks:
+                    add(Finding(rel, step_line, f"no crosswalk file for {step.arg!r}",
+                                f"create standards/mappings/{m.source_id}/crosswalks/{step.arg}.csv"))
+            if step.op == "parse_date" and fdef.type != "date":
+                add(Finding(rel, step_line, f"parse_date on field {name!r} of type {fdef.type}"))
+            if step.op in ("email", "phone") and fdef.format != step.op:
+                add(Finding(rel, step_line, f"step {step.op!r} on field {name!r}, whose format is {fdef.format}"))
+            shape = shape if gives == "=" else gives
+        want = _FIELD_SHAPE.get(fdef.type, "s")
+        if fdef.type == "date" and shape != "date":
+            add(Finding(rel, line, f"field {name!r} is a date: end its steps with {{parse_date: ['%Y-%m-%d']}}"))
+        elif fdef.type != "date" and shape != want:
+            add(Finding(rel, line, f"field {name!r} is {fdef.type} but its steps give a "
+                        f"{'list' if shape == 'l' else 'single value'}",
+                        "use split/parse_list for lists, first for one value"))
+        if fdef.code_list and not any(s.op == "crosswalk" for s in fm.steps):
+            add(Finding(rel, line, f"field {name!r} is coded ({fdef.code_list}) but has no crosswalk step",
+                        f"add {{crosswalk: {fdef.code_list}}} as its last step"))
+    for f in ent.fields:
+        if f.required and not f.derived and f.name not in m.fields and not (
+                f.code_list and f.code_list in std.code_lists and "unknown" in std.code_lists[f.code_list].values):
+            add(Finding(rel, line_of(raw, ("fields",)), f"required field {f.name!r} is not mapped",
+                        f"add '{f.name}: {{from: <column>}}' under fields"))
+
+
+def _check_crosswalk(std: Standards, source_id: str, code_list: str) -> None:
+    cw = std.crosswalks[(source_id, code_list)]
+    cl = std.code_lists.get(code_list)
+    if cl is None:
+        std.findings.append(Finding(cw.path, 1, f"crosswalk for unknown code list {code_list!r}",
+                                    suggest(code_list, list(std.code_lists))))
+        return
+    seen: dict[str, tuple[str, int]] = {}
+    for e in cw.entries:
+        if e.target_code not in cl.values:
+            std.findings.append(Finding(cw.path, e.line, f"target {e.target_code!r} is not a code of {code_list!r}",
+                                        suggest(e.target_code, cl.values)))
+        if e.source_value in seen and seen[e.source_value][0] != e.target_code:
+            first_target, first_line = seen[e.source_value]
+            std.findings.append(Finding(cw.path, e.line, f"{e.source_value!r} is mapped twice: to {first_target!r} "
+                                        f"(line {first_line}) and to {e.target_code!r}", "keep one of the two rows"))
+        seen.setdefault(e.source_value, (e.target_code, e.line))

@@ -1,0 +1,216 @@
+"""Typed models of the files in ``standards/``.
+
+The committee edits YAML and CSV; these models are what the rest of tongban sees. They reject
+anything outside the closed vocabulary (unknown keys, unknown transform steps, paths that
+climb out of the delivery inbox), so nothing in a mapping file can become code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENT = r"^[a-z][a-z0-9_]{0,62}$"
+SEMVER = r"^\d+\.\d+\.\d+$"
+FieldType = Literal["varchar", "varchar[]", "date", "bigint", "double", "decimal(20,2)", "boolean"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Label(Strict):
+    zh: str
+    en: str
+
+
+class FieldDef(Strict):
+    name: Annotated[str, Field(pattern=IDENT)]
+    type: FieldType
+    required: bool = False
+    code_list: Annotated[str, Field(pattern=IDENT)] | None = None
+    on_unmapped: Literal["quarantine", "unknown"] = "quarantine"
+    on_invalid: Literal["quarantine", "null"] = "quarantine"
+    format: Literal["email", "phone"] | None = None
+    derived: Literal["identity_hash", "mapping_constant"] | None = None
+    gate: Literal["blocking", "warning"] = "blocking"
+    label: Label
+    description: Label | None = None
+
+
+class Entity(Strict):
+    entity: Annotated[str, Field(pattern=IDENT)]
+    version: Annotated[str, Field(pattern=SEMVER)]
+    label: Label
+    description: Label | None = None
+    key: str
+    fields: list[FieldDef]
+
+    @model_validator(mode="after")
+    def _key_is_a_field(self) -> Entity:
+        names = [f.name for f in self.fields]
+        if self.key not in names:
+            raise ValueError(f"key {self.key!r} is not one of the fields")
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"field(s) defined twice: {', '.join(sorted(dupes))}")
+        return self
+
+    def field(self, name: str) -> FieldDef:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+class Code(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    zh: str
+    en: str
+
+
+class CodeList(Strict):
+    code_list: Annotated[str, Field(pattern=IDENT)]
+    version: Annotated[str, Field(pattern=SEMVER)]
+    label: Label
+    codes: list[Code]
+
+    @property
+    def values(self) -> list[str]:
+        return [c.code for c in self.codes]
+
+
+class Column(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    required: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if any(ord(ch) < 32 for ch in v) or '"' in v:
+            raise ValueError("a column name may not contain quotes or control characters")
+        return v
+
+
+class DeliverySpec(Strict):
+    file: str
+    format: Literal["json", "jsonl", "csv", "xlsx"] | None = None
+    sheet: str | int | None = None
+    columns: list[Column]
+
+    @field_validator("file")
+    @classmethod
+    def _inside_inbox(cls, v: str) -> str:
+        p = PurePosixPath(v.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts or not v.strip() or re.match(r"^[A-Za-z]:", v):
+            raise ValueError(
+                "the delivery file must be a path relative to the inbox, without '..' "
+                "(e.g. opendata_catalogs/x.json)"
+            )
+        return v
+
+
+# ---- the closed vocabulary of transform steps ------------------------------------------------
+
+SIMPLE_STEPS = ("trim", "lower", "upper", "parse_list", "to_list", "first", "email", "phone")
+PARAM_STEPS = ("split", "crosswalk", "parse_date", "remove_regex", "constant")
+TERMINAL_STEPS = ("crosswalk", "parse_date", "email", "phone")
+
+
+class Step(Strict):
+    """One transform step. Written in YAML as a bare name (``trim``) or a one-key map
+    (``{crosswalk: domain}``)."""
+
+    op: str
+    arg: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"op": value}
+        if isinstance(value, dict) and "op" not in value:
+            if len(value) != 1:
+                raise ValueError("a step is a name or a map with exactly one key, e.g. {crosswalk: domain}")
+            ((op, arg),) = value.items()
+            return {"op": op, "arg": arg}
+        return value
+
+    @model_validator(mode="after")
+    def _known(self) -> Step:
+        if self.op in SIMPLE_STEPS:
+            if self.arg is not None:
+                raise ValueError(f"step {self.op!r} takes no argument")
+        elif self.op == "split" or self.op == "parse_date":
+            if not (isinstance(self.arg, list) and self.arg and all(isinstance(a, str) and a for a in self.arg)):
+                raise ValueError(f"step {self.op!r} needs a list of strings, e.g. {{{self.op}: [',']}}")
+        elif self.op == "crosswalk":
+            if not (isinstance(self.arg, str) and re.match(IDENT, self.arg)):
+                raise ValueError("step 'crosswalk' needs a code list name, e.g. {crosswalk: domain}")
+        elif self.op in ("remove_regex", "constant"):
+            if not isinstance(self.arg, str):
+                raise ValueError(f"step {self.op!r} needs a string argument")
+            if self.op == "remove_regex":
+                try:
+                    re.compile(self.arg)
+                except re.error as exc:
+                    raise ValueError(f"remove_regex: not a valid regular expression: {exc}") from exc
+        else:
+            raise ValueError(
+                f"unknown step {self.op!r}; allowed: {', '.join(SIMPLE_STEPS + PARAM_STEPS)}"
+            )
+        return self
+
+
+class FieldMapping(Strict):
+    source: str | None = Field(default=None, alias="from")
+    steps: list[Step] = []
+    null_values: list[str] | None = None  # overrides the mapping's list for this field
+
+    @model_validator(mode="after")
+    def _shape(self) -> FieldMapping:
+        ops = [s.op for s in self.steps]
+        if self.source is None and "constant" not in ops:
+            raise ValueError("a field mapping needs 'from: <source column>' or a {constant: ...} step")
+        for i, op in enumerate(ops):
+            if op in TERMINAL_STEPS and i != len(ops) - 1:
+                raise ValueError(f"step {op!r} must be the last step of a field")
+            if op == "constant" and i != 0:
+                raise ValueError("step 'constant' must be the first step")
+        return self
+
+
+class Mapping(Strict):
+    source_id: Annotated[str, Field(pattern=IDENT)]
+    entity: Annotated[str, Field(pattern=IDENT)]
+    province_code: Annotated[str, Field(pattern=r"^\d{2}$")]
+    version: Annotated[str, Field(pattern=SEMVER)]
+    standard_version: Annotated[str, Field(pattern=SEMVER)]
+    label: Label
+    delivery: DeliverySpec
+    identity: list[str]
+    null_values: list[str] = ["", "None"]
+    fields: dict[str, FieldMapping]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.delivery.columns]
+
+
+class CrosswalkEntry(Strict):
+    source_value: str
+    target_code: str
+    line: int
+
+
+class Crosswalk(Strict):
+    source_id: str
+    code_list: str
+    path: str
+    entries: list[CrosswalkEntry]
+
+    def lookup(self) -> dict[str, str]:
+        return {e.source_value: e.target_code for e in self.entries}

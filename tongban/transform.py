@@ -1,0 +1,86 @@
+"""Run dbt on DuckDB, in process, once per run.
+
+``import dbt.cli.main`` alone takes ~5 s here, so it is imported inside ``run_dbt`` and one
+``dbt build`` covers every model, seed and data test of the run (DESIGN: one dbt invocation
+per run).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class TransformError(RuntimeError):
+    pass
+
+
+@dataclass
+class DbtOutcome:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    nodes: int = 0
+
+
+def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path) -> dict[str, str]:
+    return {
+        "TONGBAN_WAREHOUSE": str(warehouse),
+        "TONGBAN_RAW_DIR": str(raw_dir),
+        "DBT_TARGET_PATH": str(build_dir / "dbt" / "target"),
+        "DBT_LOG_PATH": str(build_dir / "dbt" / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Path,
+            args: list[str] | None = None) -> DbtOutcome:
+    os.environ.update(dbt_env(warehouse, raw_dir, build_dir))
+    from dbt.cli.main import dbtRunner
+
+    cli = args or ["build"]
+    result = dbtRunner().invoke([*cli, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+                                 "--quiet", "--no-use-colors"])
+    failures = []
+    nodes = 0
+    for res in result.result or []:
+        nodes += 1
+        status = str(getattr(res, "status", ""))
+        if status not in ("success", "pass", "skipped", "RunStatus.Success", "TestStatus.Pass"):
+            node = getattr(res, "node", None)
+            failures.append(f"{getattr(node, 'unique_id', '?')}: {status}: {(res.message or '').strip()[:500]}")
+    if result.exception is not None:
+        failures.append(f"dbt: {result.exception}")
+    return DbtOutcome(success=bool(result.success) and not failures, failures=failures, nodes=nodes)
+
+
+def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
+    """Per source: rows seen by dbt, rows that passed, rows rejected, top reasons, unmapped values."""
+    import duckdb
+
+    from tongban.sqlquote import quote_ident
+
+    int_rel = f"intermediate.{quote_ident(f'int_{entity}__unioned')}"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        out: dict[str, dict[str, Any]] = {}
+        for source_id, total, passed in con.execute(
+                f"select source_id, count(*), count(*) filter (where len(reasons) = 0) from {int_rel} group by 1").fetchall():
+            out[source_id] = {"rows_transformed": total, "rows_passed": passed, "rows_rejected": total - passed,
+                              "top_reasons": [], "unmapped": []}
+        for source_id, reason, fld, n in con.execute(
+                f"select source_id, r.reason, r.field, count(*) as n from "
+                f"(select source_id, unnest(reasons) as r from {int_rel}) group by all order by source_id, n desc").fetchall():
+            out[source_id]["top_reasons"].append({"reason": reason, "field": fld, "rows": n})
+        for source_id, fld, value, n, blocking in con.execute(
+                f"select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
+                f"  select source_id, unnest(reasons) as r, true as blocking from {int_rel} "
+                f"  union all select source_id, unnest(note_issues) as r, false from {int_rel}) "
+                f"where r.reason = 'unmapped_code' group by all order by source_id, n desc").fetchall():
+            out[source_id]["unmapped"].append({"field": fld, "value": value, "rows": n,
+                                               "policy": "quarantine" if blocking else "unknown"})
+        return out
+    finally:
+        con.close()
