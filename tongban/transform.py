@@ -43,6 +43,7 @@ def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Pat
     cli = args or ["build"]
     result = dbtRunner().invoke([*cli, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
                                  "--quiet", "--no-use-colors"])
+    _release_duckdb()
     failures = []
     nodes = 0
     for res in result.result or []:
@@ -54,6 +55,21 @@ def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Pat
     if result.exception is not None:
         failures.append(f"dbt: {result.exception}")
     return DbtOutcome(success=bool(result.success) and not failures, failures=failures, nodes=nodes)
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its DuckDB database open in the process after a run; later steps open the
+    warehouse read-only, which DuckDB refuses while a read-write handle is alive."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        env.close()
+    import gc
+
+    gc.collect()
 
 
 def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:

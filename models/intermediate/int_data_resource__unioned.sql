@@ -44,13 +44,13 @@ select
     list_concat(
         blocking_issues,
         coalesce(list_filter([
-            case when "resource_id" is null then {'reason': 'missing_required', 'field': 'resource_id', 'value': left((null)::varchar, 200)} end,
-            case when "title" is null then {'reason': 'missing_required', 'field': 'title', 'value': left((null)::varchar, 200)} end,
-            case when "provider_name" is null then {'reason': 'missing_required', 'field': 'provider_name', 'value': left((null)::varchar, 200)} end,
-            case when "province_code" is null then {'reason': 'missing_required', 'field': 'province_code', 'value': left((null)::varchar, 200)} end,
-            case when "domain_code" is null then {'reason': 'missing_required', 'field': 'domain_code', 'value': left((null)::varchar, 200)} end,
-            case when "open_condition_code" is null then {'reason': 'missing_required', 'field': 'open_condition_code', 'value': left((null)::varchar, 200)} end,
-            case when "update_frequency_code" is null then {'reason': 'missing_required', 'field': 'update_frequency_code', 'value': left((null)::varchar, 200)} end
+            case when "resource_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'resource_id') then {'reason': 'missing_required', 'field': 'resource_id', 'value': left((null)::varchar, 200)} end,
+            case when "title" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'title') then {'reason': 'missing_required', 'field': 'title', 'value': left((null)::varchar, 200)} end,
+            case when "provider_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'provider_name') then {'reason': 'missing_required', 'field': 'provider_name', 'value': left((null)::varchar, 200)} end,
+            case when "province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code') then {'reason': 'missing_required', 'field': 'province_code', 'value': left((null)::varchar, 200)} end,
+            case when "domain_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'domain_code') then {'reason': 'missing_required', 'field': 'domain_code', 'value': left((null)::varchar, 200)} end,
+            case when "open_condition_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'open_condition_code') then {'reason': 'missing_required', 'field': 'open_condition_code', 'value': left((null)::varchar, 200)} end,
+            case when "update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code') then {'reason': 'missing_required', 'field': 'update_frequency_code', 'value': left((null)::varchar, 200)} end
         ], lambda x: x is not null), []),
         case
             when key_occurrence > 1 and has_conflicting_duplicates

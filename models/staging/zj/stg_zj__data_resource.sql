@@ -45,8 +45,8 @@ mapped as (
 　 ') in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, ' 	
 　 '), '')), lambda x: x is not null)[1]), 'unknown') end)::varchar as "domain_code",
         (case when case when trim(src."开放条件", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放条件" end is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放条件" end), null) end)::varchar as "open_condition_code",
+　 ') in ('') then null else src."开放条件" end is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", ' 	
+　 ') in ('') then null else src."开放条件" end), null) end)::varchar as "open_condition_code",
         (case when nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", ' 	
 　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
 　 '), ''), '\(更新说明:[^)]*\)$', ''), ' 	
@@ -89,9 +89,9 @@ mapped as (
         src.run_id,
         coalesce(list_filter([
             case when case when trim(src."开放条件", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放条件" end is not null and map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放条件" end) is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((case when trim(src."开放条件", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放条件" end)::varchar, 200)} end,
+　 ') in ('') then null else src."开放条件" end is not null and map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", ' 	
+　 ') in ('') then null else src."开放条件" end) is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((case when trim(src."开放条件", ' 	
+　 ') in ('') then null else src."开放条件" end)::varchar, 200)} end,
             case when nullif(trim(case when trim(src."发布日期", ' 	
 　 ') in ('', 'None', '无', '暂无') then null else src."发布日期" end, ' 	
 　 '), '') is not null and try_strptime(nullif(trim(case when trim(src."发布日期", ' 	

@@ -1,0 +1,163 @@
+"""The ``tongban`` command line.
+
+    tongban run                  run the DAG in process (like `airflow dags test`) and print a summary
+    tongban standards check      validate standards/ and mappings (file:line findings, exit 1 on error)
+    tongban generate             regenerate dbt models and GX suites from standards/
+    tongban exchange list        snapshots per entity
+    tongban query "SQL"          read-only SQL on the exchange catalog
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tongban.config import quiet_third_parties, settings
+
+
+def _table(columns: list[str], rows: list[tuple], title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(str(c), overflow="fold")
+    for r in rows:
+        table.add_row(*["NULL" if v is None else str(v) for v in r])
+    Console(width=200).print(table)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    quiet_third_parties()
+    from tongban import pipeline
+
+    entities = args.entity or None
+    if args.without_airflow:
+        report = pipeline.run_in_process(entities)
+    else:
+        from tongban.airflow_env import configure, run_dag
+
+        configure()
+        outcome = run_dag("tongban_regional", conf={"entities": entities})
+        report_path = _report_path(outcome)
+        if outcome.get("state") != "success" or report_path is None:
+            print(f"the DAG run ended {outcome.get('state')}: " + json.dumps(outcome.get("task_states", {}),
+                                                                           ensure_ascii=False), file=sys.stderr)
+            if report_path is not None:
+                print(pipeline.summarize(json.loads(report_path.read_text(encoding="utf-8"))))
+            return 1
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    print(pipeline.summarize(report))
+    return 0 if report["gate"]["success"] else 2
+
+
+def _report_path(outcome: dict) -> Path | None:
+    published = (outcome.get("xcoms") or {}).get("publish") or outcome.get("publish")
+    if isinstance(published, dict) and published.get("report"):
+        return Path(published["report"])
+    return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from tongban.standards.check import check
+
+    s = settings()
+    std = check(s.standards_dir)
+    if args.format == "json":
+        print(json.dumps([f.to_dict() for f in std.findings], ensure_ascii=False, indent=2))
+    else:
+        for f in std.findings:
+            print(str(f))
+        n_err = len(std.errors)
+        print(f"{len(std.entities)} entities, {len(std.code_lists)} code lists, {len(std.mappings)} mappings, "
+              f"{len(std.crosswalks)} crosswalks: {n_err} error(s), {len(std.findings) - n_err} warning(s)")
+        if not std.errors:
+            from tongban.standards.generate import out_of_date
+
+            stale = out_of_date(std, s.project_root)
+            if stale:
+                print("generated files are out of date (run `tongban generate`): " + ", ".join(stale))
+                return 1
+    return 1 if std.errors else 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tongban.standards.generate import load_checked, write_generated
+    from tongban.standards.loader import StandardsError
+
+    s = settings()
+    try:
+        std = load_checked(s.standards_dir)
+    except StandardsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    changed = write_generated(std, s.project_root)
+    print("\n".join(f"wrote {c}" for c in changed) or "everything up to date")
+    return 0
+
+
+def cmd_exchange_list(args: argparse.Namespace) -> int:
+    from tongban import exchange
+
+    snaps = exchange.list_snapshots(settings().exchange_dir)
+    current = {e: s.version for e, s in exchange.current_snapshots(settings().exchange_dir).items()}
+    if not snaps:
+        print("no snapshots yet: run `tongban run` first")
+        return 0
+    _table(["entity", "version", "rows", "run_id", "created_at", "current", "path"],
+           [(s.entity, f"v{s.version}", s.rows, s.run_id, s.created_at, "*" if current.get(s.entity) == s.version else "",
+             str(s.path)) for s in snaps], title="exchange snapshots")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from tongban import exchange
+
+    try:
+        columns, rows = exchange.query(settings().exchange_dir, args.sql, limit=args.limit)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except duckdb.Error as exc:
+        print(f"query failed: {exc}", file=sys.stderr)
+        return 1
+    _table(columns, rows)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tongban", description="通办 — regional data-standards harmonization pipeline")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline DAG in process and print a summary")
+    run.add_argument("--entity", action="append", help="only this entity (repeatable); default: all mapped")
+    run.add_argument("--without-airflow", action="store_true", help="call the steps directly (debugging)")
+    run.set_defaults(func=cmd_run)
+    std = sub.add_parser("standards", help="the standards committee's tools")
+    std_sub = std.add_subparsers(dest="standards_command", required=True)
+    chk = std_sub.add_parser("check", help="validate standards/ and the mappings")
+    chk.add_argument("--format", choices=["text", "json"], default="text")
+    chk.set_defaults(func=cmd_check)
+    gen = sub.add_parser("generate", help="regenerate dbt models and GX suites from standards/")
+    gen.set_defaults(func=cmd_generate)
+    ex = sub.add_parser("exchange", help="the shared exchange")
+    ex_sub = ex.add_subparsers(dest="exchange_command", required=True)
+    ls = ex_sub.add_parser("list", help="snapshots per entity")
+    ls.set_defaults(func=cmd_exchange_list)
+    q = sub.add_parser("query", help="read-only SQL on the exchange catalog")
+    q.add_argument("sql")
+    q.add_argument("--limit", type=int, default=1000)
+    q.set_defaults(func=cmd_query)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
