@@ -118,10 +118,15 @@ def _build_suite(suite_dict: dict):
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     expectations = []
-    for exp in suite_dict["expectations"]:
+    for i, exp in enumerate(suite_dict["expectations"]):
         config = {key: exp[key] for key in _EXPECTATION_KEYS if exp.get(key) is not None}
         config.setdefault("kwargs", {})
-        expectations.append(ExpectationConfiguration(**config).to_domain_obj())
+        try:
+            expectations.append(ExpectationConfiguration(**config).to_domain_obj())
+        except Exception as exc:  # ExpectationNotFoundError, pydantic ValidationError, ...
+            raise ValueError(
+                f"suite {suite_dict['name']!r}: expectation #{i} ({exp['type']}) is invalid: {exc}"
+            ) from exc
     suite = ExpectationSuite(
         name=suite_dict["name"],
         expectations=expectations,

@@ -117,6 +117,21 @@ def _duckdb_dialect_class():
     return dialect_cls
 
 
+def _patch_persisted_connection() -> None:
+    """Patch 1: ``duckdb`` joins ``_PERSISTED_CONNECTION_DIALECTS`` (see module docstring)."""
+    sqlalchemy_ee = _engine_module()
+    persisted = sqlalchemy_ee._PERSISTED_CONNECTION_DIALECTS
+    if "duckdb" not in persisted:  # if GX learns duckdb upstream, leave its entry alone
+        sqlalchemy_ee._PERSISTED_CONNECTION_DIALECTS = (*persisted, DUCKDB_DIALECT)
+
+
+def _patch_dialect_self_reference() -> None:
+    """Patch 2: ``duckdb_engine.Dialect.dialect = duckdb_engine.Dialect`` (see module docstring)."""
+    dialect_cls = _duckdb_dialect_class()
+    if dialect_cls.__dict__.get("dialect") is None:
+        dialect_cls.dialect = dialect_cls
+
+
 def is_applied() -> bool:
     """True if both patches are in place (imports GX)."""
     sqlalchemy_ee = _engine_module()
@@ -137,10 +152,5 @@ def apply() -> None:
     has the shape the patch expects.
     """
     with _lock:
-        sqlalchemy_ee = _engine_module()
-        dialect_cls = _duckdb_dialect_class()
-        persisted = sqlalchemy_ee._PERSISTED_CONNECTION_DIALECTS
-        if "duckdb" not in persisted:  # GX may learn duckdb upstream; then leave it alone
-            sqlalchemy_ee._PERSISTED_CONNECTION_DIALECTS = (*persisted, DUCKDB_DIALECT)
-        if dialect_cls.__dict__.get("dialect") is None:
-            dialect_cls.dialect = dialect_cls
+        _patch_persisted_connection()
+        _patch_dialect_self_reference()

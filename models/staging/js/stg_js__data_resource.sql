@@ -26,95 +26,34 @@ cw_update_frequency as (
 mapped as (
     select
         ('js-' || left(sha256(concat_ws(chr(31), 'js', coalesce(src."详情页网址", ''))), 24))::varchar as "resource_id",
-        (nullif(trim(case when trim(src."资源名称", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源名称" end, ' 	
-　 '), ''))::varchar as "title",
-        (nullif(trim(case when trim(src."资源描述", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源描述" end, ' 	
-　 '), ''))::varchar as "summary",
+        (nullif(trim(case when trim(src."资源名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源名称" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "title",
+        (nullif(trim(case when trim(src."资源描述", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源描述" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "summary",
         (null)::varchar[] as "keywords",
-        (nullif(trim(case when trim(src."所属单位", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."所属单位" end, ' 	
-　 '), ''))::varchar as "provider_name",
+        (nullif(trim(case when trim(src."所属单位", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属单位" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "provider_name",
         ('32')::varchar as "province_code",
-        (case when nullif(trim(case when trim(src."所属主题", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."所属主题" end, ' 	
-　 '), '') is null then 'unknown' else coalesce(map_extract_value(cw_domain.lookup, nullif(trim(case when trim(src."所属主题", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."所属主题" end, ' 	
-　 '), '')), 'unknown') end)::varchar as "domain_code",
-        (case when nullif(trim(case when trim(src."开放类型", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放类型" end, ' 	
-　 '), '') is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, nullif(trim(case when trim(src."开放类型", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放类型" end, ' 	
-　 '), '')), null) end)::varchar as "open_condition_code",
-        (case when nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), '') is null then 'unknown' else coalesce(map_extract_value(cw_update_frequency.lookup, nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), '')), 'unknown') end)::varchar as "update_frequency_code",
+        (case when nullif(trim(case when trim(src."所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属主题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then 'unknown' else coalesce(map_extract_value(cw_domain.lookup, nullif(trim(case when trim(src."所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属主题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), 'unknown') end)::varchar as "domain_code",
+        (case when nullif(trim(case when trim(src."开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."开放类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, nullif(trim(case when trim(src."开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."开放类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), null) end)::varchar as "open_condition_code",
+        (case when nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then 'unknown' else coalesce(map_extract_value(cw_update_frequency.lookup, nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), 'unknown') end)::varchar as "update_frequency_code",
         (null)::date as "published_date",
-        (try_strptime(nullif(trim(case when trim(src."资源更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, ' 	
-　 '), ''), ['%Y-%m-%d'])::date)::date as "updated_date",
-        (list_transform(list_transform(case when json_valid(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)), lambda x: coalesce(map_extract_value(cw_format.lookup, x), 'unknown')))::varchar[] as "formats",
+        (try_strptime(nullif(trim(case when trim(src."资源更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), ['%Y-%m-%d'])::date)::date as "updated_date",
+        (list_transform(list_transform(case when json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)), lambda x: coalesce(map_extract_value(cw_format.lookup, x), 'unknown')))::varchar[] as "formats",
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
-        (nullif(trim(case when trim(src."详情页网址", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."详情页网址" end, ' 	
-　 '), ''))::varchar as "detail_url",
+        (nullif(trim(case when trim(src."详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."详情页网址" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "detail_url",
         '1.0.0' as mapping_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
         coalesce(list_filter([
-            case when nullif(trim(case when trim(src."开放类型", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放类型" end, ' 	
-　 '), '') is not null and map_extract_value(cw_open_condition.lookup, nullif(trim(case when trim(src."开放类型", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放类型" end, ' 	
-　 '), '')) is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((nullif(trim(case when trim(src."开放类型", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."开放类型" end, ' 	
-　 '), ''))::varchar, 200)} end,
-            case when nullif(trim(case when trim(src."资源更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, ' 	
-　 '), '') is not null and try_strptime(nullif(trim(case when trim(src."资源更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, ' 	
-　 '), ''), ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((nullif(trim(case when trim(src."资源更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, ' 	
-　 '), ''))::varchar, 200)} end,
-            case when case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((list_transform(case when json_valid(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)))::varchar, 200)} end
+            case when nullif(trim(case when trim(src."开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."开放类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and map_extract_value(cw_open_condition.lookup, nullif(trim(case when trim(src."开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."开放类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((nullif(trim(case when trim(src."开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."开放类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when nullif(trim(case when trim(src."资源更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and try_strptime(nullif(trim(case when trim(src."资源更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((nullif(trim(case when trim(src."资源更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((list_transform(case when json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)))::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
         coalesce(list_filter([
-            case when nullif(trim(case when trim(src."所属主题", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."所属主题" end, ' 	
-　 '), '') is not null and map_extract_value(cw_domain.lookup, nullif(trim(case when trim(src."所属主题", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."所属主题" end, ' 	
-　 '), '')) is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((nullif(trim(case when trim(src."所属主题", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."所属主题" end, ' 	
-　 '), ''))::varchar, 200)} end,
-            case when nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), '') is not null and map_extract_value(cw_update_frequency.lookup, nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), '')) is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), ''))::varchar, 200)} end,
-            case when len(list_filter(list_transform(case when json_valid(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)), lambda x: map_extract_value(cw_format.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((list_transform(case when json_valid(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)))::varchar, 200)} end
+            case when nullif(trim(case when trim(src."所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属主题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and map_extract_value(cw_domain.lookup, nullif(trim(case when trim(src."所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属主题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((nullif(trim(case when trim(src."所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属主题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and map_extract_value(cw_update_frequency.lookup, nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when len(list_filter(list_transform(case when json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)), lambda x: map_extract_value(cw_format.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((list_transform(case when json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)))::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
     from source as src
     cross join cw_domain

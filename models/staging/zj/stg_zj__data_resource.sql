@@ -26,134 +26,36 @@ cw_update_frequency as (
 mapped as (
     select
         ('zj-' || left(sha256(concat_ws(chr(31), 'zj', coalesce(src."详情页网址", ''))), 24))::varchar as "resource_id",
-        (nullif(trim(case when trim(src."标题", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."标题" end, ' 	
-　 '), ''))::varchar as "title",
-        (nullif(trim(case when trim(src."摘要", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."摘要" end, ' 	
-　 '), ''))::varchar as "summary",
-        (list_filter(list_transform(string_split(replace(case when trim(src."标签", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."标签" end, ',', '、'), '、'), lambda x: nullif(trim(x, ' 	
-　 '), '')), lambda x: x is not null))::varchar[] as "keywords",
-        (nullif(trim(case when trim(src."数源单位", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数源单位" end, ' 	
-　 '), ''))::varchar as "provider_name",
+        (nullif(trim(case when trim(src."标题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."标题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "title",
+        (nullif(trim(case when trim(src."摘要", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."摘要" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "summary",
+        (list_filter(list_transform(string_split(replace(case when trim(src."标签", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."标签" end, ',', '、'), '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null))::varchar[] as "keywords",
+        (nullif(trim(case when trim(src."数源单位", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数源单位" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "provider_name",
         ('33')::varchar as "province_code",
-        (case when list_filter(list_transform(string_split(case when trim(src."数据领域", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, ' 	
-　 '), '')), lambda x: x is not null)[1] is null then 'unknown' else coalesce(map_extract_value(cw_domain.lookup, list_filter(list_transform(string_split(case when trim(src."数据领域", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, ' 	
-　 '), '')), lambda x: x is not null)[1]), 'unknown') end)::varchar as "domain_code",
-        (case when case when trim(src."开放条件", ' 	
-　 ') in ('') then null else src."开放条件" end is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", ' 	
-　 ') in ('') then null else src."开放条件" end), null) end)::varchar as "open_condition_code",
-        (case when nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), ''), '\(更新说明:[^)]*\)$', ''), ' 	
-　 '), '') is null then 'unknown' else coalesce(map_extract_value(cw_update_frequency.lookup, nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), ''), '\(更新说明:[^)]*\)$', ''), ' 	
-　 '), '')), 'unknown') end)::varchar as "update_frequency_code",
-        (try_strptime(nullif(trim(case when trim(src."发布日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."发布日期" end, ' 	
-　 '), ''), ['%Y-%m-%d'])::date)::date as "published_date",
-        (try_strptime(nullif(trim(case when trim(src."更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新日期" end, ' 	
-　 '), ''), ['%Y-%m-%d'])::date)::date as "updated_date",
-        (list_transform(case when nullif(trim(case when trim(src."资源格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源格式" end, ' 	
-　 '), '') is null then null else [nullif(trim(case when trim(src."资源格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源格式" end, ' 	
-　 '), '')] end, lambda x: coalesce(map_extract_value(cw_format.lookup, x), 'unknown')))::varchar[] as "formats",
-        (case when regexp_full_match(lower(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), '')), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), '')) end)::varchar as "contact_email",
-        (case when contains(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
-        (nullif(trim(case when trim(src."详情页网址", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."详情页网址" end, ' 	
-　 '), ''))::varchar as "detail_url",
+        (case when list_filter(list_transform(string_split(case when trim(src."数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1] is null then 'unknown' else coalesce(map_extract_value(cw_domain.lookup, list_filter(list_transform(string_split(case when trim(src."数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1]), 'unknown') end)::varchar as "domain_code",
+        (case when case when trim(src."开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('') then null else src."开放条件" end is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('') then null else src."开放条件" end), null) end)::varchar as "open_condition_code",
+        (case when nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then 'unknown' else coalesce(map_extract_value(cw_update_frequency.lookup, nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), 'unknown') end)::varchar as "update_frequency_code",
+        (try_strptime(nullif(trim(case when trim(src."发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."发布日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), ['%Y-%m-%d'])::date)::date as "published_date",
+        (try_strptime(nullif(trim(case when trim(src."更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), ['%Y-%m-%d'])::date)::date as "updated_date",
+        (list_transform(case when nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then null else [nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')] end, lambda x: coalesce(map_extract_value(cw_format.lookup, x), 'unknown')))::varchar[] as "formats",
+        (case when regexp_full_match(lower(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) end)::varchar as "contact_email",
+        (case when contains(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
+        (nullif(trim(case when trim(src."详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."详情页网址" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar as "detail_url",
         '1.0.0' as mapping_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
         coalesce(list_filter([
-            case when case when trim(src."开放条件", ' 	
-　 ') in ('') then null else src."开放条件" end is not null and map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", ' 	
-　 ') in ('') then null else src."开放条件" end) is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((case when trim(src."开放条件", ' 	
-　 ') in ('') then null else src."开放条件" end)::varchar, 200)} end,
-            case when nullif(trim(case when trim(src."发布日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."发布日期" end, ' 	
-　 '), '') is not null and try_strptime(nullif(trim(case when trim(src."发布日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."发布日期" end, ' 	
-　 '), ''), ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((nullif(trim(case when trim(src."发布日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."发布日期" end, ' 	
-　 '), ''))::varchar, 200)} end,
-            case when nullif(trim(case when trim(src."更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新日期" end, ' 	
-　 '), '') is not null and try_strptime(nullif(trim(case when trim(src."更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新日期" end, ' 	
-　 '), ''), ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((nullif(trim(case when trim(src."更新日期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新日期" end, ' 	
-　 '), ''))::varchar, 200)} end
+            case when case when trim(src."开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('') then null else src."开放条件" end is not null and map_extract_value(cw_open_condition.lookup, case when trim(src."开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('') then null else src."开放条件" end) is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((case when trim(src."开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('') then null else src."开放条件" end)::varchar, 200)} end,
+            case when nullif(trim(case when trim(src."发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."发布日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and try_strptime(nullif(trim(case when trim(src."发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."发布日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((nullif(trim(case when trim(src."发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."发布日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when nullif(trim(case when trim(src."更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and try_strptime(nullif(trim(case when trim(src."更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((nullif(trim(case when trim(src."更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
         coalesce(list_filter([
-            case when list_filter(list_transform(string_split(case when trim(src."数据领域", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, ' 	
-　 '), '')), lambda x: x is not null)[1] is not null and map_extract_value(cw_domain.lookup, list_filter(list_transform(string_split(case when trim(src."数据领域", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, ' 	
-　 '), '')), lambda x: x is not null)[1]) is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((list_filter(list_transform(string_split(case when trim(src."数据领域", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, ' 	
-　 '), '')), lambda x: x is not null)[1])::varchar, 200)} end,
-            case when nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), ''), '\(更新说明:[^)]*\)$', ''), ' 	
-　 '), '') is not null and map_extract_value(cw_update_frequency.lookup, nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), ''), '\(更新说明:[^)]*\)$', ''), ' 	
-　 '), '')) is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."更新周期" end, ' 	
-　 '), ''), '\(更新说明:[^)]*\)$', ''), ' 	
-　 '), ''))::varchar, 200)} end,
-            case when len(list_filter(case when nullif(trim(case when trim(src."资源格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源格式" end, ' 	
-　 '), '') is null then null else [nullif(trim(case when trim(src."资源格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源格式" end, ' 	
-　 '), '')] end, lambda x: map_extract_value(cw_format.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((case when nullif(trim(case when trim(src."资源格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源格式" end, ' 	
-　 '), '') is null then null else [nullif(trim(case when trim(src."资源格式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."资源格式" end, ' 	
-　 '), '')] end)::varchar, 200)} end,
-            case when contains(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '@') and not regexp_full_match(lower(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), '')), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then {'reason': 'invalid_email', 'field': 'contact_email', 'value': left((nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''))::varchar, 200)} end,
-            case when nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), '') is not null and not contains(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left((nullif(trim(case when trim(src."联系方式", ' 	
-　 ') in ('', 'None', '无', '暂无') then null else src."联系方式" end, ' 	
-　 '), ''))::varchar, 200)} end
+            case when list_filter(list_transform(string_split(case when trim(src."数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1] is not null and map_extract_value(cw_domain.lookup, list_filter(list_transform(string_split(case when trim(src."数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1]) is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((list_filter(list_transform(string_split(case when trim(src."数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1])::varchar, 200)} end,
+            case when nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and map_extract_value(cw_update_frequency.lookup, nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when len(list_filter(case when nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then null else [nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')] end, lambda x: map_extract_value(cw_format.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((case when nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then null else [nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')] end)::varchar, 200)} end,
+            case when contains(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '@') and not regexp_full_match(lower(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then {'reason': 'invalid_email', 'field': 'contact_email', 'value': left((nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end,
+            case when nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is not null and not contains(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left((nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''))::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
     from source as src
     cross join cw_domain

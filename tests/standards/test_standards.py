@@ -1,0 +1,114 @@
+"""The standards as the committee edits them: valid, referentially whole, and in sync with
+everything generated from them; mistakes come back as file:line findings with a fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tongban.config import PROJECT_ROOT
+from tongban.standards.check import check
+from tongban.standards.generate import out_of_date
+
+STANDARDS = PROJECT_ROOT / "standards"
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    dst = tmp_path / "standards"
+    shutil.copytree(STANDARDS, dst)
+    return dst
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_repository_standards_are_clean():
+    std = check(STANDARDS)
+    assert [str(f) for f in std.findings] == []
+    assert set(std.entities) >= {"data_resource"}
+    assert {m.source_id for m in std.mappings_for("data_resource")} == {"sh", "js", "zj", "ah"}
+
+
+def test_generated_files_are_in_sync():
+    std = check(STANDARDS)
+    assert out_of_date(std, PROJECT_ROOT) == [], "run `tongban generate` and commit the result"
+
+
+def test_misspelt_field_names_file_line_and_suggestion(scratch: Path):
+    path = scratch / "mappings" / "js" / "data_resource.yaml"
+    _edit(path, "  summary: {from: 资源描述", "  sumary: {from: 资源描述")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line_no = next(i for i, line in enumerate(lines, 1) if line.startswith("  sumary:"))
+    findings = check(scratch).errors
+    assert len(findings) == 1
+    f = findings[0]
+    assert (f.file, f.line) == ("standards/mappings/js/data_resource.yaml", line_no)
+    assert "unknown field 'sumary'" in f.message and "did you mean 'summary'" in f.hint
+
+
+def test_unknown_source_column_is_named(scratch: Path):
+    _edit(scratch / "mappings" / "ah" / "data_resource.yaml", "{from: 提供单位,", "{from: 提供部门,")
+    (f,) = check(scratch).errors
+    assert "提供部门" in f.message and "提供单位" in f.hint
+
+
+def test_crosswalk_target_outside_code_list(scratch: Path):
+    path = scratch / "mappings" / "sh" / "crosswalks" / "open_condition.csv"
+    path.write_text("source_value,target_code\n无条件开放,unconditional\n有条件开放,conditionel\n", encoding="utf-8")
+    (f,) = check(scratch).errors
+    assert (f.file, f.line) == ("standards/mappings/sh/crosswalks/open_condition.csv", 3)
+    assert "did you mean 'conditional'" in f.hint
+
+
+def test_value_mapped_twice_to_different_codes(scratch: Path):
+    path = scratch / "mappings" / "ah" / "crosswalks" / "open_condition.csv"
+    path.write_text("source_value,target_code\n无条件开放,unconditional\n有条件开放,conditional\n"
+                    "无条件开放,conditional\n", encoding="utf-8")
+    (f,) = check(scratch).errors
+    assert f.line == 4 and "mapped twice" in f.message and "line 2" in f.message
+
+
+def test_unknown_step_is_refused_not_executed(scratch: Path):
+    _edit(scratch / "mappings" / "sh" / "data_resource.yaml", "steps: [trim]}\n  summary",
+          "steps: [{sql: \"1); drop table x; --\"}]}\n  summary")
+    (f,) = check(scratch).errors
+    assert "unknown step 'sql'" in f.message
+
+
+@pytest.mark.parametrize("bad", ["../../../etc/passwd", "/etc/passwd", "opendata_catalogs/../../x.json"])
+def test_delivery_path_cannot_leave_the_inbox(scratch: Path, bad: str):
+    _edit(scratch / "mappings" / "zj" / "data_resource.yaml",
+          "file: opendata_catalogs/nju-websoft_CNPDS_zhejiang_zhejiang.json", f"file: {bad}")
+    (f,) = check(scratch).errors
+    assert f.file == "standards/mappings/zj/data_resource.yaml" and "without '..'" in f.message
+
+
+def test_column_name_with_quote_is_refused(scratch: Path):
+    _edit(scratch / "mappings" / "ah" / "data_resource.yaml", "- {name: 摘要信息}", "- {name: '摘要\"信息'}")
+    assert any("quotes" in f.message for f in check(scratch).errors)
+
+
+def test_required_field_left_unmapped(scratch: Path):
+    _edit(scratch / "mappings" / "ah" / "data_resource.yaml", "  title: {from: 标题, steps: [trim]}\n", "")
+    (f,) = check(scratch).errors
+    assert "required field 'title' is not mapped" in f.message
+
+
+def test_list_step_on_scalar_field(scratch: Path):
+    _edit(scratch / "mappings" / "sh" / "data_resource.yaml", "title: {from: 数据集名称, steps: [trim]}",
+          "title: {from: 数据集名称, steps: [{split: [',']}]}")
+    (f,) = check(scratch).errors
+    assert "field 'title' is varchar but its steps give a list" in f.message
+
+
+def test_broken_yaml_reports_line(scratch: Path):
+    path = scratch / "code_lists" / "domain.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  - {code: x, zh: [unclosed\n", encoding="utf-8")
+    f = check(scratch).errors[0]
+    assert f.file == "standards/code_lists/domain.yaml" and "not valid YAML" in f.message and f.line > 1

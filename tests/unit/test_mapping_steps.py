@@ -1,0 +1,104 @@
+"""The closed vocabulary of mapping steps, compiled by the generator and executed by real DuckDB."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from tongban.config import PROJECT_ROOT
+from tongban.standards.check import check
+from tongban.standards.dbtgen import compile_field
+from tongban.standards.models import Mapping
+
+STD = check(PROJECT_ROOT / "standards")
+
+
+def run_field(field: str, steps: list, values: list[str | None], crosswalk: dict[str, str] | None = None,
+              null_values: list[str] | None = None):
+    m = Mapping.model_validate({
+        "source_id": "t1", "entity": "data_resource", "province_code": "31", "version": "1.0.0",
+        "standard_version": "1.0.0", "label": {"zh": "测试", "en": "test"},
+        "delivery": {"file": "x.json", "columns": [{"name": "列"}]}, "identity": ["列"],
+        "null_values": null_values if null_values is not None else ["", "None", "暂无"],
+        "fields": {field: {"from": "列", "steps": steps}}})
+    fdef = STD.entities["data_resource"].field(field)
+    c = compile_field(STD, m, fdef)
+    cw = crosswalk or {}
+    code_list = fdef.code_list or "none"
+    checks = ", ".join(f"case when {cond} then '{reason}' end" for cond, reason, _ in c.checks) or "null"
+    sql = (f"with cw_{code_list} as (select map(?::varchar[], ?::varchar[]) as lookup), "
+           f"src as (select unnest(?::varchar[]) as \"列\") "
+           f"select ({c.value}) as v, list_filter([{checks}], lambda x: x is not null) as issues "
+           f"from src cross join cw_{code_list}")
+    con = duckdb.connect()
+    return con.execute(sql, [list(cw), list(cw.values()), values]).fetchall()
+
+
+def test_phone_numbers_are_normalised():
+    rows = run_field("contact_phone", ["trim", "phone"], [
+        "0571-88217800", " 13962999398", "日间:(0571)87709006夜间:(0571)87087342", "0571—88217800",
+        "138****1234", "0513-85098765.0513-85098766", "暂无", "0571-888076905", "sjkf@shanghai.gov.cn"])
+    assert [r[0] for r in rows] == [
+        "0571-88217800", "13962999398", "0571-87709006", "0571-88217800", "138****1234", "0513-85098765",
+        None, None, None]
+    assert rows[7][1] == ["invalid_phone"]  # a 9-digit local number is reported, not kept
+    assert rows[8][1] == []  # an e-mail in a shared contact column is not a bad phone
+
+
+def test_email_is_validated_and_lowercased():
+    rows = run_field("contact_email", ["trim", "email"], ["SJKF@Shanghai.gov.cn", "a@b", "0571-1234567"])
+    assert rows == [("sjkf@shanghai.gov.cn", []), (None, ["invalid_email"]), (None, [])]
+
+
+def test_parse_list_reads_json_and_python_list_text():
+    rows = run_field("formats", ["parse_list", "lower", {"crosswalk": "format"}],
+                     ['["rdf","XLSX"]', "['api']", "[]", "csv,json", None],
+                     crosswalk={"rdf": "rdf", "xlsx": "xlsx", "api": "api"})
+    assert rows[0] == (["rdf", "xlsx"], [])
+    assert rows[1] == (["api"], [])
+    assert rows[2] == ([], [])
+    assert rows[3][0] is None and rows[3][1] == ["invalid_list"]
+    assert rows[4] == (None, [])
+
+
+def test_unmapped_list_element_becomes_unknown_and_is_reported():
+    rows = run_field("formats", ["parse_list", {"crosswalk": "format"}], ['["csv","wp"]'], crosswalk={"csv": "csv"})
+    assert rows == [(["csv", "unknown"], ["unmapped_code"])]
+
+
+def test_split_with_several_separators_drops_empty_parts():
+    rows = run_field("keywords", [{"split": ["、", ","]}], ["观测点、市场,调查、 ,信息", "SODA2022"])
+    assert rows == [(["观测点", "市场", "调查", "信息"], []), (["SODA2022"], [])]
+
+
+def test_dates_in_several_encodings():
+    rows = run_field("published_date", ["trim", {"parse_date": ["%Y-%m-%d", "%Y%m%d", "epoch_ms"]}],
+                     ["2023-06-02", "20240305", "1686700800000", "None", "", "2023-13-45"])
+    assert [r[0] for r in rows] == [date(2023, 6, 2), date(2024, 3, 5), date(2023, 6, 14), None, None, None]
+    assert rows[5][1] == ["invalid_date"] and rows[3][1] == [] and rows[4][1] == []
+
+
+def test_scalar_crosswalk_unmapped_is_never_guessed():
+    cw = {"无条件开放": "unconditional"}
+    rows = run_field("open_condition_code", [{"crosswalk": "open_condition"}], ["无条件开放", "1级\t不脱敏", None],
+                     crosswalk=cw, null_values=[""])
+    # open_condition quarantines unmapped values: no code is invented for them
+    assert rows[0] == ("unconditional", [])
+    assert rows[1] == (None, ["unmapped_code"])
+    assert rows[2] == ("unknown", [])
+
+
+def test_unknown_policy_maps_to_unknown():
+    rows = run_field("domain_code", ["trim", {"crosswalk": "domain"}], ["长三角高价值清单"], crosswalk={"生态环境": "ecology_environment"})
+    assert rows == [("unknown", ["unmapped_code"])]
+
+
+@pytest.mark.parametrize("value", ["x'); drop table t; --", "a\"b", "'; select 1; --"])
+def test_values_from_mappings_stay_literals(value: str):
+    rows = run_field("summary", [{"constant": value}], ["anything"])
+    assert rows == [(value, [])]
+    rows = run_field("update_frequency_code", [{"remove_regex": "x'; drop table t; --"}, {"crosswalk": "update_frequency"}],
+                     ["每年"], crosswalk={"每年": "annual"})
+    assert rows == [("annual", [])]
