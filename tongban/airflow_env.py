@@ -93,6 +93,28 @@ def ensure_db() -> None:
     stamp.write_text(wanted + "\n")
 
 
+def _ti_name(task_id: str, map_index: int) -> str:
+    return task_id if map_index < 0 else f"{task_id}[{map_index}]"
+
+
+def _states(dag_id: str, run_id: str) -> tuple[str, dict[str, str]]:
+    """The run's state and each task instance's state, read back from the metadata DB."""
+    from sqlalchemy import select
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        state = session.scalar(select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        rows = session.execute(
+            select(TI.task_id, TI.map_index, TI.state)
+            .where(TI.dag_id == dag_id, TI.run_id == run_id)
+            .order_by(TI.task_id, TI.map_index)
+        ).all()
+    return (str(state) if state else None), {_ti_name(t, m): (str(s) if s else None) for t, m, s in rows}
+
+
 def _xcom_values(run_id: str, dag_id: str) -> dict[str, Any]:
     """Return values pushed by each task of the run, keyed ``task_id`` or ``task_id[map_index]``."""
     from airflow.models.xcom import XComModel
@@ -102,8 +124,7 @@ def _xcom_values(run_id: str, dag_id: str) -> dict[str, Any]:
     with create_session() as session:
         query = XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")
         for row in session.scalars(query):
-            name = row.task_id if row.map_index < 0 else f"{row.task_id}[{row.map_index}]"
-            out[name] = XComModel.deserialize_value(row)
+            out[_ti_name(row.task_id, row.map_index)] = XComModel.deserialize_value(row)
     return out
 
 
@@ -126,7 +147,8 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
     """Run one DAG run in this process (``airflow dags test``) and return what happened.
 
     Returns ``{"dag_id", "dag_run_id", "state", "seconds", "task_states": {task: state},
-    "xcom": {task: return value}}``; mapped tasks appear as ``intake[0]``, ``intake[1]`` ...
+    "xcom": {task: return value}, "published": xcom["publish"] or None}``; mapped tasks appear
+    as ``intake[0]``, ``intake[1]`` ...
     Tasks run one after another in this process; a failing task does not raise here, it shows
     as ``state == "failed"``.
     """
@@ -135,24 +157,18 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
     ensure_db()
     t0 = time.perf_counter()
     dag = load_dag(dag_id)
-    dr = dag.test(run_conf=conf or {})
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.add(dr)
-        tis = dr.get_task_instances(session=session)
-        task_states = {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
-            for ti in sorted(tis, key=lambda t: (t.task_id, t.map_index))
-        }
-        run_id, state = dr.run_id, str(dr.state)
+    run_id = dag.test(run_conf=conf or {}).run_id
+    seconds = round(time.perf_counter() - t0, 2)
+    state, task_states = _states(dag_id, run_id)
+    xcom = _xcom_values(run_id, dag_id)
     return {
         "dag_id": dag_id,
         "dag_run_id": run_id,
         "state": state,
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": seconds,
         "task_states": task_states,
-        "xcom": _xcom_values(run_id, dag_id),
+        "xcom": xcom,
+        "published": xcom.get("publish"),  # pipeline.publish's return value, None if it never ran
     }
 
 
