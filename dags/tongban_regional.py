@@ -37,7 +37,7 @@ def tongban_regional():
     def sources(run: dict) -> list[dict]:  # Airflow maps only over a whole return value, not run["sources"]
         return run["sources"]
 
-    @task(map_index_template="{{ task.op_kwargs['source']['source_id'] }}")
+    @task(map_index_template="{{ task.op_kwargs['source']['entity'] }}/{{ task.op_kwargs['source']['source_id'] }}")
     def intake(run: dict, source: dict) -> dict:
         from tongban import pipeline
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -60,16 +61,21 @@ def configure(home: Path | None = None) -> Path:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",  # used by `make airflow`; dag.test runs in process
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # dev UI on localhost, no login
-        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__HOST": "127.0.0.1",  # the dev UI listens on localhost only
+        "AIRFLOW__API__PORT": "8080",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "tongban",  # cosmos asks for it at import; silences a warning
         "DO_NOT_TRACK": "1",
         "GX_ANALYTICS_ENABLED": "false",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # LocalExecutor workers (under `make airflow`) call the api-server's execution API here.
+    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+                   f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/")
     return home
 
 
@@ -173,28 +179,42 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tongban.airflow_env run [--conf JSON] [--dag DAG_ID]``: print the result as JSON."""
+    """Command line, with Airflow configured as above.
+
+    ``python -m tongban.airflow_env run [--conf JSON] [--dag ID] [--out FILE]``: one in-process run;
+    the result dict goes to FILE (or stdout, after the task logs); exit status 1 unless it succeeded.
+    ``python -m tongban.airflow_env airflow ARGS...``: migrate, then exec ``airflow ARGS...`` with
+    this environment (``... airflow standalone`` serves the UI; ``... airflow dags list``).
+    ``python -m tongban.airflow_env env``: print the environment as shell ``export`` lines.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m tongban.airflow_env")
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the DAG once in process (airflow dags test)")
     run.add_argument("--dag", default=DAG_ID)
-    run.add_argument("--conf", default="{}", help="DAG run conf as JSON, e.g. '{\"entities\": [...]}'")
-    sub.add_parser("migrate", help="create/migrate the metadata DB")
+    run.add_argument("--conf", default="{}", help='DAG run conf as JSON, e.g. \'{"entities": ["x"]}\'')
+    run.add_argument("--out", type=Path, help="write the result JSON here instead of stdout")
+    cli = sub.add_parser("airflow", help="exec the airflow CLI in this environment")
+    cli.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("env", help="print the Airflow environment as shell exports")
     args = parser.parse_args(argv)
     configure()
     if args.cmd == "env":
         for key in sorted(os.environ):
             if key.startswith("AIRFLOW") or key in ("DO_NOT_TRACK", "GX_ANALYTICS_ENABLED"):
-                print(f"export {key}={json.dumps(os.environ[key])}")
+                print(f"export {key}={shlex.quote(os.environ[key])}")
         return 0
-    if args.cmd == "migrate":
-        ensure_db()
-        return 0
+    ensure_db()
+    if args.cmd == "airflow":
+        exe = str(Path(sys.executable).with_name("airflow"))
+        os.execv(exe, [exe, *args.args])
     result = run_dag(args.dag, json.loads(args.conf))
-    print(json.dumps(result, indent=2, default=str))
+    text = json.dumps(result, indent=2, default=str)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
     return 0 if result["state"] == "success" else 1
 
 

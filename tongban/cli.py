@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report_path(outcome: dict) -> Path | None:
-    published = (outcome.get("xcoms") or {}).get("publish") or outcome.get("publish")
+    published = outcome.get("published")
     if isinstance(published, dict) and published.get("report"):
         return Path(published["report"])
     return None

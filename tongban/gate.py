@@ -1,44 +1,52 @@
 """The quality gate: run a Great Expectations checkpoint on one DuckDB table, inside DuckDB.
 
 ``run_gate`` validates ``schema.table`` of the DuckDB warehouse against an ExpectationSuite JSON
-file through GX's SQL data source (duckdb-engine), so every metric is a SQL query executed by
-DuckDB; the table is never pulled into pandas. It writes validation results and local Data Docs
-under ``gx_dir`` (a build artefact) and returns a :class:`GateResult`.
+file through GX's SQL data source (duckdb-engine): every metric is a SQL query that DuckDB runs;
+the table is never pulled into pandas. Validation results and local Data Docs are written under
+``gx_dir`` (a build artefact) and a :class:`GateResult` is returned.
 
-Blocking: an expectation blocks the pipeline iff its ``meta.blocking`` is ``true``. Failed
-expectations without it are reported as warnings. An expectation that could not be evaluated
-(GX caught an exception) counts as failed.
+Blocking: an expectation blocks iff its ``meta.blocking`` is ``true``; other failed expectations
+are warnings. An expectation GX could not evaluate (it caught an exception) has failed.
 
-Personal data: by default (``include_unexpected_values=False``) GX is asked for counts only
-(result_format BASIC, ``partial_unexpected_count: 0``, ``exclude_unexpected_values: true``,
-no unexpected rows, no unexpected-index query), so no row value is copied into the validation
-results, the Data Docs or the :class:`GateResult`. That switch governs the unexpected-value lists of
-column map expectations; some aggregate expectations report a row value as their *observed
-value* (the column's min, max, median, quantiles, most common value or distinct values), which
-no result_format short of BOOLEAN_ONLY suppresses. In that mode those expectation types are
-refused with ``ValueError`` (see :data:`VALUE_REVEALING_EXPECTATIONS`); pass
-``include_unexpected_values=True`` for tables without personal data.
+Personal data. By default (``include_unexpected_values=False``) no row value is copied into the
+validation results, the Data Docs or the :class:`GateResult`:
 
-great_expectations is imported inside functions only: ``import tongban.gate`` stays cheap.
+* GX is asked for counts only: result_format BASIC with ``partial_unexpected_count: 0``,
+  ``exclude_unexpected_values: true``, no unexpected rows and no unexpected-index query, so map
+  expectations (not null, in set, unique, regex, ...) report ``unexpected_count`` and percentages
+  but no ``partial_unexpected_list`` / ``_counts`` / ``_index_list``;
+* expectations whose *observed value* is itself a row value (a column's min, max, median,
+  quantiles, most common or distinct values; no result_format short of BOOLEAN_ONLY hides it) are
+  refused with ``ValueError`` (:data:`VALUE_REVEALING_EXPECTATIONS`);
+* error texts are withheld: a DuckDB error can quote a value (``Could not convert string
+  '...' to INT32``), so the stored results are rewritten with the exception type only before the
+  Data Docs are rebuilt, and the GateResult says "not evaluated (<type>; details withheld)".
+
+GX's own log output is not filtered (GX logs SQL errors at ERROR level, values included): keep
+``great_expectations`` logging quiet where logs are shared. ``include_unexpected_values=True``
+is for tables without personal data: it switches to result_format SUMMARY (up to 20 unexpected
+values per expectation) and keeps error texts.
+
+great_expectations is imported inside functions only, so ``import tongban.gate`` stays cheap.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["GateResult", "VALUE_REVEALING_EXPECTATIONS", "load_suite_dict", "run_gate"]
+__all__ = ["VALUE_REVEALING_EXPECTATIONS", "GateResult", "SuiteFileError", "load_suite_dict", "run_gate"]
 
 DATASOURCE_NAME = "tongban_warehouse"
 BATCH_DEFINITION_NAME = "whole_table"
 DATA_DOCS_SITE = "local_site"
 
-#: Expectation types whose result carries row values as ``observed_value`` / ``details`` under
-#: any result_format that also reports unexpected counts. Refused unless
-#: ``include_unexpected_values=True``.
+#: Expectation types whose result carries row values (``observed_value`` / ``details``) under any
+#: result_format that still reports unexpected counts. Refused unless include_unexpected_values.
 VALUE_REVEALING_EXPECTATIONS: frozenset[str] = frozenset(
     {
         "expect_column_min_to_be_between",
@@ -66,18 +74,27 @@ _RESULT_FORMAT_WITH_VALUES: dict[str, Any] = {
     "partial_unexpected_count": 20,
     "include_unexpected_rows": False,
 }
+_WITHHELD = "details withheld: an error text may quote row values (include_unexpected_values=False)"
 
-# Keys of an expectation in ExpectationSuite.to_json_dict() that are configuration, not identity.
+# Keys of an expectation in ExpectationSuite.to_json_dict() that are configuration (not "id").
 _EXPECTATION_KEYS = ("type", "kwargs", "meta", "notes", "description", "severity")
+# Table-shape expectations: their observed_value is a list of column names, not row data.
+_COLUMN_NAME_RESULTS = frozenset(
+    {"expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set"}
+)
+
+
+class SuiteFileError(ValueError):
+    """The suite JSON is not a usable GX 1.x ExpectationSuite."""
 
 
 @dataclass
 class GateResult:
     success: bool  # False iff any expectation with meta.blocking == True failed
-    blocking_failures: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    evaluated: int = 0
-    docs_index: Path | None = None
+    blocking_failures: list[str] = field(default_factory=list)  # "expect_x(col): 3 unexpected"
+    warnings: list[str] = field(default_factory=list)  # failed non-blocking expectations
+    evaluated: int = 0  # number of expectations evaluated
+    docs_index: Path | None = None  # local Data Docs index.html
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -89,30 +106,29 @@ def load_suite_dict(suite_path: Path) -> dict:
     """Read and sanity-check a GX 1.x ExpectationSuite JSON file (no GX import)."""
     data = json.loads(Path(suite_path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
-        raise ValueError(f"{suite_path}: not an ExpectationSuite JSON (needs a non-empty 'name')")
+        raise SuiteFileError(f"{suite_path}: not an ExpectationSuite JSON (needs a non-empty 'name')")
     expectations = data.get("expectations")
     if not isinstance(expectations, list):
-        raise ValueError(f"{suite_path}: 'expectations' must be a list")
+        raise SuiteFileError(f"{suite_path}: 'expectations' must be a list")
     for i, exp in enumerate(expectations):
         if not isinstance(exp, dict) or not isinstance(exp.get("type"), str):
-            raise ValueError(f"{suite_path}: expectation #{i} has no 'type'")
+            raise SuiteFileError(f"{suite_path}: expectation #{i} has no 'type'")
+        where = f"{suite_path}: expectation #{i} ({exp['type']})"
         if not isinstance(exp.get("kwargs", {}), dict):
-            raise ValueError(f"{suite_path}: expectation #{i} ({exp['type']}): 'kwargs' must be an object")
+            raise SuiteFileError(f"{where}: 'kwargs' must be an object")
         meta = exp.get("meta") or {}
         if not isinstance(meta, dict):
-            raise ValueError(f"{suite_path}: expectation #{i} ({exp['type']}): 'meta' must be an object")
+            raise SuiteFileError(f"{where}: 'meta' must be an object")
         if "blocking" in meta and not isinstance(meta["blocking"], bool):
-            raise ValueError(
-                f"{suite_path}: expectation #{i} ({exp['type']}): meta.blocking must be true or false"
-            )
+            raise SuiteFileError(f"{where}: meta.blocking must be true or false")
     return data
 
 
 def _build_suite(suite_dict: dict):
-    """An unsaved ExpectationSuite from the JSON dict, ids stripped, every expectation kept.
+    """An unsaved ExpectationSuite from the JSON dict, ids dropped, every expectation kept.
 
-    ``ExpectationSuite(expectations=[...])`` logs and *drops* an invalid expectation; a gate
-    must not silently lose a blocking check, so each one is built here and errors propagate.
+    ``ExpectationSuite(expectations=[<dict>])`` logs and *drops* an invalid expectation; a gate
+    must not silently lose a blocking check, so each one is built here and errors are raised.
     """
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -124,7 +140,7 @@ def _build_suite(suite_dict: dict):
         try:
             expectations.append(ExpectationConfiguration(**config).to_domain_obj())
         except Exception as exc:  # ExpectationNotFoundError, pydantic ValidationError, ...
-            raise ValueError(
+            raise SuiteFileError(
                 f"suite {suite_dict['name']!r}: expectation #{i} ({exp['type']}) is invalid: {exc}"
             ) from exc
     suite = ExpectationSuite(
@@ -134,15 +150,55 @@ def _build_suite(suite_dict: dict):
         notes=suite_dict.get("notes"),
     )
     if len(suite.expectations) != len(expectations):  # pragma: no cover - defensive
-        raise ValueError(f"suite {suite_dict['name']!r}: some expectations could not be loaded")
+        raise SuiteFileError(f"suite {suite_dict['name']!r}: some expectations could not be loaded")
     return suite
 
 
+def _raised(exception_info: dict | None) -> list[dict]:
+    """The raised-exception records of an ExpectationValidationResult.
+
+    GX 1.x stores either one record (``{"raised_exception": ..., "exception_message": ...}``) or,
+    when a metric failed, one record per metric id.
+    """
+    if not exception_info:
+        return []
+    if "raised_exception" in exception_info:
+        return [exception_info] if exception_info.get("raised_exception") else []
+    return [v for v in exception_info.values() if isinstance(v, dict) and v.get("raised_exception")]
+
+
+_EXC_TYPE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):")
+
+
+def _exception_type(record: dict) -> str:
+    """The root-cause exception class named in a record's traceback, without its message."""
+    lines = [ln for ln in str(record.get("exception_traceback") or "").splitlines() if ln.strip()]
+    for line in lines:
+        match = _EXC_TYPE.match(line.strip())
+        if match:
+            return match.group(1).rsplit(".", 1)[-1]
+    return "error"
+
+
+def _redact_exceptions(suite_result) -> bool:
+    """Replace every stored error text of a suite result by its exception type; True if any."""
+    changed = False
+    for evr in suite_result.results:
+        for record in _raised(evr.exception_info):
+            kind = _exception_type(record)
+            record["exception_message"] = f"{kind} ({_WITHHELD})"
+            record["exception_traceback"] = f"{kind} ({_WITHHELD})"
+            changed = True
+    return changed
+
+
 def _describe(evr, include_values: bool) -> str:
-    """'expect_x(col): 3 unexpected' — never a row value unless include_values."""
+    """'expect_x(col): 3 unexpected'; never a row value unless include_values."""
     config = evr.expectation_config
     kwargs = config.kwargs or {}
-    if "column" in kwargs:
+    if config.type.startswith("expect_table_"):
+        domain = ""
+    elif "column" in kwargs:
         domain = str(kwargs["column"])
     elif "column_A" in kwargs and "column_B" in kwargs:
         domain = f"{kwargs['column_A']}, {kwargs['column_B']}"
@@ -152,22 +208,31 @@ def _describe(evr, include_values: bool) -> str:
         domain = ""
     head = f"{config.type}({domain})" if domain else config.type
 
-    exception_info = evr.exception_info or {}
-    if exception_info.get("raised_exception"):
-        message = exception_info.get("exception_message") or "exception"
-        return f"{head}: not evaluated ({message})"
+    raised = _raised(evr.exception_info)
+    if raised:
+        if include_values:
+            first = str(raised[0].get("exception_message") or "").strip().splitlines()
+            return f"{head}: not evaluated ({first[0][:300] if first else 'error'})"
+        return f"{head}: not evaluated ({_exception_type(raised[0])}; details withheld)"
     result = evr.result or {}
     if result.get("unexpected_count") is not None:
         return f"{head}: {result['unexpected_count']} unexpected"
     observed = result.get("observed_value")
-    if include_values or (isinstance(observed, (int, float)) and not isinstance(observed, bool)):
-        if observed is not None:
-            return f"{head}: observed {observed}"
+    if config.type in _COLUMN_NAME_RESULTS and isinstance(observed, list):
+        expected = [str(c) for c in (kwargs.get("column_list") or kwargs.get("column_set") or [])]
+        found = [str(c) for c in observed]
+        missing = [c for c in expected if c not in found]
+        extra = [c for c in found if c not in expected]
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
+        return f"{head}: {', '.join(parts) if parts else 'columns out of order'}"
+    numeric = isinstance(observed, (int, float)) and not isinstance(observed, bool)
+    if observed is not None and (include_values or numeric):
+        return f"{head}: observed {observed}"
     return f"{head}: failed"
 
 
 def _ensure_datasource(context, connection_string: str):
-    """The warehouse SQL data source, read-only; updated (assets kept) if the path changed."""
+    """The warehouse SQL data source (read-only); re-created only if its settings changed."""
     wanted_kwargs = {"connect_args": {"read_only": True}}
     try:
         datasource = context.data_sources.get(DATASOURCE_NAME)
@@ -200,7 +265,7 @@ def _ensure_batch_definition(datasource, schema: str, table: str):
 
 
 def _close_connections(datasource) -> None:
-    """Release the DuckDB file: GX keeps a connection open for the engine's lifetime."""
+    """Release the DuckDB file: GX keeps the connection open for the engine's lifetime."""
     execution_engine = getattr(datasource, "_execution_engine", None)
     if execution_engine is not None:
         connection = getattr(execution_engine, "_connection", None)
@@ -208,7 +273,7 @@ def _close_connections(datasource) -> None:
             connection.close()
             execution_engine._connection = None
         execution_engine.engine.dispose()
-    engine = getattr(datasource, "_engine", None)
+    engine = getattr(datasource, "_engine", None)  # the data source's own engine (asset checks)
     if engine is not None:
         engine.dispose()
 
@@ -223,6 +288,20 @@ def _docs_index(context) -> Path | None:
     return None
 
 
+def _quiet_context(context) -> None:
+    """No progress bars in task logs, analytics off (persisted in the context's yml)."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    progress_bars = context.variables.progress_bars  # a dict once read back from the yml
+    if isinstance(progress_bars, dict):
+        progress_bars = ProgressBarsConfig(**progress_bars)
+    if progress_bars is None or progress_bars.globally or progress_bars.metric_calculations:
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    if context.config.analytics_enabled is not False:
+        context.enable_analytics(False)
+
+
 def run_gate(
     *,
     warehouse_path: Path,
@@ -233,13 +312,18 @@ def run_gate(
     run_id: str,
     include_unexpected_values: bool = False,
 ) -> GateResult:
-    """Validate ``schema.table`` in the DuckDB file ``warehouse_path`` with the suite at
-    ``suite_path``; results and Data Docs go to the GX project at ``gx_dir``.
+    """Validate ``schema.table`` of the DuckDB file ``warehouse_path`` with the suite at
+    ``suite_path``; validation results and Data Docs go to the GX project at ``gx_dir``.
 
-    The warehouse is opened read-only and released before returning; no other process may hold
-    a write lock on it meanwhile, and this process must not hold a read-write connection to it
-    (DuckDB refuses a second configuration of an open file in one process). Safe to call
-    repeatedly, in one process and on one ``gx_dir``: every GX object is added or updated.
+    The warehouse is opened read-only and released before this returns. No other process may
+    hold a write lock on it meanwhile, and this process must not hold a read-write connection to
+    it (DuckDB refuses to open one file with two configurations in one process). Safe to call
+    repeatedly, in one process and on one ``gx_dir`` (every GX object is added or updated), but
+    not concurrently on one ``gx_dir``.
+
+    Raises ``SuiteFileError`` (a ValueError) for an unusable suite file, ``ValueError`` for a
+    value-revealing expectation without ``include_unexpected_values``, ``FileNotFoundError`` for
+    a missing warehouse.
     """
     warehouse_path = Path(warehouse_path).resolve()
     gx_dir = Path(gx_dir).resolve()
@@ -247,34 +331,24 @@ def run_gate(
         raise FileNotFoundError(f"DuckDB warehouse not found: {warehouse_path}")
     suite_dict = load_suite_dict(Path(suite_path))
     if not include_unexpected_values:
-        revealing = sorted(
-            {e["type"] for e in suite_dict["expectations"]} & VALUE_REVEALING_EXPECTATIONS
-        )
+        revealing = sorted({e["type"] for e in suite_dict["expectations"]} & VALUE_REVEALING_EXPECTATIONS)
         if revealing:
             raise ValueError(
-                f"suite {suite_dict['name']!r} uses {', '.join(revealing)}, whose results contain "
-                "row values; pass include_unexpected_values=True only for tables without personal data"
+                f"suite {suite_dict['name']!r} uses {', '.join(revealing)}, whose results contain row "
+                "values; pass include_unexpected_values=True only for tables without personal data"
             )
 
     from tongban import gx_duckdb
 
-    gx_duckdb.apply()  # also switches GX telemetry off before GX is imported
+    gx_duckdb.apply()  # also switches GX telemetry off before GX is first imported
 
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     gx_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", context_root_dir=gx_dir)
-    progress_bars = context.variables.progress_bars  # a dict once read back from the yml
-    if isinstance(progress_bars, dict):
-        progress_bars = ProgressBarsConfig(**progress_bars)
-    if progress_bars is None or progress_bars.globally or progress_bars.metric_calculations:
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.variables.save()
-    if context.config.analytics_enabled is not False:
-        context.enable_analytics(False)
+    _quiet_context(context)
 
     datasource = _ensure_datasource(context, f"duckdb:///{warehouse_path.as_posix()}")
     try:
@@ -285,14 +359,15 @@ def run_gate(
                 name=f"{schema}.{table}__{suite.name}", data=batch_definition, suite=suite
             )
         )
+        result_format = (
+            _RESULT_FORMAT_WITH_VALUES if include_unexpected_values else _RESULT_FORMAT_COUNTS_ONLY
+        )
         checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=f"gate__{schema}.{table}__{suite.name}",
                 validation_definitions=[validation_definition],
                 actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])],
-                result_format=dict(
-                    _RESULT_FORMAT_WITH_VALUES if include_unexpected_values else _RESULT_FORMAT_COUNTS_ONLY
-                ),
+                result_format=dict(result_format),
             )
         )
         checkpoint_result = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
@@ -302,8 +377,8 @@ def run_gate(
     blocking: list[str] = []
     warnings: list[str] = []
     evaluated = 0
-    for validation_result in checkpoint_result.run_results.values():
-        for evr in validation_result.results:
+    for key, suite_result in checkpoint_result.run_results.items():
+        for evr in suite_result.results:
             evaluated += 1
             if evr.success:
                 continue
@@ -312,10 +387,10 @@ def run_gate(
                 blocking.append(message)
             else:
                 warnings.append(message)
+        if not include_unexpected_values and _redact_exceptions(suite_result):
+            context.validation_results_store.set(key, suite_result)  # overwrite; docs rebuilt below
     if evaluated != len(suite_dict["expectations"]):
-        blocking.append(
-            f"gate: {evaluated} of {len(suite_dict['expectations'])} expectations were evaluated"
-        )
+        blocking.append(f"gate: {evaluated} of {len(suite_dict['expectations'])} expectations evaluated")
 
     context.build_data_docs(site_names=[DATA_DOCS_SITE])
     return GateResult(

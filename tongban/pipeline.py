@@ -36,7 +36,7 @@ def start_run(entities: list[str] | None = None) -> dict[str, Any]:
 
     s = settings()
     std = _standards(s)
-    write_generated(std, s.project_root, expectations_dir=s.expectations_dir)
+    write_generated(std, s.project_root)  # models + suites in the repo; the gate reads s.expectations_dir
     wanted = entities or sorted({m.entity for m in std.mappings})
     unknown = [e for e in wanted if e not in std.entities]
     if unknown:
@@ -183,8 +183,11 @@ def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: di
     return {"files": files}
 
 
-def summarize(report: dict[str, Any]) -> str:
-    """The run summary a data engineer reads at the end of `tongban run`."""
+def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -> str:
+    """The run summary a data engineer reads at the end of `tongban run`. Called with the run
+    report, or (from the DAG) with the run and publish's result, whose report file it reads."""
+    if published is not None:
+        report = json.loads(Path(published["report"]).read_text(encoding="utf-8"))
     lines = [f"tongban run {report['run_id']}", ""]
     head = f"{'entity':<16}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  top reasons"
     lines.append(head)

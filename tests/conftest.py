@@ -1,0 +1,16 @@
+"""Session-wide isolation: every test run works in its own temporary build, exchange and
+feedback directories (and so its own Airflow home), set before anything imports Airflow."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_ROOT = Path(tempfile.mkdtemp(prefix="tongban-tests-"))
+for _var, _sub in [("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
+                   ("TONGBAN_FEEDBACK_DIR", "feedback")]:
+    os.environ[_var] = str(_ROOT / _sub)
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -1,0 +1,149 @@
+"""The tongban_regional DAG, parsed by real Airflow: it imports cleanly, is wired as designed, and
+parsing it stays cheap (no dbt, great_expectations or tongban.pipeline at parse time).
+
+Running it is the integration test's job (tests/integration/test_regional_run.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tongban import airflow_env
+from tongban.config import settings
+
+DAGS = settings().project_root / "dags"
+DAG_FILE = DAGS / "tongban_regional.py"
+DAG_ID = "tongban_regional"
+
+# task -> the tasks directly downstream of it. The data flow adds the edges from start/intake/
+# transform; the chain start -> sources -> intake -> transform -> gate -> check_conservation ->
+# publish -> feedback is the order the pipeline needs.
+EDGES = {
+    "start": {"sources", "intake", "transform", "gate", "check_conservation", "publish", "feedback"},
+    "sources": {"intake"},
+    "intake": {"transform", "check_conservation", "publish", "feedback"},
+    "transform": {"gate", "check_conservation", "publish", "feedback"},
+    "gate": {"check_conservation", "publish"},
+    "check_conservation": {"publish"},
+    "publish": {"feedback"},
+    "feedback": set(),
+}
+HEAVY = ("great_expectations", "dbt", "tongban.pipeline", "pandas", "duckdb")
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    airflow_env.configure()  # before airflow is imported: AIRFLOW_HOME under the (test) build dir
+    from airflow.dag_processing.dagbag import DagBag
+
+    # Airflow 3.3's DagBag has no include_examples; examples only come in through their own bundle.
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags[DAG_ID]
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) == {DAG_ID}
+
+
+def test_dag_settings(dag):
+    assert dag.schedule is None and dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert "tongban" in dag.tags
+    assert "entities" in dag.params and dag.params["entities"] is None
+    assert all(t.retries == 0 for t in dag.tasks)
+    assert [a.uri for a in dag.task_dict["publish"].outlets] == ["tongban://exchange/"]
+
+
+def test_tasks_and_edges(dag):
+    assert set(dag.task_ids) == set(EDGES)
+    assert {t: set(dag.task_dict[t].downstream_task_ids) for t in dag.task_ids} == EDGES
+    chain = ["start", "sources", "intake", "transform", "gate", "check_conservation", "publish", "feedback"]
+    for up, down in zip(chain, chain[1:]):
+        assert down in dag.task_dict[up].downstream_task_ids, (up, down)
+    assert [t.task_id for t in dag.roots] == ["start"] and [t.task_id for t in dag.leaves] == ["feedback"]
+
+
+def test_intake_is_mapped_over_the_sources(dag):
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    intake = dag.task_dict["intake"]
+    assert isinstance(intake, MappedOperator)
+    mapped = intake.op_kwargs_expand_input.value  # TaskFlow keeps expand() kwargs here
+    assert set(mapped) == {"source"}  # one task instance per source ...
+    assert mapped["source"].operator.task_id == "sources"  # ... of the list `sources` returns
+    assert "run" in intake.partial_kwargs["op_kwargs"]  # the run dict is shared
+    for name in ("start", "transform", "gate", "check_conservation", "publish", "feedback"):
+        assert not isinstance(dag.task_dict[name], MappedOperator), name
+
+
+def test_dag_serializes_for_the_scheduler(dag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    assert set(restored.task_ids) == set(EDGES)
+
+
+_PARSE_PROBE = r"""
+import json, sys, time
+from tongban import airflow_env
+airflow_env.configure()
+t0 = time.perf_counter()
+import airflow.sdk  # the DAG processor has airflow loaded before it parses a file
+t1 = time.perf_counter()
+path = sys.argv[1]
+exec(compile(open(path, encoding="utf-8").read(), path, "exec"), {"__name__": "dag_probe", "__file__": path})
+t2 = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+t3 = time.perf_counter()
+bag = DagBag(dag_folder=path)
+t4 = time.perf_counter()
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[2].split(",") or m in sys.argv[2].split(","))
+print(json.dumps({"airflow_import": t1 - t0, "exec": t2 - t1, "dagbag": t4 - t3,
+                  "dags": sorted(bag.dags), "errors": bag.import_errors, "heavy": heavy}))
+"""
+
+
+def test_parsing_is_fast_and_imports_nothing_heavy():
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", _PARSE_PROBE, str(DAG_FILE), ",".join(HEAVY)],
+                         capture_output=True, text=True, env=env, cwd=settings().project_root, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["dags"] == [DAG_ID] and probe["errors"] == {}
+    assert probe["heavy"] == [], f"parsing the DAG imported {probe['heavy']}"
+    # measured here: ~0.1 s for the first exec (airflow.sdk's lazy submodules), ~0.01 s after
+    assert probe["exec"] < 1.0, probe
+    assert probe["dagbag"] < 1.0, probe
+
+
+def test_dag_file_imports_the_pipeline_only_inside_tasks():
+    import ast
+
+    tree = ast.parse(DAG_FILE.read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = {a.name for n in top for a in n.names} | {n.module for n in top if isinstance(n, ast.ImportFrom)}
+    assert not any(str(x).startswith(("tongban", "dbt", "great_expectations", "cosmos")) for x in names), names
+
+
+def test_configure_points_airflow_at_the_build_dir():
+    home = airflow_env.configure()
+    assert home == settings().build_dir / "airflow"
+    assert os.environ["AIRFLOW_HOME"] == str(home)
+    assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(DAGS)
+    assert os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{home}/airflow.db"
+    assert os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert int(os.environ["AIRFLOW__CORE__PARALLELISM"]) <= 8
+    assert airflow_env.configure() == home  # idempotent
+    if "airflow" in sys.modules:
+        with pytest.raises(RuntimeError, match="already imported"):
+            airflow_env.configure(Path(home) / "elsewhere")

@@ -1,0 +1,220 @@
+"""A real run of the tongban_regional DAG (Airflow dag.test in process, dbt, DuckDB, GX) on the
+four real province catalogues in the reference directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tongban.config import settings
+
+CATALOGUES = {
+    "sh": ("nju-websoft_CNPDS_shanghai_shanghai.json", 4494),
+    "js": ("nju-websoft_CNPDS_jiangsu_jiangsu.json", 965),
+    "zj": ("nju-websoft_CNPDS_zhejiang_zhejiang.json", 1309),
+    "ah": ("cqsss_ChinaOpenDataPortal_anhui_anhui.json", 700),
+}
+PROVINCE = {"sh": "31", "js": "32", "zj": "33", "ah": "34"}
+
+
+def _run(**env: str) -> dict:
+    from tongban.airflow_env import configure, run_dag
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        configure()
+        outcome = run_dag("tongban_regional", conf={"entities": ["data_resource"]})
+    assert outcome["published"], f"publish did not run: {outcome['task_states']}"
+    report = json.loads(Path(outcome["published"]["report"]).read_text(encoding="utf-8"))
+    return {"outcome": outcome, "report": report}
+
+
+def _catalog_query(sql: str, params: list | None = None) -> list[tuple]:
+    from tongban import exchange
+
+    con = exchange.connect_catalog(settings().exchange_dir)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def first_run():
+    return _run()
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run, tmp_path_factory):
+    """安徽 re-delivers without its required column 开放属性; the others deliver as before."""
+    inbox = tmp_path_factory.mktemp("inbox")
+    (inbox / "opendata_catalogs").mkdir()
+    ref = settings().reference_dir / "opendata_catalogs"
+    for name, _ in CATALOGUES.values():
+        (inbox / "opendata_catalogs" / name).symlink_to(ref / name)
+    target = inbox / "opendata_catalogs" / CATALOGUES["ah"][0]
+    target.unlink()
+    rows = json.loads((ref / CATALOGUES["ah"][0]).read_text(encoding="utf-8"))
+    for r in rows:
+        del r["开放属性"]
+    target.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    return _run(TONGBAN_INBOX_DIR=str(inbox))
+
+
+@pytest.fixture(scope="module")
+def gated_run(second_run, tmp_path_factory):
+    """A blocking expectation that fails: publication must stop and v2 stay current."""
+    exp_dir = tmp_path_factory.mktemp("expectations")
+    repo_exp = settings().project_root / "expectations" / "data_resource.json"
+    suite = json.loads(repo_exp.read_text(encoding="utf-8"))
+    suite["expectations"].append({"type": "expect_table_row_count_to_be_between",
+                                  "kwargs": {"min_value": 0, "max_value": 10},
+                                  "meta": {"blocking": True, "why": "test: a gate that must fail"}})
+    (exp_dir / "data_resource.json").write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    return _run(TONGBAN_EXPECTATIONS_DIR=str(exp_dir))
+
+
+def test_conservation_per_delivery(first_run):
+    deliveries = {d["source_id"]: d for d in first_run["report"]["deliveries"]}
+    assert set(deliveries) == set(CATALOGUES)
+    for source_id, (_, n_rows) in CATALOGUES.items():
+        d = deliveries[source_id]
+        assert d["rows_delivered"] == n_rows
+        assert d["rows_published"] + d["rows_quarantined"] == n_rows
+        assert d["status"] == "published" and d["province_code"] == PROVINCE[source_id]
+    # the exchange agrees with the run record
+    got = dict(_catalog_query("select province_code, count(*) from data_resource group by 1"))
+    assert got == {PROVINCE[s]: deliveries[s]["rows_published"] for s in CATALOGUES}
+    runs = _catalog_query("select source_id, rows_delivered, rows_published, rows_quarantined, delivery_sha256, "
+                          "standard_version, mapping_version, gate_success from exchange_runs where run_id = ?",
+                          [first_run["report"]["run_id"]])
+    assert len(runs) == 4
+    for source_id, delivered, published, quarantined, sha, std_v, map_v, gate_ok in runs:
+        assert delivered == published + quarantined and len(sha) == 64 and std_v == "1.0.0" and map_v and gate_ok
+
+
+def test_shanghai_repeats_are_quarantined_not_published_twice(first_run):
+    d = {d["source_id"]: d for d in first_run["report"]["deliveries"]}["sh"]
+    distinct = _catalog_query("select count(distinct title), count(*) from data_resource where source_id = 'sh'")[0]
+    assert distinct[0] == distinct[1] == d["rows_published"]
+    reasons = {r["reason"] for r in json.loads(d["top_reasons"])}
+    assert reasons == {"duplicate_record", "conflicting_duplicate"}
+
+
+REAL_ROWS = [
+    # (source, lookup column, lookup value, expected harmonized values)
+    ("sh", "title", "拆除施工企业信息", dict(
+        provider_name="上海市住房和城乡建设管理委员会", domain_code="urban_housing", open_condition_code="conditional",
+        update_frequency_code="annual", published_date=date(2020, 1, 2), updated_date=date(2023, 4, 6),
+        keywords=["机构", "建筑", "SODA2022"], contact_email="sjkf@shanghai.gov.cn", contact_phone=None, formats=[])),
+    ("sh", "title", "燃气燃烧器具的安装、维修不符合国家有关标准_法人", dict(
+        domain_code="credit", update_frequency_code="daily", published_date=date(2021, 12, 13))),
+    ("js", "detail_url", "http://data.jszwfw.gov.cn:8118/extranet/openportal/pages/resource/resource_detail.html?rowguid=326d021d-23a0-4001-83c3-573563a82058", dict(
+        title="江苏省实验动物使用许可证", provider_name="江苏省科学技术厅", open_condition_code="conditional",
+        update_frequency_code="annual", published_date=None, updated_date=date(2022, 1, 20), formats=["file"],
+        domain_code="other", summary="实验动物使用许可")),
+    ("js", "detail_url", "http://data.jszwfw.gov.cn:8118/extranet/openportal/pages/resource/resource_detail.html?rowguid=99cda79f-045b-4e9a-ba87-6f0a04ee49a8", dict(
+        title="城市空气质量小时数据_历史", open_condition_code="unconditional", update_frequency_code="realtime",
+        formats=["csv", "xls", "json", "xlsx"], domain_code="ecology_environment")),
+    ("zj", "detail_url", "https://data.zjzwfw.gov.cn/jdop_front/detail/data.do?iid=5994", dict(
+        title="拖欠农民工工资失信联合惩戒对象名单信息", provider_name="省人力社保厅", open_condition_code="unconditional",
+        update_frequency_code="annual", domain_code="social_security_employment", contact_phone="0571-87057390",
+        contact_email=None, formats=["database"], published_date=date(2019, 6, 20), updated_date=date(2023, 6, 13),
+        keywords=["名单", "对象", "工资", "信息", "惩戒", "拖欠", "失信", "联合", "农民工"])),
+    ("zj", "detail_url", "https://data.zjzwfw.gov.cn/jdop_front/detail/data.do?iid=7597", dict(
+        title="规上工业亩均增加值信息", update_frequency_code="quarterly", formats=["docx"])),
+    ("zj", "detail_url", "https://data.zjzwfw.gov.cn/jdop_front/detail/data.do?iid=4780", dict(
+        title="测绘作业证", domain_code="geospatial", contact_phone="0571-88877567")),
+    ("ah", "detail_url", "http://data.ahzwfw.gov.cn:8000/dataopen-web/api-data-details.html?rid=00821a44dc5a451c99778ca55c74fa8b", dict(
+        title="六次全省人口普查基本情况信息", provider_name="省统计局", domain_code="unknown",
+        open_condition_code="unconditional", update_frequency_code="annual", formats=["api"],
+        published_date=date(2020, 7, 20), keywords=None)),
+    ("ah", "detail_url", "http://data.ahzwfw.gov.cn:8000/dataopen-web/api-data-details.html?rid=01adde363e4b4346a196146efc71ec43", dict(
+        title="省级示范家庭农场", provider_name="安徽省农业农村厅", open_condition_code="conditional", formats=["xlsx"])),
+]
+
+
+@pytest.mark.parametrize(("source_id", "column", "value", "expected"), REAL_ROWS,
+                         ids=[f"{r[0]}-{i}" for i, r in enumerate(REAL_ROWS)])
+def test_real_rows_land_with_harmonized_values(first_run, source_id, column, value, expected):
+    cols = list(expected)
+    rows = _catalog_query(f"select {', '.join(cols)}, province_code, resource_id, run_id from data_resource "
+                          f"where source_id = ? and {column} = ?", [source_id, value])
+    assert len(rows) == 1, rows
+    got = dict(zip(cols, rows[0][:len(cols)]))
+    assert got == expected
+    assert rows[0][len(cols)] == PROVINCE[source_id]
+    assert rows[0][len(cols) + 1].startswith(source_id + "-")
+
+
+def test_zhejiang_unmapped_open_conditions_go_back_with_reasons(first_run):
+    report = first_run["report"]
+    unmapped = {u["value"]: u for u in report["unmapped"]["data_resource"]["zj"] if u["field"] == "open_condition_code"}
+    assert unmapped["暂无"]["rows"] == 364 and unmapped["暂无"]["policy"] == "quarantine"
+    assert unmapped["1级\t不脱敏"]["rows"] == 18
+    feedback = Path(settings().feedback_dir) / "zj" / f"{report['run_id']}.csv"
+    with duckdb.connect() as con:
+        fb = con.execute(f"select \"标题\", \"开放条件\", tongban_reasons, tongban_details, \"详情页网址\" "
+                         f"from read_csv('{feedback}', all_varchar=true)").fetchall()
+    zj = {d["source_id"]: d for d in report["deliveries"]}["zj"]
+    assert len(fb) == zj["rows_quarantined"]
+    row = next(r for r in fb if r[0] == "农作物种子市场观测点备供种信息调查信息")
+    assert row[1] == "暂无" and row[2] == "unmapped_code" and "open_condition_code=暂无" in row[3]
+    # a province's feedback never carries another province's rows
+    assert all(r[4].startswith("https://data.zjzwfw.gov.cn/") for r in fb)
+
+
+def test_missing_required_column_rejects_that_delivery_only(second_run, first_run):
+    deliveries = {d["source_id"]: d for d in second_run["report"]["deliveries"]}
+    ah = deliveries["ah"]
+    assert ah["status"] == "rejected"
+    assert ah["rows_published"] == 0 and ah["rows_quarantined"] == ah["rows_delivered"] == 700
+    assert "ah" in ah["message"] and CATALOGUES["ah"][0] in ah["message"] and "开放属性" in ah["message"]
+    for s in ("sh", "js", "zj"):
+        assert deliveries[s]["status"] == "published"
+    current = _catalog_query("select version, run_id from exchange_snapshots where entity = 'data_resource' and is_current")
+    assert current == [(2, second_run["report"]["run_id"])]
+    provinces = {p for (p,) in _catalog_query("select distinct province_code from data_resource")}
+    assert provinces == {"31", "32", "33"}
+    # ids are stable across runs for the same source rows
+    first_ids = {r for (r,) in _catalog_query("select resource_id from read_parquet(?) where source_id = 'js'",
+                                              [str(Path(settings().exchange_dir) / "data_resource" / "v1" / "*.parquet")])}
+    second_run_ids = {r for (r,) in _catalog_query("select resource_id from data_resource where source_id = 'js'")}
+    assert first_ids == second_run_ids and len(first_ids) == 965
+    # the whole delivery goes back to 安徽 with the reason
+    fb = Path(settings().feedback_dir) / "ah" / f"{second_run['report']['run_id']}.csv"
+    with duckdb.connect() as con:
+        n, reasons = con.execute(f"select count(*), list_distinct(list(tongban_reasons)) from read_csv('{fb}', all_varchar=true)").fetchone()
+    assert n == 700 and reasons == ["delivery_rejected"]
+
+
+def test_failing_blocking_expectation_keeps_previous_snapshot(gated_run, second_run):
+    report = gated_run["report"]
+    assert report["gate"]["success"] is False
+    failures = report["gate"]["entities"]["data_resource"]["blocking_failures"]
+    assert any("expect_table_row_count_to_be_between" in f for f in failures)
+    assert report["snapshots"] == {}
+    current = _catalog_query("select version, run_id from exchange_snapshots where entity = 'data_resource' and is_current")
+    assert current == [(2, second_run["report"]["run_id"])]
+    runs = _catalog_query("select status, rows_published, gate_success from exchange_runs where run_id = ?",
+                          [report["run_id"]])
+    assert runs and all(r == ("gate_failed", 0, False) for r in runs)
+    docs = report["gate"]["entities"]["data_resource"]["docs_index"]
+    assert docs and Path(docs).is_file()
+
+
+def test_exchange_answers_sql_read_only(first_run):
+    from tongban import exchange
+
+    cols, rows = exchange.query(settings().exchange_dir,
+                                "select province_code, count(*) as n from data_resource group by 1 order by 1")
+    assert cols == ["province_code", "n"] and len(rows) >= 3
+    with pytest.raises(duckdb.Error):
+        exchange.query(settings().exchange_dir, "create table x as select 1")
