@@ -20,7 +20,9 @@ validation results, the Data Docs or the :class:`GateResult`:
   refused with ``ValueError`` (:data:`VALUE_REVEALING_EXPECTATIONS`);
 * error texts are withheld: a DuckDB error can quote a value (``Could not convert string
   '...' to INT32``), so the stored results are rewritten with the exception type only before the
-  Data Docs are rebuilt, and the GateResult says "not evaluated (<type>; details withheld)".
+  Data Docs are rebuilt, and the GateResult says "not evaluated (<type>; details withheld)". The
+  errors GX raises itself before running SQL (a missing column, a column of the wrong type) are
+  kept: they name columns, not values.
 
 GX's own log output is not filtered (GX logs SQL errors at ERROR level, values included): keep
 ``great_expectations`` logging quiet where logs are shared. ``include_unexpected_values=True``
@@ -75,6 +77,8 @@ _RESULT_FORMAT_WITH_VALUES: dict[str, Any] = {
     "include_unexpected_rows": False,
 }
 _WITHHELD = "details withheld: an error text may quote row values (include_unexpected_values=False)"
+# Errors GX raises itself before any SQL runs; their texts name columns and types, never values.
+_SAFE_ERROR_TYPES = frozenset({"InvalidMetricAccessorDomainKwargsKeyError", "InvalidColumnTypeError"})
 
 # Keys of an expectation in ExpectationSuite.to_json_dict() that are configuration (not "id").
 _EXPECTATION_KEYS = ("type", "kwargs", "meta", "notes", "description", "severity")
@@ -186,6 +190,8 @@ def _redact_exceptions(suite_result) -> bool:
     for evr in suite_result.results:
         for record in _raised(evr.exception_info):
             kind = _exception_type(record)
+            if kind in _SAFE_ERROR_TYPES:
+                continue
             record["exception_message"] = f"{kind} ({_WITHHELD})"
             record["exception_traceback"] = f"{kind} ({_WITHHELD})"
             changed = True
@@ -210,10 +216,11 @@ def _describe(evr, include_values: bool) -> str:
 
     raised = _raised(evr.exception_info)
     if raised:
-        if include_values:
+        kind = _exception_type(raised[0])
+        if include_values or kind in _SAFE_ERROR_TYPES:
             first = str(raised[0].get("exception_message") or "").strip().splitlines()
-            return f"{head}: not evaluated ({first[0][:300] if first else 'error'})"
-        return f"{head}: not evaluated ({_exception_type(raised[0])}; details withheld)"
+            return f"{head}: not evaluated ({first[0][:300] if first else kind})"
+        return f"{head}: not evaluated ({kind}; details withheld)"
     result = evr.result or {}
     if result.get("unexpected_count") is not None:
         return f"{head}: {result['unexpected_count']} unexpected"
@@ -345,6 +352,7 @@ def run_gate(
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     gx_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", context_root_dir=gx_dir)
@@ -377,8 +385,13 @@ def run_gate(
     blocking: list[str] = []
     warnings: list[str] = []
     evaluated = 0
+    position = {expectation.id: i for i, expectation in enumerate(suite.expectations)}
     for key, suite_result in checkpoint_result.run_results.items():
-        for evr in suite_result.results:
+        # GX lists the expectations that raised first; report in suite order instead
+        ordered = sorted(
+            suite_result.results, key=lambda r: position.get(r.expectation_config.id, len(position))
+        )
+        for evr in ordered:
             evaluated += 1
             if evr.success:
                 continue
@@ -392,7 +405,12 @@ def run_gate(
     if evaluated != len(suite_dict["expectations"]):
         blocking.append(f"gate: {evaluated} of {len(suite_dict['expectations'])} expectations evaluated")
 
-    context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    # This run's pages (re-rendered after any redaction), the suite's page and the index; not the
+    # pages of earlier runs, which would make every run slower than the one before.
+    context.build_data_docs(
+        site_names=[DATA_DOCS_SITE],
+        resource_identifiers=[*checkpoint_result.run_results, ExpectationSuiteIdentifier(name=suite.name)],
+    )
     return GateResult(
         success=not blocking,
         blocking_failures=blocking,

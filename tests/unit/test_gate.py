@@ -213,6 +213,12 @@ def test_row_values_do_reach_gx_dir_when_asked(env):
     assert any(p.suffix == ".json" for p in leaked) and any(p.suffix == ".html" for p in leaked)
 
 
+MISSING_COLUMN = (
+    "expect_column_values_to_not_be_null(no_such_column): "
+    'not evaluated (Error: The column "no_such_column" in BatchData does not exist.)'
+)
+
+
 def test_error_texts_are_withheld_and_do_not_poison_the_run(env):
     """A DuckDB error can quote a row value; by default it is withheld from results and docs."""
     suite = {
@@ -225,6 +231,8 @@ def test_error_texts_are_withheld_and_do_not_poison_the_run(env):
                 "kwargs": {"column": "resource_id"},
                 "meta": {"blocking": True},
             },
+            # GX's own error for a missing column names no value: it is kept
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"}},
         ],
     }
     gx_dir = env["root"] / "gx_errors"
@@ -233,8 +241,10 @@ def test_error_texts_are_withheld_and_do_not_poison_the_run(env):
     )
     assert res.success is True  # the broken expectation is non-blocking; the blocking one ran fine
     assert res.warnings == [
-        "expect_column_values_to_be_in_set(title): not evaluated (ConversionException; details withheld)"
+        "expect_column_values_to_be_in_set(title): not evaluated (ConversionException; details withheld)",
+        MISSING_COLUMN,
     ]
+    assert res.evaluated == 3
     titles = [row[1] for row in ROWS["resources_warn"]]
     for title in titles:
         assert _files_containing(gx_dir, title) == [], title
