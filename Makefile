@@ -17,7 +17,7 @@ $(UV):
 	build/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PY)
+	$(UV) sync --frozen --compile-bytecode --python $(PY)
 	touch $@
 
 env: $(STAMP)
@@ -31,6 +31,12 @@ test: env
 check: env  ## the committee's lint, generated files in sync, lint
 	$(VENV)/bin/tongban standards check
 	$(VENV)/bin/ruff check tongban dags tests
+
+AIRFLOW_PORT ?= 8080
+
+airflow: env  ## Airflow UI + scheduler for dags/ at http://127.0.0.1:$(AIRFLOW_PORT) (no login); Ctrl-C stops it
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__LOGGING__LOGGING_LEVEL=INFO \
+		$(VENV)/bin/python -m tongban.airflow_env serve
 
 generate: env
 	$(VENV)/bin/tongban generate

@@ -2,7 +2,9 @@
 
 The work lives in ``tongban.pipeline``, imported inside each task so that parsing this file stays
 cheap (the pipeline pulls in dbt and great_expectations lazily, ~15 s of imports). Every value
-passed between tasks is a small JSON dict (counts and paths, never rows).
+passed between tasks is a small JSON dict (counts and paths, never rows). The tasks carry no
+``-> dict`` annotation on purpose: TaskFlow would infer multiple_outputs=True from it and store
+every key of every result a second time as its own XCom.
 
 Triggered by hand or by ``tongban.airflow_env.run_dag`` (schedule=None). ``publish`` declares the
 consumer exchange as an Asset, so a downstream DAG can use ``schedule=[EXCHANGE]``.
@@ -28,7 +30,7 @@ EXCHANGE = Asset("tongban://exchange")
 )
 def tongban_regional():
     @task
-    def start(params=None) -> dict:
+    def start(params=None):
         from tongban import pipeline
 
         return pipeline.start_run((params or {}).get("entities"))
@@ -38,39 +40,39 @@ def tongban_regional():
         return run["sources"]
 
     @task(map_index_template="{{ task.op_kwargs['source']['entity'] }}/{{ task.op_kwargs['source']['source_id'] }}")
-    def intake(run: dict, source: dict) -> dict:
+    def intake(run: dict, source: dict):
         from tongban import pipeline
 
         return pipeline.intake(run, source)
 
     @task
-    def transform(run: dict, intakes: list[dict]) -> dict:
+    def transform(run: dict, intakes: list[dict]):
         from tongban import pipeline
 
         return pipeline.transform(run, intakes[:])
 
     @task
-    def gate(run: dict, transformed: dict) -> dict:
+    def gate(run: dict, transformed: dict):
         from tongban import pipeline
 
         return pipeline.gate(run, transformed)
 
     @task
-    def check_conservation(run: dict, intakes: list[dict], transformed: dict) -> dict:
+    def check_conservation(run: dict, intakes: list[dict], transformed: dict):
         from tongban import pipeline
 
         return pipeline.check_conservation(run, intakes[:], transformed)
 
     @task(outlets=[EXCHANGE])
-    def publish(run: dict, intakes: list[dict], transformed: dict, gate: dict, conservation: dict) -> dict:
+    def publish(run: dict, intakes: list[dict], transformed: dict, gate: dict, conservation: dict):
         from tongban import pipeline
 
         published = pipeline.publish(run, intakes[:], transformed, gate, conservation)
-        print(pipeline.summarize(run, published))
+        print(f"run {published['run_id']}: report {published['report']}")  # `tongban run` prints the summary
         return published
 
     @task
-    def feedback(run: dict, intakes: list[dict], transformed: dict) -> dict:
+    def feedback(run: dict, intakes: list[dict], transformed: dict):
         from tongban import pipeline
 
         return pipeline.feedback(run, intakes[:], transformed)

@@ -8,12 +8,17 @@ a subprocess (``python -m tongban.airflow_env run``).
     configure()            # env only, cheap, idempotent
     ensure_db()            # migrates once (~5 s cold), then a stamp-file check (~0 s)
     result = run_dag()     # like ``airflow dags test tongban_regional``, in process
+
+The first dag.test() in a process builds Airflow's in-process Execution API (~5 s of FastAPI/Cadwyn
+setup); after that each task instance costs ~0.15 s of Airflow overhead. ``[core] unit_test_mode``
+stays off: it loads Airflow's own test config (examples on, its test dags folder).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import sys
 import time
@@ -73,6 +78,12 @@ def configure(home: Path | None = None) -> Path:
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    if "AIRFLOW__API_AUTH__JWT_SECRET" not in env:  # Airflow's own default is 16 bytes and warns
+        secret = home / "jwt_secret"
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(64))
+            secret.chmod(0o600)
+        env["AIRFLOW__API_AUTH__JWT_SECRET"] = secret.read_text().strip()
     # LocalExecutor workers (under `make airflow`) call the api-server's execution API here.
     env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
                    f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/execution/")
@@ -103,13 +114,12 @@ def _ti_name(task_id: str, map_index: int) -> str:
     return task_id if map_index < 0 else f"{task_id}[{map_index}]"
 
 
-def _states(dag_id: str, run_id: str) -> tuple[str, dict[str, str]]:
+def _states(dag_id: str, run_id: str) -> tuple[str | None, dict[str, str | None]]:
     """The run's state and each task instance's state, read back from the metadata DB."""
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance as TI
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         state = session.scalar(select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
@@ -132,6 +142,19 @@ def _xcom_values(run_id: str, dag_id: str) -> dict[str, Any]:
         for row in session.scalars(query):
             out[_ti_name(row.task_id, row.map_index)] = XComModel.deserialize_value(row)
     return out
+
+
+def _refuse_if_a_scheduler_is_live() -> None:
+    """dag.test() beside a live scheduler on the same DB would run every task twice."""
+    from airflow.jobs.job import most_recent_job
+
+    job = most_recent_job("SchedulerJob")
+    if job is not None and job.is_alive():
+        raise RuntimeError(
+            f"an Airflow scheduler (job {job.id} on {job.hostname}, `make airflow`?) is live on "
+            f"{os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}; trigger the DAG there "
+            "(UI, or `python -m tongban.airflow_env airflow dags trigger tongban_regional`) or stop it first"
+        )
 
 
 def load_dag(dag_id: str = DAG_ID):
@@ -161,6 +184,7 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
     if _configured_home is None:
         configure()
     ensure_db()
+    _refuse_if_a_scheduler_is_live()
     t0 = time.perf_counter()
     dag = load_dag(dag_id)
     run_id = dag.test(run_conf=conf or {}).run_id
@@ -178,13 +202,56 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
     }
 
 
+def serve() -> int:
+    """``airflow standalone`` (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1, until Ctrl-C.
+
+    Runs it in its own process group and, on Ctrl-C or SIGTERM, stops the whole group: Airflow
+    3.3.2's standalone leaves the scheduler and its LocalExecutor workers behind on Ctrl-C (the
+    scheduler waits forever on idle workers that ignore SIGINT), so after a grace period the group
+    is killed.
+    """
+    import signal
+    import subprocess
+
+    bin_dir = str(Path(sys.executable).parent)  # standalone spawns `airflow ...` by name
+    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    url = f"http://{os.environ['AIRFLOW__API__HOST']}:{os.environ['AIRFLOW__API__PORT']}"
+    login = ("no login (simple auth manager, everyone is admin)"
+             if os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "true"
+             else f"users/passwords in {os.environ['AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE']}")
+    print(f"Airflow UI: {url}  ({login}); AIRFLOW_HOME={os.environ['AIRFLOW_HOME']}; Ctrl-C stops it",
+          flush=True)
+    proc = subprocess.Popen([os.path.join(bin_dir, "airflow"), "standalone"], start_new_session=True)
+
+    def _to_interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _to_interrupt)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired, KeyboardInterrupt):
+            pass
+        return 0
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever standalone left behind in its group
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line, with Airflow configured as above.
 
     ``python -m tongban.airflow_env run [--conf JSON] [--dag ID] [--out FILE]``: one in-process run;
     the result dict goes to FILE (or stdout, after the task logs); exit status 1 unless it succeeded.
+    ``python -m tongban.airflow_env serve``: the Airflow UI and scheduler on 127.0.0.1 (``make airflow``).
     ``python -m tongban.airflow_env airflow ARGS...``: migrate, then exec ``airflow ARGS...`` with
-    this environment (``... airflow standalone`` serves the UI; ``... airflow dags list``).
+    this environment (``... airflow dags list``, ``... airflow dags trigger tongban_regional``).
     ``python -m tongban.airflow_env env``: print the environment as shell ``export`` lines.
     """
     import argparse
@@ -195,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dag", default=DAG_ID)
     run.add_argument("--conf", default="{}", help='DAG run conf as JSON, e.g. \'{"entities": ["x"]}\'')
     run.add_argument("--out", type=Path, help="write the result JSON here instead of stdout")
+    sub.add_parser("serve", help="airflow standalone on 127.0.0.1 until Ctrl-C")
     cli = sub.add_parser("airflow", help="exec the airflow CLI in this environment")
     cli.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("env", help="print the Airflow environment as shell exports")
@@ -202,10 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     configure()
     if args.cmd == "env":
         for key in sorted(os.environ):
+            if key == "AIRFLOW__API_AUTH__JWT_SECRET":
+                continue
             if key.startswith("AIRFLOW") or key in ("DO_NOT_TRACK", "GX_ANALYTICS_ENABLED"):
                 print(f"export {key}={shlex.quote(os.environ[key])}")
         return 0
     ensure_db()
+    if args.cmd == "serve":
+        return serve()
     if args.cmd == "airflow":
         exe = str(Path(sys.executable).with_name("airflow"))
         os.execv(exe, [exe, *args.args])

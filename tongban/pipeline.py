@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ class ConservationError(RuntimeError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _standards(s: Settings):
@@ -42,7 +42,7 @@ def start_run(entities: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}; "
                          f"the standard defines {', '.join(sorted(std.entities))}")
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     sources = [{"source_id": m.source_id, "entity": m.entity, "province_code": m.province_code}
                for e in wanted for m in std.mappings_for(e)]
     return {"run_id": run_id, "started_at": _now(), "entities": wanted, "sources": sources,

@@ -4,8 +4,6 @@ four real province catalogues in the reference directory."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -96,7 +94,7 @@ def test_conservation_per_delivery(first_run):
                           "standard_version, mapping_version, gate_success from exchange_runs where run_id = ?",
                           [first_run["report"]["run_id"]])
     assert len(runs) == 4
-    for source_id, delivered, published, quarantined, sha, std_v, map_v, gate_ok in runs:
+    for _source_id, delivered, published, quarantined, sha, std_v, map_v, gate_ok in runs:
         assert delivered == published + quarantined and len(sha) == 64 and std_v == "1.0.0" and map_v and gate_ok
 
 
@@ -148,7 +146,7 @@ def test_real_rows_land_with_harmonized_values(first_run, source_id, column, val
     rows = _catalog_query(f"select {', '.join(cols)}, province_code, resource_id, run_id from data_resource "
                           f"where source_id = ? and {column} = ?", [source_id, value])
     assert len(rows) == 1, rows
-    got = dict(zip(cols, rows[0][:len(cols)]))
+    got = dict(zip(cols, rows[0][:len(cols)], strict=True))
     assert got == expected
     assert rows[0][len(cols)] == PROVINCE[source_id]
     assert rows[0][len(cols) + 1].startswith(source_id + "-")

@@ -22,7 +22,7 @@ def check(root: Path) -> Standards:
     std = load_standards(root)
     for m in std.mappings:
         _check_mapping(std, m)
-    for (source_id, code_list), cw in std.crosswalks.items():
+    for source_id, code_list in std.crosswalks:
         _check_crosswalk(std, source_id, code_list)
     for ent in std.entities.values():
         for f in ent.fields:

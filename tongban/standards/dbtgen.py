@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 from tongban.sqlquote import quote_ident, quote_literal
 from tongban.standards.loader import Standards
