@@ -42,7 +42,7 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
                        f"on raw.source_row_number = rej.source_row_number "
                        f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
             elif i["status"] == "rejected" and i["rows_delivered"]:
-                sql = _whole_delivery_sql(con, m, i, cols)
+                sql = _whole_delivery_sql(con, m, i)
             else:
                 continue
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -55,15 +55,14 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
     return written
 
 
-def _whole_delivery_sql(con, m, i: dict[str, Any], cols: str) -> str:
+def _whole_delivery_sql(con, m, i: dict[str, Any]) -> str:
     """A delivery rejected whole goes back whole, each row with the delivery's reason."""
     from tongban.intake.readers import read_delivery
+    from tongban.standards.dbtgen import quote_source_column
 
     frame = read_delivery(Path(i["delivery_file"]), m.delivery.format, sheet=m.delivery.sheet).frame
     present = [c for c in m.delivery.columns if c.name in frame.columns]
     con.register("rejected_delivery", frame.assign(source_row_number=range(1, len(frame) + 1)))
-    from tongban.standards.dbtgen import quote_source_column
-
     cols = ", ".join(f"raw.{quote_source_column(c.name)}" for c in present)
     reason = "delivery_rejected:missing_column=" + ",".join(i.get("missing_columns") or []) \
         if i.get("missing_columns") else "delivery_rejected"

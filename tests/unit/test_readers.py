@@ -489,8 +489,8 @@ def test_format_from_suffix_and_override(tmp_path: Path) -> None:
 
 def _catalog(name: str) -> Path:
     path = settings().reference_dir / "opendata_catalogs" / name
-    if not path.is_file():
-        pytest.skip(f"reference catalog not available: {path}")
+    assert path.is_file(), (f"reference catalog not available: {path} — put ../shared/reference beside the "
+                            "checkout or set TONGBAN_REFERENCE_DIR")
     return path
 
 
