@@ -1,8 +1,10 @@
 """Where tongban reads and writes. Every path can be moved with an environment variable.
 
-The defaults suit a checkout: deliveries and reference lists come from ``../shared/reference``
-(never copied into the repo), working state goes to ``build/``, the consumer exchange to
-``exchange/`` and producer feedback to ``feedback/``.
+The defaults suit a checkout: reference lists come from ``../shared/reference`` (never copied
+into the repo); deliveries are looked up in the inbox directories in order — ``build/inbox``
+(where ``tongban sample`` writes the synthetic births and licences) and then the reference
+directory (the real open-data catalogues); working state goes to ``build/``, the consumer
+exchange to ``exchange/`` and producer feedback to ``feedback/``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,32 @@ def _path(env: str, default: Path) -> Path:
 class Settings:
     project_root: Path
     reference_dir: Path
-    inbox_dir: Path
+    inbox_dirs: tuple[Path, ...]
     standards_dir: Path
     expectations_dir: Path
     build_dir: Path
     exchange_dir: Path
     feedback_dir: Path
+
+    @property
+    def sample_dir(self) -> Path:
+        """Where `tongban sample` writes by default (the first inbox)."""
+        return self.inbox_dirs[0]
+
+    def find_delivery(self, relative: str) -> Path:
+        """The delivery file in the first inbox directory that has it (else where it was expected)."""
+        for d in self.inbox_dirs:
+            if (d / relative).is_file():
+                return d / relative
+        return self.inbox_dirs[0] / relative
+
+    def inbox_relative(self, path: Path | str) -> str:
+        for d in self.inbox_dirs:
+            try:
+                return str(Path(path).relative_to(d))
+            except ValueError:
+                continue
+        return Path(path).name
 
     @property
     def warehouse_path(self) -> Path:
@@ -51,13 +73,17 @@ def settings() -> Settings:
     """Read the settings afresh (tests change the environment between runs)."""
     root = PROJECT_ROOT
     reference = _path("TONGBAN_REFERENCE_DIR", root.parent / "shared" / "reference")
+    build = _path("TONGBAN_BUILD_DIR", root / "build")
+    inbox_env = os.environ.get("TONGBAN_INBOX_DIR")  # one or more directories, os.pathsep-separated
+    inbox = tuple(Path(p).expanduser().resolve() for p in inbox_env.split(os.pathsep) if p) if inbox_env \
+        else (build / "inbox", reference)
     return Settings(
         project_root=root,
         reference_dir=reference,
-        inbox_dir=_path("TONGBAN_INBOX_DIR", reference),
+        inbox_dirs=inbox,
         standards_dir=_path("TONGBAN_STANDARDS_DIR", root / "standards"),
         expectations_dir=_path("TONGBAN_EXPECTATIONS_DIR", root / "expectations"),
-        build_dir=_path("TONGBAN_BUILD_DIR", root / "build"),
+        build_dir=build,
         exchange_dir=_path("TONGBAN_EXCHANGE_DIR", root / "exchange"),
         feedback_dir=_path("TONGBAN_FEEDBACK_DIR", root / "feedback"),
     )

@@ -46,7 +46,8 @@ def start_run(entities: list[str] | None = None) -> dict[str, Any]:
     sources = [{"source_id": m.source_id, "entity": m.entity, "province_code": m.province_code}
                for e in wanted for m in std.mappings_for(e)]
     return {"run_id": run_id, "started_at": _now(), "entities": wanted, "sources": sources,
-            "standard_versions": {e: std.entities[e].version for e in wanted}}
+            "standard_versions": {e: std.entities[e].version for e in wanted},
+            "pii": {e: std.entities[e].pii for e in wanted}}
 
 
 def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
 
     s = settings()
     m = _standards(s).mapping(source["source_id"], source["entity"])
-    result = land(m, inbox_dir=s.inbox_dir, raw_dir=s.raw_dir, run_id=run["run_id"])
+    result = land(m, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir, run_id=run["run_id"])
     return result.to_dict()
 
 
@@ -65,11 +66,45 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
 
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
-    outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir)
+    _load_reference(s)
+    # only the lineage of this run's entities: staging -> unioned -> harmonized/rejections -> marts
+    select = [f"+int_{e}__unioned+" for e in run["entities"]]
+    outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
+                      args=["build", "--select", *select])
     if not outcome.success:
         raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
     counts = {e: source_counts(s.warehouse_path, e) for e in run["entities"]}
-    return {"success": True, "dbt_nodes": outcome.nodes, "counts": counts, "warehouse": str(s.warehouse_path)}
+    return {"success": True, "dbt_nodes": outcome.nodes, "counts": counts, "warehouse": str(s.warehouse_path),
+            "marts": published_marts(s, run["entities"])}
+
+
+def _load_reference(s: Settings) -> None:
+    """GB/T 2260 / GB/T 4754 reference tables into the warehouse's `reference` schema (read from
+    TONGBAN_REFERENCE_DIR, never copied into the repo); the validator macros and marts read them."""
+    import duckdb
+
+    from tongban.reference import load_reference
+
+    con = duckdb.connect(str(s.warehouse_path))
+    try:
+        load_reference(con, s.reference_dir)
+    finally:
+        con.close()
+
+
+def published_marts(s: Settings, entities: list[str]) -> dict[str, dict[str, Any]]:
+    """Marts to publish (dbt models with meta.publish), from the manifest of the dbt run: name ->
+    {relation, entities}. Only marts all of whose entities ran."""
+    manifest = json.loads((s.build_dir / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    marts = {}
+    for node in manifest["nodes"].values():
+        meta = node.get("config", {}).get("meta", {}) or {}
+        if node.get("resource_type") != "model" or not meta.get("publish"):
+            continue
+        needs = list(meta.get("entities") or [])
+        if needs and all(e in entities for e in needs):
+            marts[node["name"]] = {"relation": f"{node['schema']}.{node['name']}", "entities": needs}
+    return dict(sorted(marts.items()))
 
 
 def gate(run: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
@@ -123,14 +158,28 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
     """Publish the entities whose gate passed; record the run either way."""
     from tongban import exchange
 
+    from tongban.pii import pseudonym_key
+
     s = settings()
     snapshots: dict[str, dict[str, Any]] = {}
+    passed = {e for e in run["entities"] if gate_result["entities"][e]["success"]}
+    pii_of = run.get("pii", {})
+    key = pseudonym_key(s.build_dir) if any(pii_of.get(e) for e in passed) else None
     for entity in run["entities"]:
-        if gate_result["entities"][entity]["success"]:
+        if entity in passed:
+            # personal data leaves the restricted warehouse only as pseudonym + masked form
             snap = exchange.publish_snapshot(s.exchange_dir, entity=entity, warehouse_path=s.warehouse_path,
                                              relation=f"harmonized.{entity}", run_id=run["run_id"],
-                                             standard_version=run["standard_versions"][entity])
+                                             standard_version=run["standard_versions"][entity],
+                                             pii=pii_of.get(entity) or None,
+                                             pseudonym_key=key if pii_of.get(entity) else None)
             snapshots[entity] = snap.to_dict()
+    for mart, spec in transformed.get("marts", {}).items():
+        if all(e in passed for e in spec["entities"]):
+            snap = exchange.publish_snapshot(s.exchange_dir, entity=mart, warehouse_path=s.warehouse_path,
+                                             relation=spec["relation"], run_id=run["run_id"],
+                                             standard_version=run["standard_versions"][spec["entities"][0]])
+            snapshots[mart] = snap.to_dict()
     finished = _now()
     rows = []
     for i in intakes:
@@ -143,10 +192,7 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
             status = i["status"]
         else:
             status = "published" if gate_ok else "gate_failed"
-        try:
-            delivery_file = str(Path(i["delivery_file"]).relative_to(s.inbox_dir))
-        except ValueError:
-            delivery_file = Path(i["delivery_file"]).name
+        delivery_file = s.inbox_relative(i["delivery_file"])
         rows.append({
             "run_id": run["run_id"], "started_at": run["started_at"], "finished_at": finished,
             "entity": entity, "source_id": source_id, "province_code": i["province_code"],

@@ -61,10 +61,13 @@ def _quote_col(name: str) -> str:
     return quote_source_column(name)
 
 
-def land(m: Mapping, *, inbox_dir: Path, raw_dir: Path, run_id: str) -> IntakeResult:
+def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path, run_id: str) -> IntakeResult:
+    """Read ``m``'s delivery from the first inbox directory that has it and land it as Parquet."""
     from tongban.intake.readers import DeliveryReadError, read_delivery
 
-    path = inbox_dir / m.delivery.file
+    inbox_dirs = [Path(d) for d in inbox_dirs]
+    path = next((d / m.delivery.file for d in inbox_dirs if (d / m.delivery.file).is_file()),
+                inbox_dirs[0] / m.delivery.file)
     result = IntakeResult(source_id=m.source_id, entity=m.entity, province_code=m.province_code,
                           delivery_file=str(path), status="landed", format=m.delivery.format,
                           mapping_version=m.version)
@@ -73,7 +76,9 @@ def land(m: Mapping, *, inbox_dir: Path, raw_dir: Path, run_id: str) -> IntakeRe
     who = f"{m.source_id} ({m.label.zh}) {m.entity}"
     if not path.is_file():
         result.status = "missing"
-        result.message = f"{who}: no delivery at {path} — deliver the file or fix delivery.file in " \
+        searched = ", ".join(str(d) for d in inbox_dirs)
+        result.message = f"{who}: no delivery {m.delivery.file} in the inbox ({searched}) — deliver the file " \
+                         f"(for the synthetic entities: `tongban sample`), or fix delivery.file in " \
                          f"standards/mappings/{m.source_id}/{m.entity}.yaml"
         _land_empty(m, out)
         return result

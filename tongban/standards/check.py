@@ -12,10 +12,10 @@ from tongban.standards.models import Mapping
 _STEP_TYPES: dict[str, tuple[str, str]] = {
     "trim": ("*", "="), "lower": ("*", "="), "upper": ("*", "="), "remove_regex": ("s", "s"),
     "split": ("s", "l"), "parse_list": ("s", "l"), "to_list": ("s", "l"), "first": ("l", "s"),
-    "crosswalk": ("*", "="), "parse_date": ("s", "date"), "email": ("s", "s"), "phone": ("s", "s"),
-    "constant": ("-", "s"),
+    "crosswalk": ("*", "="), "match_code": ("*", "="), "parse_date": ("s", "date"), "email": ("s", "s"),
+    "phone": ("s", "s"), "parse_amount": ("s", "number"), "constant": ("-", "s"),
 }
-_FIELD_SHAPE = {"varchar[]": "l", "date": "date"}
+_FIELD_SHAPE = {"varchar[]": "l", "date": "date", "decimal(20,2)": "number", "double": "number", "bigint": "number"}
 
 
 def check(root: Path) -> Standards:
@@ -95,6 +95,14 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
                             f"{'list' if takes == 'l' else 'single value'}, but gets a "
                             f"{'list' if shape == 'l' else 'single value'}",
                             "add 'split'/'parse_list' or 'first' before it"))
+            if step.op == "match_code":
+                if fdef.code_list is None:
+                    add(Finding(rel, step_line, f"field {name!r} has no code list, so it cannot match codes"))
+                elif step.arg != fdef.code_list:
+                    add(Finding(rel, step_line, f"field {name!r} uses code list {fdef.code_list!r}, "
+                                f"not {step.arg!r}", f"write {{match_code: {fdef.code_list}}}"))
+            if step.op == "parse_amount" and fdef.type not in ("decimal(20,2)", "double", "bigint"):
+                add(Finding(rel, step_line, f"parse_amount on field {name!r} of type {fdef.type}"))
             if step.op == "crosswalk":
                 if fdef.code_list is None:
                     add(Finding(rel, step_line, f"field {name!r} has no code list, so it cannot be crosswalked"))
@@ -112,13 +120,17 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
         want = _FIELD_SHAPE.get(fdef.type, "s")
         if fdef.type == "date" and shape != "date":
             add(Finding(rel, line, f"field {name!r} is a date: end its steps with {{parse_date: ['%Y-%m-%d']}}"))
+        elif want == "number" and shape != "number":
+            add(Finding(rel, line, f"field {name!r} is a number ({fdef.type}): end its steps with "
+                        "{parse_amount: 元} (or the delivery's unit)"))
         elif fdef.type != "date" and shape != want:
             add(Finding(rel, line, f"field {name!r} is {fdef.type} but its steps give a "
                         f"{'list' if shape == 'l' else 'single value'}",
                         "use split/parse_list for lists, first for one value"))
-        if fdef.code_list and not any(s.op == "crosswalk" for s in fm.steps):
+        if fdef.code_list and not any(s.op in ("crosswalk", "match_code") for s in fm.steps):
             add(Finding(rel, line, f"field {name!r} is coded ({fdef.code_list}) but has no crosswalk step",
-                        f"add {{crosswalk: {fdef.code_list}}} as its last step"))
+                        f"add {{crosswalk: {fdef.code_list}}} (or {{match_code: {fdef.code_list}}} when the "
+                        "delivery already holds the standard's codes or Chinese labels) as its last step"))
     for f in ent.fields:
         if f.required and not f.derived and f.name not in m.fields and not (
                 f.code_list and f.code_list in std.code_lists and "unknown" in std.code_lists[f.code_list].values):

@@ -37,8 +37,56 @@ class FieldDef(Strict):
     format: Literal["email", "phone"] | None = None
     derived: Literal["identity_hash", "mapping_constant"] | None = None
     gate: Literal["blocking", "warning"] = "blocking"
+    #: a national identifier or code validator (tongban.validators and macros/validators.sql);
+    #: a value it rejects quarantines the row with the validator's problem code.
+    validator: Literal["gb11643", "gb32100", "gbt2260", "gbt36904", "gbt4754"] | None = None
+    division_level: Literal["province", "prefecture", "county"] | None = None  # for gbt2260
+    min: float | None = None  # inclusive bounds of a number; outside -> out_of_range
+    max: float | None = None
+    not_future: bool = False  # a date after the run date -> date_in_future
+    unique: bool = False  # a value seen earlier in the region -> duplicate_value
+    #: personal information: published only as <name>_pseudonym (keyed HMAC) and <name>_masked.
+    pii: Literal["name", "id_number", "phone"] | None = None
     label: Label
     description: Label | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldDef:
+        if self.division_level and self.validator != "gbt2260":
+            raise ValueError("division_level applies only with validator: gbt2260")
+        if (self.min is not None or self.max is not None) and self.type not in ("bigint", "double", "decimal(20,2)"):
+            raise ValueError("min/max apply only to number fields (bigint, double, decimal(20,2))")
+        if self.not_future and self.type != "date":
+            raise ValueError("not_future applies only to date fields")
+        if self.pii and (self.code_list or self.type != "varchar"):
+            raise ValueError("a pii field must be varchar without a code list (its values are never listed)")
+        return self
+
+
+class MinAgeAt(Strict):
+    """The person identified by ``id_field`` (GB 11643, birth date inside) was at least ``years``
+    old on ``date_field``."""
+
+    rule: Literal["min_age_at"]
+    id_field: str
+    date_field: str
+    years: Annotated[int, Field(ge=0, le=150)]
+    reason: Annotated[str, Field(pattern=IDENT)]
+    description: Label | None = None
+
+
+class UsccRegionAgrees(Strict):
+    """Characters 3-8 of the USCC in ``uscc_field`` agree with the division in ``division_field``
+    (equal, or the USCC names the prefecture/province the division lies in)."""
+
+    rule: Literal["uscc_region_agrees"]
+    uscc_field: str
+    division_field: str
+    reason: Annotated[str, Field(pattern=IDENT)]
+    description: Label | None = None
+
+
+Rule = Annotated[MinAgeAt | UsccRegionAgrees, Field(discriminator="rule")]
 
 
 class Entity(Strict):
@@ -48,6 +96,7 @@ class Entity(Strict):
     description: Label | None = None
     key: str
     fields: list[FieldDef]
+    rules: list[Rule] = []
 
     @model_validator(mode="after")
     def _key_is_a_field(self) -> Entity:
@@ -57,7 +106,16 @@ class Entity(Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"field(s) defined twice: {', '.join(sorted(dupes))}")
+        for r in self.rules:
+            refs = [r.id_field, r.date_field] if isinstance(r, MinAgeAt) else [r.uscc_field, r.division_field]
+            for ref in refs:
+                if ref not in names:
+                    raise ValueError(f"rule {r.rule!r} refers to unknown field {ref!r}")
         return self
+
+    @property
+    def pii(self) -> dict[str, str]:
+        return {f.name: f.pii for f in self.fields if f.pii}
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:
@@ -116,8 +174,10 @@ class DeliverySpec(Strict):
 # ---- the closed vocabulary of transform steps ------------------------------------------------
 
 SIMPLE_STEPS = ("trim", "lower", "upper", "parse_list", "to_list", "first", "email", "phone")
-PARAM_STEPS = ("split", "crosswalk", "parse_date", "remove_regex", "constant")
-TERMINAL_STEPS = ("crosswalk", "parse_date", "email", "phone")
+PARAM_STEPS = ("split", "crosswalk", "match_code", "parse_date", "parse_amount", "remove_regex", "constant")
+TERMINAL_STEPS = ("crosswalk", "match_code", "parse_date", "parse_amount", "email", "phone")
+#: units parse_amount converts to yuan (the standard's unit for money)
+AMOUNT_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
 
 
 class Step(Strict):
@@ -147,9 +207,12 @@ class Step(Strict):
         elif self.op == "split" or self.op == "parse_date":
             if not (isinstance(self.arg, list) and self.arg and all(isinstance(a, str) and a for a in self.arg)):
                 raise ValueError(f"step {self.op!r} needs a list of strings, e.g. {{{self.op}: [',']}}")
-        elif self.op == "crosswalk":
+        elif self.op in ("crosswalk", "match_code"):
             if not (isinstance(self.arg, str) and re.match(IDENT, self.arg)):
-                raise ValueError("step 'crosswalk' needs a code list name, e.g. {crosswalk: domain}")
+                raise ValueError(f"step {self.op!r} needs a code list name, e.g. {{{self.op}: domain}}")
+        elif self.op == "parse_amount":
+            if self.arg not in AMOUNT_UNITS:
+                raise ValueError(f"step 'parse_amount' needs the delivery's unit: one of {', '.join(AMOUNT_UNITS)}")
         elif self.op in ("remove_regex", "constant"):
             if not isinstance(self.arg, str):
                 raise ValueError(f"step {self.op!r} needs a string argument")
