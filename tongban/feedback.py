@@ -1,6 +1,6 @@
 """谁产生、谁提供、谁负责: rejected rows go back to the province that produced them, in its own
 column names and original values, with the reasons. One CSV per province per run:
-``feedback/<source_id>/<run_id>.csv``. A province's file never holds another province's rows.
+``feedback/<source_id>/<run_id>__<entity>.csv``. A province's file never holds another province's rows.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
             source_id, entity = i["source_id"], i["entity"]
             m = std.mapping(source_id, entity)
             out_dir = s.feedback_dir / source_id
-            out = out_dir / f"{run_id}.csv" if len(std.mappings_for_source(source_id)) == 1 \
-                else out_dir / f"{run_id}__{entity}.csv"
+            out = out_dir / f"{run_id}__{entity}.csv"
             cols = ", ".join(f"raw.{quote_source_column(c.name)}" for c in m.delivery.columns)
             if i["status"] == "landed":
                 rej = f"harmonized.{quote_ident(entity + '__rejections')}"

@@ -157,7 +157,7 @@ def test_zhejiang_unmapped_open_conditions_go_back_with_reasons(first_run):
     unmapped = {u["value"]: u for u in report["unmapped"]["data_resource"]["zj"] if u["field"] == "open_condition_code"}
     assert unmapped["暂无"]["rows"] == 364 and unmapped["暂无"]["policy"] == "quarantine"
     assert unmapped["1级\t不脱敏"]["rows"] == 18
-    feedback = Path(settings().feedback_dir) / "zj" / f"{report['run_id']}.csv"
+    feedback = Path(settings().feedback_dir) / "zj" / f"{report['run_id']}__data_resource.csv"
     with duckdb.connect() as con:
         fb = con.execute(f"select \"标题\", \"开放条件\", tongban_reasons, tongban_details, \"详情页网址\" "
                          f"from read_csv('{feedback}', all_varchar=true)").fetchall()
@@ -187,7 +187,7 @@ def test_missing_required_column_rejects_that_delivery_only(second_run, first_ru
     second_run_ids = {r for (r,) in _catalog_query("select resource_id from data_resource where source_id = 'js'")}
     assert first_ids == second_run_ids and len(first_ids) == 965
     # the whole delivery goes back to 安徽 with the reason
-    fb = Path(settings().feedback_dir) / "ah" / f"{second_run['report']['run_id']}.csv"
+    fb = Path(settings().feedback_dir) / "ah" / f"{second_run['report']['run_id']}__data_resource.csv"
     with duckdb.connect() as con:
         n, reasons = con.execute(f"select count(*), list_distinct(list(tongban_reasons)) from read_csv('{fb}', all_varchar=true)").fetchone()
     assert n == 700 and reasons == ["delivery_rejected"]

@@ -112,3 +112,40 @@ def test_broken_yaml_reports_line(scratch: Path):
     path.write_text(path.read_text(encoding="utf-8") + "  - {code: x, zh: [unclosed\n", encoding="utf-8")
     f = check(scratch).errors[0]
     assert f.file == "standards/code_lists/domain.yaml" and "not valid YAML" in f.message and f.line > 1
+
+
+def test_all_three_entities_are_mapped_by_every_province():
+    std = check(STANDARDS)
+    for entity in ("data_resource", "birth_registration", "business_license"):
+        assert {m.source_id for m in std.mappings_for(entity)} == {"sh", "js", "zj", "ah"}
+    assert std.entities["birth_registration"].pii == {
+        "birth_certificate_number": "id_number", "child_name": "name", "mother_name": "name",
+        "mother_id_number": "id_number", "father_id_number": "id_number", "contact_phone": "phone"}
+    assert len(std.code_lists["ethnicity"].codes) == 56  # GB 3304: 97/98 are local extensions, not codes
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    # personal data may never be listed as code values
+    ("    pii: name\n    label: {zh: 新生儿姓名", "    pii: name\n    code_list: sex\n    label: {zh: 新生儿姓名",
+     "a pii field must be varchar without a code list"),
+    ("    id_field: mother_id_number", "    id_field: mother_id", "unknown field 'mother_id'"),
+    ("    validator: gbt2260\n    division_level: county\n    label: {zh: 出生地",
+     "    division_level: county\n    label: {zh: 出生地", "division_level applies only with validator: gbt2260"),
+    ("    validator: gb11643\n    pii: id_number\n    label: {zh: 母亲",
+     "    validator: gb11643x\n    pii: id_number\n    label: {zh: 母亲", "validator: Input should be"),
+])
+def test_entity_mistakes_are_refused(scratch: Path, old: str, new: str, expected: str):
+    _edit(scratch / "entities" / "birth_registration.yaml", old, new)
+    findings = check(scratch).errors
+    assert findings and any(expected in f.message for f in findings), [str(f) for f in findings]
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("{parse_amount: 万元}", "{parse_amount: 千元}", "needs the delivery's unit"),
+    ("{match_code: entity_type}", "{match_code: license_status}", "uses code list 'entity_type'"),
+    ("{parse_amount: 万元}", "trim", "is a number (decimal(20,2)): end its steps with"),
+])
+def test_mapping_step_mistakes_are_refused(scratch: Path, old: str, new: str, expected: str):
+    _edit(scratch / "mappings" / "ah" / "business_license.yaml", old, new)
+    findings = check(scratch).errors
+    assert findings and any(expected in f.message for f in findings), [str(f) for f in findings]

@@ -16,22 +16,27 @@ STD = check(PROJECT_ROOT / "standards")
 
 
 def run_field(field: str, steps: list, values: list[str | None], crosswalk: dict[str, str] | None = None,
-              null_values: list[str] | None = None):
+              null_values: list[str] | None = None, entity: str = "data_resource"):
     m = Mapping.model_validate({
-        "source_id": "t1", "entity": "data_resource", "province_code": "31", "version": "1.0.0",
+        "source_id": "t1", "entity": entity, "province_code": "31", "version": "1.0.0",
         "standard_version": "1.0.0", "label": {"zh": "测试", "en": "test"},
         "delivery": {"file": "x.json", "columns": [{"name": "列"}]}, "identity": ["列"],
         "null_values": null_values if null_values is not None else ["", "None", "暂无"],
         "fields": {field: {"from": "列", "steps": steps}}})
-    fdef = STD.entities["data_resource"].field(field)
+    fdef = STD.entities[entity].field(field)
     c = compile_field(STD, m, fdef)
     cw = crosswalk or {}
     code_list = fdef.code_list or "none"
+    if any((s if isinstance(s, str) else next(iter(s))) == "match_code" for s in steps):
+        # match_code reads the standard's own code list: its codes and Chinese labels
+        cl = STD.code_lists[code_list]
+        cw = {**{c.code: c.code for c in cl.codes}, **{c.zh: c.code for c in cl.codes}}
     checks = ", ".join(f"case when {cond} then '{reason}' end" for cond, reason, _ in c.checks) or "null"
     sql = (f"with cw_{code_list} as (select map(?::varchar[], ?::varchar[]) as lookup), "
+           f"cl_{code_list} as (select lookup from cw_{code_list}), "
            f"src as (select unnest(?::varchar[]) as \"列\") "
            f"select ({c.value}) as v, list_filter([{checks}], lambda x: x is not null) as issues "
-           f"from src cross join cw_{code_list}")
+           f"from src cross join cw_{code_list} cross join cl_{code_list}")
     con = duckdb.connect()
     return con.execute(sql, [list(cw), list(cw.values()), values]).fetchall()
 
@@ -102,3 +107,32 @@ def test_values_from_mappings_stay_literals(value: str):
     rows = run_field("update_frequency_code", [{"remove_regex": "x'; drop table t; --"}, {"crosswalk": "update_frequency"}],
                      ["每年"], crosswalk={"每年": "annual"})
     assert rows == [("annual", [])]
+
+
+def test_parse_amount_converts_units_to_exact_yuan():
+    from decimal import Decimal
+
+    rows = run_field("registered_capital_yuan", ["trim", {"parse_amount": "万元"}],
+                     ["500", "12.5", "0.0001", "1,200", "abc", None, "1e30"], entity="business_license")
+    assert [r[0] for r in rows[:4]] == [Decimal("5000000"), Decimal("125000"), Decimal("1"), Decimal("12000000")]
+    assert rows[4] == (None, ["invalid_number"])
+    assert rows[5] == (None, [])
+    assert rows[6][0] is None and rows[6][1]  # not a plain number, or too large: reported, never a crash
+    rows = run_field("registered_capital_yuan", [{"parse_amount": "元"}], ["5000000.00", "99.5"],
+                     entity="business_license")
+    assert [r[0] for r in rows] == [Decimal("5000000.00"), Decimal("99.5")]
+
+
+def test_match_code_accepts_codes_and_chinese_labels_only():
+    rows = run_field("mother_ethnicity_code", ["trim", {"match_code": "ethnicity"}],
+                     ["01", "汉族", " 回族 ", "97", "其他", "1", None], entity="birth_registration")
+    assert [r[0] for r in rows] == ["01", "01", "03", None, None, None, None]
+    assert [r[1] for r in rows] == [[], [], [], ["unmapped_code"], ["unmapped_code"], ["unmapped_code"], []]
+
+
+def test_match_code_on_lists():
+    rows = run_field("services_requested", [{"split": [";"]}, {"match_code": "birth_service"}],
+                     ["户口登记;医保参保", "hukou", "户口登记;办证"], entity="birth_registration")
+    assert rows[0] == (["hukou", "medical_insurance"], [])
+    assert rows[1] == (["hukou"], [])
+    assert rows[2][1] == ["unmapped_code"]

@@ -154,9 +154,10 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
         factor = AMOUNT_UNITS[arg]
         number = f"try_cast(replace(replace({b}, ',', ''), '，', '') as decimal(38, 6))"
         scaled = number if factor == 1 else f"({number} * {factor})"
-        value = f"case when abs({scaled}) < 1e17 then {scaled} end"  # fits decimal(20,2)
+        fits = f"abs({number}::double) * {factor} < 1e17"  # decimal(20,2), checked before multiplying
+        value = f"case when {fits} then {scaled} end"
         checks.append((f"{b} is not null and {number} is null", "invalid_number", blocking_invalid))
-        checks.append((f"abs({scaled}) >= 1e17", "out_of_range", blocking_invalid))
+        checks.append((f"{number} is not null and not ({fits})", "out_of_range", blocking_invalid))
     elif op == "email":
         lowered = f"lower({b})"
         ok = f"regexp_full_match({lowered}, {quote_literal(EMAIL_RE)})"

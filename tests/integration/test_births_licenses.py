@@ -1,0 +1,245 @@
+"""A real run of the tongban_regional DAG (Airflow dag.test in process, dbt, DuckDB, GX) on the
+synthetic births and business licences of the four provinces (``tongban sample``): every injected
+defect lands in quarantine with its expected reason, no clean row does, rows are conserved per
+delivery, and no raw ID number or name reaches anything consumer-facing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tongban.config import settings
+
+ROWS = 400  # per province per entity; every defect class appears at least once per province
+SEED = 7
+ENTITIES = {"births": "birth_registration", "licenses": "business_license"}
+PROVINCES = {"sh": "31", "js": "32", "zj": "33", "ah": "34"}
+KEY = "tongban-test-pseudonym-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory) -> Path:
+    from tongban.sample import write_samples
+
+    out = tmp_path_factory.mktemp("sample-inbox")
+    for name in ENTITIES:
+        write_samples(name, ROWS, SEED, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(inbox) -> dict:
+    from tongban.airflow_env import configure, run_dag
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TONGBAN_INBOX_DIR", str(inbox))
+        mp.setenv("TONGBAN_PSEUDONYM_KEY", KEY)
+        configure()
+        outcome = run_dag("tongban_regional", conf={"entities": sorted(ENTITIES.values())})
+    assert outcome["published"], f"publish did not run: {outcome['task_states']}"
+    report = json.loads(Path(outcome["published"]["report"]).read_text(encoding="utf-8"))
+    return {"outcome": outcome, "report": report}
+
+
+def _answer_key(inbox: Path, source_id: str, name: str) -> dict[int, tuple[str, str, str]]:
+    path = inbox / source_id / f"{name}.answer_key.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {int(r["row_number"]): (r["defect"], r["field"], r["expected_reason"]) for r in csv.DictReader(fh)}
+
+
+def _warehouse() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(settings().warehouse_path), read_only=True)
+
+
+def test_every_delivery_is_conserved_and_published(run):
+    deliveries = {(d["entity"], d["source_id"]): d for d in run["report"]["deliveries"]}
+    assert set(deliveries) == {(e, s) for e in ENTITIES.values() for s in PROVINCES}
+    for (entity, source_id), d in deliveries.items():
+        assert d["status"] == "published", d
+        assert d["rows_delivered"] == ROWS
+        assert d["rows_published"] + d["rows_quarantined"] == ROWS
+        assert 0 < d["rows_quarantined"] < ROWS / 4
+    assert run["report"]["gate"]["success"]
+    assert set(run["report"]["snapshots"]) == {*ENTITIES.values(), "births_by_month_division",
+                                               "licenses_by_industry_division"}
+
+
+@pytest.mark.parametrize("name", sorted(ENTITIES))
+def test_injected_defects_land_in_quarantine_with_the_expected_reason(run, inbox, name):
+    entity = ENTITIES[name]
+    with _warehouse() as con:
+        rejected = con.execute(
+            f"select source_id, source_row_number, list_transform(reasons, lambda r: r.reason || ':' || r.field) "
+            f"from harmonized.{entity}__rejections").fetchall()
+        published = con.execute(f"select source_id, source_row_number from harmonized.{entity}").fetchall()
+    reasons = {(s, n): set(r) for s, n, r in rejected}
+    published_rows = set(published)
+    for source_id in PROVINCES:
+        key = _answer_key(inbox, source_id, name)
+        classes = {defect for defect, _, _ in key.values()}
+        assert len(classes) >= 7, f"{source_id}: too few defect classes in the sample: {classes}"
+        for row, (defect, field, expected) in key.items():
+            got = reasons.get((source_id, row))
+            assert got is not None, f"{source_id} {name} row {row} ({defect}) was published"
+            assert f"{expected}:{field}" in got, f"{source_id} {name} row {row} ({defect}): {got}"
+        clean_rejected = {n: reasons[(s, n)] for (s, n) in reasons if s == source_id and n not in key}
+        assert not clean_rejected, f"{source_id} {name}: clean rows quarantined: {dict(list(clean_rejected.items())[:5])}"
+        clean = {n for n in range(1, ROWS + 1) if n not in key}
+        assert clean == {n for (s, n) in published_rows if s == source_id}
+
+
+def test_gbk_and_xlsx_deliveries_are_read_with_detected_encoding(run):
+    from tongban.standards.generate import load_checked
+
+    std = load_checked(settings().standards_dir)
+    for entity in ENTITIES.values():
+        # nothing in a mapping names an encoding: it is detected
+        assert "encoding" not in std.mapping("js", entity).delivery.model_fields
+    intakes = {(i["entity"], i["source_id"]): i for k, i in run["outcome"]["xcom"].items() if k.startswith("intake[")}
+    for entity in ENTITIES.values():
+        assert intakes[(entity, "js")]["encoding"] in ("gb18030", "gbk", "gb2312")
+        assert intakes[(entity, "sh")]["encoding"] in ("utf-8", "utf-8-sig")
+        assert intakes[(entity, "ah")]["format"] == "xlsx"
+        assert intakes[(entity, "zj")]["format"] == "jsonl"
+
+
+def test_values_are_harmonized_across_province_shapes(run):
+    with _warehouse() as con:
+        sexes = con.execute("select source_id, list_sort(list_distinct(list(child_sex_code))) "
+                            "from harmonized.birth_registration group by 1").fetchall()
+        assert all(v == ["1", "2"] for _, v in sexes) and len(sexes) == 4
+        # 安徽 delivers capital in 万元: converted to yuan exactly, in the same range as the others
+        caps = dict(con.execute("select source_id, median(registered_capital_yuan) from harmonized.business_license "
+                                "group by 1").fetchall())
+        assert all(10_000 <= float(v) <= 500_000_000 for v in caps.values()), caps
+        statuses = {s for (s,) in con.execute("select distinct status_code from harmonized.business_license").fetchall()}
+        assert statuses <= {"active", "revoked", "cancelled", "moved_out"} and "active" in statuses
+        # codes starting with N or Y are valid USCCs (python-stdnum would reject them) and are published
+        assert con.execute("select count(*) from harmonized.business_license "
+                           "where left(uscc, 1) in ('N', 'Y')").fetchone()[0] > 0
+
+
+def test_marts_answer_with_chinese_names(run):
+    from tongban import exchange
+
+    cols, rows = exchange.query(settings().exchange_dir,
+                                "select province_name_zh, division_name_zh, sum(births) from births_by_month_division "
+                                "group by all order by 3 desc limit 3")
+    assert cols[0] == "province_name_zh" and rows and all(r[1] for r in rows)
+    _, total = exchange.query(settings().exchange_dir, "select sum(births) from births_by_month_division")
+    _, published = exchange.query(settings().exchange_dir, "select count(*) from birth_registration")
+    assert total[0][0] == published[0][0]
+    _, rows = exchange.query(settings().exchange_dir,
+                             "select section_name_zh, industry_name_zh, division_name_zh, licenses "
+                             "from licenses_by_industry_division where industry_name_zh is not null limit 5")
+    assert rows and all(re.search(r"[\u4e00-\u9fff]", r[1]) for r in rows)
+
+
+def _raw_pii(inbox: Path) -> set[str]:
+    """Every raw ID number, certificate number and name delivered (all rows, clean or not)."""
+    from tongban.intake.readers import read_delivery
+    from tongban.standards.generate import load_checked
+
+    std = load_checked(settings().standards_dir)
+    needles: set[str] = set()
+    for entity in ENTITIES.values():
+        pii_fields = std.entities[entity].pii
+        for source_id in PROVINCES:
+            m = std.mapping(source_id, entity)
+            frame = read_delivery(inbox / m.delivery.file, m.delivery.format).frame
+            for field, kind in pii_fields.items():
+                if kind == "phone" or field not in m.fields:
+                    continue
+                for v in frame[m.fields[field].source].dropna():
+                    v = str(v).strip()
+                    if kind == "id_number" and len(v) >= 10 or kind == "name" and len(v) >= 2:
+                        needles.add(v)
+    return needles
+
+
+def test_no_raw_id_or_name_reaches_anything_consumer_facing(run, inbox):
+    from tongban.pii import find_leaks
+    from tongban.pipeline import summarize
+
+    s = settings()
+    needles = _raw_pii(inbox)
+    assert len(needles) > ROWS  # the scan looks for something
+    # a name that is also an ordinary word of the public vocabularies (a county called 金华 ...)
+    # is not evidence of a leak
+    with _warehouse() as con:
+        public = " ".join(v for (v,) in con.execute(
+            "select name from reference.gbt2260_current union all select name from reference.gbt4754_classes "
+            "union all select section_name from reference.gbt4754_classes").fetchall())
+    needles = {n for n in needles if n not in public}
+    consumer_facing = [s.exchange_dir, s.gx_dir, s.build_dir / "runs", s.build_dir / "dbt" / "logs",
+                       s.build_dir / "airflow" / "logs"]
+    leaks = find_leaks([p for p in consumer_facing if p.exists()], needles)
+    assert not leaks, leaks[:10]
+    summary = summarize(run["report"])
+    assert not [n for n in needles if n in summary]
+    # the consumer sees the pseudonym and the masked form, never the column itself
+    from tongban import exchange
+
+    cols, rows = exchange.query(s.exchange_dir, "select * from birth_registration limit 5")
+    assert "mother_id_number" not in cols and {"mother_id_number_pseudonym", "mother_id_number_masked"} <= set(cols)
+    masked = rows[0][cols.index("mother_id_number_masked")]
+    assert re.fullmatch(r"\d{3}\*{11}[0-9X]{4}", masked)
+    assert re.fullmatch(r"[0-9a-f]{64}", rows[0][cols.index("mother_id_number_pseudonym")])
+
+
+def test_pseudonyms_are_stable_and_keyed(run):
+    """Consumers can join on the pseudonym: the same ID gets the same pseudonym as the warehouse
+    value recomputed with the key, and the key is what makes it (not a plain hash)."""
+    import hashlib
+
+    from tongban.pii import pseudonym
+
+    with _warehouse() as con:
+        raw = con.execute("select birth_id, mother_id_number from harmonized.birth_registration "
+                          "order by birth_id limit 20").fetchall()
+    from tongban import exchange
+
+    _, rows = exchange.query(settings().exchange_dir,
+                             "select birth_id, mother_id_number_pseudonym from birth_registration")
+    published = dict(rows)
+    for birth_id, id_number in raw:
+        assert published[birth_id] == pseudonym("id_number", id_number, KEY.encode())
+        assert published[birth_id] != hashlib.sha256(id_number.encode()).hexdigest()
+
+
+def test_feedback_goes_to_the_producer_only(run, inbox):
+    s = settings()
+    run_id = run["report"]["run_id"]
+    for name, entity in ENTITIES.items():
+        for source_id in PROVINCES:
+            fb = s.feedback_dir / source_id / f"{run_id}__{entity}.csv"
+            key = _answer_key(inbox, source_id, name)
+            with duckdb.connect() as con:
+                rows = con.execute(f"select tongban_row_number::int, tongban_reasons from "
+                                   f"read_csv('{fb}', all_varchar=true)").fetchall()
+            # exactly this province's quarantined rows: its own raw values may come back to it
+            assert {r for r, _ in rows} == set(key)
+            assert all(r[1] for r in rows)
+    # and never another province's rows: every raw mother ID in a province's feedback is one that
+    # province delivered, and none is one only another province delivered
+    from tongban.intake.readers import read_delivery
+    from tongban.standards.generate import load_checked
+
+    std = load_checked(s.standards_dir)
+    delivered = {}
+    for source_id in PROVINCES:
+        m = std.mapping(source_id, "birth_registration")
+        frame = read_delivery(inbox / m.delivery.file, m.delivery.format).frame
+        delivered[source_id] = (m.fields["mother_id_number"].source, set(frame[m.fields["mother_id_number"].source].dropna()))
+    for source_id, (column, own) in delivered.items():
+        fb = s.feedback_dir / source_id / f"{run_id}__birth_registration.csv"
+        with duckdb.connect() as con:
+            ids = {v for (v,) in con.execute(f"select \"{column}\" from read_csv('{fb}', all_varchar=true) "
+                                             f"where \"{column}\" is not null").fetchall()}
+        others = set().union(*(o for sid, (_, o) in delivered.items() if sid != source_id)) - own
+        assert ids and ids <= own and not ids & others
