@@ -10,7 +10,13 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__CORE__PARALLELISM := 4
 
-.PHONY: env run test check generate airflow clean
+.PHONY: env run samples test check generate airflow clean
+
+# Synthetic births and business licences (no real ones can be public), one delivery per province
+# in its own shape with injected defects and an answer key: see docs/samples.md.
+SAMPLE_ROWS ?= 50000
+SAMPLE_SEED ?= 20261127
+SAMPLES := build/inbox/.samples-$(SAMPLE_ROWS)-$(SAMPLE_SEED)
 
 $(UV):
 	$(PY) -m venv build/uv
@@ -22,7 +28,15 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 
 env: $(STAMP)
 
-run: env  ## the main job: four province catalogues -> standard -> gate -> exchange
+$(SAMPLES): $(STAMP) $(wildcard tongban/sample/*.py)
+	rm -f build/inbox/.samples-*
+	$(VENV)/bin/tongban sample births --rows $(SAMPLE_ROWS) --seed $(SAMPLE_SEED) --out build/inbox
+	$(VENV)/bin/tongban sample licenses --rows $(SAMPLE_ROWS) --seed $(SAMPLE_SEED) --out build/inbox
+	touch $@
+
+samples: $(SAMPLES)  ## write the synthetic deliveries into build/inbox (SAMPLE_ROWS per province)
+
+run: env $(SAMPLES)  ## the main job: every province's deliveries -> standard -> gate -> exchange
 	$(VENV)/bin/tongban run
 
 test: env
