@@ -5,6 +5,8 @@
     tongban generate             regenerate dbt models and GX suites from standards/
     tongban exchange list        snapshots per entity
     tongban query "SQL"          read-only SQL on the exchange catalog
+    tongban sample births|licenses [--rows N] [--seed S] [--out DIR]
+                                 synthetic province deliveries with answer keys (docs/samples.md)
 """
 
 from __future__ import annotations
@@ -130,6 +132,25 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    import time
+
+    from tongban.sample import generate_deliveries
+
+    out = Path(args.out) if args.out else settings().build_dir / "inbox"
+    started = time.perf_counter()
+    try:
+        written = generate_deliveries(args.entity, args.rows, args.seed, out)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    _table(["province", "delivery", "rows", "defective rows", "answer key"],
+           [(d.province, str(d.path), d.rows, d.defects, str(d.answer_key)) for d in written],
+           title=f"{args.entity}: seed {args.seed}, {elapsed:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tongban", description="通办 — regional data-standards harmonization pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--limit", type=int, default=1000)
     q.set_defaults(func=cmd_query)
+    from tongban.sample import DEFAULT_ROWS, DEFAULT_SEED, ENTITIES
+
+    smp = sub.add_parser("sample", help="write synthetic province deliveries with answer keys")
+    smp.add_argument("entity", choices=ENTITIES)
+    smp.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"rows per province (default {DEFAULT_ROWS})")
+    smp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    smp.add_argument("--out", help="output directory (default: build/inbox, i.e. $TONGBAN_BUILD_DIR/inbox)")
+    smp.set_defaults(func=cmd_sample)
     return p
 
 

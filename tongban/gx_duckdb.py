@@ -73,6 +73,7 @@ import enum
 import functools
 import os
 import threading
+import warnings
 
 __all__ = ["DUCKDB_DIALECT", "apply", "is_applied"]
 
@@ -189,3 +190,7 @@ def apply() -> None:
         _patch_persisted_connection()
         _patch_rollback_after_error()
         _patch_dialect_self_reference()
+        # SQLAlchemy reflection (GX reads the table's columns) does not know DuckDB's LIST type
+        # and says so once per list column on every run; the columns are validated regardless.
+        warnings.filterwarnings("ignore", message=r"Did not recognize type '(list|struct|map)'",
+                                module="duckdb_engine")

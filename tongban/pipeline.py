@@ -235,12 +235,12 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
     if published is not None:
         report = json.loads(Path(published["report"]).read_text(encoding="utf-8"))
     lines = [f"tongban run {report['run_id']}", ""]
-    head = f"{'entity':<16}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  top reasons"
+    head = f"{'entity':<20}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  top reasons"
     lines.append(head)
     lines.append("-" * len(head))
     for d in report["deliveries"]:
         reasons = ", ".join(f"{r['reason']}:{r['field']}×{r['rows']}" for r in json.loads(d["top_reasons"] or "[]")[:3])
-        lines.append(f"{d['entity']:<16}{d['source_id']:<8}{d['province_code']:<6}{d['status']:<13}"
+        lines.append(f"{d['entity']:<20}{d['source_id']:<8}{d['province_code']:<6}{d['status']:<13}"
                      f"{d['rows_delivered']:>10}{d['rows_published']:>10}{d['rows_quarantined']:>12}  {reasons}")
     for msg in report.get("messages", []):
         lines.append(f"  ! {msg}")
@@ -260,7 +260,8 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
             lines.append(f"  Data Docs: {g['docs_index']}")
     s = settings()
     lines += ["", f"exchange: {s.exchange_dir / 'catalog.duckdb'}   feedback: {s.feedback_dir}",
-              "query it:  tongban query \"select province_code, count(*) from data_resource group by 1\""]
+              "query it:  tongban query \"select province_code, count(*) from data_resource group by 1\"",
+              "           tongban query \"select * from births_by_month_division limit 10\""]
     return "\n".join(lines)
 
 
