@@ -40,6 +40,7 @@ from pathlib import Path
 
 import duckdb
 
+from tongban import pii as tongban_pii
 from tongban.sqlquote import check_ident, is_identifier, quote_ident, quote_literal
 
 CATALOG_FILE = "catalog.duckdb"
@@ -277,6 +278,96 @@ def current_snapshots(exchange_root: Path) -> dict[str, Snapshot]:
     return _current_of(list_snapshots(exchange_root))
 
 
+_PII_SUFFIXES = ("_pseudonym", "_masked")
+
+
+def _check_pii(pii: Mapping[str, str] | None, key: bytes | None) -> dict[str, str]:
+    """``pii`` validated: plain-identifier column names, known kinds, a usable key when non-empty."""
+    if pii is None:
+        return {}
+    if not isinstance(pii, Mapping):
+        raise TypeError(f"pii must be a mapping of column name to kind, got {type(pii).__name__}")
+    checked: dict[str, str] = {}
+    for column, kind in pii.items():
+        check_ident(column, what="pii column name")
+        if kind not in tongban_pii.PII_KINDS:
+            kinds = ", ".join(tongban_pii.PII_KINDS)
+            raise ValueError(f"pii column {column!r}: unknown kind {kind!r}, expected one of {kinds}")
+        if column.lower() in (c.lower() for c in checked):
+            raise ValueError(f"pii column {column!r} is listed twice")
+        checked[column] = kind
+    if checked:
+        if key is None:
+            raise ValueError(
+                "publishing pii columns needs a pseudonym_key (see tongban.pii.pseudonym_key / "
+                f"${tongban_pii.KEY_ENV})"
+            )
+        if not isinstance(key, bytes) or len(key) < tongban_pii.KEY_MIN_LENGTH:
+            raise ValueError(f"pseudonym_key must be bytes of at least {tongban_pii.KEY_MIN_LENGTH} bytes")
+    return checked
+
+
+def _pii_udf_names() -> tuple[str, str]:
+    """Fresh names for the PII UDFs of one publication.
+
+    Not ``tongban_mask``: the warehouse may hold the SQL macro of that name (a Python UDF cannot shadow a
+    macro). Unique per call: ``duckdb.connect(path, read_only=True)`` shares one database instance per
+    process, UDFs registered on one connection are visible to (and would clash with) the others.
+    """
+    token = secrets.token_hex(6)
+    return f"_tongban_pseudonym_{token}", f"_tongban_mask_{token}"
+
+
+def _pii_projection(
+    source: Sequence[tuple[str, str]],
+    pii: Mapping[str, str],
+    quoted_relation: str,
+    udf_names: tuple[str, str],
+) -> tuple[str, dict[str, dict]]:
+    """The SELECT to publish and the manifest's ``pii`` entry.
+
+    Without pii columns this is ``SELECT *``. Otherwise every other column is referenced by position
+    (``#n`` keeps its name, whatever characters it has) and each pii column ``c`` becomes
+    ``c_pseudonym, c_masked`` at its position; the raw column is not selected at all.
+    """
+    if not pii:
+        return f"SELECT * FROM {quoted_relation}", {}
+    by_lower = {name.lower(): position for position, (name, _) in enumerate(source, start=1)}
+    missing = [column for column in pii if column.lower() not in by_lower]
+    if missing:
+        raise ValueError(
+            f"pii column(s) {', '.join(repr(c) for c in missing)} not in {quoted_relation} "
+            f"(columns: {', '.join(name for name, _ in source)})"
+        )
+    kinds = {column.lower(): kind for column, kind in pii.items()}
+    items: list[str] = []
+    manifest: dict[str, dict] = {}
+    output_names: list[str] = []
+    for position, (name, _type) in enumerate(source, start=1):
+        kind = kinds.get(name.lower())
+        if kind is None:
+            items.append(f"#{position}")
+            output_names.append(name)
+            continue
+        pseudonym_col, masked_col = (f"{name}{suffix}" for suffix in _PII_SUFFIXES)
+        value = f"CAST(#{position} AS VARCHAR)"
+        items.append(
+            f"{udf_names[0]}({quote_literal(kind)}, {value}) AS {quote_ident(pseudonym_col)}, "
+            f"{udf_names[1]}({quote_literal(kind)}, {value}) AS {quote_ident(masked_col)}"
+        )
+        output_names += [pseudonym_col, masked_col]
+        manifest[name] = {"kind": kind, "columns": [pseudonym_col, masked_col]}
+    seen: set[str] = set()
+    for name in output_names:
+        if name.lower() in seen:
+            raise ValueError(
+                f"publishing {quoted_relation} with pii columns would produce column {name!r} twice; "
+                "rename the source column"
+            )
+        seen.add(name.lower())
+    return f"SELECT {', '.join(items)} FROM {quoted_relation}", manifest
+
+
 def publish_snapshot(
     exchange_root: Path,
     *,
@@ -285,15 +376,23 @@ def publish_snapshot(
     relation: str,
     run_id: str,
     standard_version: str,
+    pii: Mapping[str, str] | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> Snapshot:
     """Write ``relation`` of the warehouse as the next immutable version of ``entity``.
 
     The warehouse is opened read-only, so no process (including this one) may hold a read-write
     connection to it at the time.
+
+    ``pii`` maps column names of ``relation`` to a kind of :data:`tongban.pii.PII_KINDS`. Each such
+    column ``c`` is published, at its position, as ``c_pseudonym`` (keyed HMAC, needs ``pseudonym_key``)
+    and ``c_masked`` (both VARCHAR); its raw values never reach the snapshot. The manifest records them
+    under ``"pii"``.
     """
     check_entity(entity)
     quoted_relation = _quote_relation(relation)
     check_run_id(run_id)
+    pii_columns = _check_pii(pii, pseudonym_key)
     warehouse_path = Path(warehouse_path)
     if not warehouse_path.is_file():
         raise FileNotFoundError(f"warehouse not found: {warehouse_path}")
@@ -314,14 +413,28 @@ def publish_snapshot(
                 "(close any read-write connection to it first)"
             ) from exc
         try:
-            columns = [
-                {"name": row[0], "type": row[1]}
-                for row in con.execute(f"DESCRIBE SELECT * FROM {quoted_relation}").fetchall()
+            source = [
+                (row[0], row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {quoted_relation}").fetchall()
             ]
-            con.execute(
-                f"COPY (SELECT * FROM {quoted_relation}) TO {quote_literal(str(part))} "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+            udf_names = _pii_udf_names()
+            select, pii_manifest = _pii_projection(source, pii_columns, quoted_relation, udf_names)
+            if pii_manifest:
+                assert pseudonym_key is not None  # checked by _check_pii
+                tongban_pii.register_udfs(con, pseudonym_key, names=udf_names)
+            try:
+                columns = [
+                    {"name": row[0], "type": row[1]}
+                    for row in con.execute(f"DESCRIBE {select}").fetchall()
+                ]
+                con.execute(
+                    f"COPY ({select}) TO {quote_literal(str(part))} (FORMAT parquet, COMPRESSION zstd)"
+                )
+            finally:
+                if pii_manifest:
+                    # Other connections to the shared instance must not keep a UDF whose connection is
+                    # gone (DuckDB 2.0 crashes calling it); never let this mask the original error.
+                    with contextlib.suppress(duckdb.Error):
+                        tongban_pii.unregister_udfs(con, names=udf_names)
             rows = con.execute(
                 "SELECT count(*) FROM read_parquet(?, hive_partitioning = false)", [str(part)]
             ).fetchone()[0]
@@ -339,6 +452,7 @@ def publish_snapshot(
             "sha256": _sha256(part),
             "columns": columns,
             "standard_version": standard_version,
+            "pii": pii_manifest,
         }
         manifest_path = tmp_dir / MANIFEST_FILE
         with manifest_path.open("w", encoding="utf-8") as fh:

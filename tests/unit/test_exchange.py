@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -584,3 +585,194 @@ def test_entities_differing_only_in_case_are_refused_by_the_catalog(root: Path, 
         rebuild_catalog(root)
     assert not (root / "catalog.duckdb").exists()
     assert [p.name for p in root.iterdir() if p.name.startswith("catalog")] == []
+
+
+# ------------------------------------------------------------------------------------------- pii
+
+PII_KEY = b"test-only-key-0123456789abcdef0123456789"
+PEOPLE = [
+    # id, 姓名, mother's name, ID number, mother's ID number, phone, 登记地
+    (1, "欧阳娜娜", "张三", "31010119900307123X", "310101196501011234", "13812341234", "上海"),
+    (2, "李四", "王五", "32010219950101002x", "31010119900307123X", "0571-88217800", "南京"),
+    (3, "赵六", None, "340103200001011111", None, None, "合肥"),
+]
+PEOPLE_PII = {"child_name": "name", "mother_name": "name", "id_number": "id_number",
+              "mother_id_number": "id_number", "phone": "phone"}
+
+
+def write_people(path: Path, *, with_sql_macro: bool = False) -> None:
+    from tongban.pii import sql_ddl
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        con.execute(
+            'CREATE OR REPLACE TABLE marts.births (id INTEGER, child_name VARCHAR, mother_name VARCHAR, '
+            'id_number VARCHAR, mother_id_number VARCHAR, phone VARCHAR, "登记 地" VARCHAR)'
+        )
+        con.executemany("INSERT INTO marts.births VALUES (?, ?, ?, ?, ?, ?, ?)", PEOPLE)
+        if with_sql_macro:
+            con.execute(sql_ddl())  # dbt leaves the SQL macro tongban_mask in the warehouse
+    finally:
+        con.close()
+
+
+def publish_people(root: Path, warehouse: Path, **kwargs) -> Snapshot:
+    kwargs.setdefault("pii", PEOPLE_PII)
+    kwargs.setdefault("pseudonym_key", PII_KEY)
+    return publish_snapshot(
+        root,
+        entity="births",
+        warehouse_path=warehouse,
+        relation="marts.births",
+        run_id="run-1",
+        standard_version="GB-2024.1",
+        **kwargs,
+    )
+
+
+def raw_pii_values() -> list[str]:
+    return sorted({v for row in PEOPLE for v in row[1:6] if v is not None})
+
+
+@pytest.mark.parametrize("with_sql_macro", [False, True])
+def test_publish_with_pii_writes_pseudonyms_and_masks_only(
+    root: Path, warehouse: Path, with_sql_macro: bool
+) -> None:
+    from tongban.pii import find_leaks, mask, pseudonym
+
+    write_people(warehouse, with_sql_macro=with_sql_macro)
+    snap = publish_people(root, warehouse)
+
+    expected_columns = [
+        {"name": "id", "type": "INTEGER"},
+        {"name": "child_name_pseudonym", "type": "VARCHAR"},
+        {"name": "child_name_masked", "type": "VARCHAR"},
+        {"name": "mother_name_pseudonym", "type": "VARCHAR"},
+        {"name": "mother_name_masked", "type": "VARCHAR"},
+        {"name": "id_number_pseudonym", "type": "VARCHAR"},
+        {"name": "id_number_masked", "type": "VARCHAR"},
+        {"name": "mother_id_number_pseudonym", "type": "VARCHAR"},
+        {"name": "mother_id_number_masked", "type": "VARCHAR"},
+        {"name": "phone_pseudonym", "type": "VARCHAR"},
+        {"name": "phone_masked", "type": "VARCHAR"},
+        {"name": "登记 地", "type": "VARCHAR"},
+    ]
+    manifest = json.loads((snap.path / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["columns"] == expected_columns
+    assert manifest["rows"] == 3
+    assert manifest["pii"] == {
+        column: {"kind": kind, "columns": [f"{column}_pseudonym", f"{column}_masked"]}
+        for column, kind in PEOPLE_PII.items()
+    }
+
+    con = duckdb.connect()
+    try:
+        cursor = con.execute("SELECT * FROM read_parquet(?) ORDER BY id", [str(snap.parquet_files[0])])
+        names = [d[0] for d in cursor.description]
+        got = cursor.fetchall()
+    finally:
+        con.close()
+    assert names == [c["name"] for c in expected_columns]
+    expected_rows = []
+    for id_, child, mother, id_number, mother_id, phone, place in PEOPLE:
+        row: list[object] = [id_]
+        for kind, value in (("name", child), ("name", mother), ("id_number", id_number),
+                            ("id_number", mother_id), ("phone", phone)):
+            row += [pseudonym(kind, value, PII_KEY), mask(kind, value)]
+        expected_rows.append((*row, place))
+    assert got == expected_rows
+    assert got[0][2] == "欧阳**" and got[0][6] == "310***********123X" and got[1][10] == "0571-****7800"
+    assert got[2][3] is None and got[2][4] is None  # NULL in, NULL out
+    # the mother of row 2 is the child of row 1: the pseudonyms join, the masked forms agree
+    assert got[1][7] == got[0][5] and got[1][8] == got[0][6]
+    # a name and an ID number never share a pseudonym, even for equal text
+    assert pseudonym("name", "31010119900307123X", PII_KEY) != got[0][5]
+
+    rebuild_catalog(root)
+    needles = raw_pii_values()
+    assert find_leaks([snap.path], needles) == []
+    assert find_leaks([root], needles) == []  # snapshots, manifests and the rebuilt catalog's views
+    assert rows_of(root, "SELECT count(*) FROM births WHERE child_name_masked = '欧阳**'") == [(1,)]
+    # positive control: the scanner does see the raw values in the warehouse
+    assert {leak.needle for leak in find_leaks([warehouse], needles, limit=1000)} == set(needles)
+
+
+def test_publish_pseudonyms_are_stable_across_runs_and_keyed(root: Path, warehouse: Path) -> None:
+    write_people(warehouse)
+    v1 = publish_people(root, warehouse)
+    v2 = publish_people(root, warehouse)
+    v3 = publish_people(root, warehouse, pseudonym_key=b"another-key-0123456789abcdef0123456789")
+    sql = "SELECT id_number_pseudonym FROM read_parquet(?) ORDER BY id"
+    con = duckdb.connect()
+    try:
+        first, second, other = (con.execute(sql, [str(s.parquet_files[0])]).fetchall() for s in (v1, v2, v3))
+    finally:
+        con.close()
+    assert first == second and first != other
+
+
+def test_publish_without_pii_is_unchanged_and_records_no_pii(root: Path, warehouse: Path) -> None:
+    snap = publish_snapshot(
+        root, entity="orgs", warehouse_path=warehouse, relation="marts.orgs", run_id="run-1",
+        standard_version="x", pii={},
+    )
+    manifest = json.loads((snap.path / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["pii"] == {}
+    assert [c["name"] for c in manifest["columns"]] == ["id", "name", "province_code"]
+
+
+def test_publish_pii_column_names_match_case_insensitively(root: Path, warehouse: Path) -> None:
+    write_people(warehouse)
+    snap = publish_people(root, warehouse, pii={"ID_Number": "id_number"})
+    manifest = json.loads((snap.path / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["pii"] == {"id_number": {"kind": "id_number",
+                                             "columns": ["id_number_pseudonym", "id_number_masked"]}}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pii": {"passport": "id_number"}}, "'passport' not in"),
+        ({"pseudonym_key": None}, "needs a pseudonym_key"),
+        ({"pseudonym_key": b"short"}, "at least 32"),
+        ({"pii": {"phone": "telephone"}}, "unknown kind 'telephone'"),
+        ({"pii": {"phone; drop": "phone"}}, "invalid pii column name"),
+        ({"pii": {"phone": "phone", "PHONE": "phone"}}, "listed twice"),
+    ],
+)
+def test_publish_with_bad_pii_arguments_is_refused(
+    root: Path, warehouse: Path, kwargs: dict, message: str
+) -> None:
+    write_people(warehouse)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        publish_people(root, warehouse, **kwargs)
+    assert current_snapshots(root) == {}
+    assert not (root / "births").exists() or list((root / "births").iterdir()) == []
+
+
+def test_publish_refuses_pii_output_names_that_collide(root: Path, tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.births AS SELECT 'x' AS phone, 'y' AS phone_masked")
+    finally:
+        con.close()
+    with pytest.raises(ValueError, match="'phone_masked' twice"):
+        publish_people(root, path, pii={"phone": "phone"})
+    assert current_snapshots(root) == {}
+
+
+def test_publish_with_pii_leaves_no_udf_behind_on_a_shared_connection(root: Path, warehouse: Path) -> None:
+    write_people(warehouse)
+    other = duckdb.connect(str(warehouse), read_only=True)  # same DuckDB instance as publication's
+    try:
+        publish_people(root, warehouse)
+        publish_people(root, warehouse)  # fresh UDF names: no clash with the first publication
+        left = other.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE '%tongban%'"
+        ).fetchall()
+    finally:
+        other.close()
+    assert left == []

@@ -1,0 +1,523 @@
+"""tongban.pii: pseudonyms, masks (Python and the SQL macro), key handling and the leak scanner."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import stat
+import warnings
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tongban import pii
+from tongban.pii import (
+    COMPOUND_SURNAMES,
+    KEY_ENV,
+    KEY_FILE_ENV,
+    PII_KINDS,
+    Leak,
+    LeakScanError,
+    PiiKeyError,
+    PiiKeyWarning,
+    find_leaks,
+    mask,
+    normalise,
+    pseudonym,
+    pseudonym_key,
+    register_udfs,
+    sql_ddl,
+)
+
+KEY = b"0123456789abcdef0123456789abcdef"
+OTHER_KEY = b"fedcba9876543210fedcba9876543210"
+ID = "31010119900307123X"
+
+
+@pytest.fixture
+def con():
+    con = duckdb.connect(":memory:")
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def sql_con(con):
+    con.execute(sql_ddl())
+    return con
+
+
+def sql_mask(con, kind: str | None, value: str | None) -> str | None:
+    return con.execute("SELECT tongban_mask(?, ?)", [kind, value]).fetchone()[0]
+
+
+# ------------------------------------------------------------------------------------------- mask
+
+MASK_EXAMPLES = [
+    ("id_number", "31010119900307123X", "310***********123X"),
+    ("id_number", " 31010119900307123x ", "310***********123X"),
+    ("id_number", "３１０１０１１９９００３０７１２３Ｘ", "310***********123X"),
+    ("id_number", "\u300031010119900307123X\u3000", "310***********123X"),
+    ("id_number", "12345678", "123*5678"),
+    ("id_number", "1234567", "1******"),
+    ("id_number", "1234", "1***"),
+    ("id_number", "123", "***"),
+    ("licence_number", "91310000MA1FL0XXab", "913***********XXab"),  # other identifiers: no upper-casing
+    ("name", "张三", "张*"),
+    ("name", "张三丰", "张**"),
+    ("name", "欧阳娜娜", "欧阳**"),
+    ("name", "欧阳娜", "欧阳*"),
+    ("name", "欧阳", "欧*"),
+    ("name", "张", "*"),
+    ("name", " 李四\u3000", "李*"),
+    ("name", "John Smith", "J*********"),
+    ("phone", "13812341234", "138****1234"),
+    ("phone", "138-1234-1234", "138****1234"),
+    ("phone", "+86 138 1234 1234", "138****1234"),
+    ("phone", "１３８１２３４１２３４", "138****1234"),
+    ("phone", "0571-88217800", "0571-****7800"),
+    ("phone", "(0571) 8821780", "0571-***1780"),
+    ("phone", "021-62345678", "021-****5678"),
+    ("phone", "01062345678", "010-****5678"),
+    ("phone", "12345", "*2345"),
+    ("phone", "0571-88217800-123", "***********0123"),
+    ("phone", "1234", "****"),
+    ("phone", "无", "*"),
+]
+
+
+@pytest.mark.parametrize(("kind", "value", "expected"), MASK_EXAMPLES)
+def test_mask_examples_python_and_sql(sql_con, kind: str, value: str, expected: str) -> None:
+    assert mask(kind, value) == expected
+    assert sql_mask(sql_con, kind, value) == expected
+
+
+@pytest.mark.parametrize("kind", [*PII_KINDS, "other", None])
+@pytest.mark.parametrize("value", [None, "", "   ", "\u3000\t\n"])
+def test_mask_null_and_blank_give_null(sql_con, kind: str | None, value: str | None) -> None:
+    assert mask(kind, value) is None  # type: ignore[arg-type]
+    assert sql_mask(sql_con, kind, value) is None
+
+
+_CJK = "张王李赵刘陈杨黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段漕钱汤尹黎易常武乔贺赖龚文娜伟芳敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红"  # noqa: E501
+_SPACES = [" ", "\u3000", "\t", "\xa0", "\u2003", "\n"]
+
+
+def _fullwidth(text: str, rng: random.Random) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" and rng.random() < 0.3 else c for c in text)
+
+
+def _pad(text: str, rng: random.Random) -> str:
+    left = "".join(rng.choice(_SPACES) for _ in range(rng.randint(0, 2)))
+    right = "".join(rng.choice(_SPACES) for _ in range(rng.randint(0, 2)))
+    return left + text + right
+
+
+def _random_values(seed: int) -> list[tuple[str, str | None]]:
+    rng = random.Random(seed)
+    values: list[tuple[str, str | None]] = []
+    for _ in range(150):
+        n = rng.choice([1, 2, 2, 3, 3, 4, 5])
+        name = "".join(rng.choice(_CJK) for _ in range(n))
+        if rng.random() < 0.2:
+            name = rng.choice(COMPOUND_SURNAMES) + name
+        if rng.random() < 0.1:
+            name = rng.choice(["Li Na", "O'Brien", "Zhang San", "a"])
+        values.append(("name", _pad(_fullwidth(name, rng), rng)))
+    for _ in range(150):
+        length = rng.choice([18, 18, 18, 15, 10, 8, 7, 5, 4, 3, 2, 1, 20])
+        text = "".join(rng.choice("0123456789") for _ in range(length - 1)) + rng.choice("0123456789xX")
+        values.append(
+            (rng.choice(["id_number", "id_number", "licence_number"]), _pad(_fullwidth(text, rng), rng))
+        )
+    for _ in range(150):
+        digits = rng.choice(
+            [
+                "1" + "".join(rng.choice("0123456789") for _ in range(10)),
+                "86" + "1" + "".join(rng.choice("0123456789") for _ in range(10)),
+                rng.choice(["010", "021", "025", "0571", "0512", "0551"])
+                + "".join(rng.choice("0123456789") for _ in range(rng.choice([7, 8]))),
+                "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 14))),
+            ]
+        )
+        sep = rng.choice(["", "-", " ", "(", ")", "+"])
+        text = "".join(c + (sep if rng.random() < 0.15 else "") for c in digits) or rng.choice(
+            ["无", "n/a", ""]
+        )
+        values.append(("phone", _pad(_fullwidth(text, rng), rng)))
+    values += [(kind, None) for kind in PII_KINDS] + [(kind, "") for kind in PII_KINDS]
+    values += [(kind, " \u3000 ") for kind in PII_KINDS]
+    return values
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sql_macro_equals_python_mask_on_random_values(sql_con, seed: int) -> None:
+    values = _random_values(seed)
+    sql_con.execute("CREATE TABLE v (i INTEGER, kind VARCHAR, value VARCHAR)")
+    sql_con.executemany("INSERT INTO v VALUES (?, ?, ?)", [(i, k, v) for i, (k, v) in enumerate(values)])
+    got = sql_con.execute("SELECT tongban_mask(kind, value) FROM v ORDER BY i").fetchall()
+    differences = [
+        (kind, value, mask(kind, value), sql)
+        for (kind, value), (sql,) in zip(values, got, strict=True)
+        if mask(kind, value) != sql
+    ]
+    assert differences == []
+    assert len(values) > 450
+
+
+def test_sql_macro_knows_every_compound_surname(sql_con) -> None:
+    listed = re.search(r"list_contains\(\[(.*?)\]", sql_ddl(), re.S)
+    assert listed is not None
+    assert sorted(re.findall(r"'([^']+)'", listed.group(1))) == sorted(COMPOUND_SURNAMES)
+    for surname in COMPOUND_SURNAMES:
+        assert sql_mask(sql_con, "name", surname + "某某") == mask("name", surname + "某某") == surname + "**"
+
+
+def test_sql_ddl_is_plain_sql_inside_the_dbt_macro() -> None:
+    ddl = sql_ddl()
+    assert ddl.startswith("create or replace macro tongban_mask(kind, value)")
+    for jinja in ("{{", "{%", "{#", "%}", "#}", "}}"):
+        assert jinja not in ddl
+    assert "->" not in ddl  # DuckDB 2.0 lambdas are `lambda x: expr`
+
+
+def test_sql_macro_works_from_another_schema(con) -> None:
+    con.execute("CREATE SCHEMA harmonized")
+    con.execute("USE harmonized")
+    con.execute(sql_ddl())
+    con.execute("USE memory.main")
+    assert con.execute("SELECT harmonized.tongban_mask('name', '欧阳娜娜')").fetchone()[0] == "欧阳**"
+
+
+# ------------------------------------------------------------------------------------------- pseudonym
+
+
+def test_pseudonym_is_keyed_hmac_sha256_of_kind_and_normalised_value() -> None:
+    expected = hmac.new(KEY, f"id_number\x1f{ID}".encode(), hashlib.sha256).hexdigest()
+    assert pseudonym("id_number", ID, KEY) == expected
+    assert re.fullmatch(r"[0-9a-f]{64}", expected)
+    assert expected != hashlib.sha256(ID.encode()).hexdigest()
+    assert expected != hashlib.sha256(f"id_number\x1f{ID}".encode()).hexdigest()
+
+
+def test_pseudonym_is_stable_and_depends_on_the_key() -> None:
+    assert pseudonym("id_number", ID, KEY) == pseudonym("id_number", ID, KEY)
+    assert pseudonym("id_number", ID, KEY) != pseudonym("id_number", ID, OTHER_KEY)
+    long_key = b"k" * 100  # longer than the SHA-256 block: hashed first, as HMAC prescribes
+    assert (
+        pseudonym("name", "张三", long_key)
+        == hmac.new(long_key, "name\x1f张三".encode(), "sha256").hexdigest()
+    )
+
+
+def test_pseudonym_normalises_before_hashing() -> None:
+    base = pseudonym("id_number", ID, KEY)
+    assert pseudonym("id_number", " 31010119900307123x ", KEY) == base
+    assert pseudonym("id_number", "\u3000３１０１０１１９９００３０７１２３ｘ", KEY) == base
+    assert pseudonym("phone", "138-1234-1234", KEY) == pseudonym("phone", " (138) 1234 1234 ", KEY)
+    assert pseudonym("phone", "0571-88217800", KEY) == pseudonym("phone", "057188217800", KEY)
+    assert pseudonym("name", " 张三\u3000", KEY) == pseudonym("name", "张三", KEY)
+
+
+def test_pseudonym_separates_kinds() -> None:
+    assert pseudonym("name", "13812341234", KEY) != pseudonym("phone", "13812341234", KEY)
+    assert pseudonym("id_number", "13812341234", KEY) != pseudonym("phone", "13812341234", KEY)
+
+
+def test_pseudonym_none_blank_and_unknown_kind() -> None:
+    assert pseudonym("name", None, KEY) is None
+    assert pseudonym("name", "  ", KEY) is None
+    assert pseudonym("phone", "无", KEY) is None  # no digits: nothing to identify
+    with pytest.raises(ValueError, match="unknown PII kind 'id'"):
+        pseudonym("id", ID, KEY)
+
+
+def test_normalise() -> None:
+    assert normalise("id_number", " 31010119900307123x\u3000") == ID
+    assert normalise("phone", "+86 (138) 1234-1234") == "8613812341234"
+    assert normalise("phone", "0571-88217800") == "057188217800"
+    assert normalise("name", "\u3000张 三 ") == "张 三"
+    assert normalise("name", "") is None and normalise("name", None) is None
+
+
+# ------------------------------------------------------------------------------------------- UDFs
+
+
+def test_udfs_match_python_and_pass_null_through(con) -> None:
+    register_udfs(con, KEY)
+    rows = con.execute(
+        "SELECT tongban_pseudonym(k, v), tongban_mask(k, v) FROM (VALUES "
+        "('id_number', ?), ('name', '欧阳娜娜'), ('phone', '0571-88217800'), ('name', NULL), ('name', ' ')) t(k, v)",
+        [ID],
+    ).fetchall()
+    assert rows == [
+        (pseudonym("id_number", ID, KEY), "310***********123X"),
+        (pseudonym("name", "欧阳娜娜", KEY), "欧阳**"),
+        (pseudonym("phone", "0571-88217800", KEY), "0571-****7800"),
+        (None, None),
+        (None, None),
+    ]
+
+
+def test_udf_error_names_the_kind_not_the_value(con) -> None:
+    register_udfs(con, KEY)
+    with pytest.raises(duckdb.Error) as info:
+        con.execute("SELECT tongban_pseudonym('passport', ?)", [ID]).fetchall()
+    assert "passport" in str(info.value) and ID not in str(info.value)
+
+
+def test_udfs_refuse_a_short_key_and_can_be_renamed_and_removed(con) -> None:
+    with pytest.raises(PiiKeyError):
+        register_udfs(con, b"short")
+    register_udfs(con, KEY, names=("p", "m"))
+    assert con.execute("SELECT m('name', '张三')").fetchall() == [("张*",)]
+    pii.unregister_udfs(con, names=("p", "m"))
+    pii.unregister_udfs(con, names=("p", "m"))  # already gone: ignored
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT m('name', '张三')")
+
+
+# ------------------------------------------------------------------------------------------- key
+
+
+@pytest.fixture
+def no_key_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    monkeypatch.setattr(pii, "_warned_key_files", set())
+    return monkeypatch
+
+
+def test_key_from_environment(tmp_path: Path, no_key_env: pytest.MonkeyPatch) -> None:
+    no_key_env.setenv(KEY_ENV, "  " + KEY.decode() + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pseudonym_key(tmp_path) == KEY
+    assert not (tmp_path / "secrets").exists()
+
+
+@pytest.mark.parametrize("value", ["", "too-short", "x" * 31])
+def test_short_key_in_environment_is_refused(
+    tmp_path: Path, no_key_env: pytest.MonkeyPatch, value: str
+) -> None:
+    no_key_env.setenv(KEY_ENV, value)
+    with pytest.raises(PiiKeyError) as info:
+        pseudonym_key(tmp_path)
+    message = str(info.value)
+    assert KEY_ENV in message and "secrets.token_hex(32)" in message
+    assert not value or value not in message
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_local_key_file_is_created_once_private_and_reused(
+    tmp_path: Path, no_key_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tongban.pii")
+    with pytest.warns(PiiKeyWarning, match="generated a local pseudonym key") as record:
+        key = pseudonym_key(tmp_path / "build")
+    path = tmp_path / "build" / "secrets" / "pseudonym.key"
+    assert path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert len(key) == 64 and re.fullmatch(rb"[0-9a-f]{64}", key)
+    assert path.read_text().strip().encode() == key
+    assert [p.name for p in path.parent.iterdir()] == ["pseudonym.key"]  # no temp file left
+
+    texts = [str(w.message) for w in record] + [r.getMessage() for r in caplog.records]
+    assert texts and all(KEY_ENV in t and key.decode() not in t for t in texts)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per process and file
+        assert pseudonym_key(tmp_path / "build") == key
+        assert pseudonym_key(tmp_path / "build") == key
+    assert pseudonym("name", "张三", pseudonym_key(tmp_path / "build")) == pseudonym("name", "张三", key)
+
+    # a new process (fresh warning state) reuses the file and says so once
+    no_key_env.setattr(pii, "_warned_key_files", set())
+    with pytest.warns(PiiKeyWarning, match="using the local pseudonym key file") as record:
+        assert pseudonym_key(tmp_path / "build") == key
+    assert all(key.decode() not in str(w.message) for w in record)
+
+
+def test_key_file_location_from_environment(tmp_path: Path, no_key_env: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "elsewhere" / "k.key"
+    no_key_env.setenv(KEY_FILE_ENV, str(path))
+    with pytest.warns(PiiKeyWarning):
+        key = pseudonym_key(tmp_path / "build")
+    assert path.read_text().strip().encode() == key
+    assert not (tmp_path / "build").exists()
+
+
+def test_environment_wins_over_key_file(tmp_path: Path, no_key_env: pytest.MonkeyPatch) -> None:
+    with pytest.warns(PiiKeyWarning):
+        file_key = pseudonym_key(tmp_path)
+    no_key_env.setenv(KEY_ENV, KEY.decode())
+    assert pseudonym_key(tmp_path) == KEY != file_key
+
+
+def test_short_key_file_is_refused(tmp_path: Path, no_key_env: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "secrets" / "pseudonym.key"
+    path.parent.mkdir()
+    path.write_text("abc\n")
+    with pytest.raises(PiiKeyError, match="secrets.token_hex"):
+        pseudonym_key(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- leaks
+
+RAW_ID = "31010119900307123X"
+RAW_NAME = "欧阳娜娜"
+RAW_PHONE = "13812341234"
+NEEDLES = [RAW_ID, RAW_NAME, RAW_PHONE]
+
+
+def _parquet(path: Path, rows: list[tuple]) -> Path:
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("CREATE TABLE t (id INTEGER, note VARCHAR, masked VARCHAR)")
+        con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+        con.execute(f"COPY t TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+    finally:
+        con.close()
+    return path
+
+
+CLEAN_ROWS = [(1, "上海市浦东新区", "310***********123X"), (2, "欧阳**", "138****1234")]
+
+
+def test_find_leaks_clean_directory(tmp_path: Path) -> None:
+    _parquet(tmp_path / "a.parquet", CLEAN_ROWS)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.html").write_text("<td>310***********123X</td><td>欧*</td>", encoding="utf-8")
+    (tmp_path / "docs" / "report.json").write_text(json.dumps({"masked": "138****1234"}), encoding="utf-8")
+    (tmp_path / "gbk.txt").write_bytes("姓名：欧阳**".encode("gbk"))
+    assert find_leaks([tmp_path], NEEDLES) == []
+
+
+def test_find_leaks_in_parquet_column(tmp_path: Path) -> None:
+    path = _parquet(tmp_path / "x.parquet", [*CLEAN_ROWS, (3, f"母亲 {RAW_NAME} 电话+86{RAW_PHONE}", "x")])
+    leaks = find_leaks([tmp_path], NEEDLES)
+    assert {(leak.path, leak.where, leak.needle) for leak in leaks} >= {
+        (path, "column note", RAW_NAME),
+        (path, "column note", RAW_PHONE),
+    }
+    assert RAW_ID not in {leak.needle for leak in leaks}
+
+
+def test_find_leaks_in_duckdb_view_over_parquet_and_in_tables(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    parquet = _parquet(tmp_path / "data" / "p.parquet", [(1, f"id={RAW_ID}", "x")])
+    db = tmp_path / "catalog.duckdb"
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(f"CREATE VIEW births AS SELECT * FROM read_parquet('{parquet}')")
+        con.execute("CREATE SCHEMA side")
+        con.execute("CREATE TABLE side.people (n VARCHAR, b BLOB)")
+        con.execute("INSERT INTO side.people VALUES ('欧阳**', ?)", [f"x{RAW_PHONE}".encode("gbk")])
+        con.execute(f"CREATE VIEW literal AS SELECT 1 AS one WHERE '{RAW_NAME}' <> ''")
+    finally:
+        con.close()
+    leaks = find_leaks([db], NEEDLES)
+    found = {(leak.where, leak.needle) for leak in leaks}
+    assert ("view main.births column id", RAW_ID) not in found  # the value is in column note
+    assert ("view main.births column note", RAW_ID) in found
+    assert ("table side.people column b", RAW_PHONE) in found
+    assert ("view main.literal definition", RAW_NAME) in found
+    assert all(leak.path == db for leak in leaks)
+
+
+def test_find_leaks_in_duckdb_file_open_read_write_elsewhere(tmp_path: Path) -> None:
+    db = tmp_path / "warehouse.duckdb"
+    writer = duckdb.connect(str(db))
+    try:
+        writer.execute("CREATE TABLE t AS SELECT ? AS id", [RAW_ID])
+        writer.execute("CHECKPOINT")
+        leaks = find_leaks([db], NEEDLES)
+    finally:
+        writer.close()
+    assert ("table main.t column id", RAW_ID) in {(leak.where, leak.needle) for leak in leaks}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("docs/index.html", f"<html><td>{RAW_ID}</td></html>".encode(), "text (utf-8)"),
+        (
+            "validations/run.json",
+            json.dumps({"unexpected": [RAW_NAME]}, ensure_ascii=False).encode(),
+            "text (utf-8)",
+        ),
+        (
+            "validations/ascii.json",
+            json.dumps({"unexpected": [RAW_NAME]}).encode(),
+            "text (utf-8, \\u-unescaped)",
+        ),
+        ("docs/entities.html", b"<td>&#27431;&#x9633;&#23068;&#23068;</td>", "text (utf-8, HTML-unescaped)"),
+        (
+            "docs/link.html",
+            b'<a href="?q=%E6%AC%A7%E9%98%B3%E5%A8%9C%E5%A8%9C">',
+            "text (utf-8, URL-decoded)",
+        ),
+        ("logs/run.log", f"reason: 母亲姓名 {RAW_NAME}\n".encode("gbk"), "text (gb18030)"),
+        ("logs/u16.txt", f"{RAW_PHONE}".encode("utf-16"), "text (utf-16)"),
+    ],
+)
+def test_find_leaks_in_text_files(tmp_path: Path, name: str, content: bytes, where: str) -> None:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    leaks = find_leaks([tmp_path], NEEDLES)
+    assert [(leak.path, leak.where) for leak in leaks] == [(path, where)]
+
+
+def test_leak_repr_masks_the_needle(tmp_path: Path) -> None:
+    leak = Leak(tmp_path / "x", "text (utf-8)", RAW_ID)
+    assert RAW_ID not in repr(leak) and RAW_ID not in str(leak)
+    assert "310***********123X" in repr(leak)
+
+
+def test_find_leaks_limit_and_needle_rules(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_text(RAW_ID)
+    assert len(find_leaks([tmp_path], NEEDLES, limit=3)) == 3
+    (tmp_path / "single.txt").write_text("欧")
+    assert find_leaks([tmp_path / "single.txt"], ["欧", RAW_ID]) == []  # one character: skipped
+    with pytest.raises(ValueError, match="no needles"):
+        find_leaks([tmp_path], ["欧", None, "  "])  # type: ignore[list-item]
+    with pytest.raises(LeakScanError):
+        find_leaks([tmp_path / "missing"], NEEDLES)
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(LeakScanError, match="broken.parquet"):
+        find_leaks([tmp_path / "broken.parquet"], NEEDLES)
+
+
+def test_find_leaks_searches_the_nfkc_form_of_needles(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(f"id {RAW_ID}")
+    leaks = find_leaks([tmp_path], [" ３１０１０１１９９００３０７１２３Ｘ "])
+    assert [leak.needle for leak in leaks] == [RAW_ID]
+
+
+def test_find_leaks_with_many_needles_is_fast_enough(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    ids = [str(rng.randrange(10**17, 10**18)) for _ in range(50_000)]
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("CREATE TABLE t (h VARCHAR, m VARCHAR)")
+        con.executemany(
+            "INSERT INTO t VALUES (?, ?)",
+            [(hashlib.sha256(i.encode()).hexdigest(), pii.mask("id_number", i)) for i in ids[:20_000]],
+        )
+        con.execute(f"COPY t TO '{tmp_path / 'big.parquet'}' (FORMAT parquet)")
+    finally:
+        con.close()
+    needles = ids[:1000] + ["".join(rng.choice(_CJK) for _ in range(3)) for _ in range(1000)]
+    assert find_leaks([tmp_path], needles) == []
+    (tmp_path / "planted.txt").write_text("x" * 1000 + ids[500] + needles[1500])
+    assert {leak.needle for leak in find_leaks([tmp_path], needles)} == {ids[500], needles[1500]}
