@@ -191,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         # After a run the interpreter's teardown makes DuckDB's bindings print pages of
         # "nanobind: leaked instance" noise (objects Airflow/GX keep alive); the work is done
         # and flushed, so leave without it.
+        import multiprocessing.util
+
+        # what atexit would do for multiprocessing: release the named semaphores dbt created,
+        # or the resource tracker warns about "leaked semaphore objects" after we leave
+        multiprocessing.util._exit_function()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

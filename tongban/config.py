@@ -96,3 +96,8 @@ def quiet_third_parties() -> None:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    import logging
+
+    # Cosmos (installed for users who want task-per-model) is loaded as an Airflow plugin and
+    # warns at import that OpenLineage is not installed; tongban does not use it.
+    logging.getLogger("cosmos").setLevel(logging.ERROR)

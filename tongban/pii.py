@@ -102,7 +102,6 @@ def _warn_once(path: Path, message: str) -> None:
         if str(path) in _warned_key_files:
             return
         _warned_key_files.add(str(path))
-    log.warning("%s", message)
     warnings.warn(message, PiiKeyWarning, stacklevel=3)
 
 
