@@ -176,9 +176,13 @@ def test_no_raw_id_or_name_reaches_anything_consumer_facing(run, inbox):
             "select name from reference.gbt2260_current union all select name from reference.gbt4754_classes "
             "union all select section_name from reference.gbt4754_classes").fetchall())
     needles = {n for n in needles if n not in public}
+    # the exchange (Parquet + catalog views), GX Data Docs and validation results, the run
+    # records, dbt's logs and Airflow's home (task logs and the metadata DB with the XComs)
     consumer_facing = [s.exchange_dir, s.gx_dir, s.build_dir / "runs", s.build_dir / "dbt" / "logs",
-                       s.build_dir / "airflow" / "logs"]
-    leaks = find_leaks([p for p in consumer_facing if p.exists()], needles)
+                       s.build_dir / "airflow"]
+    assert all(p.exists() for p in consumer_facing), [p for p in consumer_facing if not p.exists()]
+    assert list((s.gx_dir).rglob("*.html")) and list((s.gx_dir).rglob("*.json"))
+    leaks = find_leaks(consumer_facing, needles)
     assert not leaks, leaks[:10]
     summary = summarize(run["report"])
     assert not [n for n in needles if n in summary]
