@@ -55,8 +55,9 @@ def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     from tongban.intake.land import land
 
     s = settings()
-    m = _standards(s).mapping(source["source_id"], source["entity"])
-    result = land(m, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir, run_id=run["run_id"])
+    std = _standards(s)
+    m = std.mapping(source["source_id"], source["entity"])
+    result = land(m, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir, run_id=run["run_id"], entity=std.entities[m.entity])
     return result.to_dict()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tongban.sqlquote import quote_literal
-from tongban.standards.models import Mapping
+from tongban.standards.models import Entity, Mapping
 
 PROVENANCE_TYPES = {"source_id": "varchar", "delivery_sha256": "varchar",
                     "source_row_number": "bigint", "run_id": "varchar"}
@@ -44,12 +44,62 @@ class IntakeResult:
         return asdict(self)
 
 
-def pandera_schema(m: Mapping):
-    """The source's declared delivery schema. Required columns must be present; every value is text."""
+#: identifier validators whose Python twin checks a delivery's shape on arrival
+_SHAPE_VALIDATORS = {"gb11643": "GB 11643 citizen ID numbers", "gb32100": "GB 32100 unified social credit codes",
+                     "gbt36904": "GB/T 36904 e-certificate identifiers"}
+#: below this share of valid values, an identifier column holds something else (shifted or
+#: mislabelled columns): the delivery is rejected whole instead of quarantining every row
+SHAPE_MIN_VALID_SHARE = 0.5
+_SHAPE_SAMPLE = 2000
+
+
+def _valid_share(values, validator: str) -> float:
+    """Share of the first non-empty values (up to _SHAPE_SAMPLE) the Python validator accepts."""
+    from tongban import validators
+
+    check = {"gb11643": validators.gb11643_problem, "gb32100": validators.gb32100_problem,
+             "gbt36904": validators.gbt36904_problem}[validator]
+    sample = [str(v).strip() for v in values if v is not None and str(v).strip()][:_SHAPE_SAMPLE]
+    if not sample:
+        return 1.0
+    return sum(check(v) is None for v in sample) / len(sample)
+
+
+def identifier_columns(m: Mapping, entity: Entity | None) -> dict[str, tuple[str, str]]:
+    """Delivery column -> (standard field, validator) for the identifier fields a mapping reads
+    straight from one column (only trim/upper on the way)."""
+    if entity is None:
+        return {}
+    out = {}
+    for f in entity.fields:
+        fm = m.fields.get(f.name)
+        if f.validator in _SHAPE_VALIDATORS and fm is not None and fm.source \
+                and all(step.op in ("trim", "upper") for step in fm.steps):
+            out[fm.source] = (f.name, f.validator)
+    return out
+
+
+def pandera_schema(m: Mapping, entity: Entity | None = None):
+    """The source's declared delivery schema. Required columns must be present; every value is
+    text; a column feeding a national identifier must mostly hold such identifiers (checked with
+    the Python validators; the message gives shares only, never a value — they are personal data)."""
     import pandera.pandas as pa
 
+    ids = identifier_columns(m, entity)
+
+    def column(c) -> pa.Column:
+        checks = []
+        if c.name in ids:
+            field_name, validator = ids[c.name]
+            checks.append(pa.Check(
+                lambda s, v=validator: _valid_share(s, v) >= SHAPE_MIN_VALID_SHARE,
+                name=f"mostly_{validator}",
+                error=f"fewer than {SHAPE_MIN_VALID_SHARE:.0%} of the values of column {c.name!r} "
+                      f"({field_name}) are valid {_SHAPE_VALIDATORS[validator]}"))
+        return pa.Column(object, checks=checks, nullable=True, required=c.required, coerce=False)
+
     return pa.DataFrameSchema(
-        {c.name: pa.Column(object, nullable=True, required=c.required, coerce=False) for c in m.delivery.columns},
+        {c.name: column(c) for c in m.delivery.columns},
         strict=False,
         name=f"{m.source_id}.{m.entity} delivery",
     )
@@ -61,7 +111,8 @@ def _quote_col(name: str) -> str:
     return quote_source_column(name)
 
 
-def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path, run_id: str) -> IntakeResult:
+def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path, run_id: str,
+         entity: Entity | None = None) -> IntakeResult:
     """Read ``m``'s delivery from the first inbox directory that has it and land it as Parquet."""
     from tongban.intake.readers import DeliveryReadError, read_delivery
 
@@ -98,7 +149,7 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
     import pandera.errors
 
     try:
-        pandera_schema(m).validate(frame, lazy=True)
+        pandera_schema(m, entity).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         missing = sorted(set(cases.loc[cases["check"].astype(str).str.contains("column_in_dataframe"),
@@ -111,7 +162,13 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
                               f"— the province must re-deliver with the column, or the committee must mark it "
                               f"optional in standards/mappings/{m.source_id}/{m.entity}.yaml")
         else:
-            result.message = f"{who}: delivery {path.name} does not match its declared schema: {exc}"
+            shape = [str(e) for e in cases["check"].dropna().astype(str) if e.startswith("fewer than")]
+            if shape:
+                result.message = (f"{who}: delivery {path.name} is rejected whole: {'; '.join(sorted(set(shape)))} "
+                                  f"— are columns shifted or mislabelled? The province must re-deliver, or the "
+                                  f"committee must fix the column in standards/mappings/{m.source_id}/{m.entity}.yaml")
+            else:
+                result.message = f"{who}: delivery {path.name} does not match its declared schema: {exc}"
         _land_empty(m, out)
         return result
 
