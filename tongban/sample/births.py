@@ -35,10 +35,7 @@ from tongban.sample.common import (
     rand_int,
     random_date,
     sex_sequence,
-    write_answer_key,
-    write_csv,
-    write_jsonl,
-    write_xlsx,
+    write_delivery,
     wrong_check_char,
     zh_date,
 )
@@ -369,17 +366,6 @@ def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None) -> l
     for p in PROVINCES:
         data, keys = generate(p, rows, seed, ref, ethnic)
         shaped = render(p.key, data, ethnic)
-        path = out_dir / p.key / FILE_NAMES[p.key]
-        if p.key == "sh":
-            write_csv(path, COLUMNS["sh"], shaped, encoding="utf-8")
-        elif p.key == "js":
-            write_csv(path, COLUMNS["js"], shaped, encoding="gbk", lineterminator="\r\n")
-        elif p.key == "zj":
-            write_jsonl(path, shaped)
-        else:
-            write_xlsx(path, COLUMNS["ah"], shaped)
-        key_path = out_dir / p.key / f"{ENTITY}.answer_key.csv"
-        write_answer_key(key_path, keys)
-        written.append(WrittenDelivery(ENTITY, p.key, path, key_path, rows, len(keys)))
+        written.append(write_delivery(ENTITY, p.key, out_dir, COLUMNS, FILE_NAMES, shaped, keys, rows))
     return written
 

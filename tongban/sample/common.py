@@ -564,3 +564,21 @@ class WrittenDelivery:
     answer_key: Path
     rows: int
     defects: int
+
+
+def write_delivery(entity: str, province: str, out_dir: Path, columns: dict[str, Sequence[str]],
+                   file_names: dict[str, str], shaped: list, keys: Sequence[KeyRow], rows: int) -> WrittenDelivery:
+    """Write one province's delivery in its shape (sh UTF-8 CSV, js GBK CSV with CRLF, zj JSON
+    Lines, ah XLSX) and its answer key beside it."""
+    path = out_dir / province / file_names[province]
+    if province == "sh":
+        write_csv(path, columns["sh"], shaped, encoding="utf-8")
+    elif province == "js":
+        write_csv(path, columns["js"], shaped, encoding="gbk", lineterminator="\r\n")
+    elif province == "zj":
+        write_jsonl(path, shaped)
+    else:
+        write_xlsx(path, columns["ah"], shaped)
+    key_path = out_dir / province / f"{entity}.answer_key.csv"
+    write_answer_key(key_path, keys)
+    return WrittenDelivery(entity, province, path, key_path, rows, len(keys))
