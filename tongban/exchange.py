@@ -671,7 +671,8 @@ def connect_catalog(exchange_root: Path) -> duckdb.DuckDBPyConnection:
     The catalog file is attached ``READ_ONLY`` to a fresh in-memory DuckDB instance (whose own
     in-memory database is then detached) instead of ``duckdb.connect(path, read_only=True)``: that
     way DuckDB's per-process instance cache cannot hand back a catalog that has since been replaced,
-    even while older connections are still open. Only temporary objects can be created.
+    even while older connections are still open. Only temporary objects can be created, and
+    only files below the exchange can be read.
     """
     catalog = Path(exchange_root) / CATALOG_FILE
     if not catalog.is_file():
@@ -681,6 +682,12 @@ def connect_catalog(exchange_root: Path) -> duckdb.DuckDBPyConnection:
         con.execute(f"ATTACH {quote_literal(str(catalog.resolve()))} AS {CATALOG_ALIAS} (READ_ONLY)")
         con.execute(f"USE {CATALOG_ALIAS}")
         con.execute("DETACH memory")
+        # Consumers see the exchange and nothing else: no reading the restricted warehouse, the raw
+        # deliveries or any other file (read_parquet, ATTACH, COPY ...), and no turning that back on.
+        roots = sorted({str(Path(exchange_root).resolve()) + os.sep, str(Path(exchange_root).absolute()) + os.sep})
+        con.execute(f"SET allowed_directories = [{', '.join(quote_literal(r) for r in roots)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise

@@ -247,3 +247,19 @@ def test_feedback_goes_to_the_producer_only(run, inbox):
                                              f"where \"{column}\" is not null").fetchall()}
         others = set().union(*(o for sid, (_, o) in delivered.items() if sid != source_id)) - own
         assert ids and ids <= own and not ids & others
+
+
+@pytest.mark.parametrize("sql", [
+    "select * from read_parquet('{raw}/sh/birth_registration.parquet')",
+    "attach '{warehouse}' as w (read_only)",
+    "select * from read_csv('{inbox}/sh/births.csv')",
+    "set enable_external_access = true",
+])
+def test_consumers_cannot_reach_the_restricted_area(run, inbox, sql):
+    """`tongban query` (the consumer catalog) reads the exchange and nothing else: not the warehouse
+    with the raw values, not the landed deliveries, not the inbox."""
+    from tongban import exchange
+
+    s = settings()
+    with pytest.raises(duckdb.Error):
+        exchange.query(s.exchange_dir, sql.format(raw=s.raw_dir, warehouse=s.warehouse_path, inbox=inbox))
