@@ -15,6 +15,14 @@ from tongban.standards.loader import Standards
 from tongban.standards.models import Entity
 
 PHONE_NORMAL_RE = r"^(0[1-9][0-9]{1,2}-[1-9][0-9]{6,7}|1[3-9][0-9][0-9*]{4}[0-9]{4})$"
+#: the published form of each validated identifier (upper case, no spaces)
+VALIDATOR_SHAPES = {
+    "gb11643": r"^[0-9]{17}[0-9X]$",
+    "gb32100": r"^[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}$",
+    "gbt2260": r"^[1-9][0-9]{5}$",
+    "gbt36904": r"^1\.2\.156\.3005\.2\.[0-9A-Z]+\.[0-9A-Z]+\.[0-9A-Z]+\.[0-9]{3}\.[0-9A-Z]$",
+    "gbt4754": r"^[0-9]{4}$",
+}
 PROVENANCE_COLUMNS = ["source_id", "delivery_sha256", "source_row_number", "run_id",
                       "standard_version", "mapping_version"]
 
@@ -43,6 +51,15 @@ def suite_for(std: Standards, ent: Entity) -> dict[str, Any]:
         if f.format == "email":
             exps.append(_exp("expect_column_values_to_match_regex", blocking, "normalised e-mail",
                              column=f.name, regex=EMAIL_RE))
+        if f.validator in VALIDATOR_SHAPES:
+            # the models already quarantined every value the validator rejects; the gate checks
+            # the published shape again (counts only: these columns hold personal data)
+            exps.append(_exp("expect_column_values_to_match_regex", blocking,
+                             f"{f.name} has the shape of {f.validator}", column=f.name,
+                             regex=VALIDATOR_SHAPES[f.validator]))
+        if f.min is not None or f.max is not None:
+            exps.append(_exp("expect_column_values_to_be_between", blocking, f"{f.name} within the standard's range",
+                             column=f.name, min_value=f.min, max_value=f.max))
         if f.format == "phone":
             exps.append(_exp("expect_column_values_to_match_regex", blocking, "normalised phone number",
                              column=f.name, regex=PHONE_NORMAL_RE))
