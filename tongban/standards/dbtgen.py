@@ -198,26 +198,10 @@ def staging_sql(std: Standards, m: Mapping) -> str:
     lines = [HEADER_SQL.format(src=std.mapping_path(m))]
     lines.append("with\n")
     lines.append(f"source as (\n    select * from {{{{ source('{m.source_id}', '{m.entity}') }}}}\n),\n")
-    for cl in crosswalk_lists:
-        lines.append(
-            f"cw_{cl} as (\n"
-            f"    select coalesce(map(list(source_value), list(target_code)), map()) as lookup\n"
-            f"    from {{{{ ref('crosswalks') }}}}\n"
-            f"    where source_id = {quote_literal(m.source_id)} and code_list = {quote_literal(cl)}\n"
-            f"),\n")
+    for cl in crosswalk_lists:  # names checked against IDENT by the loader
+        lines.append(f"cw_{cl} as (\n{{{{ tongban_crosswalk_lookup('{m.source_id}', '{cl}') }}}}\n),\n")
     for cl in code_lists:
-        # match_code: the delivery holds the standard's own codes or their Chinese labels
-        lines.append(
-            f"cl_{cl} as (\n"
-            f"    select coalesce(map(list(k), list(v)), map()) as lookup\n"
-            f"    from (\n"
-            f"        select k, min(code) as v from (\n"
-            f"            select code as k, code from {{{{ ref('code_lists') }}}} where code_list = {quote_literal(cl)}\n"
-            f"            union all\n"
-            f"            select label_zh, code from {{{{ ref('code_lists') }}}} where code_list = {quote_literal(cl)}\n"
-            f"        ) group by k\n"
-            f"    )\n"
-            f"),\n")
+        lines.append(f"cl_{cl} as (\n{{{{ tongban_code_lookup('{cl}') }}}}\n),\n")
     prepared: list[str] = []
     selects: list[str] = []
     blocking: list[str] = []

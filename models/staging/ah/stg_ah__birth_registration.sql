@@ -4,29 +4,13 @@ source as (
     select * from {{ source('ah', 'birth_registration') }}
 ),
 cw_sex as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'ah' and code_list = 'sex'
+{{ tongban_crosswalk_lookup('ah', 'sex') }}
 ),
 cl_birth_service as (
-    select coalesce(map(list(k), list(v)), map()) as lookup
-    from (
-        select k, min(code) as v from (
-            select code as k, code from {{ ref('code_lists') }} where code_list = 'birth_service'
-            union all
-            select label_zh, code from {{ ref('code_lists') }} where code_list = 'birth_service'
-        ) group by k
-    )
+{{ tongban_code_lookup('birth_service') }}
 ),
 cl_ethnicity as (
-    select coalesce(map(list(k), list(v)), map()) as lookup
-    from (
-        select k, min(code) as v from (
-            select code as k, code from {{ ref('code_lists') }} where code_list = 'ethnicity'
-            union all
-            select label_zh, code from {{ ref('code_lists') }} where code_list = 'ethnicity'
-        ) group by k
-    )
+{{ tongban_code_lookup('ethnicity') }}
 ),
 prepared as (
     select

@@ -4,24 +4,10 @@ source as (
     select * from {{ source('ah', 'business_license') }}
 ),
 cl_entity_type as (
-    select coalesce(map(list(k), list(v)), map()) as lookup
-    from (
-        select k, min(code) as v from (
-            select code as k, code from {{ ref('code_lists') }} where code_list = 'entity_type'
-            union all
-            select label_zh, code from {{ ref('code_lists') }} where code_list = 'entity_type'
-        ) group by k
-    )
+{{ tongban_code_lookup('entity_type') }}
 ),
 cl_license_status as (
-    select coalesce(map(list(k), list(v)), map()) as lookup
-    from (
-        select k, min(code) as v from (
-            select code as k, code from {{ ref('code_lists') }} where code_list = 'license_status'
-            union all
-            select label_zh, code from {{ ref('code_lists') }} where code_list = 'license_status'
-        ) group by k
-    )
+{{ tongban_code_lookup('license_status') }}
 ),
 prepared as (
     select

@@ -4,24 +4,16 @@ source as (
     select * from {{ source('ah', 'data_resource') }}
 ),
 cw_domain as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'ah' and code_list = 'domain'
+{{ tongban_crosswalk_lookup('ah', 'domain') }}
 ),
 cw_format as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'ah' and code_list = 'format'
+{{ tongban_crosswalk_lookup('ah', 'format') }}
 ),
 cw_open_condition as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'ah' and code_list = 'open_condition'
+{{ tongban_crosswalk_lookup('ah', 'open_condition') }}
 ),
 cw_update_frequency as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'ah' and code_list = 'update_frequency'
+{{ tongban_crosswalk_lookup('ah', 'update_frequency') }}
 ),
 prepared as (
     select

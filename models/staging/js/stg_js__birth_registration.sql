@@ -4,29 +4,13 @@ source as (
     select * from {{ source('js', 'birth_registration') }}
 ),
 cw_birth_service as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'js' and code_list = 'birth_service'
+{{ tongban_crosswalk_lookup('js', 'birth_service') }}
 ),
 cl_ethnicity as (
-    select coalesce(map(list(k), list(v)), map()) as lookup
-    from (
-        select k, min(code) as v from (
-            select code as k, code from {{ ref('code_lists') }} where code_list = 'ethnicity'
-            union all
-            select label_zh, code from {{ ref('code_lists') }} where code_list = 'ethnicity'
-        ) group by k
-    )
+{{ tongban_code_lookup('ethnicity') }}
 ),
 cl_sex as (
-    select coalesce(map(list(k), list(v)), map()) as lookup
-    from (
-        select k, min(code) as v from (
-            select code as k, code from {{ ref('code_lists') }} where code_list = 'sex'
-            union all
-            select label_zh, code from {{ ref('code_lists') }} where code_list = 'sex'
-        ) group by k
-    )
+{{ tongban_code_lookup('sex') }}
 ),
 prepared as (
     select

@@ -4,14 +4,10 @@ source as (
     select * from {{ source('js', 'business_license') }}
 ),
 cw_entity_type as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'js' and code_list = 'entity_type'
+{{ tongban_crosswalk_lookup('js', 'entity_type') }}
 ),
 cw_license_status as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'js' and code_list = 'license_status'
+{{ tongban_crosswalk_lookup('js', 'license_status') }}
 ),
 prepared as (
     select

@@ -4,24 +4,16 @@ source as (
     select * from {{ source('zj', 'data_resource') }}
 ),
 cw_domain as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'zj' and code_list = 'domain'
+{{ tongban_crosswalk_lookup('zj', 'domain') }}
 ),
 cw_format as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'zj' and code_list = 'format'
+{{ tongban_crosswalk_lookup('zj', 'format') }}
 ),
 cw_open_condition as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'zj' and code_list = 'open_condition'
+{{ tongban_crosswalk_lookup('zj', 'open_condition') }}
 ),
 cw_update_frequency as (
-    select coalesce(map(list(source_value), list(target_code)), map()) as lookup
-    from {{ ref('crosswalks') }}
-    where source_id = 'zj' and code_list = 'update_frequency'
+{{ tongban_crosswalk_lookup('zj', 'update_frequency') }}
 ),
 prepared as (
     select
