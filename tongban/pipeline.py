@@ -213,6 +213,10 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
     report = {"run_id": run["run_id"], "finished_at": finished, "snapshots": snapshots, "deliveries": rows,
               "unmapped": {e: {sid: c.get("unmapped", []) for sid, c in transformed["counts"].get(e, {}).items()}
                            for e in run["entities"]},
+              "held_back": _held_back(s, run, transformed),
+              "crosswalk_versions": {e: {sid: c.get("crosswalk_versions", [])
+                                         for sid, c in transformed["counts"].get(e, {}).items()}
+                                     for e in run["entities"]},
               "gate": gate_result, "messages": [i["message"] for i in intakes if i["message"]]}
     runs_dir = s.build_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -220,6 +224,38 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
     (runs_dir / f"{run['run_id']}.json").write_text(text, encoding="utf-8")
     (runs_dir / "latest.json").write_text(text, encoding="utf-8")
     return {"run_id": run["run_id"], "snapshots": snapshots, "report": str(runs_dir / f"{run['run_id']}.json")}
+
+
+def _held_back(s: Settings, run: dict[str, Any], transformed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The proposed crosswalk entries that held rows back (or were used unreviewed, on fields that
+    do not block), each with its file and line: what the committee must review."""
+    std = _standards(s)
+    out = []
+    for entity in run["entities"]:
+        ent = std.entities[entity]
+        for source_id, counts in sorted(transformed["counts"].get(entity, {}).items()):
+            m = std.mapping(source_id, entity)
+            for h in counts.get("held_back", []):
+                fm = m.fields.get(h["field"])
+                code_list = ent.field(h["field"]).code_list if h["field"] in [f.name for f in ent.fields] else None
+                cw = std.crosswalks.get((source_id, code_list)) if code_list and fm else None
+                entries = [e for e in (cw.entries if cw else []) if e.status == "proposed"]
+                values = _list_values(h["value"])
+                hit = [e for e in entries if e.source_value in values]
+                out.append({"entity": entity, "source_id": source_id, "field": h["field"], "value": h["value"],
+                            "rows": h["rows"], "policy": h["policy"],
+                            "entries": [{"file": cw.path, "line": e.line, "source_value": e.source_value,
+                                         "target_code": e.target_code, "author": e.author} for e in hit]})
+    return out
+
+
+def _list_values(value: str | None) -> set[str]:
+    """A reason's value is the text entering the crosswalk: one value, or a list printed as [a, b]."""
+    if value is None:
+        return set()
+    if value.startswith("[") and value.endswith("]"):
+        return {v.strip() for v in value[1:-1].split(",")}
+    return {value}
 
 
 def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +286,13 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
         lines += ["", "values no crosswalk maps (the committee's worklist):"]
         for e, sid, u in unmapped:
             lines.append(f"  {sid} {e}.{u['field']}: {u['value']!r} ×{u['rows']} → {u['policy']}")
+    held = report.get("held_back", [])
+    if held:
+        lines += ["", "held back by crosswalk entries awaiting review (approve them to publish these rows):"]
+        for h in held:
+            where = ", ".join(f"{e['file']}:{e['line']}" for e in h["entries"]) or "?"
+            lines.append(f"  {h['source_id']} {h['entity']}.{h['field']}: {h['value']!r} ×{h['rows']} "
+                         f"({h['policy']}) ← {where}")
     for entity, g in report["gate"]["entities"].items():
         state = "passed" if g["success"] else "FAILED — publication stopped, the previous snapshot stays current"
         lines.append(f"\nquality gate {entity}: {state} ({g['evaluated']} expectations)")

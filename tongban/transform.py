@@ -85,7 +85,10 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
         for source_id, total, passed in con.execute(
                 f"select source_id, count(*), count(*) filter (where len(reasons) = 0) from {int_rel} group by 1").fetchall():
             out[source_id] = {"rows_transformed": total, "rows_passed": passed, "rows_rejected": total - passed,
-                              "top_reasons": [], "unmapped": []}
+                              "top_reasons": [], "unmapped": [], "held_back": [], "crosswalk_versions": []}
+        for source_id, version in con.execute(
+                f"select distinct source_id, crosswalk_version from {int_rel} order by 1, 2").fetchall():
+            out[source_id]["crosswalk_versions"].append(version)
         for source_id, reason, fld, n in con.execute(
                 f"select source_id, r.reason, r.field, count(*) as n from "
                 f"(select source_id, unnest(reasons) as r from {int_rel}) group by all order by source_id, n desc").fetchall():
@@ -97,6 +100,14 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
                 f"where r.reason = 'unmapped_code' group by all order by source_id, n desc").fetchall():
             out[source_id]["unmapped"].append({"field": fld, "value": value, "rows": n,
                                                "policy": "quarantine" if blocking else "unknown"})
+        # values that only a proposed (not yet approved) crosswalk entry maps
+        for source_id, fld, value, n, blocking in con.execute(
+                f"select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
+                f"  select source_id, unnest(reasons) as r, true as blocking from {int_rel} "
+                f"  union all select source_id, unnest(note_issues) as r, false from {int_rel}) "
+                f"where r.reason = 'mapping_not_approved' group by all order by source_id, n desc").fetchall():
+            out[source_id]["held_back"].append({"field": fld, "value": value, "rows": n,
+                                                "policy": "quarantine" if blocking else "used, noted"})
         return out
     finally:
         con.close()

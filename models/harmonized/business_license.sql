@@ -24,5 +24,6 @@ select
     run_id,
     standard_version,
     mapping_version,
+    crosswalk_version,
 from unioned
 where len(reasons) = 0

@@ -15,5 +15,6 @@ select
     reasons,
     standard_version,
     mapping_version,
+    crosswalk_version,
 from unioned
 where len(reasons) > 0

@@ -34,10 +34,10 @@ def _run(**env: str) -> dict:
     return {"outcome": outcome, "report": report}
 
 
-def _catalog_query(sql: str, params: list | None = None) -> list[tuple]:
+def _catalog_query(sql: str, params: list | None = None, exchange_dir: Path | None = None) -> list[tuple]:
     from tongban import exchange
 
-    con = exchange.connect_catalog(settings().exchange_dir)
+    con = exchange.connect_catalog(exchange_dir or settings().exchange_dir)
     try:
         return con.execute(sql, params or []).fetchall()
     finally:
@@ -64,6 +64,30 @@ def second_run(first_run, tmp_path_factory):
         del r["开放属性"]
     target.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     return _run(TONGBAN_INBOX_DIR=str(inbox))
+
+
+APPROVED_VALUE = "开放网站"  # 浙江's most common open condition: 724 rows
+
+
+@pytest.fixture(scope="module")
+def approved_run(tmp_path_factory):
+    """A committee member approves the proposed crosswalk entry 开放网站 → unconditional. Published
+    into an exchange of its own, so the version numbers the other tests check stay put."""
+    import shutil
+
+    scratch = tmp_path_factory.mktemp("standards-approved") / "standards"
+    shutil.copytree(settings().standards_dir, scratch)
+    cw = scratch / "mappings" / "zj" / "crosswalks" / "open_condition.csv"
+    text = cw.read_text(encoding="utf-8")
+    old = f"{APPROVED_VALUE},unconditional,proposed,tongban-dev,,"
+    assert old in text
+    cw.write_text(text.replace(old, f"{APPROVED_VALUE},unconditional,approved,tongban-dev,张委员,2026-11-27"),
+                  encoding="utf-8")
+    out = tmp_path_factory.mktemp("exchange-approved")
+    result = _run(TONGBAN_STANDARDS_DIR=str(scratch), TONGBAN_EXCHANGE_DIR=str(out / "exchange"),
+                  TONGBAN_FEEDBACK_DIR=str(out / "feedback"))
+    result["exchange_dir"] = out / "exchange"
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -141,10 +165,12 @@ REAL_ROWS = [
 
 @pytest.mark.parametrize(("source_id", "column", "value", "expected"), REAL_ROWS,
                          ids=[f"{r[0]}-{i}" for i, r in enumerate(REAL_ROWS)])
-def test_real_rows_land_with_harmonized_values(first_run, source_id, column, value, expected):
+def test_real_rows_land_with_harmonized_values(first_run, approved_run, source_id, column, value, expected):
+    # 浙江's rows say 开放网站, which maps only once the committee approved the entry
+    exchange_dir = approved_run["exchange_dir"] if source_id == "zj" else None
     cols = list(expected)
     rows = _catalog_query(f"select {', '.join(cols)}, province_code, resource_id, run_id from data_resource "
-                          f"where source_id = ? and {column} = ?", [source_id, value])
+                          f"where source_id = ? and {column} = ?", [source_id, value], exchange_dir)
     assert len(rows) == 1, rows
     got = dict(zip(cols, rows[0][:len(cols)], strict=True))
     assert got == expected
@@ -216,3 +242,37 @@ def test_exchange_answers_sql_read_only(first_run):
     assert cols == ["province_code", "n"] and len(rows) >= 3
     with pytest.raises(duckdb.Error):
         exchange.query(settings().exchange_dir, "create table x as select 1")
+
+
+def test_a_proposed_crosswalk_entry_holds_its_rows_back(first_run):
+    report = first_run["report"]
+    held = {h["value"]: h for h in report["held_back"] if h["source_id"] == "zj"}
+    h = held[APPROVED_VALUE]
+    assert h["rows"] == 724 and h["policy"] == "quarantine" and h["field"] == "open_condition_code"
+    (entry,) = h["entries"]
+    assert entry["file"] == "standards/mappings/zj/crosswalks/open_condition.csv" and entry["line"] > 1
+    reasons = {r["reason"]: r["rows"] for r in json.loads(
+        {d["source_id"]: d for d in report["deliveries"]}["zj"]["top_reasons"])}
+    assert reasons["mapping_not_approved"] == sum(x["rows"] for x in held.values())
+    assert APPROVED_VALUE not in {u["value"] for u in report["unmapped"]["data_resource"]["zj"]}
+
+
+def test_approving_the_entry_releases_the_rows_on_the_next_run(first_run, approved_run):
+    before = {d["source_id"]: d for d in first_run["report"]["deliveries"]}["zj"]
+    after = {d["source_id"]: d for d in approved_run["report"]["deliveries"]}["zj"]
+    released = after["rows_published"] - before["rows_published"]
+    # the 724 rows, plus any row whose only fault was to duplicate one of them
+    assert 724 <= released <= 730
+    assert after["rows_quarantined"] == before["rows_quarantined"] - released
+    assert APPROVED_VALUE not in {h["value"] for h in approved_run["report"]["held_back"]}
+    # every published row names the crosswalk content that produced it
+    cw_before = first_run["report"]["crosswalk_versions"]["data_resource"]["zj"]
+    cw_after = approved_run["report"]["crosswalk_versions"]["data_resource"]["zj"]
+    assert len(cw_before) == len(cw_after) == 1 and cw_before != cw_after
+    published = _catalog_query("select distinct crosswalk_version from data_resource where source_id = 'zj'",
+                               exchange_dir=approved_run["exchange_dir"])
+    assert published == [(cw_after[0],)]
+    # the other provinces are unchanged
+    sh = _catalog_query("select distinct crosswalk_version from data_resource where source_id = 'sh'",
+                        exchange_dir=approved_run["exchange_dir"])
+    assert sh == [(first_run["report"]["crosswalk_versions"]["data_resource"]["sh"][0],)]

@@ -16,7 +16,8 @@ STD = check(PROJECT_ROOT / "standards")
 
 
 def run_field(field: str, steps: list, values: list[str | None], crosswalk: dict[str, str] | None = None,
-              null_values: list[str] | None = None, entity: str = "data_resource"):
+              null_values: list[str] | None = None, entity: str = "data_resource",
+              pending: dict[str, str] | None = None):
     m = Mapping.model_validate({
         "source_id": "t1", "entity": entity, "province_code": "31", "version": "1.0.0",
         "standard_version": "1.0.0", "label": {"zh": "测试", "en": "test"},
@@ -32,13 +33,15 @@ def run_field(field: str, steps: list, values: list[str | None], crosswalk: dict
         cl = STD.code_lists[code_list]
         cw = {**{c.code: c.code for c in cl.codes}, **{c.zh: c.code for c in cl.codes}}
     checks = ", ".join(f"case when {cond} then '{reason}' end" for cond, reason, _ in c.checks) or "null"
-    sql = (f"with cw_{code_list} as (select map(?::varchar[], ?::varchar[]) as lookup), "
+    sql = (f"with cw_{code_list} as (select map(?::varchar[], ?::varchar[]) as lookup, "
+           f"map(?::varchar[], ?::varchar[]) as pending), "
            f"cl_{code_list} as (select lookup from cw_{code_list}), "
            f"src as (select unnest(?::varchar[]) as \"列\") "
            f"select ({c.value}) as v, list_filter([{checks}], lambda x: x is not null) as issues "
            f"from src cross join cw_{code_list} cross join cl_{code_list}")
     con = duckdb.connect()
-    return con.execute(sql, [list(cw), list(cw.values()), values]).fetchall()
+    pend = pending or {}
+    return con.execute(sql, [list(cw), list(cw.values()), list(pend), list(pend.values()), values]).fetchall()
 
 
 def test_phone_numbers_are_normalised():
@@ -136,3 +139,17 @@ def test_match_code_on_lists():
     assert rows[0] == (["hukou", "medical_insurance"], [])
     assert rows[1] == (["hukou"], [])
     assert rows[2][1] == ["unmapped_code"]
+
+
+def test_proposed_entries_hold_back_blocking_fields_and_only_note_others():
+    """Only approved entries map a blocking field; a value only a proposed entry maps is held
+    back (mapping_not_approved). A non-blocking field uses the proposed entry and notes it."""
+    rows = run_field("open_condition_code", [{"crosswalk": "open_condition"}], ["无条件开放", "开放网站", "待定"],
+                     crosswalk={"无条件开放": "unconditional"}, pending={"开放网站": "unconditional"})
+    assert rows == [("unconditional", []), (None, ["mapping_not_approved"]), (None, ["unmapped_code"])]
+    rows = run_field("domain_code", [{"crosswalk": "domain"}], ["经济", "交通", "天文"],
+                     crosswalk={"经济": "economy"}, pending={"交通": "transport"})
+    assert rows == [("economy", []), ("transport", ["mapping_not_approved"]), ("unknown", ["unmapped_code"])]
+    rows = run_field("formats", [{"split": [","]}, {"crosswalk": "format"}], ["csv,xls", "csv,rdf"],
+                     crosswalk={"csv": "csv"}, pending={"xls": "xls"})
+    assert rows == [(["csv", "xls"], ["mapping_not_approved"]), (["csv", "unknown"], ["unmapped_code"])]

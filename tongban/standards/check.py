@@ -3,10 +3,11 @@ crosswalks. Every finding names file:line and suggests the fix."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from tongban.standards.loader import Finding, Standards, line_of, load_standards, suggest
-from tongban.standards.models import Mapping
+from tongban.standards.models import REVIEW_STATUSES, Mapping
 
 # What each step takes and gives: "s" scalar text, "l" list of text.
 _STEP_TYPES: dict[str, tuple[str, str]] = {
@@ -147,11 +148,44 @@ def _check_crosswalk(std: Standards, source_id: str, code_list: str) -> None:
         return
     seen: dict[str, tuple[str, int]] = {}
     for e in cw.entries:
+        _check_review(std, cw.path, e)
         if e.target_code not in cl.values:
             std.findings.append(Finding(cw.path, e.line, f"target {e.target_code!r} is not a code of {code_list!r}",
                                         suggest(e.target_code, cl.values)))
-        if e.source_value in seen and seen[e.source_value][0] != e.target_code:
+        if e.status == "rejected":  # a rejected alternative may stand beside the entry that replaced it
+            continue
+        if e.source_value in seen:
             first_target, first_line = seen[e.source_value]
-            std.findings.append(Finding(cw.path, e.line, f"{e.source_value!r} is mapped twice: to {first_target!r} "
-                                        f"(line {first_line}) and to {e.target_code!r}", "keep one of the two rows"))
+            what = f"to {first_target!r} (line {first_line}) and to {e.target_code!r}" \
+                if first_target != e.target_code else f"twice (lines {first_line} and {e.line})"
+            std.findings.append(Finding(cw.path, e.line, f"{e.source_value!r} is mapped {what}",
+                                        "keep one of the two rows, or mark the other rejected"))
         seen.setdefault(e.source_value, (e.target_code, e.line))
+
+
+def _check_review(std: Standards, path: str, e) -> None:
+    """Who proposed the entry, who reviewed it and when; the reviewer is not the author."""
+    add = std.findings.append
+    if e.status not in REVIEW_STATUSES:
+        add(Finding(path, e.line, f"status {e.status!r} of {e.source_value!r} is not a review status",
+                    suggest(e.status, list(REVIEW_STATUSES)) if e.status else
+                    "write proposed (new entries), approved or rejected"))
+        return
+    if not e.author:
+        add(Finding(path, e.line, f"entry {e.source_value!r} has no author", "put who proposed it in the author column"))
+    if e.status == "proposed":
+        if e.reviewer or e.reviewed_on:
+            add(Finding(path, e.line, f"entry {e.source_value!r} is proposed but has a reviewer or review date",
+                        "set the status to approved or rejected, or clear reviewer and reviewed_on"))
+        return
+    if not e.reviewer or not e.reviewed_on:
+        add(Finding(path, e.line, f"entry {e.source_value!r} is {e.status} without reviewer and reviewed_on",
+                    "name the reviewer and the date (YYYY-MM-DD) of the review"))
+    elif e.reviewer == e.author:
+        add(Finding(path, e.line, f"entry {e.source_value!r} is reviewed by its own author {e.author!r}",
+                    "another committee member reviews it (four eyes)"))
+    if e.reviewed_on:
+        try:
+            date.fromisoformat(e.reviewed_on)
+        except ValueError:
+            add(Finding(path, e.line, f"reviewed_on {e.reviewed_on!r} is not a date", "write it as YYYY-MM-DD"))

@@ -131,14 +131,34 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
         lookup = f"cw_{arg}.lookup" if op == "crosswalk" else f"cl_{arg}.lookup"
         blocking = fdef.on_unmapped == "quarantine"
         fallback = "'unknown'" if has_unknown else "null"
+        # A proposed crosswalk entry (awaiting review) holds back a blocking field's row
+        # (mapping_not_approved); a non-blocking field uses it and notes it.
+        pending = f"cw_{arg}.pending" if op == "crosswalk" else None
         if shape == "s":
             mapped = f"map_extract_value({lookup}, {b})"
-            checks.append((f"{b} is not null and {mapped} is null", "unmapped_code", blocking))
+            if pending:
+                held = f"map_extract_value({pending}, {b})"
+                checks.append((f"{b} is not null and {mapped} is null and {held} is null", "unmapped_code", blocking))
+                checks.append((f"{b} is not null and {mapped} is null and {held} is not null",
+                               "mapping_not_approved", blocking))
+                mapped = mapped if blocking else f"coalesce({mapped}, {held})"
+            else:
+                checks.append((f"{b} is not null and {mapped} is null", "unmapped_code", blocking))
             value = f"case when {b} is null then {fallback} else coalesce({mapped}, {fallback if not blocking else 'null'}) end"
         else:
-            checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null)) > 0",
-                           "unmapped_code", blocking))
-            value = f"list_transform({b}, lambda x: coalesce(map_extract_value({lookup}, x), {fallback}))"
+            def one(x: str) -> str:
+                if pending and not blocking:
+                    return f"coalesce(map_extract_value({lookup}, {x}), map_extract_value({pending}, {x}))"
+                return f"map_extract_value({lookup}, {x})"
+            if pending:
+                checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null "
+                               f"and map_extract_value({pending}, x) is null)) > 0", "unmapped_code", blocking))
+                checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null "
+                               f"and map_extract_value({pending}, x) is not null)) > 0", "mapping_not_approved",
+                               blocking))
+            else:
+                checks.append((f"len(list_filter({b}, lambda x: {one('x')} is null)) > 0", "unmapped_code", blocking))
+            value = f"list_transform({b}, lambda x: coalesce({one('x')}, {fallback}))"
     elif op == "parse_date":
         parts = []
         formats = [f for f in arg if f != "epoch_ms"]
@@ -234,6 +254,12 @@ def staging_sql(std: Standards, m: Mapping) -> str:
     lines.append("mapped as (\n    select\n")
     lines.append("\n".join(selects) + "\n")
     lines.append(f"        {quote_literal(m.version)} as mapping_version,\n")
+    # the approved content of every crosswalk this mapping reads (see macros/lookups.sql)
+    if crosswalk_lists:
+        parts = ", ".join(f"{quote_literal(cl + ':')} || cw_{cl}.version" for cl in crosswalk_lists)
+        lines.append(f"        left(md5(concat_ws('|', {parts})), 12) as crosswalk_version,\n")
+    else:
+        lines.append("        'none' as crosswalk_version,\n")
     for p in PROVENANCE:
         lines.append(f"        src.{p},\n")
     lines.append(f"        {_issue_list(blocking)} as blocking_issues,\n")
@@ -421,6 +447,7 @@ select
     run_id,
     standard_version,
     mapping_version,
+    crosswalk_version,
 from unioned
 where len(reasons) = 0
 """
@@ -443,6 +470,7 @@ select
     reasons,
     standard_version,
     mapping_version,
+    crosswalk_version,
 from unioned
 where len(reasons) > 0
 """
@@ -476,7 +504,8 @@ def harmonized_yml(std: Standards, ent: Entity) -> str:
         if tests:
             out.append(f"        data_tests: [{', '.join(tests)}]\n")
     for name, t in [("source_id", "varchar"), ("delivery_sha256", "varchar"), ("source_row_number", "bigint"),
-                    ("run_id", "varchar"), ("standard_version", "varchar"), ("mapping_version", "varchar")]:
+                    ("run_id", "varchar"), ("standard_version", "varchar"), ("mapping_version", "varchar"),
+                    ("crosswalk_version", "varchar")]:
         out.append(f"      - name: {name}\n        data_type: {t}\n        constraints: [{{type: not_null}}]\n")
     out.append(f"  - name: {ent.entity}__rejections\n")
     out.append(f"    description: \"Every {ent.entity} row that failed a rule, with its source key and reason codes.\"\n")
@@ -491,10 +520,10 @@ def harmonized_yml(std: Standards, ent: Entity) -> str:
 def seed_crosswalks_csv(std: Standards) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["source_id", "code_list", "source_value", "target_code"])
+    w.writerow(["source_id", "code_list", "source_value", "target_code", "status", "line"])
     for (source_id, code_list), cw in sorted(std.crosswalks.items()):
         for e in cw.entries:
-            w.writerow([source_id, code_list, e.source_value, e.target_code])
+            w.writerow([source_id, code_list, e.source_value, e.target_code, e.status, e.line])
     return buf.getvalue()
 
 

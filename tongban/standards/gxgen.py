@@ -24,7 +24,7 @@ VALIDATOR_SHAPES = {
     "gbt4754": r"^[0-9]{4}$",
 }
 PROVENANCE_COLUMNS = ["source_id", "delivery_sha256", "source_row_number", "run_id",
-                      "standard_version", "mapping_version"]
+                      "standard_version", "mapping_version", "crosswalk_version"]
 
 
 def _exp(kind: str, blocking: bool, why: str, **kwargs: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tongban.standards.models import CodeList, Crosswalk, CrosswalkEntry, Entity, Mapping
+from tongban.standards.models import CROSSWALK_HEADER, CodeList, Crosswalk, CrosswalkEntry, Entity, Mapping
 
 
 @dataclass(frozen=True)
@@ -204,8 +204,14 @@ def _read_crosswalk(std: Standards, path: Path, source_id: str) -> Crosswalk | N
         return None
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
-    if header is None or [h.strip() for h in header[:2]] != ["source_value", "target_code"]:
-        std.findings.append(Finding(rel, 1, "a crosswalk starts with the header 'source_value,target_code'"))
+    cols = [h.strip() for h in header] if header else []
+    if cols[:2] != ["source_value", "target_code"]:
+        std.findings.append(Finding(rel, 1, f"a crosswalk starts with the header '{','.join(CROSSWALK_HEADER)}'"))
+        return None
+    if cols != CROSSWALK_HEADER:
+        std.findings.append(Finding(rel, 1, "the crosswalk has no review columns",
+                                    f"use the header '{','.join(CROSSWALK_HEADER)}' and give every row a status "
+                                    "(proposed, approved or rejected) and its author"))
         return None
     entries = []
     for line_no, row in enumerate(reader, start=2):
@@ -214,7 +220,10 @@ def _read_crosswalk(std: Standards, path: Path, source_id: str) -> Crosswalk | N
         if len(row) < 2:
             std.findings.append(Finding(rel, line_no, "a crosswalk row needs source_value and target_code"))
             continue
-        entries.append(CrosswalkEntry(source_value=row[0], target_code=row[1].strip(), line=line_no))
+        row = row + [""] * (len(CROSSWALK_HEADER) - len(row))
+        entries.append(CrosswalkEntry(source_value=row[0], target_code=row[1].strip(), line=line_no,
+                                      status=row[2].strip(), author=row[3].strip(), reviewer=row[4].strip(),
+                                      reviewed_on=row[5].strip()))
     return Crosswalk(source_id=source_id, code_list=path.stem, path=rel, entries=entries)
 
 

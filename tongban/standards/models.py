@@ -263,10 +263,22 @@ class Mapping(Strict):
         return [c.name for c in self.delivery.columns]
 
 
+REVIEW_STATUSES = ("proposed", "approved", "rejected")
+CROSSWALK_HEADER = ["source_value", "target_code", "status", "author", "reviewer", "reviewed_on"]
+
+
 class CrosswalkEntry(Strict):
+    """One row of a crosswalk CSV. Only ``approved`` entries map values of a field the standard
+    marks blocking (``on_unmapped: quarantine``); a value that only a ``proposed`` entry maps is
+    held back (``mapping_not_approved``); ``rejected`` entries map nothing."""
+
     source_value: str
     target_code: str
     line: int
+    status: str = "approved"
+    author: str = ""
+    reviewer: str = ""
+    reviewed_on: str = ""
 
 
 class Crosswalk(Strict):
@@ -275,5 +287,6 @@ class Crosswalk(Strict):
     path: str
     entries: list[CrosswalkEntry]
 
-    def lookup(self) -> dict[str, str]:
-        return {e.source_value: e.target_code for e in self.entries}
+    def lookup(self, status: str = "approved") -> dict[str, str]:
+        return {e.source_value: e.target_code for e in self.entries if e.status == status}
+

@@ -40,16 +40,19 @@ mapped as (
         (src."ecert_identifier__in")::varchar as "ecert_identifier",
         ('32')::varchar as "province_code",
         '1.0.0' as mapping_version,
+        left(md5(concat_ws('|', 'entity_type:' || cw_entity_type.version, 'license_status:' || cw_license_status.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
         coalesce(list_filter([
-            case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
+            case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
+            case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when src."established_date__in" is not null and try_strptime(src."established_date__in", ['%Y%m%d'])::date is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
-            case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
+            case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
     from prepared as src

@@ -38,29 +38,34 @@ mapped as (
         (null)::varchar[] as "keywords",
         (src."provider_name__in")::varchar as "provider_name",
         ('32')::varchar as "province_code",
-        (case when src."domain_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), 'unknown') end)::varchar as "domain_code",
+        (case when src."domain_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), map_extract_value(cw_domain.pending, src."domain_code__in")), 'unknown') end)::varchar as "domain_code",
         (case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end)::varchar as "open_condition_code",
-        (case when src."update_frequency_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), 'unknown') end)::varchar as "update_frequency_code",
+        (case when src."update_frequency_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in")), 'unknown') end)::varchar as "update_frequency_code",
         (null)::date as "published_date",
         (try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date)::date as "updated_date",
-        (list_transform(src."formats__in", lambda x: coalesce(map_extract_value(cw_format.lookup, x), 'unknown')))::varchar[] as "formats",
+        (list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')))::varchar[] as "formats",
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
         (src."detail_url__in")::varchar as "detail_url",
         '1.0.0' as mapping_version,
+        left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
         coalesce(list_filter([
-            case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
+            case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
+            case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."updated_date__in" is not null and try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
             case when case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
         coalesce(list_filter([
-            case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
-            case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
-            case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end
+            case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
+            case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
+            case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
+            case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
+            case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
+            case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end
         ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
     from prepared as src
     cross join cw_domain

@@ -49,12 +49,14 @@ mapped as (
         (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
         ('31')::varchar as "province_code",
         '1.0.0' as mapping_version,
+        left(md5(concat_ws('|', 'sex:' || cw_sex.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
         coalesce(list_filter([
-            case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
+            case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
+            case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."birth_date__in" is not null and try_strptime(src."birth_date__in", ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end

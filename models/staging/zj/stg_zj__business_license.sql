@@ -40,6 +40,7 @@ mapped as (
         (src."ecert_identifier__in")::varchar as "ecert_identifier",
         ('33')::varchar as "province_code",
         '1.0.0' as mapping_version,
+        'none' as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
