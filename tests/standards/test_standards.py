@@ -60,7 +60,7 @@ def test_unknown_source_column_is_named(scratch: Path):
 
 def test_crosswalk_target_outside_code_list(scratch: Path):
     path = scratch / "mappings" / "sh" / "crosswalks" / "open_condition.csv"
-    path.write_text("source_value,target_code\n无条件开放,unconditional\n有条件开放,conditionel\n", encoding="utf-8")
+    path.write_text("source_value,target_code,status,author,reviewer,reviewed_on\n无条件开放,unconditional,approved,tongban-dev,initial-import,2026-11-27\n有条件开放,conditionel,approved,tongban-dev,initial-import,2026-11-27\n", encoding="utf-8")
     (f,) = check(scratch).errors
     assert (f.file, f.line) == ("standards/mappings/sh/crosswalks/open_condition.csv", 3)
     assert "did you mean 'conditional'" in f.hint
@@ -68,10 +68,10 @@ def test_crosswalk_target_outside_code_list(scratch: Path):
 
 def test_value_mapped_twice_to_different_codes(scratch: Path):
     path = scratch / "mappings" / "ah" / "crosswalks" / "open_condition.csv"
-    path.write_text("source_value,target_code\n无条件开放,unconditional\n有条件开放,conditional\n"
-                    "无条件开放,conditional\n", encoding="utf-8")
+    path.write_text("source_value,target_code,status,author,reviewer,reviewed_on\n无条件开放,unconditional,approved,tongban-dev,initial-import,2026-11-27\n有条件开放,conditional,approved,tongban-dev,initial-import,2026-11-27\n"
+                    "无条件开放,conditional,approved,tongban-dev,initial-import,2026-11-27\n", encoding="utf-8")
     (f,) = check(scratch).errors
-    assert f.line == 4 and "mapped twice" in f.message and "line 2" in f.message
+    assert f.line == 4 and "is mapped to 'unconditional' (line 2)" in f.message
 
 
 def test_unknown_step_is_refused_not_executed(scratch: Path):
@@ -149,3 +149,42 @@ def test_mapping_step_mistakes_are_refused(scratch: Path, old: str, new: str, ex
     _edit(scratch / "mappings" / "ah" / "business_license.yaml", old, new)
     findings = check(scratch).errors
     assert findings and any(expected in f.message for f in findings), [str(f) for f in findings]
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("无条件开放,unconditional,approved,tongban-dev,initial-import,2026-11-27",
+     "无条件开放,unconditional,approved,tongban-dev,,", "is approved without reviewer and reviewed_on"),
+    ("无条件开放,unconditional,approved,tongban-dev,initial-import,2026-11-27",
+     "无条件开放,unconditional,approved,tongban-dev,tongban-dev,2026-11-27", "reviewed by its own author"),
+    ("无条件开放,unconditional,approved,tongban-dev,initial-import,2026-11-27",
+     "无条件开放,unconditional,aproved,tongban-dev,initial-import,2026-11-27", "is not a review status"),
+    ("无条件开放,unconditional,approved,tongban-dev,initial-import,2026-11-27",
+     "无条件开放,unconditional,approved,tongban-dev,initial-import,27.11.2026", "is not a date"),
+    ("开放网站,unconditional,proposed,tongban-dev,,", "开放网站,unconditional,proposed,,,", "has no author"),
+    ("开放网站,unconditional,proposed,tongban-dev,,", "开放网站,not_open,proposed,tongban-dev,,", "is mapped to"),
+    ("source_value,target_code,status,author,reviewer,reviewed_on", "source_value,target_code",
+     "has no review columns"),
+])
+def test_crosswalk_review_mistakes_name_the_line(scratch: Path, old: str, new: str, expected: str):
+    path = scratch / "mappings" / "zj" / "crosswalks" / "open_condition.csv"
+    if expected == "is mapped to":  # a second entry for the same value with another code
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text + new + "\n", encoding="utf-8")
+        expected = "'开放网站' is mapped to 'unconditional'"
+    else:
+        _edit(path, old, new)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    findings = check(scratch).errors
+    hit = [f for f in findings if expected in f.message]
+    assert hit, [str(f) for f in findings]
+    f = hit[0]
+    assert f.file == "standards/mappings/zj/crosswalks/open_condition.csv" and f.hint
+    if "review columns" not in expected:
+        assert new.split(",")[0] in lines[f.line - 1]
+
+
+def test_a_rejected_entry_may_stand_beside_its_replacement(scratch: Path):
+    path = scratch / "mappings" / "zj" / "crosswalks" / "open_condition.csv"
+    path.write_text(path.read_text(encoding="utf-8") + "开放网站,not_open,rejected,李委员,王委员,2026-11-20\n",
+                    encoding="utf-8")
+    assert check(scratch).errors == []
