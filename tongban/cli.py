@@ -1,7 +1,9 @@
 """The ``tongban`` command line.
 
     tongban run                  run the DAG in process (like `airflow dags test`) and print a summary
-    tongban standards check      validate standards/ and mappings (file:line findings, exit 1 on error)
+    tongban standards check [--against REF]
+                                 the committee's lint: file:line findings, coverage of the latest
+                                 deliveries, semantic-version check against a git ref (exit 1 on error)
     tongban generate             regenerate dbt models and GX suites from standards/
     tongban exchange list        snapshots per entity
     tongban query "SQL"          read-only SQL on the exchange catalog
@@ -64,26 +66,61 @@ def _report_path(outcome: dict) -> Path | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """The committee's lint: the standards themselves, coverage against the latest deliveries,
+    and (with --against) the semantic-version check of what changed since a git ref."""
+    from dataclasses import asdict
+
     from tongban.standards.check import check
 
     s = settings()
     std = check(s.standards_dir)
-    if args.format == "json":
-        print(json.dumps([f.to_dict() for f in std.findings], ensure_ascii=False, indent=2))
-    else:
-        for f in std.findings:
-            print(str(f))
-        n_err = len(std.errors)
-        print(f"{len(std.entities)} entities, {len(std.code_lists)} code lists, {len(std.mappings)} mappings, "
-              f"{len(std.crosswalks)} crosswalks: {n_err} error(s), {len(std.findings) - n_err} warning(s)")
-        if not std.errors:
-            from tongban.standards.generate import out_of_date
+    findings = list(std.findings)
+    cov = []
+    if args.coverage and not std.errors:
+        from tongban.standards.coverage import coverage, coverage_findings
 
-            stale = out_of_date(std, s.project_root)
-            if stale:
-                print("generated files are out of date (run `tongban generate`): " + ", ".join(stale))
-                return 1
-    return 1 if std.errors else 0
+        cov = coverage(std, s)
+        findings += coverage_findings(std, cov)
+    changes = []
+    if args.against:
+        from tongban.standards.gitref import GitRefError
+        from tongban.standards.versioning import check_against
+
+        try:
+            changes, version_findings = check_against(args.against, s.standards_dir, s.project_root)
+        except GitRefError as exc:
+            print(f"tongban standards check --against {args.against}: {exc}", file=sys.stderr)
+            return 2
+        findings += version_findings
+    stale = []
+    if not std.errors:
+        from tongban.standards.generate import out_of_date
+
+        stale = out_of_date(std, s.project_root)
+    errors = [f for f in findings if f.severity == "error"]
+    if args.format == "json":
+        print(json.dumps({"findings": [f.to_dict() for f in findings],
+                          "coverage": [asdict(c) | {"mapped_share": round(c.mapped_share, 4)} for c in cov],
+                          "changes": [asdict(c) for c in changes],
+                          "stale_generated_files": stale}, ensure_ascii=False, indent=2))
+    else:
+        for f in findings:
+            print(str(f))
+        if cov:
+            from tongban.standards.coverage import format_coverage
+
+            print("\ncoverage of the latest deliveries (share of rows mapped through approved entries):")
+            print(format_coverage(cov))
+        if args.against:
+            from tongban.standards.versioning import format_changes
+
+            print(f"\nchanges since {args.against}:")
+            print(format_changes(changes) if changes else "  none")
+        print(f"\n{len(std.entities)} entities, {len(std.code_lists)} code lists, {len(std.mappings)} mappings, "
+              f"{len(std.crosswalks)} crosswalks: {len(errors)} error(s), {len(findings) - len(errors)} warning(s)")
+        if stale:
+            print("generated files are out of date (run `tongban generate`): " + ", ".join(stale))
+    return 1 if errors or stale else 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -160,8 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     std = sub.add_parser("standards", help="the standards committee's tools")
     std_sub = std.add_subparsers(dest="standards_command", required=True)
-    chk = std_sub.add_parser("check", help="validate standards/ and the mappings")
+    chk = std_sub.add_parser("check", help="validate standards/ and the mappings; coverage; versions")
     chk.add_argument("--format", choices=["text", "json"], default="text")
+    chk.add_argument("--no-coverage", dest="coverage", action="store_false",
+                     help="skip the coverage of the latest deliveries (reads the inbox)")
+    chk.add_argument("--against", metavar="GIT_REF",
+                     help="classify the changes since GIT_REF (major/minor/patch) and check the version bumps")
     chk.set_defaults(func=cmd_check)
     gen = sub.add_parser("generate", help="regenerate dbt models and GX suites from standards/")
     gen.set_defaults(func=cmd_generate)

@@ -1,0 +1,177 @@
+"""Crosswalk coverage against the latest delivery of each source: the committee's worklist.
+
+For every mapping field that ends in a crosswalk (or match_code), the values that reach that
+step in the latest delivery are counted and sorted into approved (mapped), proposed (awaiting
+review: held back), rejected and unmapped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ValueCount:
+    value: str
+    rows: int
+    status: str  # approved | proposed | rejected | unmapped
+    target_code: str | None = None
+    line: int | None = None  # line of the crosswalk entry, if any
+
+
+@dataclass
+class FieldCoverage:
+    source_id: str
+    entity: str
+    field: str
+    code_list: str
+    step: str  # crosswalk | match_code
+    crosswalk_path: str | None  # standards/mappings/<src>/crosswalks/<code_list>.csv (crosswalk only)
+    delivery: str  # the delivery file the counts come from
+    rows: int = 0  # rows with a non-null value at the crosswalk step
+    values: list[ValueCount] = field(default_factory=list)  # most rows first
+
+    def rows_with(self, status: str) -> int:
+        return sum(v.rows for v in self.values if v.status == status)
+
+    @property
+    def mapped_share(self) -> float:
+        """Share of rows whose value maps through an approved entry (1.0 when there are none)."""
+        return self.rows_with("approved") / self.rows if self.rows else 1.0
+
+
+def _delivery_relation(con, m, s) -> tuple[str, str] | None:
+    """(SQL relation of the latest delivery as text columns, its file name), or None when the
+    source has not delivered. The landed Parquet is used when it holds that very file."""
+    from tongban.intake.readers import read_delivery, sha256_file
+
+    path = s.find_delivery(m.delivery.file)
+    if not path.is_file():
+        return None
+    landed = s.raw_dir / m.source_id / f"{m.entity}.parquet"
+    if landed.is_file():
+        sha = con.execute("select any_value(delivery_sha256) from read_parquet(?)", [str(landed)]).fetchone()[0]
+        if sha and sha == sha256_file(path):
+            return f"read_parquet('{str(landed).replace(chr(39), chr(39) * 2)}')", s.inbox_relative(path)
+    frame = read_delivery(path, m.delivery.format, sheet=m.delivery.sheet).frame
+    for c in m.delivery.columns:  # optional columns the delivery lacks are all null
+        if c.name not in frame.columns:
+            frame[c.name] = None
+    name = f"delivery_{m.source_id}_{m.entity}"
+    con.register(name, frame)
+    return name, s.inbox_relative(path)
+
+
+def coverage(std, s=None) -> list[FieldCoverage]:
+    """Coverage of every crosswalked / code-matched field of every mapping whose source has a
+    delivery in the inbox. The values are those that reach the crosswalk step (after trim, split,
+    ... as the mapping says), computed by the same SQL the models run."""
+    import duckdb
+
+    from tongban.config import settings
+    from tongban.standards.dbtgen import compile_field
+
+    s = s or settings()
+    out: list[FieldCoverage] = []
+    con = duckdb.connect()
+    try:
+        for m in sorted(std.mappings, key=lambda m: (m.source_id, m.entity)):
+            ent = std.entities.get(m.entity)
+            if ent is None:
+                continue
+            fields = [(f, m.fields[f.name].steps[-1]) for f in ent.fields
+                      if f.name in m.fields and m.fields[f.name].steps
+                      and m.fields[f.name].steps[-1].op in ("crosswalk", "match_code")]
+            if not fields:
+                continue
+            rel = _delivery_relation(con, m, s)
+            if rel is None:
+                continue
+            relation, delivery = rel
+            for fdef, step in fields:
+                before = compile_field(std, m, fdef).before
+                counts: dict[str, int] = {}
+                for value, n in con.execute(f"select v, count(*) from (select {before} as v from {relation} as src) "
+                                            f"where v is not null group by 1").fetchall():
+                    for v in (value if isinstance(value, list) else [value]):
+                        if v is not None:
+                            counts[v] = counts.get(v, 0) + n
+                out.append(_classify(std, m, fdef.name, step, counts, delivery))
+    finally:
+        con.close()
+    return out
+
+
+def _classify(std, m, field_name: str, step, counts: dict[str, int], delivery: str) -> FieldCoverage:
+    code_list = step.arg
+    cw = std.crosswalks.get((m.source_id, code_list)) if step.op == "crosswalk" else None
+    if cw is not None:
+        by_value: dict[str, tuple[str, str, int]] = {}
+        for e in cw.entries:  # an approved entry wins over a proposed one, which wins over rejected
+            rank = {"approved": 0, "proposed": 1, "rejected": 2}.get(e.status, 3)
+            if e.source_value not in by_value or rank < {"approved": 0, "proposed": 1, "rejected": 2}.get(
+                    by_value[e.source_value][0], 3):
+                by_value[e.source_value] = (e.status, e.target_code, e.line)
+    else:
+        cl = std.code_lists.get(code_list)
+        by_value = {}
+        for c in (cl.codes if cl else []):
+            by_value.setdefault(c.code, ("approved", c.code, 0))
+            by_value.setdefault(c.zh, ("approved", c.code, 0))
+    values = []
+    for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        status, target, line = by_value.get(v, ("unmapped", None, None))
+        values.append(ValueCount(v, n, status, target, line or None))
+    return FieldCoverage(source_id=m.source_id, entity=m.entity, field=field_name, code_list=code_list, step=step.op,
+                         crosswalk_path=cw.path if cw else None, delivery=delivery, rows=sum(counts.values()),
+                         values=values)
+
+
+def coverage_findings(std, cov: list[FieldCoverage], *, top: int = 20):
+    """The committee's worklist as findings (warnings): each unmapped value, most rows first,
+    at the file where the fix goes, and each proposed entry that holds rows back."""
+    from tongban.standards.loader import Finding, line_of
+
+    findings = []
+    for fc in cov:
+        m = std.mapping(fc.source_id, fc.entity)
+        where = f"{fc.source_id} {fc.entity}.{fc.field}"
+        for v in [v for v in fc.values if v.status == "unmapped"][:top]:
+            if fc.crosswalk_path:
+                findings.append(Finding(fc.crosswalk_path, 1, f"{where}: {v.value!r} ({v.rows} rows of {fc.delivery}) "
+                                        f"has no crosswalk entry",
+                                        f"add the line '{_csv_cell(v.value)},<code>,proposed,<your name>,,' "
+                                        f"(codes: {', '.join(std.code_lists[fc.code_list].values)})",
+                                        severity="warning"))
+            else:
+                raw = std.raw.get(std.mapping_path(m))
+                findings.append(Finding(std.mapping_path(m), line_of(raw, ("fields", fc.field)),
+                                        f"{where}: {v.value!r} ({v.rows} rows of {fc.delivery}) is not a code or "
+                                        f"Chinese label of {fc.code_list}",
+                                        "switch the field to a crosswalk, or ask the producer to deliver standard codes",
+                                        severity="warning"))
+        for v in [v for v in fc.values if v.status == "proposed"]:
+            findings.append(Finding(fc.crosswalk_path or std.mapping_path(m), v.line or 1,
+                                    f"{where}: the proposed entry {v.value!r} → {v.target_code!r} awaits review; "
+                                    f"it holds {v.rows} rows of {fc.delivery}",
+                                    "a committee member other than the author approves or rejects it "
+                                    "(status, reviewer, reviewed_on)", severity="warning"))
+    return findings
+
+
+def _csv_cell(value: str) -> str:
+    if any(c in value for c in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def format_coverage(cov: list[FieldCoverage], *, top: int = 5) -> str:
+    """A plain-text coverage table and the top unmapped values per field."""
+    lines = [f"{'source':<7}{'entity':<20}{'field':<24}{'rows':>8}{'mapped':>9}{'held':>7}{'unmapped':>10}  top unmapped"]
+    lines.append("-" * len(lines[0]))
+    for fc in cov:
+        unmapped = [v for v in fc.values if v.status in ("unmapped", "rejected")]
+        tops = ", ".join(f"{v.value!r}×{v.rows}" for v in unmapped[:top])
+        lines.append(f"{fc.source_id:<7}{fc.entity:<20}{fc.field:<24}{fc.rows:>8}{fc.mapped_share:>9.1%}"
+                     f"{fc.rows_with('proposed'):>7}{sum(v.rows for v in unmapped):>10}  {tops}")
+    return "\n".join(lines)
