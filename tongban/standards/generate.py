@@ -7,6 +7,7 @@ from pathlib import Path
 from tongban.standards.check import check
 from tongban.standards.dbtgen import generated_files, seed_files
 from tongban.standards.gxgen import suite_files
+from tongban.standards.jsonschema import schema_files
 from tongban.standards.loader import Standards, StandardsError
 
 
@@ -18,7 +19,7 @@ def load_checked(standards_dir: Path) -> Standards:
 
 
 def committed_files(std: Standards) -> dict[str, str]:
-    return {**generated_files(std), **suite_files(std)}
+    return {**generated_files(std), **suite_files(std), **schema_files()}
 
 
 def write_generated(std: Standards, project_root: Path, *, seeds_only: bool = False,
