@@ -4,6 +4,9 @@
     tongban standards check [--against REF]
                                  the committee's lint: file:line findings, coverage of the latest
                                  deliveries, semantic-version check against a git ref (exit 1 on error)
+    tongban standards impact --against REF
+                                 preview a change on the latest deliveries: values that change,
+                                 rows into/out of quarantine (terminal + Markdown); publishes nothing
     tongban generate             regenerate dbt models and GX suites from standards/
     tongban exchange list        snapshots per entity
     tongban query "SQL"          read-only SQL on the exchange catalog
@@ -123,6 +126,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if errors or stale else 0
 
 
+def cmd_impact(args: argparse.Namespace) -> int:
+    """What a standards/mapping change would do to the latest deliveries, before it runs."""
+    quiet_third_parties()
+    from tongban.impact import impact, to_markdown, to_text
+    from tongban.standards.gitref import GitRefError
+    from tongban.standards.loader import StandardsError
+
+    s = settings()
+    try:
+        report = impact(args.against, s=s, entities=args.entity or None, top=args.top)
+    except (GitRefError, StandardsError) as exc:
+        print(f"tongban standards impact --against {args.against}: {exc}", file=sys.stderr)
+        return 2
+    print(to_text(report))
+    md = Path(args.markdown) if args.markdown else s.build_dir / "impact" / f"impact-{report.commit[:12]}.md"
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(to_markdown(report), encoding="utf-8")
+    print(f"\nMarkdown for the review: {md}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from tongban.standards.generate import load_checked, write_generated
     from tongban.standards.loader import StandardsError
@@ -204,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--against", metavar="GIT_REF",
                      help="classify the changes since GIT_REF (major/minor/patch) and check the version bumps")
     chk.set_defaults(func=cmd_check)
+    imp = std_sub.add_parser("impact", help="preview what a change does to the latest deliveries (nothing is published)")
+    imp.add_argument("--against", metavar="GIT_REF", required=True,
+                     help="compare the working-tree standards with those at GIT_REF (e.g. HEAD, main)")
+    imp.add_argument("--entity", action="append", help="only this entity (repeatable)")
+    imp.add_argument("--markdown", metavar="FILE", help="write the Markdown report here "
+                     "(default build/impact/impact-<commit>.md)")
+    imp.add_argument("--top", type=int, default=5, help="value changes and reasons shown per field (default 5)")
+    imp.set_defaults(func=cmd_impact)
     gen = sub.add_parser("generate", help="regenerate dbt models and GX suites from standards/")
     gen.set_defaults(func=cmd_generate)
     ex = sub.add_parser("exchange", help="the shared exchange")
