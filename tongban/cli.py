@@ -7,6 +7,7 @@
     tongban standards impact --against REF
                                  preview a change on the latest deliveries: values that change,
                                  rows into/out of quarantine (terminal + Markdown); publishes nothing
+    tongban dictionary [--out D] the bilingual data dictionary (HTML + Markdown); runs publish it too
     tongban generate             regenerate dbt models and GX suites from standards/
     tongban exchange list        snapshots per entity
     tongban query "SQL"          read-only SQL on the exchange catalog
@@ -147,6 +148,20 @@ def cmd_impact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    """Write the bilingual data dictionary (HTML + Markdown) with coverage of the latest deliveries."""
+    from datetime import UTC, datetime
+
+    from tongban.pipeline import publish_dictionary
+
+    s = settings()
+    out = Path(args.out) if args.out else s.build_dir / "dictionary"
+    index = publish_dictionary(s, generated_at=datetime.now(UTC).isoformat(timespec="seconds"), out_dir=out,
+                               read_inbox=True)
+    print(f"data dictionary: {index}  (Markdown: {index.parent / 'dictionary.md'})")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from tongban.standards.generate import load_checked, write_generated
     from tongban.standards.loader import StandardsError
@@ -236,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default build/impact/impact-<commit>.md)")
     imp.add_argument("--top", type=int, default=5, help="value changes and reasons shown per field (default 5)")
     imp.set_defaults(func=cmd_impact)
+    dic = sub.add_parser("dictionary", help="write the bilingual data dictionary (HTML + Markdown)")
+    dic.add_argument("--out", help="directory (default build/dictionary; each run also publishes exchange/dictionary)")
+    dic.set_defaults(func=cmd_dictionary)
     gen = sub.add_parser("generate", help="regenerate dbt models and GX suites from standards/")
     gen.set_defaults(func=cmd_generate)
     ex = sub.add_parser("exchange", help="the shared exchange")

@@ -210,6 +210,7 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
         })
     exchange.record_run(s.exchange_dir, run["run_id"], rows)
     exchange.rebuild_catalog(s.exchange_dir)
+    dictionary = publish_dictionary(s, generated_at=finished)
     report = {"run_id": run["run_id"], "finished_at": finished, "snapshots": snapshots, "deliveries": rows,
               "unmapped": {e: {sid: c.get("unmapped", []) for sid, c in transformed["counts"].get(e, {}).items()}
                            for e in run["entities"]},
@@ -223,7 +224,20 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
     text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
     (runs_dir / f"{run['run_id']}.json").write_text(text, encoding="utf-8")
     (runs_dir / "latest.json").write_text(text, encoding="utf-8")
-    return {"run_id": run["run_id"], "snapshots": snapshots, "report": str(runs_dir / f"{run['run_id']}.json")}
+    return {"run_id": run["run_id"], "snapshots": snapshots, "report": str(runs_dir / f"{run['run_id']}.json"),
+            "dictionary": str(dictionary)}
+
+
+def publish_dictionary(s: Settings, *, generated_at: str | None = None, out_dir: Path | None = None,
+                       read_inbox: bool = False) -> Path:
+    """The bilingual data dictionary, with each source's coverage of its latest landed delivery,
+    into ``exchange/dictionary/`` beside the data (replaced whole, never half written)."""
+    from tongban.dictionary import build_dictionary, write_dictionary
+    from tongban.standards.coverage import coverage
+
+    std = _standards(s)
+    files = build_dictionary(std, coverage(std, s, read_inbox=read_inbox), generated_at=generated_at)
+    return write_dictionary(out_dir or s.exchange_dir / "dictionary", files)
 
 
 def _held_back(s: Settings, run: dict[str, Any], transformed: dict[str, Any]) -> list[dict[str, Any]]:
@@ -304,6 +318,7 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
             lines.append(f"  Data Docs: {g['docs_index']}")
     s = settings()
     lines += ["", f"exchange: {s.exchange_dir / 'catalog.duckdb'}   feedback: {s.feedback_dir}",
+              f"data dictionary: {s.exchange_dir / 'dictionary' / 'index.html'}",
               "query it:  tongban query \"select province_code, count(*) from data_resource group by 1\"",
               "           tongban query \"select * from births_by_month_division limit 10\""]
     return "\n".join(lines)

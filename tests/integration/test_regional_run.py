@@ -67,22 +67,25 @@ def second_run(first_run, tmp_path_factory):
 
 
 APPROVED_VALUE = "开放网站"  # 浙江's most common open condition: 724 rows
+ALSO_APPROVED = "依托于开放网站"  # 1 row
 
 
 @pytest.fixture(scope="module")
 def approved_run(tmp_path_factory):
-    """A committee member approves the proposed crosswalk entry 开放网站 → unconditional. Published
-    into an exchange of its own, so the version numbers the other tests check stay put."""
+    """A committee member approves the proposed crosswalk entries 开放网站 and 依托于开放网站 →
+    unconditional. Published into an exchange of its own, so the version numbers the other
+    tests check stay put."""
     import shutil
 
     scratch = tmp_path_factory.mktemp("standards-approved") / "standards"
     shutil.copytree(settings().standards_dir, scratch)
     cw = scratch / "mappings" / "zj" / "crosswalks" / "open_condition.csv"
     text = cw.read_text(encoding="utf-8")
-    old = f"\n{APPROVED_VALUE},unconditional,proposed,tongban-dev,,\n"  # the whole line: not 依托于开放网站
-    assert old in text
-    cw.write_text(text.replace(old, f"\n{APPROVED_VALUE},unconditional,approved,tongban-dev,张委员,2026-11-27\n"),
-                  encoding="utf-8")
+    for value in (APPROVED_VALUE, ALSO_APPROVED):
+        old = f"\n{value},unconditional,proposed,tongban-dev,,\n"  # the whole line
+        assert old in text
+        text = text.replace(old, f"\n{value},unconditional,approved,tongban-dev,张委员,2026-11-27\n")
+    cw.write_text(text, encoding="utf-8")
     out = tmp_path_factory.mktemp("exchange-approved")
     result = _run(TONGBAN_STANDARDS_DIR=str(scratch), TONGBAN_EXCHANGE_DIR=str(out / "exchange"),
                   TONGBAN_FEEDBACK_DIR=str(out / "feedback"))
@@ -166,7 +169,7 @@ REAL_ROWS = [
 @pytest.mark.parametrize(("source_id", "column", "value", "expected"), REAL_ROWS,
                          ids=[f"{r[0]}-{i}" for i, r in enumerate(REAL_ROWS)])
 def test_real_rows_land_with_harmonized_values(first_run, approved_run, source_id, column, value, expected):
-    # 浙江's rows say 开放网站, which maps only once the committee approved the entry
+    # 浙江's rows say (依托于)开放网站, which maps only once the committee approved the entries
     exchange_dir = approved_run["exchange_dir"] if source_id == "zj" else None
     cols = list(expected)
     rows = _catalog_query(f"select {', '.join(cols)}, province_code, resource_id, run_id from data_resource "
@@ -260,9 +263,10 @@ def test_a_proposed_crosswalk_entry_holds_its_rows_back(first_run):
 def test_approving_the_entry_releases_the_rows_on_the_next_run(first_run, approved_run):
     before = {d["source_id"]: d for d in first_run["report"]["deliveries"]}["zj"]
     after = {d["source_id"]: d for d in approved_run["report"]["deliveries"]}["zj"]
-    assert after["rows_published"] == before["rows_published"] + 724
-    assert after["rows_quarantined"] == before["rows_quarantined"] - 724
-    assert APPROVED_VALUE not in {h["value"] for h in approved_run["report"]["held_back"]}
+    assert after["rows_published"] == before["rows_published"] + 724 + 1
+    assert after["rows_quarantined"] == before["rows_quarantined"] - 725
+    still_held = {h["value"] for h in approved_run["report"]["held_back"]}
+    assert APPROVED_VALUE not in still_held and ALSO_APPROVED not in still_held and "开放网站申请" in still_held
     # every published row names the crosswalk content that produced it
     cw_before = first_run["report"]["crosswalk_versions"]["data_resource"]["zj"]
     cw_after = approved_run["report"]["crosswalk_versions"]["data_resource"]["zj"]
@@ -274,3 +278,20 @@ def test_approving_the_entry_releases_the_rows_on_the_next_run(first_run, approv
     sh = _catalog_query("select distinct crosswalk_version from data_resource where source_id = 'sh'",
                         exchange_dir=approved_run["exchange_dir"])
     assert sh == [(first_run["report"]["crosswalk_versions"]["data_resource"]["sh"][0],)]
+
+
+def test_the_data_dictionary_is_published_beside_the_data(first_run):
+    """Open it in a browser: static pages, offline, bilingual, with each source's coverage."""
+    import re
+
+    d = Path(settings().exchange_dir) / "dictionary"
+    index = d / "index.html"
+    assert index.is_file() and first_run["outcome"]["published"]["dictionary"] == str(index)
+    text = index.read_text(encoding="utf-8")
+    assert "政务数据资源目录条目" in text and "Government data resource catalogue entry" in text
+    for href in re.findall(r'href="([^"#]+)', text):
+        assert not href.startswith(("http:", "https:")) and (d / href).is_file(), href
+    zj = (d / "sources" / "zj.html").read_text(encoding="utf-8")
+    assert "暂无" in zj and "开放网站" in zj  # the worklist: unmapped, and held back awaiting review
+    assert "<script" not in text + zj
+    assert (d / "dictionary.md").read_text(encoding="utf-8").count("\n### ") >= 3

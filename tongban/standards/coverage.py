@@ -40,9 +40,10 @@ class FieldCoverage:
         return self.rows_with("approved") / self.rows if self.rows else 1.0
 
 
-def _delivery_relation(con, m, s) -> tuple[str, str] | None:
+def _delivery_relation(con, m, s, read_inbox: bool = True) -> tuple[str, str] | None:
     """(SQL relation of the latest delivery as text columns, its file name), or None when the
-    source has not delivered. The landed Parquet is used when it holds that very file."""
+    source has not delivered. The landed Parquet is used when it holds that very file; without
+    ``read_inbox`` nothing else is read."""
     from tongban.intake.readers import read_delivery, sha256_file
 
     path = s.find_delivery(m.delivery.file)
@@ -53,6 +54,8 @@ def _delivery_relation(con, m, s) -> tuple[str, str] | None:
         sha = con.execute("select any_value(delivery_sha256) from read_parquet(?)", [str(landed)]).fetchone()[0]
         if sha and sha == sha256_file(path):
             return f"read_parquet('{str(landed).replace(chr(39), chr(39) * 2)}')", s.inbox_relative(path)
+    if not read_inbox:
+        return None
     frame = read_delivery(path, m.delivery.format, sheet=m.delivery.sheet).frame
     for c in m.delivery.columns:  # optional columns the delivery lacks are all null
         if c.name not in frame.columns:
@@ -62,7 +65,7 @@ def _delivery_relation(con, m, s) -> tuple[str, str] | None:
     return name, s.inbox_relative(path)
 
 
-def coverage(std, s=None) -> list[FieldCoverage]:
+def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
     """Coverage of every crosswalked / code-matched field of every mapping whose source has a
     delivery in the inbox. The values are those that reach the crosswalk step (after trim, split,
     ... as the mapping says), computed by the same SQL the models run."""
@@ -84,7 +87,7 @@ def coverage(std, s=None) -> list[FieldCoverage]:
                       and m.fields[f.name].steps[-1].op in ("crosswalk", "match_code")]
             if not fields:
                 continue
-            rel = _delivery_relation(con, m, s)
+            rel = _delivery_relation(con, m, s, read_inbox)
             if rel is None:
                 continue
             relation, delivery = rel
