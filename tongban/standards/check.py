@@ -14,7 +14,7 @@ _STEP_TYPES: dict[str, tuple[str, str]] = {
     "trim": ("*", "="), "lower": ("*", "="), "upper": ("*", "="), "remove_regex": ("s", "s"),
     "split": ("s", "l"), "parse_list": ("s", "l"), "to_list": ("s", "l"), "first": ("l", "s"),
     "crosswalk": ("*", "="), "match_code": ("*", "="), "parse_date": ("s", "date"), "email": ("s", "s"),
-    "phone": ("s", "s"), "parse_amount": ("s", "number"), "constant": ("-", "s"),
+    "phone": ("s", "s"), "parse_amount": ("s", "number"), "constant": ("-", "s"), "concat": ("s", "s"),
 }
 _FIELD_SHAPE = {"varchar[]": "l", "date": "date", "decimal(20,2)": "number", "double": "number", "bigint": "number"}
 
@@ -96,6 +96,11 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
                             f"{'list' if takes == 'l' else 'single value'}, but gets a "
                             f"{'list' if shape == 'l' else 'single value'}",
                             "add 'split'/'parse_list' or 'first' before it"))
+            if step.op == "concat":
+                for col in step.arg:
+                    if col not in columns:
+                        add(Finding(rel, step_line, f"field {name!r}: concat reads column {col!r}, which the "
+                                    "delivery does not declare", suggest(col, columns)))
             if step.op == "match_code":
                 if fdef.code_list is None:
                     add(Finding(rel, step_line, f"field {name!r} has no code list, so it cannot match codes"))

@@ -112,6 +112,9 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
             expr = (f"case when json_valid({normalised}) and starts_with(trim({normalised}), '[') "
                     f"then list_filter({parsed}, lambda x: nullif(trim(x), '') is not null) end")
             shape = "l"
+        elif op == "concat":  # append other delivery columns, space-separated, skipping empty ones
+            others = ", ".join(_nulls(f"src.{quote_source_column(c)}", m.null_values) for c in arg)
+            expr = f"nullif(concat_ws(' ', {expr}, {others}), '')"
         elif op == "to_list":
             expr = f"case when {expr} is null then null else [{expr}] end"
             shape = "l"

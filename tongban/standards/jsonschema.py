@@ -119,12 +119,16 @@ _STEP_DOCS = {
     "parse_amount": "parse an amount given in this unit into yuan (last step)",
     "remove_regex": "remove every match of a regular expression",
     "constant": "a fixed value instead of a column (first step)",
+    "concat": "append the values of other delivery columns, separated by a space",
 }
 
 
 def _param_schema(op: str) -> dict[str, Any]:
     if op in ("split", "parse_date"):
         return {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+    if op == "concat":
+        return {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": '^[^"\\x00-\\x1f]+$'},
+                "minItems": 1, "description": "delivery columns to append"}
     if op in ("crosswalk", "match_code"):
         return {"type": "string", "pattern": IDENT, "description": "a code list name"}
     if op == "parse_amount":

@@ -174,7 +174,8 @@ class DeliverySpec(Strict):
 # ---- the closed vocabulary of transform steps ------------------------------------------------
 
 SIMPLE_STEPS = ("trim", "lower", "upper", "parse_list", "to_list", "first", "email", "phone")
-PARAM_STEPS = ("split", "crosswalk", "match_code", "parse_date", "parse_amount", "remove_regex", "constant")
+PARAM_STEPS = ("split", "crosswalk", "match_code", "parse_date", "parse_amount", "remove_regex", "constant",
+               "concat")
 TERMINAL_STEPS = ("crosswalk", "match_code", "parse_date", "parse_amount", "email", "phone")
 #: units parse_amount converts to yuan (the standard's unit for money)
 AMOUNT_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
@@ -204,6 +205,12 @@ class Step(Strict):
         if self.op in SIMPLE_STEPS:
             if self.arg is not None:
                 raise ValueError(f"step {self.op!r} takes no argument")
+        elif self.op == "concat":
+            if not (isinstance(self.arg, list) and self.arg and all(isinstance(a, str) and a for a in self.arg)):
+                raise ValueError("step 'concat' needs a list of delivery columns to append, e.g. {concat: [区县, 街道]}")
+            for a in self.arg:
+                if any(ord(ch) < 32 for ch in a) or '"' in a:
+                    raise ValueError("a column name may not contain quotes or control characters")
         elif self.op == "split" or self.op == "parse_date":
             if not (isinstance(self.arg, list) and self.arg and all(isinstance(a, str) and a for a in self.arg)):
                 raise ValueError(f"step {self.op!r} needs a list of strings, e.g. {{{self.op}: [',']}}")
