@@ -93,21 +93,16 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
                 f"select source_id, r.reason, r.field, count(*) as n from "
                 f"(select source_id, unnest(reasons) as r from {int_rel}) group by all order by source_id, n desc").fetchall():
             out[source_id]["top_reasons"].append({"reason": reason, "field": fld, "rows": n})
-        for source_id, fld, value, n, blocking in con.execute(
-                f"select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
-                f"  select source_id, unnest(reasons) as r, true as blocking from {int_rel} "
-                f"  union all select source_id, unnest(note_issues) as r, false from {int_rel}) "
-                f"where r.reason = 'unmapped_code' group by all order by source_id, n desc").fetchall():
-            out[source_id]["unmapped"].append({"field": fld, "value": value, "rows": n,
-                                               "policy": "quarantine" if blocking else "unknown"})
-        # values that only a proposed (not yet approved) crosswalk entry maps
-        for source_id, fld, value, n, blocking in con.execute(
-                f"select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
-                f"  select source_id, unnest(reasons) as r, true as blocking from {int_rel} "
-                f"  union all select source_id, unnest(note_issues) as r, false from {int_rel}) "
-                f"where r.reason = 'mapping_not_approved' group by all order by source_id, n desc").fetchall():
-            out[source_id]["held_back"].append({"field": fld, "value": value, "rows": n,
-                                                "policy": "quarantine" if blocking else "used, noted"})
+        # values no crosswalk maps, and values only a proposed (not yet approved) entry maps
+        for reason, key, policies in [("unmapped_code", "unmapped", ("quarantine", "unknown")),
+                                      ("mapping_not_approved", "held_back", ("quarantine", "used, noted"))]:
+            for source_id, fld, value, n, blocking in con.execute(
+                    f"select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
+                    f"  select source_id, unnest(reasons) as r, true as blocking from {int_rel} "
+                    f"  union all select source_id, unnest(note_issues) as r, false from {int_rel}) "
+                    f"where r.reason = ? group by all order by source_id, n desc, r.value", [reason]).fetchall():
+                out[source_id][key].append({"field": fld, "value": value, "rows": n,
+                                            "policy": policies[0] if blocking else policies[1]})
         return out
     finally:
         con.close()
