@@ -224,7 +224,7 @@ def impact(ref: str, *, s: Settings | None = None, entities: list[str] | None = 
     new = load_checked(s.standards_dir)
     commit = resolve(ref, s.project_root)
     with standards_at(commit, s.project_root) as old_dir:
-        old = load_checked(old_dir)
+        old = load_checked(old_dir, legacy=True)  # refs from before review columns
     affected = [(e, sid) for e, sid in affected_mappings(old, new) if not entities or e in entities]
     report = ImpactReport(ref=ref, commit=commit, affected=affected)
     if not affected:

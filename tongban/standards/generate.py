@@ -11,8 +11,8 @@ from tongban.standards.jsonschema import schema_files
 from tongban.standards.loader import Standards, StandardsError
 
 
-def load_checked(standards_dir: Path) -> Standards:
-    std = check(standards_dir)
+def load_checked(standards_dir: Path, *, legacy: bool = False) -> Standards:
+    std = check(standards_dir, legacy=legacy)
     if std.errors:
         raise StandardsError(std.errors)
     return std

@@ -111,6 +111,9 @@ class Standards:
     crosswalks: dict[tuple[str, str], Crosswalk] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # relative path -> parsed YAML with lines
     findings: list[Finding] = field(default_factory=list)
+    #: standards from before crosswalks had review columns (an old git ref): their entries read as
+    #: approved, since that is how they ran then
+    legacy: bool = False
 
     def rel(self, path: Path) -> str:
         try:
@@ -208,6 +211,10 @@ def _read_crosswalk(std: Standards, path: Path, source_id: str) -> Crosswalk | N
     if cols[:2] != ["source_value", "target_code"]:
         std.findings.append(Finding(rel, 1, f"a crosswalk starts with the header '{','.join(CROSSWALK_HEADER)}'"))
         return None
+    if cols == ["source_value", "target_code"] and std.legacy:
+        return Crosswalk(source_id=source_id, code_list=path.stem, path=rel, entries=[
+            CrosswalkEntry(source_value=row[0], target_code=row[1].strip(), line=n, status="approved")
+            for n, row in enumerate(reader, start=2) if len(row) >= 2 and any(c.strip() for c in row)])
     if cols != CROSSWALK_HEADER:
         std.findings.append(Finding(rel, 1, "the crosswalk has no review columns",
                                     f"use the header '{','.join(CROSSWALK_HEADER)}' and give every row a status "
@@ -227,9 +234,10 @@ def _read_crosswalk(std: Standards, path: Path, source_id: str) -> Crosswalk | N
     return Crosswalk(source_id=source_id, code_list=path.stem, path=rel, entries=entries)
 
 
-def load_standards(root: Path) -> Standards:
-    """Parse every standards file. Structural problems become findings; see ``check`` for the rest."""
-    std = Standards(root=root)
+def load_standards(root: Path, *, legacy: bool = False) -> Standards:
+    """Parse every standards file. Structural problems become findings; see ``check`` for the rest.
+    ``legacy`` reads standards from before the crosswalk review columns (old git refs)."""
+    std = Standards(root=root, legacy=legacy)
     for path in sorted((root / "code_lists").glob("*.yaml")):
         cl = _validate(std, CodeList, _read_yaml(std, path), path)
         if cl is not None:

@@ -505,7 +505,7 @@ def check_against(ref: str, standards_dir: Path, repo_root: Path) -> tuple[list[
     except ValueError:
         subdir = "standards"
     with standards_at(ref, repo_root, subdir) as old_dir:
-        old = load_standards(old_dir)
+        old = load_standards(old_dir, legacy=True)  # refs from before review columns
     changes = classify(old, new)
     findings = []
     if old.errors:

@@ -48,7 +48,7 @@ mapped as (
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
         (src."detail_url__in")::varchar as "detail_url",
-        '1.0.0' as mapping_version,
+        '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,

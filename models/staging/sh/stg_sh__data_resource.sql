@@ -51,7 +51,7 @@ mapped as (
         (case when regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(src."contact_email__in") end)::varchar as "contact_email",
         (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
         (src."detail_url__in")::varchar as "detail_url",
-        '1.0.0' as mapping_version,
+        '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
