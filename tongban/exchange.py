@@ -279,6 +279,7 @@ def current_snapshots(exchange_root: Path) -> dict[str, Snapshot]:
 
 
 _PII_SUFFIXES = ("_pseudonym", "_masked")
+_PII_PADS_ALIAS = "_tongban_pads"
 
 
 def _check_pii(pii: Mapping[str, str] | None, key: bytes | None) -> dict[str, str]:
@@ -351,8 +352,9 @@ def _pii_projection(
             continue
         pseudonym_col, masked_col = (f"{name}{suffix}" for suffix in _PII_SUFFIXES)
         value = f"CAST(#{position} AS VARCHAR)"
+        pseudonym_sql = tongban_pii.pseudonym_sql(kind, value, _PII_PADS_ALIAS, udf_names[0])
         items.append(
-            f"{udf_names[0]}({quote_literal(kind)}, {value}) AS {quote_ident(pseudonym_col)}, "
+            f"{pseudonym_sql} AS {quote_ident(pseudonym_col)}, "
             f"{udf_names[1]}({quote_literal(kind)}, {value}) AS {quote_ident(masked_col)}"
         )
         output_names += [pseudonym_col, masked_col]
@@ -365,7 +367,10 @@ def _pii_projection(
                 "rename the source column"
             )
         seen.add(name.lower())
-    return f"SELECT {', '.join(items)} FROM {quoted_relation}", manifest
+    # the HMAC key blocks come from a one-row temp table (see tongban.pii.create_pads_table); positional
+    # references (#n) still point into the relation, which comes first
+    return (f"SELECT {', '.join(items)} FROM {quoted_relation} CROSS JOIN {udf_names[0]}_pads AS {_PII_PADS_ALIAS}",
+            manifest)
 
 
 def publish_snapshot(
@@ -421,6 +426,7 @@ def publish_snapshot(
             if pii_manifest:
                 assert pseudonym_key is not None  # checked by _check_pii
                 tongban_pii.register_udfs(con, pseudonym_key, names=udf_names)
+                tongban_pii.create_pads_table(con, f"{udf_names[0]}_pads", pseudonym_key)
             try:
                 columns = [
                     {"name": row[0], "type": row[1]}
@@ -433,6 +439,8 @@ def publish_snapshot(
                 if pii_manifest:
                     # Other connections to the shared instance must not keep a UDF whose connection is
                     # gone (DuckDB 2.0 crashes calling it); never let this mask the original error.
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute(f"DROP TABLE IF EXISTS {udf_names[0]}_pads")
                     with contextlib.suppress(duckdb.Error):
                         tongban_pii.unregister_udfs(con, names=udf_names)
             rows = con.execute(
