@@ -65,8 +65,14 @@ class Settings:
         return self.build_dir / "gx"
 
     @property
+    def uses_repo_standards(self) -> bool:
+        return self.standards_dir == (self.project_root / "standards").resolve()
+
+    @property
     def dbt_project_dir(self) -> Path:
-        return self.project_root
+        """The repository itself for its own standards; for other standards (TONGBAN_STANDARDS_DIR)
+        a project generated under build/dbt/project, so the repository's files are never rewritten."""
+        return self.project_root if self.uses_repo_standards else self.build_dir / "dbt" / "project"
 
 
 def settings() -> Settings:
@@ -77,12 +83,14 @@ def settings() -> Settings:
     inbox_env = os.environ.get("TONGBAN_INBOX_DIR")  # one or more directories, os.pathsep-separated
     inbox = tuple(Path(p).expanduser().resolve() for p in inbox_env.split(os.pathsep) if p) if inbox_env \
         else (build / "inbox", reference)
+    standards = _path("TONGBAN_STANDARDS_DIR", root / "standards")
     return Settings(
         project_root=root,
         reference_dir=reference,
         inbox_dirs=inbox,
-        standards_dir=_path("TONGBAN_STANDARDS_DIR", root / "standards"),
-        expectations_dir=_path("TONGBAN_EXPECTATIONS_DIR", root / "expectations"),
+        standards_dir=standards,
+        expectations_dir=_path("TONGBAN_EXPECTATIONS_DIR", root / "expectations" if standards == (root / "standards").resolve()
+                               else build / "dbt" / "project" / "expectations"),
         build_dir=build,
         exchange_dir=_path("TONGBAN_EXCHANGE_DIR", root / "exchange"),
         feedback_dir=_path("TONGBAN_FEEDBACK_DIR", root / "feedback"),

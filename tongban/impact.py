@@ -23,9 +23,6 @@ from typing import Any
 from tongban.config import Settings, settings
 from tongban.sqlquote import quote_ident, quote_literal
 
-#: project files a scratch dbt project needs besides the generated models
-_PROJECT_FILES = ("dbt_project.yml", "profiles.yml")
-_PROJECT_DIRS = ("macros", "models")
 
 
 @dataclass
@@ -117,18 +114,10 @@ def _build_side(std, entities: list[str], s: Settings, work: Path, run_id: str) 
 
     from tongban.intake.land import land
     from tongban.reference import load_reference
-    from tongban.standards.generate import write_generated
+    from tongban.standards.generate import scratch_project
     from tongban.transform import TransformError, run_dbt
 
-    project = work / "project"
-    project.mkdir(parents=True)
-    for name in _PROJECT_FILES:
-        shutil.copy2(s.project_root / name, project / name)
-    for name in _PROJECT_DIRS:
-        shutil.copytree(s.project_root / name, project / name)
-    (project / "seeds").mkdir()
-    shutil.copy2(s.project_root / "seeds" / "_seeds.yml", project / "seeds" / "_seeds.yml")
-    write_generated(std, project)  # models, seeds and suites of this side (stale models removed)
+    project = scratch_project(std, s.project_root, work / "project")
     raw = work / "raw"
     for entity in entities:
         for m in std.mappings_for(entity):

@@ -32,11 +32,14 @@ def _standards(s: Settings):
 def start_run(entities: list[str] | None = None) -> dict[str, Any]:
     """Check the standards, regenerate what derives from them, and name the run."""
     quiet_third_parties()
-    from tongban.standards.generate import write_generated
+    from tongban.standards.generate import scratch_project, write_generated
 
     s = settings()
     std = _standards(s)
-    write_generated(std, s.project_root)  # models + suites in the repo; the gate reads s.expectations_dir
+    if s.uses_repo_standards:
+        write_generated(std, s.project_root)  # models + suites in the repo; the gate reads s.expectations_dir
+    else:  # other standards get a project of their own; the repository is left alone
+        scratch_project(std, s.project_root, s.dbt_project_dir)
     wanted = entities or sorted({m.entity for m in std.mappings})
     unknown = [e for e in wanted if e not in std.entities]
     if unknown:

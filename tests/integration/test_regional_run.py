@@ -295,3 +295,14 @@ def test_the_data_dictionary_is_published_beside_the_data(first_run):
     assert "暂无" in zj and "开放网站" in zj  # the worklist: unmapped, and held back awaiting review
     assert "<script" not in text + zj
     assert (d / "dictionary.md").read_text(encoding="utf-8").count("\n### ") >= 3
+
+
+def test_other_standards_never_rewrite_the_repository(approved_run):
+    """The approved run used a copy of the standards (TONGBAN_STANDARDS_DIR): it built its own
+    dbt project under build/, and the repository's generated seed still has the entry proposed."""
+    seed = settings().project_root / "seeds" / "generated" / "crosswalks.csv"
+    if seed.exists():  # written by the runs on the repository's own standards
+        assert f"zj,open_condition,{APPROVED_VALUE},unconditional,proposed," in seed.read_text(encoding="utf-8")
+    project = Path(settings().build_dir) / "dbt" / "project"
+    generated = (project / "seeds" / "generated" / "crosswalks.csv").read_text(encoding="utf-8")
+    assert f"zj,open_condition,{APPROVED_VALUE},unconditional,approved," in generated
