@@ -64,7 +64,7 @@ BENCH_REPEAT ?= 3
 BENCH_SMOKE ?=
 
 bench: env  ## measure; not part of `make test`
-	BENCH_MAKE_COMMAND="make bench BENCH_SIZES=$(BENCH_SIZES) BENCH_REPEAT=$(BENCH_REPEAT)$(if $(BENCH_SMOKE), BENCH_SMOKE=$(BENCH_SMOKE))" \
+	BENCH_MAKE_COMMAND="make bench $(if $(filter 1,$(BENCH_SMOKE)),BENCH_SMOKE=1,BENCH_SIZES=$(BENCH_SIZES) BENCH_REPEAT=$(BENCH_REPEAT))" \
 		$(VENV)/bin/python -m tongban.bench run --sizes $(BENCH_SIZES) --repeat $(BENCH_REPEAT) $(if $(filter 1,$(BENCH_SMOKE)),--smoke)
 
 clean:

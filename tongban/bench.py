@@ -306,6 +306,35 @@ def run_one(path: str, work: Path, *, tag: str) -> dict[str, Any]:
     return m
 
 
+def compare_published(tongban_exchange: Path, other: Path) -> dict[str, Any]:
+    """Rows of tongban's first snapshot of each entity that the other path did not publish, and
+    the reverse (every column but ``run_id``, as multisets): 0 and 0 mean the same output."""
+    import duckdb
+
+    from tongban.sqlquote import quote_literal
+
+    out: dict[str, Any] = {}
+    con = duckdb.connect()
+    try:
+        for e in ENTITIES:
+            a = tongban_exchange / e / "v1" / "part-0.parquet"
+            b = other / f"{e}.parquet"
+            if not (a.is_file() and b.is_file()):
+                out[e] = None
+                continue
+            ra = f"(select * exclude (run_id) from read_parquet({quote_literal(str(a))}))"
+            rb = f"(select * exclude (run_id) from read_parquet({quote_literal(str(b))}))"
+            try:
+                only_a = con.execute(f"select count(*) from ({ra} except all {rb})").fetchone()[0]
+                only_b = con.execute(f"select count(*) from ({rb} except all {ra})").fetchone()[0]
+                out[e] = {"only_tongban": int(only_a), "only_other": int(only_b)}
+            except duckdb.Error as exc:  # different columns or types
+                out[e] = {"error": str(exc).splitlines()[0][:300]}
+    finally:
+        con.close()
+    return out
+
+
 def _fresh(work: Path, data: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
@@ -322,7 +351,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "max_peak_rss_bytes": max(rss),
             "median_stages": {s: round(statistics.median(r["stages"].get(s, 0.0) for r in runs), 3)
                               for s in stage_names},
-            "rows": runs[-1].get("rows")}
+            "rows": runs[-1].get("rows"), "same_as_tongban": runs[0].get("same_as_tongban")}
 
 
 def bench_size(root: Path, n: int, seed: int, repeat: int, paths: list[str], pandas_max: int,
@@ -341,6 +370,9 @@ def bench_size(root: Path, n: int, seed: int, repeat: int, paths: list[str], pan
             _fresh(work, data)
             r = run_one(path, work, tag=f"run{rep + 1}")
             runs[path].append(r)
+            if rep == 0 and path != "tongban" and "tongban" in paths:
+                # the work dirs of this repetition's tongban run are still there
+                r["same_as_tongban"] = compare_published(root / "work" / "tongban" / "exchange", work / "exchange")
             print(f"bench: N={n:,} {path:<12} run {rep + 1}/{repeat}: {r['seconds']:8.2f} s, "
                   f"peak RSS {r['peak_rss_bytes'] / 2**20:7.0f} MiB", flush=True)
             if path == "tongban" and rerun:
@@ -544,6 +576,13 @@ def render(results: dict[str, Any]) -> str:
             per = [(k.split(".", 1)[1], v) for k, v in st.items() if k.startswith("intake.")]
             lines.append("tongban intake per delivery (median s): " + ", ".join(f"{k} {v:.2f}" for k, v in per))
             lines.append("")
+        same = {name: p[name].get("same_as_tongban") for name in PATHS if name in p and p[name].get("same_as_tongban")}
+        for name, cmp in same.items():
+            ok = all(v and v.get("only_tongban") == 0 and v.get("only_other") == 0 for v in cmp.values())
+            detail = "; ".join(f"{e}: {v}" for e, v in cmp.items())
+            lines.append(f"Published rows of `{name}` vs tongban's (every column but run_id): "
+                         + ("identical." if ok else f"DIFFERENT — {detail}."))
+            lines.append("")
         rows = {name: p[name].get("rows") for name in PATHS if name in p and p[name].get("rows")}
         if rows:
             lines.append("| rows per entity: delivered / published / quarantined | " + " | ".join(rows) + " |")
@@ -627,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-rerun", action="store_true", help="skip the one-province re-delivery run")
         p.add_argument("--no-dag-parse", action="store_true")
         p.add_argument("--smoke", action="store_true", default=os.environ.get("BENCH_SMOKE") == "1",
-                       help=f"N={SMOKE_ROWS}, one run, results under --out only [$BENCH_SMOKE=1]")
+                       help=f"N={SMOKE_ROWS}, one run of each path, no re-run, results under --out only "
+                            "[$BENCH_SMOKE=1]")
         p.add_argument("--out", type=Path, default=None, help="results and data (default build/bench)")
         p.add_argument("--doc", type=Path, default=None, help="Markdown to update (default docs/benchmarks.md)")
     one = sub.add_parser("path", help="internal: run one path in this process")
@@ -670,14 +710,15 @@ def main(argv: list[str] | None = None) -> int:
         command = os.environ["BENCH_MAKE_COMMAND"]
     commit = _git_commit()
     for n in sizes:
-        res = bench_size(out, n, args.seed, repeat, paths, args.pandas_max, rerun=not args.no_rerun)
+        res = bench_size(out, n, args.seed, repeat, paths, args.pandas_max, rerun=not (args.no_rerun or smoke))
         res["command"] = command
         res["commit"] = commit
         results["sizes"][str(n)] = res
         results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
         write_doc(doc, results)
     if not args.no_dag_parse:
-        results["dag_parse"] = {**bench_dag_parse(out, max(repeat, 3)), "command": command, "commit": commit}
+        results["dag_parse"] = {**bench_dag_parse(out, 1 if smoke else max(repeat, 3)), "command": command,
+                                "commit": commit}
         print(f"bench: DAG parse {results['dag_parse']['median_dagbag_seconds']:.3f} s", flush=True)
     results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     write_doc(doc, results)
