@@ -205,10 +205,12 @@ def measure(argv: list[str], *, env: dict[str, str], log: Path, cwd: Path = PROJ
 
 
 class Stages:
-    """Wall-clock time of named stages, in order."""
+    """Wall-clock time of named stages, in order, and the process's peak RSS (``ru_maxrss``, a
+    running maximum) at the end of each: the stage where it grows is the one that set the peak."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.maxrss_mib: dict[str, int] = {}
 
     def __call__(self, name: str):
         stages = self
@@ -218,7 +220,10 @@ class Stages:
                 self.t0 = time.perf_counter()
 
             def __exit__(self, *exc):
+                import resource
+
                 stages.seconds[name] = round(stages.seconds.get(name, 0.0) + time.perf_counter() - self.t0, 3)
+                stages.maxrss_mib[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
         return _Stage()
 
@@ -253,7 +258,7 @@ def run_tongban() -> dict[str, Any]:
         r["delivered"] += d["rows_delivered"]
         r["published"] += d["rows_published"]
         r["quarantined"] += d["rows_quarantined"]
-    return {"stages": st.seconds, "rows": rows, "gate_success": gate["success"],
+    return {"stages": st.seconds, "maxrss_mib_after": st.maxrss_mib, "rows": rows, "gate_success": gate["success"],
             "statuses": sorted({d["status"] for d in report["deliveries"]})}
 
 
@@ -644,6 +649,55 @@ _DOC_SKELETON = """# Benchmarks
 """
 
 
+# ------------------------------------------------------------------------------------------ profiling
+
+
+def explain_top(warehouse: Path, sql_path: Path, top: int = 12) -> str:
+    """``EXPLAIN (ANALYZE, FORMAT json)`` of a compiled dbt model (``build/dbt/target/compiled/...``)
+    run as ``CREATE TABLE`` against a *copy* of the warehouse: the slowest operators, CPU time
+    and DuckDB's peak buffer memory."""
+    import duckdb
+
+    from tongban.sqlquote import quote_literal
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach {quote_literal(str(warehouse))} as warehouse")  # the name dbt compiled in
+        con.execute("use warehouse")
+        con.execute("create schema if not exists bench_explain")
+        t0 = time.perf_counter()
+        res = con.execute("explain (analyze, format json) create or replace table bench_explain.t as "
+                          + sql_path.read_text(encoding="utf-8")).fetchall()
+        wall = time.perf_counter() - t0
+    finally:
+        con.close()
+    plan = json.loads(res[0][1])
+    plan = plan[0] if isinstance(plan, list) else plan
+    ops: list[tuple[float, str, Any, str]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        info = node.get("extra_info") or {}
+        detail = ""
+        for key in ("Projections", "Conditions", "Condition", "Function", "Table", "Aggregates"):
+            if key in info:
+                value = info[key]
+                detail = f"{key}: " + ("; ".join(value) if isinstance(value, list) else str(value))
+                break
+        ops.append((node.get("timing", 0.0), node.get("type", "?"), node.get("intermediate_rows"), detail[:160]))
+        for child in node.get("children", []):
+            walk(child)
+
+    for node in plan.get("operator", []):
+        walk(node)
+    system = plan.get("system", {})
+    lines = [f"{sql_path.name}: wall {wall:.2f} s, CPU {plan.get('query', {}).get('cpu_time', 0):.2f} s, "
+             f"peak buffer memory {system.get('peak_buffer_memory', 0) / 2**20:,.0f} MiB, "
+             f"allocated {system.get('total_memory_allocated', 0) / 2**20:,.0f} MiB"]
+    for timing, kind, rows, detail in sorted(ops, key=lambda o: -o[0])[:top]:
+        lines.append(f"  {timing:6.2f} s  {kind:<16} rows={rows}  {detail}")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------ CLI
 
 
@@ -678,13 +732,29 @@ def main(argv: list[str] | None = None) -> int:
     one = sub.add_parser("path", help="internal: run one path in this process")
     one.add_argument("name", choices=PATHS)
     one.add_argument("--out-json", type=Path, required=True)
+    one.add_argument("--cprofile", type=Path, default=None, help="also write cProfile stats here (profiling)")
+    exp = sub.add_parser("explain", help="slowest operators of a compiled dbt model (on a warehouse copy)")
+    exp.add_argument("--warehouse", type=Path, required=True, help="a COPY of build/warehouse.duckdb")
+    exp.add_argument("sql", type=Path, help="build/dbt/target/compiled/tongban/models/.../<model>.sql")
+    exp.add_argument("--top", type=int, default=12)
     rnd = sub.add_parser("render", help="re-render the Markdown from results.json")
     rnd.add_argument("--out", type=Path, default=None)
     rnd.add_argument("--doc", type=Path, default=None)
     args = parser.parse_args(argv)
 
     if args.cmd == "path":
-        return run_path(args.name, args.out_json)
+        if args.cprofile is None:
+            return run_path(args.name, args.out_json)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        try:
+            return profiler.runcall(run_path, args.name, args.out_json)
+        finally:
+            profiler.dump_stats(str(args.cprofile))
+    if args.cmd == "explain":
+        print(explain_top(args.warehouse, args.sql, args.top))
+        return 0
     from tongban.config import settings
 
     build = settings().build_dir
