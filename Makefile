@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__CORE__PARALLELISM := 4
 
-.PHONY: env run samples test check generate airflow clean
+.PHONY: env run samples test check generate airflow bench clean
 
 # Synthetic births and business licences (no real ones can be public), one delivery per province
 # in its own shape with injected defects and an answer key: see docs/samples.md.
@@ -54,6 +54,18 @@ airflow: env  ## Airflow UI + scheduler for dags/ at http://127.0.0.1:$(AIRFLOW_
 
 generate: env
 	$(VENV)/bin/tongban generate
+
+# tongban end to end vs a hand-written DuckDB lower bound vs pandas + GX (tongban/bench.py):
+# BENCH_SIZES is N, the rows delivered over all 8 deliveries (100000, 1m, ...), comma-separated;
+# results accumulate in build/bench/results.json and are rendered into docs/benchmarks.md.
+# BENCH_SMOKE=1: N=4000, one run, results under build/bench-smoke only (what tests/bench runs).
+BENCH_SIZES ?= 100000
+BENCH_REPEAT ?= 3
+BENCH_SMOKE ?=
+
+bench: env  ## measure; not part of `make test`
+	BENCH_MAKE_COMMAND="make bench $(if $(filter 1,$(BENCH_SMOKE)),BENCH_SMOKE=1,BENCH_SIZES=$(BENCH_SIZES) BENCH_REPEAT=$(BENCH_REPEAT))" \
+		$(VENV)/bin/python -m tongban.bench run --sizes $(BENCH_SIZES) --repeat $(BENCH_REPEAT) $(if $(filter 1,$(BENCH_SMOKE)),--smoke)
 
 clean:
 	rm -rf build exchange feedback

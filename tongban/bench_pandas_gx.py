@@ -1,0 +1,535 @@
+"""What users would write instead (``make bench``'s third path): pandas and a GX suite on pandas.
+
+Per entity: pandas reads every delivery (``read_csv`` with the GBK encoding for 江苏,
+``read_json(lines=True)``, ``read_excel(engine="calamine")``); the mapping steps are applied
+with pandas string methods and Python (one small interpreter of the closed vocabulary, for the
+steps the births and licence mappings use); the standard's rules are computed with the Python
+validators of :mod:`tongban.validators`; then
+
+1. a GX 1.x suite on a pandas data source (ephemeral context, ``add_pandas``, a dataframe
+   asset, whole-dataframe batch) holds one expectation per row check — not null for required
+   fields, "is null" for each validator's problem column, "in [False]" for each mapping check
+   (unmapped code, invalid date, ...), duplicates — run with result_format COMPLETE, whose
+   ``unexpected_index_list`` says which rows fail and why: those rows are quarantined;
+2. the gate's own suite, ``expectations/<entity>.json`` as committed (table shape, not null, in
+   set, regex shapes, between, unique key, provenance), runs on the rows that passed, on pandas;
+3. the published rows get their personal-data fields as pseudonym and mask (the Python
+   functions of :mod:`tongban.pii`, ``Series.map``) and are written to Parquet through DuckDB
+   (no pyarrow here), with the rejections (key and reason codes).
+
+It leaves out what the lower bound also leaves out, and in addition the dashboard marts and
+the reason values (rejections carry the reason codes only). The published rows are compared
+with tongban's by the bench (row counts per entity in ``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (dbtgen.TRIM_CHARS)
+
+
+class _Stages:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._t, 3)
+        self._t = now
+
+
+# ------------------------------------------------------------------------------------------ read
+
+
+def read_delivery(path: Path, fmt: str, sheet: str | int | None):
+    """Every declared column as text (``str`` or missing), as the province sent it."""
+    import pandas as pd
+
+    from tongban.bench_lower_bound import _is_utf8
+
+    if fmt == "csv":
+        encoding = "utf-8" if _is_utf8(path) else "gb18030"
+        return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False, na_filter=False)
+    if fmt == "xlsx":
+        return pd.read_excel(path, engine="calamine", sheet_name=sheet if sheet is not None else 0, dtype=str,
+                             keep_default_na=False, na_filter=False)
+    frame = pd.read_json(path, lines=True, dtype=False)
+    for c in frame.columns:  # numbers and arrays as their JSON text, like intake
+        frame[c] = [_text(v) for v in frame[c].tolist()]
+    return frame
+
+
+def _text(v: object) -> str | None:
+    from tongban.intake.readers import _json_text
+
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if v != v:
+            return None
+        if v.is_integer():  # pandas turns an integer column with a null into floats
+            return str(int(v))
+    return _json_text(v)
+
+
+# ------------------------------------------------------------------------------------------ mapping
+
+
+def _blank_to_none(s):
+    return s.where(s.notna() & (s != ""), None).astype(object)
+
+
+def _trim(s):
+    return _blank_to_none(s.str.strip(TRIM))
+
+
+def _phone(values: list) -> list:
+    from tongban.standards.dbtgen import PHONE_FIXED_RE, PHONE_MOBILE_RE
+
+    fixed, mobile = re.compile(PHONE_FIXED_RE), re.compile(PHONE_MOBILE_RE)
+    table = str.maketrans({"—": "-", "－": "-", "（": "(", "）": ")"})
+    out = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        cleaned = v.translate(table)
+        m = fixed.search(cleaned)
+        if m:
+            out.append(f"{m.group(1)}-{m.group(2)}")
+            continue
+        m = mobile.search(cleaned)
+        out.append(m.group(1) if m else None)
+    return out
+
+
+def _parse_list(v: str | None) -> list[str] | None:
+    if v is None:
+        return None
+    text = v.replace("'", '"')
+    if not text.strip().startswith("["):
+        raise ValueError
+    items = json.loads(text)
+    if not isinstance(items, list):
+        raise ValueError
+    return [x if isinstance(x, str) else json.dumps(x) for x in items if x is not None and str(x).strip()]
+
+
+def map_delivery(std, m, frame, *, sha256: str, run_id: str):
+    """The standard's columns of one delivery, plus provenance, ``__block`` (blocking issues:
+    list of (reason, field)) and the mapping checks as boolean columns ``chk__<reason>__<field>``."""
+    import pandas as pd
+
+    ent = std.entities[m.entity]
+    n = len(frame)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    checks: dict[str, tuple[Any, bool]] = {}  # column -> (bool series, blocking)
+
+    def source(name: str | None, null_values: list[str]):
+        if name is None or name not in frame.columns:
+            return pd.Series([None] * n, dtype=object)
+        s = frame[name].astype(object)
+        s = s.where(s.notna(), None)
+        t = s.str.strip(TRIM)
+        return s.where(~t.isin(null_values), None)
+
+    for f in ent.fields:
+        if f.derived == "identity_hash":
+            ids = [frame[c].fillna("").astype(str).tolist() if c in frame.columns else [""] * n for c in m.identity]
+            sid = m.source_id
+            out[f.name] = [f"{sid}-" + hashlib.sha256("\x1f".join((sid, *parts)).encode()).hexdigest()[:24]
+                           for parts in zip(*ids, strict=True)]
+            continue
+        if f.derived == "mapping_constant":
+            out[f.name] = m.province_code if f.name == "province_code" else None
+            continue
+        code_list = std.code_lists.get(f.code_list) if f.code_list else None
+        has_unknown = code_list is not None and "unknown" in code_list.values
+        fm = m.fields.get(f.name)
+        if fm is None:
+            out[f.name] = "unknown" if has_unknown else None
+            continue
+        s = source(fm.source, m.null_values if fm.null_values is None else fm.null_values)
+        is_list = False
+        steps = list(fm.steps)
+        terminal = steps.pop() if steps and steps[-1].op in ("crosswalk", "match_code", "parse_date",
+                                                              "parse_amount", "email", "phone") else None
+        for step in steps:
+            op, arg = step.op, step.arg
+            if op == "trim":
+                s = s.map(lambda x: [y.strip(TRIM) or None for y in x] if x is not None else None) if is_list \
+                    else _trim(s)
+            elif op in ("upper", "lower"):
+                s = s.str.upper() if op == "upper" else s.str.lower()
+                s = s.where(s.notna(), None)
+            elif op == "remove_regex":
+                s = _trim(s.str.replace(arg, "", n=1, regex=True))
+            elif op == "split":
+                first, rest = arg[0], arg[1:]
+                vals = []
+                for v in s.tolist():
+                    if v is None:
+                        vals.append(None)
+                        continue
+                    for sep in rest:
+                        v = v.replace(sep, first)
+                    vals.append([p.strip(TRIM) for p in v.split(first) if p.strip(TRIM)])
+                s = pd.Series(vals, dtype=object)
+                is_list = True
+            elif op == "parse_list":
+                vals, bad = [], []
+                for v in s.tolist():
+                    try:
+                        vals.append(_parse_list(v))
+                        bad.append(False)
+                    except ValueError:
+                        vals.append(None)
+                        bad.append(True)
+                checks[f"chk__invalid_list__{f.name}"] = (pd.Series(bad), True)
+                s = pd.Series(vals, dtype=object)
+                is_list = True
+            else:
+                raise NotImplementedError(f"step {op!r} is not implemented in the pandas bench path")
+        if terminal is None:
+            out[f.name] = ("unknown" if has_unknown else s) if code_list is not None else s
+            continue
+        op, arg = terminal.op, terminal.arg
+        blocking_invalid = f.on_invalid == "quarantine"
+        if op in ("crosswalk", "match_code"):
+            if op == "crosswalk":
+                cw = std.crosswalks.get((m.source_id, arg))
+                lookup = cw.lookup("approved") if cw else {}
+                pending = cw.lookup("proposed") if cw else {}
+            else:
+                lookup = {}
+                for c in std.code_lists[arg].codes:
+                    for k in (c.code, c.zh):
+                        lookup[k] = min(lookup.get(k, c.code), c.code)
+                pending = {}
+            blocking = f.on_unmapped == "quarantine"
+            fallback = "unknown" if has_unknown else None
+            vals, unmapped, held = [], [], []
+            for v in s.tolist():
+                if v is None:
+                    vals.append(None if is_list else fallback)
+                    unmapped.append(False)
+                    held.append(False)
+                    continue
+                items = v if is_list else [v]
+                mapped = [lookup.get(x) for x in items]
+                if not blocking:
+                    mapped = [a if a is not None else pending.get(x) for a, x in zip(mapped, items, strict=True)]
+                unmapped.append(any(lookup.get(x) is None and pending.get(x) is None for x in items))
+                held.append(any(lookup.get(x) is None and pending.get(x) is not None for x in items))
+                if is_list:
+                    vals.append([a if a is not None else fallback for a in mapped])
+                else:
+                    vals.append(mapped[0] if mapped[0] is not None else (None if blocking else fallback))
+            out[f.name] = pd.Series(vals, dtype=object)
+            checks[f"chk__unmapped_code__{f.name}"] = (pd.Series(unmapped), blocking)
+            if pending:
+                checks[f"chk__mapping_not_approved__{f.name}"] = (pd.Series(held), blocking)
+        elif op == "parse_date":
+            parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
+            for fmt in arg:
+                if fmt == "epoch_ms":
+                    ok = s.str.fullmatch(r"[0-9]{10,13}").fillna(False).astype(bool)
+                    ms = pd.to_numeric(s.where(ok), errors="coerce")
+                    when = pd.to_datetime(ms, unit="ms", errors="coerce") + pd.Timedelta(hours=8)
+                    parsed = parsed.fillna(when.dt.floor("D"))
+                else:
+                    parsed = parsed.fillna(pd.to_datetime(s, format=fmt.replace("%-", "%"), errors="coerce"))
+            out[f.name] = parsed.dt.floor("D")  # datetime64; written as DATE
+            checks[f"chk__invalid_date__{f.name}"] = (s.notna() & parsed.isna(), blocking_invalid)
+        elif op == "parse_amount":
+            from tongban.standards.models import AMOUNT_UNITS
+
+            factor = float(AMOUNT_UNITS[arg])
+            number = pd.to_numeric(s.str.replace(",", "").str.replace("，", ""), errors="coerce")
+            fits = (number.abs() * factor) < 1e17
+            out[f.name] = (number * factor).where(fits)
+            checks[f"chk__invalid_number__{f.name}"] = (s.notna() & number.isna(), blocking_invalid)
+            checks[f"chk__out_of_range__{f.name}"] = (number.notna() & ~fits, blocking_invalid)
+        elif op == "phone":
+            has_at = s.str.contains("@", regex=False).fillna(False).astype(bool)
+            found = pd.Series(_phone(s.tolist()), dtype=object)
+            out[f.name] = found.where(~has_at, None)
+            checks[f"chk__invalid_phone__{f.name}"] = (s.notna() & ~has_at & found.isna(), blocking_invalid)
+        else:
+            raise NotImplementedError(f"step {op!r} is not implemented in the pandas bench path")
+    out["source_id"] = m.source_id
+    out["delivery_sha256"] = sha256
+    out["source_row_number"] = range(1, n + 1)
+    out["run_id"] = run_id
+    out["mapping_version"] = m.version
+    out["crosswalk_version"] = _crosswalk_version(std, m)
+    for name, (flag, blocking) in checks.items():
+        out[name] = flag.fillna(False).astype(bool).to_numpy()
+        if not blocking:
+            out[name] = False  # a note, not a reason: the row is published
+    return out
+
+
+def _crosswalk_version(std, m) -> str:
+    """What the staging SQL records: md5 over each crosswalk's approved entries (macros/lookups.sql)."""
+    lists = sorted({s.arg for fm in m.fields.values() for s in fm.steps if s.op == "crosswalk"})
+    if not lists:
+        return "none"
+    parts = []
+    for cl in lists:
+        cw = std.crosswalks.get((m.source_id, cl))
+        entries = sorted((e.source_value, e.target_code) for e in (cw.entries if cw else []) if e.status == "approved")
+        body = "\x1e".join(f"{a}\x1f{b}" for a, b in entries)
+        parts.append(f"{cl}:" + hashlib.md5(body.encode()).hexdigest()[:12])
+    return hashlib.md5("|".join(parts).encode()).hexdigest()[:12]
+
+
+# ------------------------------------------------------------------------------------------ rules
+
+
+def standard_checks(std, ent, frame, *, ref_dir: Path | None):
+    """The standard's rules as columns: ``prob__<field>`` (validator problem code or None) and
+    boolean ``chk__<reason>__<field>``; the frame must be in (source_id, source_row_number) order."""
+    import pandas as pd
+
+    from tongban import reference, validators
+    from tongban.standards.models import MinAgeAt, UsccRegionAgrees
+
+    # The Python validators resolve the reference directory on every call (Path.resolve, ~0.1 ms
+    # a value, more than the check itself); memoised in this process only, so that this path is
+    # not charged for it: a user's own validator would not pay it.
+    if not hasattr(reference._resolve, "cache_info"):
+        reference._resolve = functools.lru_cache(maxsize=8)(reference._resolve)
+
+    fns = {"gb11643": validators.gb11643_problem, "gb32100": validators.gb32100_problem,
+           "gbt36904": lambda v, _ref: validators.gbt36904_problem(v)}
+    today = dt.date.today()
+    for f in ent.fields:
+        col = frame[f.name]
+        if f.validator == "gbt2260":
+            frame[f"prob__{f.name}"] = col.map(lambda v, lvl=f.division_level: validators.gbt2260_problem(v, lvl, ref_dir)
+                                               if v is not None else None)
+        elif f.validator == "gbt4754":
+            frame[f"prob__{f.name}"] = col.map(lambda v: validators.gbt4754_problem(v, ref_dir) if v is not None else None)
+        elif f.validator:
+            fn = fns[f.validator]
+            # ref_dir given: without it every call re-reads tongban's settings (~0.5 ms a value)
+            frame[f"prob__{f.name}"] = col.map(lambda v, fn=fn: fn(v, ref_dir) if v is not None else None)
+        if f.min is not None or f.max is not None:
+            num = pd.to_numeric(col, errors="coerce")
+            bad = pd.Series(False, index=frame.index)
+            if f.min is not None:
+                bad |= num < f.min
+            if f.max is not None:
+                bad |= num > f.max
+            frame[f"chk__out_of_range__{f.name}"] = bad.fillna(False).astype(bool)
+        if f.not_future:
+            frame[f"chk__date_in_future__{f.name}"] = (col > pd.Timestamp(today)).fillna(False).astype(bool)
+        if f.unique:
+            frame[f"chk__duplicate_value__{f.name}"] = col.notna() & col.duplicated()
+    for r in ent.rules:
+        if isinstance(r, MinAgeAt):
+            def too_young(idn, day, years=r.years):
+                born = validators.gb11643_birth_date(idn)
+                if born is None or day is None or day is pd.NaT:
+                    return False
+                day = day.date()
+                try:
+                    limit = born.replace(year=born.year + years)
+                except ValueError:  # 29 February
+                    limit = born.replace(year=born.year + years, day=28)
+                return limit > day
+            frame[f"chk__{r.reason}__{r.id_field}"] = [too_young(a, b) for a, b in
+                                                       zip(frame[r.id_field], frame[r.date_field], strict=True)]
+        elif isinstance(r, UsccRegionAgrees):
+            frame[f"chk__{r.reason}__{r.division_field}"] = [validators.uscc_region_agrees(u, d) is False for u, d in
+                                                             zip(frame[r.uscc_field], frame[r.division_field], strict=True)]
+    key = ent.key
+    content = None
+    for f in ent.fields:
+        if f.name != key:
+            text = frame[f.name].map(str).astype(object)
+            content = text if content is None else content + "|" + text
+    later = frame[key].duplicated()
+    conflicting = content.groupby(frame[key]).transform("nunique") > 1
+    frame[f"chk__duplicate_record__{key}"] = later & ~conflicting
+    frame[f"chk__conflicting_duplicate__{key}"] = later & conflicting
+    return frame
+
+
+# ------------------------------------------------------------------------------------------ GX
+
+
+def _row_suite(gx, ent, frame):
+    """One expectation per row check; (expectation, reason or None for 'the problem value', field)."""
+    items = []
+    for f in ent.fields:
+        if f.required:
+            items.append((gx.expectations.ExpectColumnValuesToNotBeNull(column=f.name), "missing_required", f.name))
+    for c in frame.columns:
+        if c.startswith("prob__"):
+            items.append((gx.expectations.ExpectColumnValuesToBeNull(column=c), None, c[len("prob__"):]))
+        elif c.startswith("chk__"):
+            _, reason, field = c.split("__", 2)
+            items.append((gx.expectations.ExpectColumnValuesToBeInSet(column=c, value_set=[False]), reason, field))
+    return items
+
+
+def validate(context, gx, ent, frame) -> tuple[list[list[str]], dict[str, Any]]:
+    """Run the row suite (COMPLETE) and return each row's reason codes; then nothing else."""
+    ds = context.data_sources.add_pandas(f"rows_{ent.entity}")
+    asset = ds.add_dataframe_asset(name=ent.entity)
+    bd = asset.add_batch_definition_whole_dataframe("all")
+    items = _row_suite(gx, ent, frame)
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{ent.entity}_rows"))
+    for exp, _, _ in items:
+        suite.add_expectation(exp)
+    vd = context.validation_definitions.add(gx.ValidationDefinition(name=f"{ent.entity}_rows", data=bd, suite=suite))
+    result = vd.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+    reasons: list[set[str]] = [set() for _ in range(len(frame))]
+    blocked_fields: list[set[str]] = [set() for _ in range(len(frame))]
+    by_id = {exp.id: (reason, field) for exp, reason, field in items}
+    missing_required: list[tuple[int, str]] = []
+    for evr in result.results:
+        if evr.success:
+            continue
+        reason, field = by_id[evr.expectation_config.id]
+        idx = evr.result.get("unexpected_index_list") or []
+        if reason == "missing_required":
+            missing_required += [(i, field) for i in idx]
+            continue
+        problems = frame[f"prob__{field}"] if reason is None else None
+        for i in idx:
+            reasons[i].add(problems.iat[i] if problems is not None else reason)
+            blocked_fields[i].add(field)
+    for i, field in missing_required:  # as the SQL: not when the field already has a blocking issue
+        if field not in blocked_fields[i]:
+            reasons[i].add("missing_required")
+    return [sorted(r) for r in reasons], {"row_expectations": len(items), "row_suite_success": result.success}
+
+
+def gate(context, gx, ent, frame, suite_path: Path) -> bool:
+    """The committed gate suite (expectations/<entity>.json), counts only, on pandas."""
+    from tongban.gate import _build_suite, load_suite_dict
+
+    ds = context.data_sources.add_pandas(f"gate_{ent.entity}")
+    bd = ds.add_dataframe_asset(name=ent.entity).add_batch_definition_whole_dataframe("all")
+    suite = context.suites.add(_build_suite(load_suite_dict(suite_path)))
+    vd = context.validation_definitions.add(gx.ValidationDefinition(name=f"{ent.entity}_gate", data=bd, suite=suite))
+    result = vd.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "BASIC",
+                                                                           "partial_unexpected_count": 0})
+    return bool(result.success)
+
+
+# ------------------------------------------------------------------------------------------ run
+
+
+def run(*, standards_dir: Path, expectations_dir: Path, find_delivery, out_dir: Path, reference_dir: Path,
+        key: bytes, entities: tuple[str, ...]) -> dict[str, Any]:
+    st = _Stages()
+    import duckdb
+    import great_expectations as gx
+    import pandas as pd
+
+    from tongban import pii
+    from tongban.bench_lower_bound import _sha256
+    from tongban.standards.generate import load_checked
+
+    st.mark("import")
+    std = load_checked(standards_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in the log
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-pd" + secrets.token_hex(2)
+    st.mark("prepare")
+    rows: dict[str, dict[str, int]] = {}
+    gate_ok = {}
+    info = {}
+    for entity in entities:
+        ent = std.entities[entity]
+        frames = []
+        for m in std.mappings_for(entity):
+            path = Path(find_delivery(m.delivery.file))
+            raw = read_delivery(path, m.delivery.format, m.delivery.sheet)
+            st.mark("read")
+            frames.append(map_delivery(std, m, raw, sha256=_sha256(path), run_id=run_id))
+            del raw
+            st.mark("map")
+        frame = pd.concat(frames, ignore_index=True)
+        del frames
+        for c in [c for c in frame.columns if c.startswith("chk__")]:
+            frame[c] = frame[c].fillna(False).astype(bool)
+        frame = frame.sort_values(["source_id", "source_row_number"], kind="stable", ignore_index=True)
+        frame = standard_checks(std, ent, frame, ref_dir=reference_dir)
+        st.mark("rules")
+        reasons, info[entity] = validate(context, gx, ent, frame)
+        st.mark("gx_rows")
+        passed = pd.Series([not r for r in reasons])
+        frame["standard_version"] = ent.version
+        out_cols = [f.name for f in ent.fields] + ["source_id", "delivery_sha256", "source_row_number", "run_id",
+                                                   "standard_version", "mapping_version", "crosswalk_version"]
+        good = frame.loc[passed.to_numpy(), out_cols].reset_index(drop=True)
+        gate_ok[entity] = gate(context, gx, ent, good, expectations_dir / f"{entity}.json")
+        st.mark("gx_gate")
+        pub = pd.DataFrame(index=good.index)
+        for c in out_cols:
+            kind = ent.pii.get(c)
+            if kind is None:
+                pub[c] = good[c]
+            else:
+                values = good[c].astype(object).where(good[c].notna(), None)
+                pub[f"{c}_pseudonym"] = values.map(lambda v, k=kind: pii.pseudonym(k, v, key) if v is not None else None)
+                pub[f"{c}_masked"] = values.map(lambda v, k=kind: pii.mask(k, v) if v is not None else None)
+        bad = frame.loc[~passed.to_numpy(), ["source_id", "source_row_number", "delivery_sha256", "run_id", ent.key]]
+        bad = bad.assign(reason_codes=[r for r in reasons if r]).reset_index(drop=True)
+        st.mark("pii")
+        con = duckdb.connect()
+        types = {f.name: f.type for f in ent.fields}
+        cols = []
+        for c in pub.columns:
+            t = types.get(c)
+            q = '"' + c + '"'
+            cols.append(f"cast({q} as {t}) as {q}" if t in ("date", "decimal(20,2)", "varchar[]") else q)
+        con.register("pub", pub)
+        con.execute(f"copy (select {', '.join(cols)} from pub) to '{out_dir / (entity + '.parquet')}' "
+                    "(format parquet, compression zstd)")
+        con.register("bad", bad)
+        con.execute(f"copy (select * from bad) to '{out_dir / (entity + '__rejections.parquet')}' "
+                    "(format parquet, compression zstd)")
+        con.close()
+        rows[entity] = {"delivered": len(frame), "published": len(pub), "quarantined": len(bad)}
+        del frame, good, pub, bad
+        st.mark("write")
+    return {"stages": st.seconds, "rows": rows, "gate_success": all(gate_ok.values()), "gx": info}
+
+
+def run_from_env() -> dict[str, Any]:
+    from tongban.bench import ENTITIES
+    from tongban.config import quiet_third_parties, settings
+    from tongban.pii import pseudonym_key
+
+    quiet_third_parties()
+    s = settings()
+    return run(standards_dir=s.standards_dir, expectations_dir=s.expectations_dir, find_delivery=s.find_delivery,
+               out_dir=s.exchange_dir, reference_dir=s.reference_dir, key=pseudonym_key(s.build_dir),
+               entities=ENTITIES)
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick manual run
+    import os
+
+    os.environ.setdefault("TONGBAN_PSEUDONYM_KEY", "b3" * 32)
+    print(json.dumps(run_from_env(), indent=2, default=str))
