@@ -55,11 +55,19 @@ _SHAPE_SAMPLE = 2000
 
 def _valid_share(values, validator: str) -> float:
     """Share of the first non-empty values (up to _SHAPE_SAMPLE) the Python validator accepts."""
-    from tongban import validators
+    from functools import partial
+    from itertools import islice
 
-    check = {"gb11643": validators.gb11643_problem, "gb32100": validators.gb32100_problem,
+    from tongban import validators
+    from tongban.config import settings
+
+    ref_dir = settings().reference_dir  # once, not per value
+    check = {"gb11643": partial(validators.gb11643_problem, ref_dir=ref_dir),
+             "gb32100": partial(validators.gb32100_problem, ref_dir=ref_dir),
              "gbt36904": validators.gbt36904_problem}[validator]
-    sample = [str(v).strip() for v in values if v is not None and str(v).strip()][:_SHAPE_SAMPLE]
+    # only the first values are read: the check must not walk a 10M-row column in Python
+    stripped = (str(v).strip() for v in values if v is not None)
+    sample = list(islice((v for v in stripped if v), _SHAPE_SAMPLE))
     if not sample:
         return 1.0
     return sum(check(v) is None for v in sample) / len(sample)
