@@ -200,7 +200,7 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
                 s = pd.Series(vals, dtype=object)
                 is_list = True
             else:
-                raise NotImplementedError(f"step {op!r} is not implemented in the pandas bench path")
+                raise ValueError(f"the pandas bench path does not mirror step {op!r} (used by {m.source_id}/{m.entity}); add it there")
         if terminal is None:
             out[f.name] = ("unknown" if has_unknown else s) if code_list is not None else s
             continue
@@ -267,7 +267,7 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
             out[f.name] = found.where(~has_at, None)
             checks[f"chk__invalid_phone__{f.name}"] = (s.notna() & ~has_at & found.isna(), blocking_invalid)
         else:
-            raise NotImplementedError(f"step {op!r} is not implemented in the pandas bench path")
+            raise ValueError(f"the pandas bench path does not mirror step {op!r} (used by {m.source_id}/{m.entity}); add it there")
     out["source_id"] = m.source_id
     out["delivery_sha256"] = sha256
     out["source_row_number"] = range(1, n + 1)
