@@ -45,6 +45,7 @@ from typing import Any
 
 from tongban.config import PROJECT_ROOT
 
+
 ENTITIES = ("birth_registration", "business_license")
 SAMPLE_ENTITIES = {"births": "birth_registration", "licenses": "business_license"}
 PROVINCES = ("sh", "js", "zj", "ah")
@@ -211,6 +212,13 @@ class Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.maxrss_mib: dict[str, int] = {}
+        self._lap = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        """Lap style: the time since the previous mark (or creation) goes to ``name`` (adds up)."""
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._lap, 3)
+        self._lap = now
 
     def __call__(self, name: str):
         stages = self

@@ -41,10 +41,11 @@ import codecs
 import hashlib
 import os
 import secrets
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tongban.bench import Stages as _Stages
 
 XLSX_BATCH = 50_000
 _CHUNK = 4 * 1024 * 1024
@@ -52,15 +53,6 @@ _PADS = "lb_pads"
 _UDFS = ("lb_pseudonym", "lb_mask_py")
 
 
-class _Stages:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def mark(self, name: str) -> None:
-        now = time.perf_counter()
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._t, 3)
-        self._t = now
 
 
 def _sha256(path: Path) -> str:

@@ -30,23 +30,15 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tongban.bench import Stages as _Stages
+
 TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (dbtgen.TRIM_CHARS)
 
 
-class _Stages:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def mark(self, name: str) -> None:
-        now = time.perf_counter()
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._t, 3)
-        self._t = now
 
 
 # ------------------------------------------------------------------------------------------ read

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tongban.config import settings
 from tongban.sample.common import (
+    FUTURE_FIRST,
+    FUTURE_LAST,
     GIVEN_FEMALE,
     GIVEN_CHILD,
     PROVINCES,
@@ -44,8 +46,6 @@ ENTITY = "births"
 
 FIRST_BIRTH = dt.date(2023, 1, 1)
 LAST_BIRTH = dt.date(2025, 12, 31)
-FUTURE_FIRST = dt.date(2031, 1, 1)
-FUTURE_LAST = dt.date(2035, 12, 31)
 
 #: the certificate letter by birth year (unique across years; the province code follows it)
 CERT_LETTERS = {2023: "N", 2024: "O", 2025: "P"}

@@ -30,6 +30,11 @@ from tongban.validators import USCC_ALPHABET
 # --------------------------------------------------------------------------------------------
 # provinces
 
+#: the window of the "future date" defect (births and licences alike): far enough ahead that a
+#: sample stays defective whatever day the pipeline runs
+FUTURE_FIRST = dt.date(2031, 1, 1)
+FUTURE_LAST = dt.date(2035, 12, 31)
+
 
 @dataclass(frozen=True)
 class Province:

@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from tongban.sample.common import (
+    FUTURE_FIRST,
+    FUTURE_LAST,
     GIVEN_ADULT,
     PROVINCES,
     DefectClass,
@@ -51,8 +53,6 @@ ENTITY = "licenses"
 
 FIRST_ESTABLISHED = dt.date(1995, 1, 1)
 LAST_ESTABLISHED = dt.date(2025, 12, 31)
-FUTURE_FIRST = dt.date(2031, 1, 1)
-FUTURE_LAST = dt.date(2035, 12, 31)
 #: organisation codes of the "MA" kind were issued with the USCC reform from October 2015
 MA_CODES_FROM = dt.date(2015, 10, 1)
 
