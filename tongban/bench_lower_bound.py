@@ -10,8 +10,12 @@ What it does, per entity, in one in-memory DuckDB connection:
    (numbers and arrays arrive as their JSON text, as intake's reader gives them); **XLSX cannot be
    read by DuckDB here** (no excel extension): python-calamine reads it row by row, with intake's
    cell-to-text rule, and feeds DuckDB in batches of 50,000 rows through pandas frames.
-   Every delivery is hashed (SHA-256, the ``delivery_sha256`` provenance column). All of this
-   is inside the measured time.
+   A delivery in several parts (``delivery.file`` a glob, e.g. ``ah/births*.xlsx``: an XLSX sheet
+   holds 1,048,575 data rows) is found and ordered as intake does
+   (:func:`tongban.intake.parts.find_parts`) and read part after part, its row ordinals
+   continuing across the parts. Every delivery is hashed (SHA-256 of its one file, or intake's
+   combined digest of its parts: the ``delivery_sha256`` provenance column). All of this is
+   inside the measured time.
 2. **Apply the same mappings and row checks**: the SQL is tongban's own generated SQL
    (:func:`tongban.standards.dbtgen.staging_sql` per delivery, :func:`~tongban.standards.dbtgen.unioned_sql`
    per entity: renames, parsing, crosswalks and code lookups, the validator macros, required
@@ -63,6 +67,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _file_list(paths: list[Path]) -> str:
+    """A DuckDB reader's file argument: one quoted path, or a list read in this order (the
+    ordinality continues across the files)."""
+    from tongban.sqlquote import quote_literal
+
+    if len(paths) == 1:
+        return quote_literal(str(paths[0]))
+    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+
+
 def _is_utf8(path: Path) -> bool:
     """Strict UTF-8 over the first MiB (cut at a line end): the lower bound's encoding detection."""
     with path.open("rb") as f:
@@ -84,53 +98,63 @@ def _transcode(path: Path, out: Path, encoding: str = "gb18030") -> None:
         dst.write(decoder.decode(b"", final=True).encode("utf-8"))
 
 
-def _load_xlsx(con, path: Path, sheet: str | int | None, table: str) -> list[str]:
-    """The first sheet (or ``sheet``) into ``table`` (every column VARCHAR, plus ``ordinality``),
-    row by row through python-calamine, 50,000 rows per insert. Returns the header."""
+def _load_xlsx(con, paths: list[Path], sheet: str | int | None, table: str) -> list[str]:
+    """The first sheet (or ``sheet``) of each part, in order, into ``table`` (every column VARCHAR,
+    plus ``ordinality``, continuing across the parts), row by row through python-calamine, 50,000
+    rows per insert. Every part repeats the header of the first. Returns the header."""
     import pandas as pd
     from python_calamine import CalamineWorkbook
 
     from tongban.intake.readers import _cell_text  # intake's cell -> text rule, so the values agree
     from tongban.standards.dbtgen import quote_source_column
 
-    with CalamineWorkbook.from_path(str(path)) as wb:
-        names = list(wb.sheet_names)
-        name = names[sheet] if isinstance(sheet, int) else (sheet or names[0])
-        rows = iter(wb.get_sheet_by_name(name).iter_rows())
-        header = [_cell_text(v) for v in next(rows)]
-        while header and header[-1] is None:
-            header.pop()
-        width = len(header)
-        cols = [*header, "ordinality"]
-        con.execute(f"create temp table {table} ("
-                    + ", ".join(f"{quote_source_column(c)} varchar" for c in header) + ", ordinality bigint)")
-        batch: list[list[Any]] = []
-        pending_empty = 0
-        n = 0
+    header: list[str] | None = None
+    cols: list[str] = []
+    width = 0
+    batch: list[list[Any]] = []
+    n = 0
 
-        def flush() -> None:
-            frame = pd.DataFrame(batch, columns=cols, dtype=object)
-            con.register("lb_xlsx_batch", frame)
-            con.execute(f"insert into {table} select * from lb_xlsx_batch")
-            con.unregister("lb_xlsx_batch")
-            batch.clear()
+    def flush() -> None:
+        frame = pd.DataFrame(batch, columns=cols, dtype=object)
+        con.register("lb_xlsx_batch", frame)
+        con.execute(f"insert into {table} select * from lb_xlsx_batch")
+        con.unregister("lb_xlsx_batch")
+        batch.clear()
 
-        for raw in rows:
-            values = [_cell_text(v) for v in raw[:width]]
-            if all(v is None for v in values):
-                pending_empty += 1  # kept only when a non-empty row follows, as intake does
-                continue
-            for _ in range(pending_empty):
+    for path in paths:
+        with CalamineWorkbook.from_path(str(path)) as wb:
+            names = list(wb.sheet_names)
+            name = names[sheet] if isinstance(sheet, int) else (sheet or names[0])
+            rows = iter(wb.get_sheet_by_name(name).iter_rows())
+            part_header = [_cell_text(v) for v in next(rows)]
+            while part_header and part_header[-1] is None:
+                part_header.pop()
+            if header is None:
+                header = part_header
+                width = len(header)
+                cols = [*header, "ordinality"]
+                con.execute(f"create temp table {table} ("
+                            + ", ".join(f"{quote_source_column(c)} varchar" for c in header)
+                            + ", ordinality bigint)")
+            elif part_header != header:
+                raise ValueError(f"{path.name}: header differs from the first part's ({paths[0].name})")
+            pending_empty = 0  # trailing empty rows of a part are dropped, as for one file
+            for raw in rows:
+                values = [_cell_text(v) for v in raw[:width]]
+                if all(v is None for v in values):
+                    pending_empty += 1  # kept only when a non-empty row follows, as intake does
+                    continue
+                for _ in range(pending_empty):
+                    n += 1
+                    batch.append([None] * width + [n])
+                pending_empty = 0
                 n += 1
-                batch.append([None] * width + [n])
-            pending_empty = 0
-            n += 1
-            batch.append([*values, *([None] * (width - len(values))), n])
-            if len(batch) >= XLSX_BATCH:
-                flush()
-        if batch:
-            flush()
-    return header
+                batch.append([*values, *([None] * (width - len(values))), n])
+                if len(batch) >= XLSX_BATCH:
+                    flush()
+    if batch:
+        flush()
+    return header or []
 
 
 def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
@@ -140,7 +164,8 @@ def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
 
     from tongban.config import PROJECT_ROOT
 
-    macros = (PROJECT_ROOT / "macros" / "lookups.sql").read_text(encoding="utf-8")
+    macros = "\n".join((PROJECT_ROOT / "macros" / name).read_text(encoding="utf-8")
+                       for name in ("lookups.sql", "generated/row_rules.sql"))
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.globals["ref"] = lambda name: ref_map[name]
     env.globals["source"] = lambda a, b: source_map[(a, b)]
@@ -175,12 +200,15 @@ def _copy(con, select: str, out: Path) -> int:
                .fetchone()[0])
 
 
-def run(*, standards_dir: Path, find_delivery, out_dir: Path, tmp_dir: Path, reference_dir: Path,
+def run(*, standards_dir: Path, find_parts, out_dir: Path, tmp_dir: Path, reference_dir: Path,
         key: bytes, entities: tuple[str, ...]) -> dict[str, Any]:
+    """``find_parts(file)``: the delivery's files in order (:func:`tongban.intake.parts.find_parts`
+    over the inbox directories)."""
     st = _Stages()
     import duckdb
 
     from tongban import pii, validators
+    from tongban.intake.parts import combined_sha256
     from tongban.reference import load_reference
     from tongban.sqlquote import quote_ident, quote_literal
     from tongban.standards import dbtgen
@@ -219,24 +247,30 @@ def run(*, standards_dir: Path, find_delivery, out_dir: Path, tmp_dir: Path, ref
         source_map: dict[tuple[str, str], str] = {("reference", t): f"reference.{t}"
                                                   for t in ("gbt2260_current", "gbt4754_classes")}
         for m in std.mappings_for(entity):
-            path = Path(find_delivery(m.delivery.file))
-            sha = _sha256(path)
+            paths = [Path(p) for p in find_parts(m.delivery.file)]
+            if not paths:
+                raise FileNotFoundError(f"{m.source_id}/{entity}: no delivery matches {m.delivery.file!r}")
+            sha = combined_sha256([(p.name, _sha256(p)) for p in paths])
             rel = f"src_{m.source_id}__{entity}"
             declared = [c.name for c in m.delivery.columns]
             if m.delivery.format == "xlsx":
                 table = f"xlsx_{m.source_id}__{entity}"
-                header = _load_xlsx(con, path, m.delivery.sheet, table)
+                header = _load_xlsx(con, paths, m.delivery.sheet, table)
                 reader = table
             elif m.delivery.format == "csv":
-                if not _is_utf8(path):
-                    utf8 = tmp_dir / f"{m.source_id}__{entity}.utf8.csv"
-                    _transcode(path, utf8)
-                    path = utf8
-                reader = f"read_csv({quote_literal(str(path))}, all_varchar = true, header = true) with ordinality"
+                utf8_paths = []
+                for k, path in enumerate(paths, start=1):
+                    if not _is_utf8(path):
+                        utf8 = tmp_dir / f"{m.source_id}__{entity}.{k}.utf8.csv"
+                        _transcode(path, utf8)
+                        path = utf8
+                    utf8_paths.append(path)
+                files = _file_list(utf8_paths)
+                reader = f"read_csv({files}, all_varchar = true, header = true) with ordinality"
                 header = [r[0] for r in con.execute(f"describe select * exclude (ordinality) from {reader}").fetchall()]
             else:  # JSON Lines
                 struct = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in declared)
-                reader = (f"read_json({quote_literal(str(path))}, format = 'newline_delimited', "
+                reader = (f"read_json({_file_list(paths)}, format = 'newline_delimited', "
                           f"columns = {{{struct}}}) with ordinality")
                 header = declared
             cols = ", ".join(f"{dbtgen.quote_source_column(c)}::varchar as {dbtgen.quote_source_column(c)}"
@@ -251,6 +285,12 @@ def run(*, standards_dir: Path, find_delivery, out_dir: Path, tmp_dir: Path, ref
         render = _renderer(ref_map, source_map)
         for m in std.mappings_for(entity):
             con.execute(f"create temp view stg_{m.source_id}__{entity} as {render(dbtgen.staging_sql(std, m))}")
+            checked = dbtgen.checked_model(m)  # the mapping and the row rules, once per delivery
+            ref_map[checked] = checked
+            con.execute(f"create temp table {checked} as {render(dbtgen.checked_sql(std, m))}")
+        duplicates = f"int_{entity}__duplicates"
+        ref_map[duplicates] = duplicates
+        con.execute(f"create temp table {duplicates} as {render(dbtgen.duplicates_sql(std, ent))}")
         unioned = f"int_{entity}__unioned"
         ref_map[unioned] = unioned
         con.execute(f"create temp table {unioned} as {render(dbtgen.unioned_sql(std, ent))}")
@@ -264,7 +304,8 @@ def run(*, standards_dir: Path, find_delivery, out_dir: Path, tmp_dir: Path, ref
                 _copy(con, render(sql), out_dir / f"{name}.parquet")
         delivered = con.execute(f"select count(*) from {quote_ident(unioned)}").fetchone()[0]
         rows[entity] = {"delivered": int(delivered), "published": published, "quarantined": quarantined}
-        con.execute(f"drop table {unioned}")
+        for table in [unioned, duplicates, *(dbtgen.checked_model(m) for m in std.mappings_for(entity))]:
+            con.execute(f"drop table {table}")
         st.mark("write")
     con.close()
     return {"stages": st.seconds, "rows": rows}
@@ -274,12 +315,13 @@ def run_from_env() -> dict[str, Any]:
     """Run with tongban's settings (the bench harness sets the directories per run)."""
     from tongban.bench import ENTITIES
     from tongban.config import quiet_third_parties, settings
+    from tongban.intake.parts import find_parts
     from tongban.pii import pseudonym_key
 
     quiet_third_parties()
     s = settings()
-    return run(standards_dir=s.standards_dir, find_delivery=s.find_delivery, out_dir=s.exchange_dir,
-               tmp_dir=s.build_dir / "lower_bound", reference_dir=s.reference_dir,
+    return run(standards_dir=s.standards_dir, find_parts=lambda file: find_parts(s.inbox_dirs, file),
+               out_dir=s.exchange_dir, tmp_dir=s.build_dir / "lower_bound", reference_dir=s.reference_dir,
                key=pseudonym_key(s.build_dir), entities=ENTITIES)
 
 

@@ -57,29 +57,48 @@ def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     quiet_third_parties()
     from tongban.intake.land import land
 
+    from tongban.incremental import record_intake, reusable_intake
+
     s = settings()
     std = _standards(s)
     m = std.mapping(source["source_id"], source["entity"])
-    result = land(m, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir, run_id=run["run_id"], entity=std.entities[m.entity])
-    return result.to_dict()
+    entity = std.entities[m.entity]
+    # a delivery recognised by its sha256 (same parts, same mapping) is not read or landed again
+    reused = reusable_intake(m, entity, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir)
+    if reused is not None:
+        return reused
+    result = land(m, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir, run_id=run["run_id"], entity=entity).to_dict()
+    record_intake(result, m, entity, raw_dir=s.raw_dir, run_id=run["run_id"])
+    return result
 
 
 def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
     quiet_third_parties()
     from tongban.transform import TransformError, run_dbt, source_counts
 
+    from tongban.incremental import (checked_fingerprints, forget_fingerprints, record_fingerprints, staging_for,
+                                     unchanged_models)
+
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
     _load_reference(s)
-    # only the lineage of this run's entities: staging -> unioned -> harmonized/rejections -> marts
+    # a delivery's checked table is rebuilt only when something it is built from changed
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, _standards(s), intakes)
+    unchanged = unchanged_models(s.warehouse_path, fingerprints)
+    skipped = [staging_for(model) for model in unchanged]
+    # only the lineage of this run's entities: staging -> checked -> duplicates, unioned ->
+    # harmonized/rejections -> marts
     select = [f"+int_{e}__unioned+" for e in run["entities"]]
+    exclude = ["--exclude", *unchanged, *skipped] if unchanged else []
     outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
-                      args=["build", "--select", *select])
+                      args=["build", "--select", *select, *exclude])
     if not outcome.success:
+        forget_fingerprints(s.warehouse_path)
         raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
+    record_fingerprints(s.warehouse_path, fingerprints, run["run_id"])
     counts = {e: source_counts(s.warehouse_path, e) for e in run["entities"]}
     return {"success": True, "dbt_nodes": outcome.nodes, "counts": counts, "warehouse": str(s.warehouse_path),
-            "marts": published_marts(s, run["entities"])}
+            "marts": published_marts(s, run["entities"]), "reused_checked": unchanged}
 
 
 def _load_reference(s: Settings) -> None:

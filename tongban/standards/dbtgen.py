@@ -332,8 +332,9 @@ def _number(x: float) -> str:
 
 
 def _standard_checks(ent: Entity) -> tuple[list[str], list[str], list[str]]:
-    """The standard's own rules, the same for every province (SQL macros from macros/*.sql):
-    (columns computed first, reason items, helper column names to drop)."""
+    """The standard's own row rules, the same for every province (SQL macros from macros/*.sql):
+    (columns computed first, reason items, helper column names to drop). Rules across rows
+    (``unique``, the key) are in :func:`duplicates_sql`."""
     cols: list[str] = []
     items: list[str] = []
     helpers: list[str] = []
@@ -351,12 +352,6 @@ def _standard_checks(ent: Entity) -> tuple[list[str], list[str], list[str]]:
             items.append(f"case when {' or '.join(conds)} then {_issue(f.name, 'out_of_range', v, f.pii)} end")
         if f.not_future:
             items.append(f"case when {v} > current_date then {_issue(f.name, 'date_in_future', v, f.pii)} end")
-        if f.unique:
-            occ = quote_ident(f"{f.name}__occurrence")
-            cols.append(f"case when {v} is not null then row_number() over "
-                        f"(partition by {v} order by source_id, source_row_number) end as {occ}")
-            helpers.append(occ)
-            items.append(f"case when {occ} > 1 then {_issue(f.name, 'duplicate_value', v, f.pii)} end")
     for r in ent.rules:
         if isinstance(r, MinAgeAt):
             pid, day = quote_ident(r.id_field), quote_ident(r.date_field)
@@ -371,66 +366,152 @@ def _standard_checks(ent: Entity) -> tuple[list[str], list[str], list[str]]:
     return cols, items, helpers
 
 
-def unioned_sql(std: Standards, ent: Entity) -> str:
-    sources = std.mappings_for(ent.entity)
-    header = HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml and its mappings")
-    imports = ",\n".join(
-        f"stg_{m.source_id} as (\n    select * from {{{{ ref('stg_{m.source_id}__{ent.entity}') }}}}\n)" for m in sources)
-    union = "\n    union all by name\n".join(f"    select * from stg_{m.source_id}" for m in sources)
-    if not sources:
-        raise ValueError(f"no mapping for entity {ent.entity!r}")
+def checked_model(m: Mapping) -> str:
+    """The per-delivery model that applies the standard's row rules: ``int_<entity>__checked_<source>``."""
+    return f"int_{m.entity}__checked_{m.source_id}"
+
+
+def row_rules_macro(ent: Entity) -> str:
+    return f"tongban_row_rules__{ent.entity}"
+
+
+def row_rules_sql(std: Standards, ent: Entity, relation: str) -> str:
+    """The standard's row rules over one delivery's staged rows (``relation``): everything that
+    looks at one row only. ``row_reasons`` holds the mapping's blocking issues and the rules'
+    reasons; ``content_hash`` tells a repeat from a conflicting duplicate."""
     content = " || '|' || ".join(f"coalesce(({quote_ident(f.name)})::varchar, '∅')"
                                  for f in ent.fields if f.name != ent.key)
-    required = [f for f in ent.fields if f.required]
     req_items = [
         f"case when {quote_ident(f.name)} is null and not list_contains("
         f"list_transform(blocking_issues, lambda x: x.field), {quote_literal(f.name)}) "
         f"then {_issue(f.name, 'missing_required', 'null')} end"
-        for f in required]
+        for f in ent.fields if f.required]
     extra_cols, std_items, helpers = _standard_checks(ent)
     items = ",\n            ".join(req_items + std_items)
     extra = "".join(f"        {c},\n" for c in extra_cols)
-    key = quote_ident(ent.key)
-    excluded = ", ".join(["blocking_issues", "content_hash"] + helpers)
-    return f"""{header}with
-{imports},
-
-unioned as (
-{union}
-),
-
-keyed as (
-    select
-        *,
-        md5({content}) as content_hash,
-        row_number() over (partition by {key} order by source_id, source_row_number) as key_occurrence,
-{extra}    from unioned
+    excluded = ", ".join(["blocking_issues"] + helpers)
+    rules = (f"coalesce(list_filter([\n            {items}\n        ], lambda x: x is not null), [])"
+             if items else "[]")
+    return f"""with
+staged as (
+    select * from {relation}
 ),
 
 checked as (
     select
         *,
-        min(content_hash) over (partition by {key}) <> max(content_hash) over (partition by {key}) as has_conflicting_duplicates,
-    from keyed
+        md5({content}) as content_hash,
+{extra}    from staged
 )
 
 select
     * exclude ({excluded}),
-    {quote_literal(ent.version)} as standard_version,
-    list_concat(
-        blocking_issues,
-        coalesce(list_filter([
-            {items}
-        ], lambda x: x is not null), []),
-        case
-            when key_occurrence > 1 and has_conflicting_duplicates
-                then [{_issue(ent.key, 'conflicting_duplicate', ent.key)}]
-            when key_occurrence > 1
-                then [{_issue(ent.key, 'duplicate_record', ent.key)}]
-            else []
-        end
-    ) as reasons,
+    list_concat(blocking_issues, {rules}) as row_reasons,
 from checked
+"""
+
+
+def row_rules_macros_sql(std: Standards) -> str:
+    """macros/generated/row_rules.sql: one macro per entity with its row rules, so that every
+    delivery's checked model is the same three lines."""
+    out = [HEADER_SQL.format(src="standards/entities/*.yaml")]
+    for ent in std.entities.values():
+        if not std.mappings_for(ent.entity):
+            continue
+        out.append(f"\n{{% macro {row_rules_macro(ent)}(relation) %}}\n"
+                   f"{row_rules_sql(std, ent, '{{ relation }}')}{{% endmacro %}}\n")
+    return "".join(out)
+
+
+def checked_sql(std: Standards, m: Mapping) -> str:
+    """One delivery through the standard's row rules: ``int_<entity>__checked_<source>``.
+
+    A table per delivery, so a re-run rebuilds only the deliveries that changed (see
+    tongban/incremental.py); the rules across rows run over narrow columns in
+    ``int_<entity>__duplicates``."""
+    ent = std.entities[m.entity]
+    header = HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml and {std.mapping_path(m)}")
+    return f"{header}{{{{ {row_rules_macro(ent)}(ref('stg_{m.source_id}__{m.entity}')) }}}}\n"
+
+
+def duplicates_sql(std: Standards, ent: Entity) -> str:
+    """The rules across rows, over narrow columns only (the key, the unique fields, the content
+    hash): a row whose key was delivered before is a duplicate (conflicting when the repeats'
+    content differs), a unique field's repeated value is ``duplicate_value``. Only the rows with a
+    reason are kept; ``int_<entity>__unioned`` joins them back."""
+    sources = std.mappings_for(ent.entity)
+    key = quote_ident(ent.key)
+    uniques = [f for f in ent.fields if f.unique and f.name != ent.key]
+    narrow_cols = ", ".join(["source_id", "source_row_number", key, "content_hash"]
+                            + [quote_ident(f.name) for f in uniques])
+    union = "\n    union all\n".join(
+        f"    select {narrow_cols} from {{{{ ref('{checked_model(m)}') }}}}" for m in sources)
+    occ_cols = "".join(
+        f",\n        case when {quote_ident(f.name)} is not null then row_number() over "
+        f"(partition by {quote_ident(f.name)} order by source_id, source_row_number) end as "
+        f"{quote_ident(f.name + '__occurrence')}" for f in uniques)
+    unique_items = "".join(
+        f"\n            case when {quote_ident(f.name + '__occurrence')} > 1 then "
+        f"[{_issue(f.name, 'duplicate_value', quote_ident(f.name), f.pii)}] else [] end," for f in uniques)
+    key_item = (f"case\n            when key_occurrence > 1 and has_conflicting_duplicates\n"
+                f"                then [{_issue(ent.key, 'conflicting_duplicate', ent.key)}]\n"
+                f"            when key_occurrence > 1\n"
+                f"                then [{_issue(ent.key, 'duplicate_record', ent.key)}]\n"
+                f"            else []\n        end")
+    reasons = f"list_concat({unique_items}\n        {key_item}\n    )" if uniques else key_item
+    unique_any = "".join(f" or {quote_ident(f.name + '__occurrence')} > 1" for f in uniques)
+    header = HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml and its mappings")
+    return f"""{header}with
+narrow as (
+{union}
+),
+
+windows as (
+    select
+        source_id,
+        source_row_number,
+        {key},{''.join(f" {quote_ident(f.name)}," for f in uniques)}
+        row_number() over (partition by {key} order by source_id, source_row_number) as key_occurrence,
+        min(content_hash) over (partition by {key}) <> max(content_hash) over (partition by {key}) as has_conflicting_duplicates{occ_cols},
+    from narrow
+)
+
+select
+    source_id,
+    source_row_number,
+    {reasons} as cross_row_reasons,
+from windows
+where key_occurrence > 1{unique_any}
+"""
+
+
+def unioned_sql(std: Standards, ent: Entity) -> str:
+    """Every delivery of the entity with all its reasons (the row rules of its checked model and
+    the rules across rows): one union and one hash join with the few rows that have
+    cross-row reasons; no sort of full-width rows."""
+    sources = std.mappings_for(ent.entity)
+    if not sources:
+        raise ValueError(f"no mapping for entity {ent.entity!r}")
+    header = HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml and its mappings")
+    union = "\n    union all by name\n".join(
+        f"    select * from {{{{ ref('{checked_model(m)}') }}}}" for m in sources)
+    return f"""{header}with
+checked as (
+{union}
+),
+
+duplicates as (
+    select * from {{{{ ref('int_{ent.entity}__duplicates') }}}}
+)
+
+select
+    checked.* exclude (row_reasons, content_hash),
+    {quote_literal(ent.version)} as standard_version,
+    list_concat(checked.row_reasons, coalesce(duplicates.cross_row_reasons, [])) as reasons,
+from checked
+left join duplicates
+    on checked.source_id = duplicates.source_id
+    and checked.source_row_number = duplicates.source_row_number
 """
 
 
@@ -548,9 +629,12 @@ def generated_files(std: Standards) -> dict[str, str]:
         files[f"{base}/stg_{m.source_id}__{m.entity}.sql"] = staging_sql(std, m)
         files[f"{base}/_{m.source_id}__sources.yml"] = sources_yml(std, m.source_id)
         files[f"{base}/_{m.source_id}__models.yml"] = staging_models_yml(std, m.source_id)
+        files[f"models/intermediate/{checked_model(m)}.sql"] = checked_sql(std, m)
     for ent in std.entities.values():
         if not std.mappings_for(ent.entity):
             continue
+        files["macros/generated/row_rules.sql"] = row_rules_macros_sql(std)
+        files[f"models/intermediate/int_{ent.entity}__duplicates.sql"] = duplicates_sql(std, ent)
         files[f"models/intermediate/int_{ent.entity}__unioned.sql"] = unioned_sql(std, ent)
         files[f"models/harmonized/{ent.entity}.sql"] = harmonized_sql(std, ent)
         files[f"models/harmonized/{ent.entity}__rejections.sql"] = rejections_sql(std, ent)

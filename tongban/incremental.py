@@ -1,0 +1,208 @@
+"""Re-runs do only what changed (issue 5).
+
+Two places skip work whose inputs are unchanged, and both decide by content, never by time:
+
+* **Intake**: a delivery whose parts have the sha256 recorded when it was last landed, read
+  through the same mapping (its whole definition, not only its version) and the same entity,
+  is not read again; its landed Parquet (whose rows keep the ``run_id`` of the run that landed
+  them) is reused. The record sits beside the Parquet: ``<raw>/<source>/<entity>.intake.json``.
+  Deliveries rejected whole or missing are looked at again every run.
+* **Transform**: each delivery's ``int_<entity>__checked_<source>`` table (the mapping and the
+  standard's row rules) is rebuilt only when its fingerprint changed: the landed file, the SQL
+  of its staging and checked models, the macros, the seeds (crosswalks, code lists), the
+  reference data it is checked against, and today's date (``date_in_future``). The
+  fingerprints of the tables in the warehouse are kept in the warehouse itself
+  (``tongban_state.checked_models``), so a fresh or deleted warehouse rebuilds everything.
+  The rules across rows (duplicates), the harmonized tables and the marts always run over all
+  deliveries; they read only the checked tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+INTAKE_STATE_VERSION = 1
+STATE_SCHEMA = "tongban_state"
+STATE_TABLE = f"{STATE_SCHEMA}.checked_models"
+
+
+def _digest(*parts: object) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, ensure_ascii=False, default=str).encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ intake
+
+def intake_state_path(raw_dir: Path, source_id: str, entity: str) -> Path:
+    return Path(raw_dir) / source_id / f"{entity}.intake.json"
+
+
+def mapping_digest(m, entity) -> str:
+    """Everything that decides how a delivery is landed: the mapping and the entity, whole."""
+    return _digest(INTAKE_STATE_VERSION, m.model_dump(mode="json"),
+                   entity.model_dump(mode="json") if entity is not None else None)
+
+
+def reusable_intake(m, entity, *, inbox_dirs, raw_dir: Path) -> dict[str, Any] | None:
+    """The recorded intake result of ``m``'s delivery when its parts are byte for byte the ones
+    landed before (sha256) under the same mapping, and the landed file is still there."""
+    from tongban.intake.parts import find_parts
+    from tongban.intake.parts import sha256_file
+
+    state_path = intake_state_path(raw_dir, m.source_id, m.entity)
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    result = state.get("result") or {}
+    if state.get("mapping_digest") != mapping_digest(m, entity) or result.get("status") != "landed":
+        return None
+    raw = Path(result.get("raw_path") or "")
+    if not raw.is_file() or _stat(raw) != state.get("raw_stat"):
+        return None
+    paths = find_parts(inbox_dirs, m.delivery.file)
+    recorded = state.get("parts") or []
+    if [str(p) for p in paths] != [p["file"] for p in recorded]:
+        return None
+    for p, rec in zip(paths, recorded, strict=True):
+        if sha256_file(p) != rec["sha256"]:
+            return None
+    return {**result, "reused": True, "landed_run_id": state.get("run_id")}
+
+
+def record_intake(result: dict[str, Any], m, entity, *, raw_dir: Path, run_id: str) -> None:
+    """Remember a landed delivery (its parts' sha256) so the next run can recognise it."""
+    from tongban.intake.parts import sha256_file
+
+    path = intake_state_path(raw_dir, m.source_id, m.entity)
+    if result.get("status") != "landed" or not result.get("raw_path"):
+        path.unlink(missing_ok=True)
+        return
+    parts = result.get("parts") or [{"file": result["delivery_file"]}]
+    recorded = []
+    for p in parts:
+        # the reader computed the digest while reading; a single-part delivery has it as the delivery's
+        digest = p.get("sha256") or (result["delivery_sha256"] if len(parts) == 1 else sha256_file(Path(p["file"])))
+        recorded.append({"file": str(p["file"]), "sha256": digest})
+    state = {"version": INTAKE_STATE_VERSION, "run_id": run_id, "mapping_digest": mapping_digest(m, entity),
+             "raw_stat": _stat(Path(result["raw_path"])), "parts": recorded,
+             "result": {k: v for k, v in result.items() if k not in ("reused", "landed_run_id")}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+# --------------------------------------------------------------------------------------- transform
+
+def _tree_digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.name).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _reference_digest(ref_dir: Path) -> str:
+    """The reference files the warehouse's reference tables are loaded from (name, size, mtime)."""
+    from tongban import reference
+
+    out = []
+    for rel in (reference.MCA_2024_FILE, reference.HISTORY_FILE, reference.NBS_AREAS_FILE,
+                reference.INDUSTRY_FILE, reference.REAL_USCC_FILE):
+        p = Path(ref_dir) / rel
+        st = p.stat() if p.is_file() else None
+        out.append([rel, st.st_size if st else None, st.st_mtime_ns if st else None])
+    return _digest(out)
+
+
+def checked_fingerprints(project_dir: Path, ref_dir: Path, std, intakes: list[dict[str, Any]],
+                         today: date | None = None) -> dict[str, str]:
+    """``int_<entity>__checked_<source>`` -> the fingerprint of everything it is built from."""
+    from tongban.standards.dbtgen import checked_model
+
+    project_dir = Path(project_dir)
+    common = _digest(
+        _tree_digest(list((project_dir / "macros").rglob("*.sql"))),
+        _tree_digest(list((project_dir / "seeds").rglob("*.csv"))),
+        (project_dir / "dbt_project.yml").read_text(encoding="utf-8"),
+        _reference_digest(ref_dir),
+        (today or date.today()).isoformat(),
+    )
+    out = {}
+    for i in intakes:
+        m = std.mapping(i["source_id"], i["entity"])
+        model = checked_model(m)
+        models = [project_dir / "models" / "staging" / m.source_id / f"stg_{m.source_id}__{m.entity}.sql",
+                  project_dir / "models" / "intermediate" / f"{model}.sql"]
+        raw = Path(i["raw_path"]) if i.get("raw_path") else None
+        landed = [i.get("status"), i.get("delivery_sha256"), i.get("rows_delivered"),
+                  _stat(raw) if raw is not None and raw.is_file() else None]
+        out[model] = _digest(common, landed, [p.read_text(encoding="utf-8") for p in models])
+    return out
+
+
+def staging_for(checked: str) -> str:
+    """``int_<entity>__checked_<source>`` -> its staging view ``stg_<source>__<entity>``."""
+    entity, source_id = checked.removeprefix("int_").rsplit("__checked_", 1)
+    return f"stg_{source_id}__{entity}"
+
+
+def unchanged_models(warehouse: Path, fingerprints: dict[str, str]) -> list[str]:
+    """The checked tables whose recorded fingerprint matches and which exist in the warehouse."""
+    import duckdb
+
+    if not Path(warehouse).is_file():
+        return []
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        have = {r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'intermediate' "
+            "and table_type = 'BASE TABLE'").fetchall()}
+        try:
+            recorded = dict(con.execute(f"select model, fingerprint from {STATE_TABLE}").fetchall())
+        except duckdb.CatalogException:
+            return []
+    finally:
+        con.close()
+    return sorted(m for m, fp in fingerprints.items() if m in have and recorded.get(m) == fp)
+
+
+def record_fingerprints(warehouse: Path, fingerprints: dict[str, str], run_id: str) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"create schema if not exists {STATE_SCHEMA}")
+        con.execute(f"create table if not exists {STATE_TABLE} (model varchar primary key, fingerprint varchar, "
+                    f"run_id varchar, recorded_at timestamptz)")
+        con.executemany(f"insert or replace into {STATE_TABLE} values (?, ?, ?, now())",
+                        [(m, fp, run_id) for m, fp in sorted(fingerprints.items())])
+    finally:
+        con.close()
+
+
+def forget_fingerprints(warehouse: Path) -> None:
+    """After a failed build nothing recorded can be trusted."""
+    import duckdb
+
+    if not Path(warehouse).is_file():
+        return
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"drop table if exists {STATE_TABLE}")
+    finally:
+        con.close()

@@ -1,0 +1,61 @@
+"""A delivery is one file or several: ``delivery.file`` in a mapping may be a glob
+(``ah/births*.xlsx``), because a large delivery arrives in parts (an XLSX sheet holds at most
+1,048,575 data rows). The parts are read in natural order (``births-2`` before ``births-10``)
+as one delivery; its rows are numbered across the parts in that order.
+
+The delivery's sha256 is the file's own for one part, and for several the sha256 of the lines
+``<name>\\t<sha256>\\n`` of its parts in order, so re-delivering the same parts gives the same
+digest and changing, adding or renaming a part changes it.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+from pathlib import Path
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_CHUNK = 1 << 20
+
+
+def is_pattern(file: str) -> bool:
+    return bool(_GLOB_CHARS.search(file))
+
+
+def natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def find_parts(inbox_dirs, file: str) -> list[Path]:
+    """The delivery's files in the first inbox directory that has any (natural order); [] if none."""
+    for d in (Path(x) for x in inbox_dirs):
+        if is_pattern(file):
+            hits = [Path(p) for p in glob.glob(str(d / file)) if Path(p).is_file()]
+            if hits:
+                return sorted(hits, key=natural_key)
+        elif (d / file).is_file():
+            return [d / file]
+    return []
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def combined_sha256(parts: list[tuple[str, str]]) -> str:
+    """(name, sha256) per part, in order -> the delivery's digest."""
+    if len(parts) == 1:
+        return parts[0][1]
+    h = hashlib.sha256()
+    for name, digest in parts:
+        h.update(f"{name}\t{digest}\n".encode())
+    return h.hexdigest()
+
+
+def delivery_sha256(paths: list[Path]) -> str:
+    return combined_sha256([(p.name, sha256_file(p)) for p in paths])
