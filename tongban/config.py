@@ -97,6 +97,27 @@ def settings() -> Settings:
     )
 
 
+#: DuckDB's memory limit in every tongban process (dbt's through profiles.yml); beyond it DuckDB
+#: spills to ``<build>/duckdb_tmp``. Peak memory stays flat in the size of the deliveries.
+DUCKDB_MEMORY_ENV = "TONGBAN_DUCKDB_MEMORY_LIMIT"
+DUCKDB_MEMORY_DEFAULT = "1GB"
+
+
+def duckdb_memory_limit() -> str:
+    return os.environ.get(DUCKDB_MEMORY_ENV) or DUCKDB_MEMORY_DEFAULT
+
+
+def limit_memory(con, temp_dir: Path | None = None):
+    """Apply tongban's DuckDB memory limit (and spill directory) to a connection; returns it."""
+    from tongban.sqlquote import quote_literal
+
+    con.execute(f"set memory_limit = {quote_literal(duckdb_memory_limit())}")
+    if temp_dir is not None:
+        Path(temp_dir).mkdir(parents=True, exist_ok=True)
+        con.execute(f"set temp_directory = {quote_literal(str(temp_dir))}")
+    return con
+
+
 def quiet_third_parties() -> None:
     """Telemetry off and Airflow kept small, before any of them is imported."""
     os.environ.setdefault("DO_NOT_TRACK", "1")

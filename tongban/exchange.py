@@ -41,6 +41,7 @@ from pathlib import Path
 import duckdb
 
 from tongban import pii as tongban_pii
+from tongban.config import limit_memory
 from tongban.sqlquote import check_ident, is_identifier, quote_ident, quote_literal
 
 CATALOG_FILE = "catalog.duckdb"
@@ -383,6 +384,7 @@ def publish_snapshot(
     standard_version: str,
     pii: Mapping[str, str] | None = None,
     pseudonym_key: bytes | None = None,
+    partition_by: str | None = None,
 ) -> Snapshot:
     """Write ``relation`` of the warehouse as the next immutable version of ``entity``.
 
@@ -393,6 +395,12 @@ def publish_snapshot(
     column ``c`` is published, at its position, as ``c_pseudonym`` (keyed HMAC, needs ``pseudonym_key``)
     and ``c_masked`` (both VARCHAR); its raw values never reach the snapshot. The manifest records them
     under ``"pii"``.
+
+    ``partition_by`` (a column, e.g. ``source_id``) writes one Parquet file per value,
+    ``part-<value>.parquet``. A part whose rows are the same as in the entity's previous snapshot
+    (same count and content fingerprint, same projection and key) is not computed again: the new
+    snapshot hard-links the previous file (snapshots are immutable, so sharing is safe). This is
+    what makes a re-run after one province re-delivered cost about that province's share.
     """
     check_entity(entity)
     quoted_relation = _quote_relation(relation)
@@ -412,6 +420,7 @@ def publish_snapshot(
         part = tmp_dir / PART_FILE
         try:
             con = duckdb.connect(str(warehouse_path), read_only=True)
+            limit_memory(con)  # spills beside the warehouse (DuckDB: <warehouse>.tmp)
         except duckdb.ConnectionException as exc:
             raise ExchangeError(
                 f"cannot open the warehouse {warehouse_path} read-only to publish {entity}: {exc} "
@@ -432,9 +441,16 @@ def publish_snapshot(
                     {"name": row[0], "type": row[1]}
                     for row in con.execute(f"DESCRIBE {select}").fetchall()
                 ]
-                con.execute(
-                    f"COPY ({select}) TO {quote_literal(str(part))} (FORMAT parquet, COMPRESSION zstd)"
-                )
+                if partition_by is None:
+                    con.execute(
+                        f"COPY ({select}) TO {quote_literal(str(part))} (FORMAT parquet, COMPRESSION zstd)"
+                    )
+                    parts_manifest = None
+                else:
+                    parts_manifest = _write_parts(
+                        con, entity_dir, tmp_dir, source, _PII_CODE + select.replace(udf_names[0], "_pseudonym_udf")
+                        .replace(udf_names[1], "_mask_udf"), select, quoted_relation, partition_by,
+                        tongban_pii.key_id(pseudonym_key) if pii_manifest else None)
             finally:
                 if pii_manifest:
                     # Other connections to the shared instance must not keep a UDF whose connection is
@@ -443,12 +459,16 @@ def publish_snapshot(
                         con.execute(f"DROP TABLE IF EXISTS {udf_names[0]}_pads")
                     with contextlib.suppress(duckdb.Error):
                         tongban_pii.unregister_udfs(con, names=udf_names)
-            rows = con.execute(
-                "SELECT count(*) FROM read_parquet(?, hive_partitioning = false)", [str(part)]
-            ).fetchone()[0]
+            if parts_manifest is None:
+                rows = con.execute(
+                    "SELECT count(*) FROM read_parquet(?, hive_partitioning = false)", [str(part)]
+                ).fetchone()[0]
+            else:
+                rows = sum(p["rows"] for p in parts_manifest)
         finally:
             con.close()
-        _fsync_file(part)
+        if parts_manifest is None:
+            _fsync_file(part)
 
         created_at = _utc_now_iso()
         manifest = {
@@ -457,11 +477,14 @@ def publish_snapshot(
             "run_id": run_id,
             "rows": int(rows),
             "created_at": created_at,
-            "sha256": _sha256(part),
+            "sha256": _sha256(part) if parts_manifest is None else _combined_sha256(parts_manifest),
             "columns": columns,
             "standard_version": standard_version,
             "pii": pii_manifest,
         }
+        if parts_manifest is not None:
+            manifest["partition_by"] = partition_by
+            manifest["parts"] = parts_manifest
         manifest_path = tmp_dir / MANIFEST_FILE
         with manifest_path.open("w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=2)
@@ -493,6 +516,78 @@ def publish_snapshot(
         run_id=run_id,
         created_at=created_at,
     )
+
+
+_PART_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: a part computed by other masking code is not reused
+_PII_CODE = hashlib.sha256(Path(tongban_pii.__file__).read_bytes()).hexdigest()
+
+
+def _combined_sha256(parts: Sequence[Mapping]) -> str:
+    digest = hashlib.sha256()
+    for p in parts:
+        digest.update(f"{p['file']}\t{p['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def _previous_parts(entity_dir: Path) -> dict[str, tuple[Path, dict]]:
+    """fingerprint -> (file, its manifest entry) of the entity's latest complete snapshot."""
+    latest = max(_version_dirs(entity_dir), default=None)
+    if latest is None:
+        return {}
+    version, version_dir = latest
+    try:
+        manifest = json.loads((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for p in manifest.get("parts") or []:
+        path = version_dir / p["file"]
+        if path.is_file() and p.get("fingerprint"):
+            out[p["fingerprint"]] = (path, {**p, "reused_from": p.get("reused_from") or version})
+    return out
+
+
+def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[str, str]], projection_text: str,
+                 select: str, quoted_relation: str, partition_by: str, key_id: str | None) -> list[dict]:
+    """One Parquet file per value of ``partition_by``; unchanged parts linked from the previous snapshot."""
+    names = {name.lower(): name for name, _ in source}
+    if partition_by.lower() not in names:
+        raise ValueError(f"partition_by column {partition_by!r} not in {quoted_relation}")
+    col = quote_ident(names[partition_by.lower()])
+    every = ", ".join(f"#{i}" for i in range(1, len(source) + 1))
+    groups = con.execute(
+        f"SELECT CAST({col} AS VARCHAR), count(*), CAST(sum(CAST(hash({every}) AS HUGEINT)) AS VARCHAR), "
+        f"CAST(bit_xor(hash({every}, 'tongban')) AS VARCHAR) FROM {quoted_relation} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    previous = _previous_parts(entity_dir)
+    parts: list[dict] = []
+    for i, (value, count, total, mixed) in enumerate(groups):
+        name = f"part-{value}.parquet" if value is not None and _PART_VALUE.fullmatch(value) else f"part-{i}.parquet"
+        fingerprint = hashlib.sha256(json.dumps(
+            [projection_text, key_id, value, count, total, mixed]).encode()).hexdigest()
+        target = tmp_dir / name
+        entry = {"file": name, "value": value, "rows": int(count), "fingerprint": fingerprint}
+        hit = previous.get(fingerprint)
+        if hit is not None:
+            prev_path, prev_entry = hit
+            try:
+                os.link(prev_path, target)
+            except OSError:
+                shutil.copy2(prev_path, target)
+            entry.update(sha256=prev_entry["sha256"], reused_from=prev_entry["reused_from"])
+        else:
+            where = f"{col} IS NULL" if value is None else f"CAST({col} AS VARCHAR) = {quote_literal(value)}"
+            con.execute(f"COPY (SELECT * FROM ({select}) WHERE {where}) TO {quote_literal(str(target))} "
+                        f"(FORMAT parquet, COMPRESSION zstd)")
+            _fsync_file(target)
+            entry["sha256"] = _sha256(target)
+        parts.append(entry)
+    if not parts:  # an empty snapshot still has its (empty) file with the columns
+        target = tmp_dir / PART_FILE
+        con.execute(f"COPY ({select}) TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)")
+        parts.append({"file": PART_FILE, "value": None, "rows": 0, "fingerprint": None, "sha256": _sha256(target)})
+    return parts
 
 
 # --------------------------------------------------------------------------------------------- runs

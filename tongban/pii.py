@@ -136,6 +136,12 @@ def key_file_path(build_dir: Path) -> Path:
     return Path(build_dir) / "secrets" / "pseudonym.key"
 
 
+def key_id(key: bytes) -> str:
+    """A name for the key that does not reveal it (HMAC of a fixed label): tells whether two
+    snapshots were pseudonymised with the same key."""
+    return _hmac_sha256_hex(key, b"tongban key id")[:16]
+
+
 def pseudonym_key(build_dir: Path) -> bytes:
     """The HMAC key: ``$TONGBAN_PSEUDONYM_KEY`` (UTF-8), else the local key file (created on first use).
 

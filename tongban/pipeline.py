@@ -195,7 +195,8 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
                                              relation=f"harmonized.{entity}", run_id=run["run_id"],
                                              standard_version=run["standard_versions"][entity],
                                              pii=pii_of.get(entity) or None,
-                                             pseudonym_key=key if pii_of.get(entity) else None)
+                                             pseudonym_key=key if pii_of.get(entity) else None,
+                                             partition_by="source_id")
             snapshots[entity] = snap.to_dict()
     for mart, spec in transformed.get("marts", {}).items():
         if all(e in passed for e in spec["entities"]):
