@@ -356,7 +356,7 @@ def _pii_projection(
         pseudonym_sql = tongban_pii.pseudonym_sql(kind, value, _PII_PADS_ALIAS, udf_names[0])
         items.append(
             f"{pseudonym_sql} AS {quote_ident(pseudonym_col)}, "
-            f"{udf_names[1]}({quote_literal(kind)}, {value}) AS {quote_ident(masked_col)}"
+            f"{tongban_pii.mask_sql(kind, value, udf_names[1])} AS {quote_ident(masked_col)}"
         )
         output_names += [pseudonym_col, masked_col]
         manifest[name] = {"kind": kind, "columns": [pseudonym_col, masked_col]}

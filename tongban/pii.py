@@ -366,6 +366,37 @@ def pseudonym_sql(kind: str, value_sql: str, pads: str, udf: str) -> str:
             f"ELSE {udf}('{kind}', {value_sql}) END")
 
 
+def mask_sql(kind: str, value_sql: str, udf: str) -> str:
+    """SQL computing :func:`mask` of ``value_sql``: vectorised string functions for values
+    :data:`SQL_SIMPLE_TEXT` covers (plain ASCII and CJK, where NFKC changes nothing and only spaces
+    are trimmed), otherwise the Python UDF named ``udf``. Same result as the Python function for
+    every value (tested); about an order of magnitude cheaper than the UDF per value."""
+    _check_kind(kind)
+    s = f"trim({value_sql})"
+    if kind == "name":
+        compound = ", ".join("'" + c + "'" for c in COMPOUND_SURNAMES)
+        shown = (f"CASE WHEN length({s}) = 1 THEN '*' "
+                 f"WHEN length({s}) >= 3 AND left({s}, 2) IN ({compound}) THEN left({s}, 2) || repeat('*', length({s}) - 2) "
+                 f"ELSE left({s}, 1) || repeat('*', length({s}) - 1) END")
+    elif kind == "phone":
+        d = f"regexp_replace({s}, '[^0-9]', '', 'g')"
+        shown = (f"CASE WHEN regexp_full_match({d}, '(0086|86)?1[0-9]{{10}}') THEN left(right({d}, 11), 3) || '****' || right({d}, 4) "
+                 f"WHEN regexp_full_match({d}, '0[12][0-9]{{8,9}}') THEN left({d}, 3) || '-' || repeat('*', length({d}) - 7) || right({d}, 4) "
+                 f"WHEN regexp_full_match({d}, '0[3-9][0-9]{{9,10}}') THEN left({d}, 4) || '-' || repeat('*', length({d}) - 8) || right({d}, 4) "
+                 f"WHEN length({d}) > 4 THEN repeat('*', length({d}) - 4) || right({d}, 4) "
+                 f"WHEN length({d}) > 0 THEN repeat('*', length({d})) "
+                 f"ELSE repeat('*', length({s})) END")
+    else:
+        t = f"upper({s})" if kind == "id_number" else s
+        shown = (f"CASE WHEN length({t}) >= 8 THEN left({t}, 3) || repeat('*', length({t}) - 7) || right({t}, 4) "
+                 f"WHEN length({t}) >= 4 THEN left({t}, 1) || repeat('*', length({t}) - 1) "
+                 f"ELSE repeat('*', length({t})) END")
+    return (f"CASE WHEN {value_sql} IS NULL THEN NULL "
+            f"WHEN regexp_full_match({value_sql}, '{SQL_SIMPLE_TEXT}') THEN "
+            f"CASE WHEN {s} = '' THEN NULL ELSE {shown} END "
+            f"ELSE {udf}('{kind}', {value_sql}) END")
+
+
 def register_udfs(
     con: duckdb.DuckDBPyConnection,
     key: bytes,
