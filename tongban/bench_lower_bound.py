@@ -178,7 +178,7 @@ def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
 
 def _published_select(con, relation: str, pii: dict[str, str]) -> str:
     """``relation`` as the exchange publishes it: each pii column ``c`` -> ``c_pseudonym, c_masked``."""
-    from tongban.pii import pseudonym_sql
+    from tongban.pii import mask_sql, pseudonym_sql
     from tongban.sqlquote import quote_ident, quote_literal
 
     items = []
@@ -189,7 +189,7 @@ def _published_select(con, relation: str, pii: dict[str, str]) -> str:
             continue
         value = f"cast({quote_ident(name)} as varchar)"
         items.append(f"{pseudonym_sql(kind, value, _PADS, _UDFS[0])} as {quote_ident(name + '_pseudonym')}, "
-                     f"{_UDFS[1]}({quote_literal(kind)}, {value}) as {quote_ident(name + '_masked')}")
+                     f"{mask_sql(kind, value, _UDFS[1])} as {quote_ident(name + '_masked')}")
     return f"select {', '.join(items)} from {relation} cross join {_PADS}"
 
 
