@@ -56,15 +56,21 @@ generate: env
 	$(VENV)/bin/tongban generate
 
 # tongban end to end vs a hand-written DuckDB lower bound vs pandas + GX (tongban/bench.py):
-# BENCH_SIZES is N, the rows delivered over all 8 deliveries (100000, 1m, ...), comma-separated;
+# BENCH_SIZES is N, the rows delivered over all 8 deliveries (100000, 1m, 5m, 10m, ...), comma-separated;
 # results accumulate in build/bench/results.json and are rendered into docs/benchmarks.md.
+# BENCH_PATHS: a subset of tongban,lower_bound,pandas_gx (pandas_gx runs only up to N=1m anyway);
+# the paths not run keep their earlier figures. BENCH_XLSX_MAX_ROWS: rows per 安徽 XLSX part
+# (default one sheet, 1,048,575; smaller to try multi-part deliveries on a small N).
 # BENCH_SMOKE=1: N=4000, one run, results under build/bench-smoke only (what tests/bench runs).
 BENCH_SIZES ?= 100000
 BENCH_REPEAT ?= 3
 BENCH_SMOKE ?=
+BENCH_PATHS ?=
+BENCH_XLSX_MAX_ROWS ?=
 
 bench: env  ## measure; not part of `make test`
-	BENCH_MAKE_COMMAND="make bench $(if $(filter 1,$(BENCH_SMOKE)),BENCH_SMOKE=1,BENCH_SIZES=$(BENCH_SIZES) BENCH_REPEAT=$(BENCH_REPEAT))" \
+	BENCH_MAKE_COMMAND="make bench $(if $(filter 1,$(BENCH_SMOKE)),BENCH_SMOKE=1,BENCH_SIZES=$(BENCH_SIZES) BENCH_REPEAT=$(BENCH_REPEAT))$(if $(BENCH_PATHS), BENCH_PATHS=$(BENCH_PATHS))$(if $(BENCH_XLSX_MAX_ROWS), BENCH_XLSX_MAX_ROWS=$(BENCH_XLSX_MAX_ROWS))" \
+	BENCH_PATHS="$(BENCH_PATHS)" BENCH_XLSX_MAX_ROWS="$(BENCH_XLSX_MAX_ROWS)" \
 		$(VENV)/bin/python -m tongban.bench run --sizes $(BENCH_SIZES) --repeat $(BENCH_REPEAT) $(if $(filter 1,$(BENCH_SMOKE)),--smoke)
 
 clean:

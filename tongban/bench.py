@@ -12,19 +12,27 @@ published Parquet:
 
 N is the number of rows delivered in the run, over all eight deliveries (births and business
 licences, four provinces in their native formats): N/8 rows per delivery. The deliveries are
-generated once per (N, seed) under ``build/bench/data`` (``tongban sample``) and reused.
+generated once per (N, seed) under ``build/bench/data`` (``tongban sample``) and reused. Above
+one XLSX sheet (1,048,575 rows a delivery, N > 8,388,600) 安徽 delivers each entity in parts
+(``ah/births-1.xlsx``, ``-2``, ...), which every path reads through the mapping's glob
+(:func:`tongban.intake.parts.find_parts`); the cache key then names the part size.
 
 Every measured run is a fresh subprocess (interpreter start and imports count; memory is per
 path) in an empty work directory. The parent samples the resident memory of the subprocess and
 all its descendants every ~50 ms from ``/proc`` (sum of VmRSS over the tree at each instant; the
 peak is the largest sum) and also records the child's ``ru_maxrss``. The child writes its stage
-timings and row counts as JSON. After every full tongban run, one province re-delivers (its two
-deliveries replaced by a different seed's) and tongban runs again in the same work directory:
-the re-run. The DAG file's parse time is measured like ``tests/dags`` does.
+timings and row counts as JSON. After every full tongban run come two re-runs in the same work
+directory, each from the state the full run left (the directory is copied aside and put back
+between them, unmeasured): 江苏 re-delivers both its deliveries (25 % of the rows), and 江苏
+re-delivers only its business licences (12.5 %), each replaced by the next seed's data of the
+same size while the other deliveries stay byte for byte the same. The DAG file's parse time is
+measured like ``tests/dags`` does. ``--paths`` / ``$BENCH_PATHS`` runs a subset of the paths
+(pandas + GX is run only up to N = 1M anyway and extrapolated beyond).
 
-Results accumulate in ``build/bench/results.json`` (a size measured again replaces its entry)
-and are rendered into ``docs/benchmarks.md`` between the ``bench:begin``/``bench:end`` markers;
-the rest of that file (what the lower bound includes, where the time goes) is hand-written.
+Results accumulate in ``build/bench/results.json`` (a size measured again replaces its entry,
+except the paths not run this time, which keep their earlier figures, marked so) and are
+rendered into ``docs/benchmarks.md`` between the ``bench:begin``/``bench:end`` markers; the rest
+of that file (what the lower bound includes, where the time goes) is hand-written.
 """
 
 from __future__ import annotations
@@ -50,10 +58,20 @@ ENTITIES = ("birth_registration", "business_license")
 SAMPLE_ENTITIES = {"births": "birth_registration", "licenses": "business_license"}
 PROVINCES = ("sh", "js", "zj", "ah")
 DELIVERIES = len(SAMPLE_ENTITIES) * len(PROVINCES)
-#: the province that re-delivers in the re-run scenario (GBK CSV: the reader's slowest text path)
+#: the province that re-delivers in the re-run scenarios (GBK CSV: the reader's slowest text path)
 REDELIVERING = "js"
+#: the re-runs after every full tongban run, each from the state the full run left: which
+#: deliveries (province, sample entity) are replaced by the next seed's (same size); the other
+#: deliveries stay byte for byte as they were
+RERUNS: dict[str, dict[str, Any]] = {
+    "province": {"label": f"{REDELIVERING} re-delivers both its deliveries",
+                 "changed": ((REDELIVERING, "births"), (REDELIVERING, "licenses"))},
+    "delivery": {"label": f"{REDELIVERING} re-delivers business_license only",
+                 "changed": ((REDELIVERING, "licenses"),)},
+}
 PATHS = ("tongban", "lower_bound", "pandas_gx")
-#: an XLSX sheet holds 1,048,576 rows, one of them the header
+#: an XLSX sheet holds 1,048,576 rows, one of them the header: 安徽's deliveries above this are
+#: written (and read) in parts (``tongban.sample``, ``tongban.intake.parts``)
 XLSX_MAX_ROWS = 1_048_575
 DEFAULT_SEED = 20261127
 #: the pandas + GX path is run up to this N and extrapolated beyond (linear in N)
@@ -74,68 +92,131 @@ def rows_per_delivery(n: int) -> int:
     per = n // DELIVERIES
     if per < 1:
         raise SystemExit(f"N={n}: need at least {DELIVERIES} rows (one per delivery)")
-    if per > XLSX_MAX_ROWS:
-        raise SystemExit(
-            f"N={n}: {per} rows per delivery do not fit one XLSX sheet ({XLSX_MAX_ROWS} data rows); a "
-            "mapping reads one delivery file today, so 安徽 would have to deliver several files — "
-            "multi-file deliveries are part of issue 5 and not supported yet")
     return per
 
 
-def _generate(out: Path, per: int, seed: int) -> None:
-    """``tongban sample`` for both entities, in a subprocess (the generator holds every row in memory)."""
-    code = ("import sys; from pathlib import Path; from tongban.sample import generate_deliveries\n"
+def xlsx_parts(n: int, xlsx_max_rows: int = XLSX_MAX_ROWS) -> int:
+    """Files per 安徽 (XLSX) delivery at N."""
+    return -(-rows_per_delivery(n) // xlsx_max_rows)
+
+
+def data_key(n: int, seed: int, xlsx_max_rows: int = XLSX_MAX_ROWS) -> str:
+    """The cache directory of N's deliveries: ``n<N>-s<seed>``, and ``-xlsx<rows>`` when 安徽's
+    deliveries are in parts (the layout depends on the part size; with one part it does not,
+    so data cached before parts existed stays valid)."""
+    key = f"n{n}-s{seed}"
+    return key if xlsx_parts(n, xlsx_max_rows) == 1 else f"{key}-xlsx{xlsx_max_rows}"
+
+
+def _generate(out: Path, per: int, seed: int, xlsx_max_rows: int, provinces: tuple[str, ...] | None = None) -> None:
+    """``tongban sample`` for both entities, in a subprocess (the generator streams rows to the
+    files: its memory does not grow with N)."""
+    code = ("import json, sys; from pathlib import Path; from tongban.sample import generate_deliveries\n"
             "for e in ('births', 'licenses'):\n"
-            "    generate_deliveries(e, int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))\n")
-    subprocess.run([sys.executable, "-c", code, str(per), str(seed), str(out)], check=True, cwd=PROJECT_ROOT)
+            "    generate_deliveries(e, int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]),\n"
+            "                        xlsx_max_rows=int(sys.argv[4]), provinces=json.loads(sys.argv[5]))\n")
+    subprocess.run([sys.executable, "-c", code, str(per), str(seed), str(out), str(xlsx_max_rows),
+                    json.dumps(list(provinces) if provinces else None)], check=True, cwd=PROJECT_ROOT)
 
 
-def ensure_data(root: Path, n: int, seed: int) -> Path:
-    """The deliveries for N (cached by N and seed); ``<dir>/inbox`` is an inbox, ``<dir>/redelivery``
-    holds the re-delivering province's files from the next seed."""
+def ensure_data(root: Path, n: int, seed: int, xlsx_max_rows: int = XLSX_MAX_ROWS) -> Path:
+    """The deliveries for N (cached by N, seed and, when 安徽's are in parts, the part size);
+    ``<dir>/inbox`` is an inbox, ``<dir>/redelivery`` holds the re-delivering province's files
+    from the next seed."""
     per = rows_per_delivery(n)
-    data = root / "data" / f"n{n}-s{seed}"
+    data = root / "data" / data_key(n, seed, xlsx_max_rows)
     marker = data / "complete.json"
     if marker.is_file():
         return data
     if data.exists():
         shutil.rmtree(data)
     t0 = time.perf_counter()
-    print(f"bench: generating {DELIVERIES} deliveries of {per:,} rows (N={n:,}, seed {seed}) in {data}", flush=True)
-    _generate(data / "inbox", per, seed)
-    scratch = data / "scratch"
-    _generate(scratch, per, seed + 1)
-    (data / "redelivery").mkdir()
-    shutil.move(str(scratch / REDELIVERING), str(data / "redelivery" / REDELIVERING))
-    shutil.rmtree(scratch)
+    parts = xlsx_parts(n, xlsx_max_rows)
+    print(f"bench: generating {DELIVERIES} deliveries of {per:,} rows (N={n:,}, seed {seed}"
+          + (f", 安徽 in {parts} XLSX parts of ≤ {xlsx_max_rows:,} rows" if parts > 1 else "") + f") in {data}",
+          flush=True)
+    _generate(data / "inbox", per, seed, xlsx_max_rows)
+    t1 = time.perf_counter()
+    _generate(data / "redelivery", per, seed + 1, xlsx_max_rows, provinces=(REDELIVERING,))
     files = {str(p.relative_to(data)): p.stat().st_size for p in sorted(data.rglob("*")) if p.is_file()}
-    marker.write_text(json.dumps({"n": n, "rows_per_delivery": per, "seed": seed, "files": files,
-                                  "generated_seconds": round(time.perf_counter() - t0, 1)}, indent=2))
+    marker.write_text(json.dumps({"n": n, "rows_per_delivery": per, "seed": seed, "xlsx_max_rows": xlsx_max_rows,
+                                  "xlsx_parts": parts, "files": files,
+                                  "generated_seconds": round(time.perf_counter() - t0, 1),
+                                  "generated_seconds_inbox": round(t1 - t0, 1)}, indent=2))
     print(f"bench: generated in {time.perf_counter() - t0:.1f} s", flush=True)
     return data
 
 
-def delivery_paths(inbox: Path) -> dict[tuple[str, str], Path]:
-    """(province, entity) -> the delivery file in ``inbox``."""
-    out = {}
-    for sample_name, entity in SAMPLE_ENTITIES.items():
-        for prov in PROVINCES:
-            found = [p for p in (inbox / prov).glob(f"{sample_name}.*") if ".answer_key" not in p.name]
-            if len(found) != 1:
-                raise FileNotFoundError(f"{inbox / prov}: expected one {sample_name} delivery, found {found}")
-            out[(prov, entity)] = found[0]
+def _sample_entity(name: str) -> str | None:
+    """``births`` for ``births.csv`` / ``births-2.xlsx``; None for answer keys and other files."""
+    if ".answer_key" in name or name.endswith(".tmp"):
+        return None
+    stem = name.split(".", 1)[0]
+    base, dash, k = stem.rpartition("-")
+    if dash and k.isdigit():
+        stem = base
+    return stem if stem in SAMPLE_ENTITIES else None
+
+
+def delivery_files(inbox: Path) -> dict[tuple[str, str], list[Path]]:
+    """(province, entity) -> the delivery's files in ``inbox`` (several for a delivery in parts)."""
+    out: dict[tuple[str, str], list[Path]] = {}
+    for prov in PROVINCES:
+        for f in sorted((inbox / prov).iterdir()) if (inbox / prov).is_dir() else []:
+            sample = _sample_entity(f.name)
+            if sample:
+                out.setdefault((prov, SAMPLE_ENTITIES[sample]), []).append(f)
     return out
 
 
-def _link_inbox(data: Path, inbox: Path, *, redelivered: bool = False) -> None:
-    """An inbox of symlinks to the cached deliveries (the re-delivering province's from the next seed)."""
+def check_mappings(inbox: Path) -> None:
+    """Every delivery file of ``inbox`` is read by exactly one mapping of the two entities, as
+    ``tongban.intake.parts.find_parts`` finds them: a delivery in parts needs a glob in its
+    mapping's ``delivery.file`` (``ah/births*.xlsx``). Refuses before anything is measured."""
+    from tongban.config import settings
+    from tongban.intake.parts import find_parts
+    from tongban.standards.generate import load_checked
+
+    std = load_checked(settings().standards_dir)
+    claimed: dict[Path, str] = {}
+    problems = []
+    for entity in ENTITIES:
+        for m in std.mappings_for(entity):
+            found = find_parts([inbox], m.delivery.file)
+            if not found:
+                problems.append(f"{m.source_id}/{entity}: delivery.file {m.delivery.file!r} matches nothing")
+            for f in found:
+                if f in claimed:
+                    problems.append(f"{f.name} is read by {claimed[f]} and by {m.source_id}/{entity}")
+                claimed[f] = f"{m.source_id}/{entity}"
+    for (prov, entity), files in delivery_files(inbox).items():
+        unread = [f.name for f in files if f not in claimed]
+        if unread:
+            problems.append(f"{prov}/{entity}: {', '.join(unread)} not read by any mapping")
+    if problems:
+        raise SystemExit("bench: the mappings do not read the generated deliveries:\n  " + "\n  ".join(problems)
+                         + "\na delivery in several XLSX parts needs its mapping's delivery.file to be a glob "
+                           "(e.g. ah/births*.xlsx) and an intake that reads parts (tongban/intake/parts.py)")
+
+
+def _link_inbox(data: Path, inbox: Path, *, changed: tuple[tuple[str, str], ...] = ()) -> None:
+    """An inbox of symlinks to the cached deliveries; the deliveries in ``changed`` ((province,
+    sample entity) pairs) from the next seed's (``<data>/redelivery``)."""
     if inbox.exists():
         shutil.rmtree(inbox)
     for prov in PROVINCES:
-        src = data / ("redelivery" if redelivered and prov == REDELIVERING else "inbox") / prov
         (inbox / prov).mkdir(parents=True)
-        for f in src.iterdir():
-            if ".answer_key" not in f.name:
+        for f in (data / "inbox" / prov).iterdir():
+            sample = _sample_entity(f.name)
+            if sample and (prov, sample) not in changed:
+                (inbox / prov / f.name).symlink_to(f.resolve())
+        for prov_changed, sample in changed:
+            if prov_changed != prov:
+                continue
+            files = [f for f in (data / "redelivery" / prov).iterdir() if _sample_entity(f.name) == sample]
+            if not files:
+                raise FileNotFoundError(f"{data / 'redelivery' / prov}: no {sample} delivery")
+            for f in files:
                 (inbox / prov / f.name).symlink_to(f.resolve())
 
 
@@ -330,12 +411,13 @@ def compare_published(tongban_exchange: Path, other: Path) -> dict[str, Any]:
     con = duckdb.connect()
     try:
         for e in ENTITIES:
-            a = tongban_exchange / e / "v1" / "part-0.parquet"
+            a = sorted((tongban_exchange / e / "v1").glob("part-*.parquet"))  # one file, or one per source
             b = other / f"{e}.parquet"
-            if not (a.is_file() and b.is_file()):
+            if not (a and b.is_file()):
                 out[e] = None
                 continue
-            ra = f"(select * exclude (run_id) from read_parquet({quote_literal(str(a))}))"
+            files = "[" + ", ".join(quote_literal(str(f)) for f in a) + "]"
+            ra = f"(select * exclude (run_id) from read_parquet({files}))"
             rb = f"(select * exclude (run_id) from read_parquet({quote_literal(str(b))}))"
             try:
                 only_a = con.execute(f"select count(*) from ({ra} except all {rb})").fetchone()[0]
@@ -367,13 +449,43 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "rows": runs[-1].get("rows"), "same_as_tongban": runs[0].get("same_as_tongban")}
 
 
+def _rerun_scenarios(work: Path, data: Path, rep: int, n: int, repeat: int) -> dict[str, dict[str, Any]]:
+    """After a full tongban run in ``work``: each re-run scenario from the state that full run left
+    (the work directory is copied aside first and put back between the scenarios, so that each
+    re-run sees exactly its own changed deliveries against the full run)."""
+    out: dict[str, dict[str, Any]] = {}
+    base = work.with_name(work.name + ".after_full_run")
+    if base.exists():
+        shutil.rmtree(base)
+    names = list(RERUNS)
+    for i, name in enumerate(names):
+        if i + 1 < len(names):
+            shutil.copytree(work, base, symlinks=True)  # not measured
+        scenario = RERUNS[name]
+        _link_inbox(data, work / "inbox", changed=scenario["changed"])
+        rr = run_one("tongban", work, tag=f"rerun_{name}{rep + 1}")
+        out[name] = rr
+        print(f"bench: N={n:,} {'re-run':<12} run {rep + 1}/{repeat}: {rr['seconds']:8.2f} s "
+              f"({scenario['label']}; the other deliveries unchanged)", flush=True)
+        if i + 1 < len(names):
+            for f in work.glob("rerun_*"):  # keep the logs and results
+                if f.is_file():
+                    shutil.move(str(f), str(base / f.name))
+            shutil.rmtree(work)
+            base.rename(work)
+    return out
+
+
 def bench_size(root: Path, n: int, seed: int, repeat: int, paths: list[str], pandas_max: int,
-               rerun: bool) -> dict[str, Any]:
-    data = ensure_data(root, n, seed)
+               rerun: bool, xlsx_max_rows: int = XLSX_MAX_ROWS) -> dict[str, Any]:
+    data = ensure_data(root, n, seed, xlsx_max_rows)
+    check_mappings(data / "inbox")
     per = rows_per_delivery(n)
     runs: dict[str, list[dict[str, Any]]] = {p: [] for p in paths}
-    reruns: list[dict[str, Any]] = []
+    reruns: dict[str, list[dict[str, Any]]] = {name: [] for name in RERUNS}
     skipped = {}
+    if n > pandas_max:  # whether asked for or not: the table shows its extrapolation
+        skipped["pandas_gx"] = f"not run above N={pandas_max:,} (extrapolated, linear in N)"
     for rep in range(repeat):
         for path in paths:  # interleaved, so drift over the session hits every path alike
             if path == "pandas_gx" and n > pandas_max:
@@ -389,17 +501,51 @@ def bench_size(root: Path, n: int, seed: int, repeat: int, paths: list[str], pan
             print(f"bench: N={n:,} {path:<12} run {rep + 1}/{repeat}: {r['seconds']:8.2f} s, "
                   f"peak RSS {r['peak_rss_bytes'] / 2**20:7.0f} MiB", flush=True)
             if path == "tongban" and rerun:
-                _link_inbox(data, work / "inbox", redelivered=True)
-                rr = run_one(path, work, tag=f"rerun{rep + 1}")
-                reruns.append(rr)
-                print(f"bench: N={n:,} {'re-run':<12} run {rep + 1}/{repeat}: {rr['seconds']:8.2f} s "
-                      f"({REDELIVERING} re-delivered, three provinces unchanged)", flush=True)
+                for name, rr in _rerun_scenarios(work, data, rep, n, repeat).items():
+                    reruns[name].append(rr)
     result: dict[str, Any] = {"n": n, "rows_per_delivery": per, "seed": seed, "repeat": repeat,
+                              "xlsx_max_rows": xlsx_max_rows, "xlsx_parts": xlsx_parts(n, xlsx_max_rows),
                               "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "paths": {p: _summary(r) for p, r in runs.items() if r}, "skipped": skipped}
-    if reruns:
-        result["rerun"] = {"redelivering": REDELIVERING, **_summary(reruns)}
+    if any(reruns.values()):
+        result["reruns"] = {}
+        for name, rr in reruns.items():
+            changed = RERUNS[name]["changed"]
+            result["reruns"][name] = {
+                "label": RERUNS[name]["label"],
+                "changed": [f"{prov}.{SAMPLE_ENTITIES[e]}" for prov, e in changed],
+                "rows_changed": per * len(changed), "rows_total": per * DELIVERIES,
+                "changed_share": len(changed) / DELIVERIES, **_summary(rr)}
     return result
+
+
+def merge_size(previous: dict[str, Any] | None, new: dict[str, Any], measured: list[str]) -> dict[str, Any]:
+    """A size measured again replaces its entry, except the paths (and re-runs) not measured this
+    time: they are carried over from ``previous``, marked with when and how they were measured."""
+    if not previous:
+        return new
+    origin = {k: previous.get(k) for k in ("measured_at", "commit", "command", "repeat")}
+    for name, entry in previous.get("paths", {}).items():
+        if name not in measured and name not in new["paths"]:
+            new["paths"][name] = {**entry, "carried_over": entry.get("carried_over") or origin}
+            new.get("skipped", {}).pop(name, None)
+    if "tongban" not in measured:
+        old = _reruns_of(previous)
+        if old and "reruns" not in new:
+            new["reruns"] = {k: {**v, "carried_over": v.get("carried_over") or origin} for k, v in old.items()}
+    return new
+
+
+def _reruns_of(size: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The re-run scenarios of a size entry (entries written before there were two: ``rerun``,
+    the province scenario)."""
+    if "reruns" in size:
+        return size["reruns"]
+    if "rerun" in size:
+        changed = RERUNS["province"]["changed"]
+        return {"province": {"label": RERUNS["province"]["label"], "changed_share": len(changed) / DELIVERIES,
+                             "changed": [f"{p}.{SAMPLE_ENTITIES[e]}" for p, e in changed], **size["rerun"]}}
+    return {}
 
 
 _PARSE_PROBE = r"""
@@ -487,7 +633,7 @@ def _target_rows(results: dict[str, Any]) -> list[str]:
     def at(n: int) -> dict[str, Any] | None:
         return sizes.get(str(n))
 
-    largest = max((int(k) for k in sizes), default=None)
+    largest = max((int(k) for k, v in sizes.items() if {"tongban", "lower_bound"} <= set(v["paths"])), default=None)
     rows = ["| target | status |", "|---|---|"]
     big = at(10_000_000)
     if big and "lower_bound" in big["paths"] and "tongban" in big["paths"]:
@@ -495,7 +641,7 @@ def _target_rows(results: dict[str, Any]) -> list[str]:
         rows.append(f"| tongban ≤ 1.5× lower bound at 10M | {'met' if r <= 1.5 else 'NOT met'}: {r:.2f}× |")
     else:
         hint = ""
-        if largest and "lower_bound" in sizes[str(largest)]["paths"]:
+        if largest:
             s = sizes[str(largest)]["paths"]
             hint = (f" (at N={largest:,}: "
                     f"{s['tongban']['median_seconds'] / s['lower_bound']['median_seconds']:.1f}×)")
@@ -520,13 +666,24 @@ def _target_rows(results: dict[str, Any]) -> list[str]:
             status = f"not yet measured at 10M; above 2 GiB already at N={over[0]:,}" if over else \
                 "not yet measured at 10M"
         rows.append(f"| peak RSS ≤ 2 GB at 10M and flat in N | {status} (tongban peak: {parts}) |")
-    reruns = [(int(k), v) for k, v in sizes.items() if "rerun" in v and "tongban" in v["paths"]]
-    if reruns:
-        parts = [f"N={k:,}: {v['rerun']['median_seconds'] / v['paths']['tongban']['median_seconds']:.0%}"
-                 for k, v in sorted(reruns)]
-        ok = all(v["rerun"]["median_seconds"] <= 0.1 * v["paths"]["tongban"]["median_seconds"] for _, v in reruns)
+    one, province = [], []
+    for k, v in sizes.items():
+        if "tongban" not in v["paths"]:
+            continue
+        rr = _reruns_of(v)
+        if "delivery" in rr:
+            one.append((int(k), rr["delivery"]["median_seconds"] / v["paths"]["tongban"]["median_seconds"]))
+        elif "province" in rr:
+            province.append((int(k), rr["province"]["median_seconds"] / v["paths"]["tongban"]["median_seconds"]))
+    if one:
+        parts = ", ".join(f"N={k:,}: {r:.0%}" for k, r in sorted(one))
+        ok = all(r <= 0.10 for _, r in one)
         rows.append(f"| re-run with one changed delivery ≤ 10% of a full run | {'met' if ok else 'NOT met'} "
-                    f"({', '.join(parts)}) |")
+                    f"({parts}; one delivery is 12.5% of the rows) |")
+    elif province:
+        parts = ", ".join(f"N={k:,}: {r:.0%}" for k, r in sorted(province))
+        rows.append("| re-run with one changed delivery ≤ 10% of a full run | not yet measured with one delivery; "
+                    f"NOT met with one province (two deliveries) re-delivered ({parts}) |")
     else:
         rows.append("| re-run with one changed delivery ≤ 10% of a full run | not yet measured |")
     dag = results.get("dag_parse")
@@ -552,7 +709,10 @@ def render(results: dict[str, Any]) -> str:
         p = s["paths"]
         tb = p.get("tongban", {}).get("median_seconds")
         lb = p.get("lower_bound", {}).get("median_seconds")
-        lines += [f"### N = {n:,} rows ({s['rows_per_delivery']:,} per delivery × {DELIVERIES})", "",
+        parts = s.get("xlsx_parts", 1)
+        parts_note = (f"; 安徽 delivers each entity in {parts} XLSX parts of ≤ {s['xlsx_max_rows']:,} rows"
+                      if parts > 1 else "")
+        lines += [f"### N = {n:,} rows ({s['rows_per_delivery']:,} per delivery × {DELIVERIES}{parts_note})", "",
                   f"Measured {s['measured_at']} at commit `{s.get('commit', '?')}`, {s['repeat']} run(s) per path, "
                   f"medians. Command:", "", "```sh", s.get("command", "?"), "```", "",
                   "| path | median wall | min – max | peak RSS (median / max) | rows published | ratio |",
@@ -575,12 +735,20 @@ def render(results: dict[str, Any]) -> str:
                 ratio = f"pandas+GX / tongban: {_ratio(r['median_seconds'], tb)}"
             lines.append(f"| {name} | {_s(r['median_seconds'])} | {_s(r['min_seconds'])} – {_s(r['max_seconds'])} | "
                          f"{_mib(r['median_peak_rss_bytes'])} / {_mib(r['max_peak_rss_bytes'])} | {published:,} | {ratio} |")
-        if "rerun" in s:
-            rr = s["rerun"]
-            lines.append(f"| tongban re-run ({rr['redelivering']} re-delivered) | {_s(rr['median_seconds'])} | "
+        reruns = _reruns_of(s)
+        for rr in reruns.values():
+            share = _pct(rr["changed_share"])
+            lines.append(f"| tongban re-run: {rr['label']} ({share} of the rows changed) | {_s(rr['median_seconds'])} | "
                          f"{_s(rr['min_seconds'])} – {_s(rr['max_seconds'])} | {_mib(rr['median_peak_rss_bytes'])} / "
-                         f"{_mib(rr['max_peak_rss_bytes'])} | | re-run / full run: {_ratio(rr['median_seconds'], tb)} |")
+                         f"{_mib(rr['max_peak_rss_bytes'])} | | re-run / full run: {_ratio(rr['median_seconds'], tb)} "
+                         f"(a re-run proportional to the changed rows: {share}) |")
         lines.append("")
+        carried = {name: p[name]["carried_over"] for name in PATHS if name in p and p[name].get("carried_over")}
+        carried.update({f"re-run ({k})": v["carried_over"] for k, v in reruns.items() if v.get("carried_over")})
+        for name, origin in carried.items():
+            lines.append(f"`{name}`: not run this time; its figures are from {origin.get('measured_at', '?')} at "
+                         f"commit `{origin.get('commit', '?')}` (`{origin.get('command', '?')}`).")
+            lines.append("")
         for name in PATHS:
             if name in p and p[name].get("median_stages"):
                 st = p[name]["median_stages"]
@@ -594,6 +762,8 @@ def render(results: dict[str, Any]) -> str:
             per = [(k.split(".", 1)[1], v) for k, v in st.items() if k.startswith("intake.")]
             lines.append("tongban intake per delivery (median s): " + ", ".join(f"{k} {v:.2f}" for k, v in per))
             lines.append("")
+        if "tongban" in p and reruns:
+            lines += _rerun_stage_table(p["tongban"], reruns)
         same = {name: p[name].get("same_as_tongban") for name in PATHS if name in p and p[name].get("same_as_tongban")}
         for name, cmp in same.items():
             ok = all(v and v.get("only_tongban") == 0 and v.get("only_other") == 0 for v in cmp.values())
@@ -614,8 +784,8 @@ def render(results: dict[str, Any]) -> str:
     if missing:
         lines += ["### Not yet measured", "",
                   "N = " + ", ".join(f"{n:,}" for n in missing) + " rows: not yet measured"
-                  + (" (10M needs more than one XLSX file per 安徽 delivery: multi-file deliveries are not "
-                     "supported yet)" if 10_000_000 in missing else "") + ".", ""]
+                  + (f" (at 10M each 安徽 delivery has {rows_per_delivery(10_000_000):,} rows, written and read as "
+                     f"{xlsx_parts(10_000_000)} XLSX parts)" if 10_000_000 in missing else "") + ".", ""]
     dag = results.get("dag_parse")
     if dag:
         lines += ["### DAG file parse", "",
@@ -625,6 +795,40 @@ def render(results: dict[str, Any]) -> str:
                   ""]
     lines.append(DOC_END)
     return "\n".join(lines)
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.3g}%"
+
+
+def _rerun_stage_table(full: dict[str, Any], reruns: dict[str, dict[str, Any]]) -> list[str]:
+    """Median stage seconds of the full tongban run beside each re-run's: where a re-run still
+    spends the time of a full run."""
+    stages = [k for k in full.get("median_stages", {}) if "." not in k]
+    for rr in reruns.values():
+        stages += [k for k in rr.get("median_stages", {}) if "." not in k and k not in stages]
+    head = "| stage (median s) | full run | " + " | ".join(f"re-run: {rr['label']}" for rr in reruns.values()) + " |"
+    lines = ["Stages of the tongban re-runs beside the full run's (each re-run starts from the state the full run "
+             "left; the deliveries not re-delivered are byte for byte the same):", "", head,
+             "|---|" + "---:|" * (1 + len(reruns))]
+    changed_rows = [f"{rr['rows_changed']:,} of {rr['rows_total']:,} ({_pct(rr['changed_share'])})"
+                    if "rows_changed" in rr else _pct(rr["changed_share"]) for rr in reruns.values()]
+    lines.append("| rows re-delivered | — | " + " | ".join(changed_rows) + " |")
+    for k in stages:
+        cells = [full.get("median_stages", {}).get(k)] + [rr.get("median_stages", {}).get(k) for rr in reruns.values()]
+        lines.append(f"| {k} | " + " | ".join("—" if v is None else f"{v:.2f}" for v in cells) + " |")
+    unchanged = []
+    for rr in reruns.values():
+        st = rr.get("median_stages", {})
+        changed = {f"intake.{c}" for c in rr.get("changed", [])}
+        per = [v for k, v in st.items() if k.startswith("intake.") and k not in changed]
+        unchanged.append(f"{sum(per):.2f}" if per else "—")
+    lines.append("| intake of the deliveries not re-delivered | — | " + " | ".join(unchanged) + " |")
+    walls = [full["median_seconds"]] + [rr["median_seconds"] for rr in reruns.values()]
+    lines.append("| wall (process start to exit) | " + f"{walls[0]:.2f} | "
+                 + " | ".join(f"{w:.2f} ({w / walls[0]:.0%})" for w in walls[1:]) + " |")
+    lines.append("")
+    return lines
 
 
 def _pandas_rate(sizes: dict[str, Any]) -> float | None:
@@ -728,9 +932,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="N, total rows over the 8 deliveries, comma-separated (1m, 100k work) [$BENCH_SIZES]")
         p.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")), help="[$BENCH_REPEAT]")
         p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-        p.add_argument("--paths", default=",".join(PATHS))
+        p.add_argument("--paths", default=os.environ.get("BENCH_PATHS") or ",".join(PATHS),
+                       help="comma-separated subset of " + ",".join(PATHS) + " [$BENCH_PATHS]; a size measured "
+                            "again keeps the earlier figures of the paths not run")
         p.add_argument("--pandas-max", type=int, default=PANDAS_MAX_ROWS)
-        p.add_argument("--no-rerun", action="store_true", help="skip the one-province re-delivery run")
+        p.add_argument("--no-rerun", action="store_true", help="skip the re-runs (one province / one delivery "
+                                                              "re-delivered)")
+        p.add_argument("--rerun", action="store_true", help="run the re-runs even with --smoke")
+        p.add_argument("--xlsx-max-rows", type=int,
+                       default=int(os.environ.get("BENCH_XLSX_MAX_ROWS") or XLSX_MAX_ROWS),
+                       help="data rows per 安徽 XLSX part (one sheet: 1,048,575); smaller to try parts on "
+                            "small N [$BENCH_XLSX_MAX_ROWS]")
         p.add_argument("--no-dag-parse", action="store_true")
         p.add_argument("--smoke", action="store_true", default=os.environ.get("BENCH_SMOKE") == "1",
                        help=f"N={SMOKE_ROWS}, one run of each path, no re-run, results under --out only "
@@ -783,6 +995,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown path(s) {unknown}; choose from {', '.join(PATHS)}")
     for n in sizes:
         rows_per_delivery(n)  # refuse impossible sizes before measuring anything
+    if not 1 <= args.xlsx_max_rows <= XLSX_MAX_ROWS:
+        parser.error(f"--xlsx-max-rows must be between 1 and {XLSX_MAX_ROWS:,}")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {}
@@ -793,10 +1007,11 @@ def main(argv: list[str] | None = None) -> int:
         command = os.environ["BENCH_MAKE_COMMAND"]
     commit = _git_commit()
     for n in sizes:
-        res = bench_size(out, n, args.seed, repeat, paths, args.pandas_max, rerun=not (args.no_rerun or smoke))
+        res = bench_size(out, n, args.seed, repeat, paths, args.pandas_max, rerun=not args.no_rerun and (args.rerun or not smoke),
+                         xlsx_max_rows=args.xlsx_max_rows)
         res["command"] = command
         res["commit"] = commit
-        results["sizes"][str(n)] = res
+        results["sizes"][str(n)] = merge_size(results["sizes"].get(str(n)), res, paths)
         results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
         write_doc(doc, results)
     if not args.no_dag_parse:

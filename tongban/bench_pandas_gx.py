@@ -1,10 +1,11 @@
 """What users would write instead (``make bench``'s third path): pandas and a GX suite on pandas.
 
 Per entity: pandas reads every delivery (``read_csv`` with the GBK encoding for 江苏,
-``read_json(lines=True)``, ``read_excel(engine="calamine")``); the mapping steps are applied
-with pandas string methods and Python (one small interpreter of the closed vocabulary, for the
-steps the births and licence mappings use); the standard's rules are computed with the Python
-validators of :mod:`tongban.validators`; then
+``read_json(lines=True)``, ``read_excel(engine="calamine")``; a delivery in parts, found and
+ordered by :func:`tongban.intake.parts.find_parts`, part by part, concatenated); the mapping
+steps are applied with pandas string methods and Python (one small interpreter of the closed
+vocabulary, for the steps the births and licence mappings use); the standard's rules are
+computed with the Python validators of :mod:`tongban.validators`; then
 
 1. a GX 1.x suite on a pandas data source (ephemeral context, ``add_pandas``, a dataframe
    asset, whole-dataframe batch) holds one expectation per row check — not null for required
@@ -44,12 +45,17 @@ TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (dbtgen.TRI
 # ------------------------------------------------------------------------------------------ read
 
 
-def read_delivery(path: Path, fmt: str, sheet: str | int | None):
-    """Every declared column as text (``str`` or missing), as the province sent it."""
+def read_delivery(path: Path | list[Path], fmt: str, sheet: str | int | None):
+    """Every declared column as text (``str`` or missing), as the province sent it. A delivery in
+    several parts (a list, in intake's order) is read part by part and concatenated in order."""
     import pandas as pd
 
     from tongban.bench_lower_bound import _is_utf8
 
+    if isinstance(path, list):
+        if len(path) != 1:
+            return pd.concat([read_delivery(p, fmt, sheet) for p in path], ignore_index=True)
+        path = path[0]
     if fmt == "csv":
         encoding = "utf-8" if _is_utf8(path) else "gb18030"
         return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False, na_filter=False)
@@ -427,8 +433,9 @@ def gate(context, gx, ent, frame, suite_path: Path) -> bool:
 # ------------------------------------------------------------------------------------------ run
 
 
-def run(*, standards_dir: Path, expectations_dir: Path, find_delivery, out_dir: Path, reference_dir: Path,
+def run(*, standards_dir: Path, expectations_dir: Path, find_parts, out_dir: Path, reference_dir: Path,
         key: bytes, entities: tuple[str, ...]) -> dict[str, Any]:
+    """``find_parts(file)``: the delivery's files in order (:func:`tongban.intake.parts.find_parts`)."""
     st = _Stages()
     import duckdb
     import great_expectations as gx
@@ -436,6 +443,7 @@ def run(*, standards_dir: Path, expectations_dir: Path, find_delivery, out_dir: 
 
     from tongban import pii
     from tongban.bench_lower_bound import _sha256
+    from tongban.intake.parts import combined_sha256
     from tongban.standards.generate import load_checked
 
     st.mark("import")
@@ -454,10 +462,13 @@ def run(*, standards_dir: Path, expectations_dir: Path, find_delivery, out_dir: 
         ent = std.entities[entity]
         frames = []
         for m in std.mappings_for(entity):
-            path = Path(find_delivery(m.delivery.file))
-            raw = read_delivery(path, m.delivery.format, m.delivery.sheet)
+            paths = [Path(p) for p in find_parts(m.delivery.file)]
+            if not paths:
+                raise FileNotFoundError(f"{m.source_id}/{entity}: no delivery matches {m.delivery.file!r}")
+            raw = read_delivery(paths, m.delivery.format, m.delivery.sheet)
+            sha = combined_sha256([(p.name, _sha256(p)) for p in paths])  # intake's digest of the parts
             st.mark("read")
-            frames.append(map_delivery(std, m, raw, sha256=_sha256(path), run_id=run_id))
+            frames.append(map_delivery(std, m, raw, sha256=sha, run_id=run_id))
             del raw
             st.mark("map")
         frame = pd.concat(frames, ignore_index=True)
@@ -511,12 +522,14 @@ def run(*, standards_dir: Path, expectations_dir: Path, find_delivery, out_dir: 
 def run_from_env() -> dict[str, Any]:
     from tongban.bench import ENTITIES
     from tongban.config import quiet_third_parties, settings
+    from tongban.intake.parts import find_parts
     from tongban.pii import pseudonym_key
 
     quiet_third_parties()
     s = settings()
-    return run(standards_dir=s.standards_dir, expectations_dir=s.expectations_dir, find_delivery=s.find_delivery,
-               out_dir=s.exchange_dir, reference_dir=s.reference_dir, key=pseudonym_key(s.build_dir),
+    return run(standards_dir=s.standards_dir, expectations_dir=s.expectations_dir,
+               find_parts=lambda file: find_parts(s.inbox_dirs, file), out_dir=s.exchange_dir,
+               reference_dir=s.reference_dir, key=pseudonym_key(s.build_dir),
                entities=ENTITIES)
 
 

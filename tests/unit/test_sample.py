@@ -472,3 +472,63 @@ def test_cli_writes_the_eight_files(tmp_path):
                               "js/births.csv", "sh/births.answer_key.csv", "sh/births.csv",
                               "zj/births.answer_key.csv", "zj/births.jsonl"])
     assert "births" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# XLSX deliveries in parts (a sheet holds at most 1,048,575 data rows)
+
+
+def _xlsx_rows(paths: list[Path]) -> tuple[list, list]:
+    from python_calamine import CalamineWorkbook
+
+    header, rows = None, []
+    for p in paths:
+        with CalamineWorkbook.from_path(str(p)) as wb:
+            assert wb.sheet_names == ["Sheet1"]
+            values = wb.get_sheet_by_name("Sheet1").to_python()
+        assert header is None or list(values[0]) == header, p  # every part starts with the header
+        header = list(values[0])
+        rows += [list(r) for r in values[1:]]
+    return header, rows
+
+
+def test_xlsx_delivery_in_parts_keeps_rows_and_answer_key(tmp_path):
+    from tongban.intake.parts import find_parts
+
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    for entity in ("births", "licenses"):
+        write_samples(entity, 1_050, SEED, whole, provinces=["ah", "js"])
+        paths = write_samples(entity, 1_050, SEED, split, xlsx_max_rows=100, provinces=["ah", "js"])
+        names = [str(p.relative_to(split)) for p in paths]
+        expected = [f"ah/{entity}-{k}.xlsx" for k in range(1, 12)]
+        assert names == [f"js/{entity}.csv", f"js/{entity}.answer_key.csv", *expected, f"ah/{entity}.answer_key.csv"]
+        assert not (split / "ah" / f"{entity}.xlsx").exists()
+        # the intake's glob finds them in row order (natural order: -10 and -11 after -9)
+        parts = find_parts([split], f"ah/{entity}*.xlsx")
+        assert [str(p.relative_to(split)) for p in parts] == expected
+        header, rows = _xlsx_rows(parts)
+        assert (header, rows) == _xlsx_rows([whole / "ah" / f"{entity}.xlsx"])
+        assert len(rows) == 1_050
+        for part in parts[:-1]:
+            assert len(_xlsx_rows([part])[1]) == 100
+        # row numbers of the answer key count across the parts: the same key as the single file
+        for prov in ("ah", "js"):
+            key = f"{prov}/{entity}.answer_key.csv"
+            assert (split / key).read_bytes() == (whole / key).read_bytes(), key
+        assert (split / "js" / f"{entity}.csv").read_bytes() == (whole / "js" / f"{entity}.csv").read_bytes()
+        assert not [p for p in split.rglob("*.tmp")]
+
+
+def test_xlsx_parts_are_replaced_by_a_smaller_delivery(tmp_path, monkeypatch):
+    monkeypatch.setenv("TONGBAN_SAMPLE_XLSX_MAX_ROWS", "150")
+    write_samples("births", 400, SEED, tmp_path, provinces=["ah"])
+    assert sorted(p.name for p in (tmp_path / "ah").glob("births*.xlsx")) == [
+        "births-1.xlsx", "births-2.xlsx", "births-3.xlsx"]
+    monkeypatch.delenv("TONGBAN_SAMPLE_XLSX_MAX_ROWS")
+    write_samples("births", 400, SEED, tmp_path, provinces=["ah"])  # one sheet again: stale parts go
+    assert sorted(p.name for p in (tmp_path / "ah").glob("births*.xlsx")) == ["births.xlsx"]
+    for bad in (0, 1_048_576):
+        with pytest.raises(ValueError, match="xlsx_max_rows"):
+            write_samples("births", 10, SEED, tmp_path, xlsx_max_rows=bad)
+    with pytest.raises(ValueError, match="unknown province"):
+        write_samples("births", 10, SEED, tmp_path, provinces=["xx"])

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from tongban.sample.common import WrittenDelivery
 
-__all__ = ["DEFAULT_ROWS", "DEFAULT_SEED", "ENTITIES", "PROVINCES", "WrittenDelivery", "generate_deliveries",
-           "write_samples"]
+__all__ = ["DEFAULT_ROWS", "DEFAULT_SEED", "ENTITIES", "PROVINCES", "XLSX_MAX_ROWS", "WrittenDelivery",
+           "generate_deliveries", "write_samples"]
 
 ENTITIES = ("births", "licenses")
 DEFAULT_ROWS = 50_000
@@ -26,7 +28,7 @@ DEFAULT_SEED = 20261127
 def __getattr__(name: str) -> Any:
     # PROVINCES and WrittenDelivery load the reference and validator modules: only on use, so
     # that building the CLI parser stays cheap
-    if name in ("PROVINCES", "WrittenDelivery"):
+    if name in ("PROVINCES", "WrittenDelivery", "XLSX_MAX_ROWS"):
         from tongban.sample import common
 
         return getattr(common, name)
@@ -34,22 +36,34 @@ def __getattr__(name: str) -> Any:
 
 
 def generate_deliveries(entity: str, rows: int, seed: int, out_dir: Path,
-                        ref_dir: Path | None = None) -> list[WrittenDelivery]:
-    """Write one delivery per province (``rows`` rows each) and its answer key; describe them."""
+                        ref_dir: Path | None = None, *, xlsx_max_rows: int | None = None,
+                        provinces: Iterable[str] | None = None) -> list[WrittenDelivery]:
+    """Write one delivery per province (``rows`` rows each) and its answer key; describe them.
+
+    Rows are generated, rendered and written one at a time (memory does not grow with ``rows``
+    beyond a few small per-row lists). An XLSX delivery with more than ``xlsx_max_rows`` rows
+    (default ``$TONGBAN_SAMPLE_XLSX_MAX_ROWS``, else 1,048,575: one sheet) is written in parts
+    ``<name>-1.xlsx``, ``<name>-2.xlsx``, ...; the answer key's row numbers count across them.
+    ``provinces`` (keys such as ``("js",)``) writes only those; each province's data depends only
+    on the seed and the row count, never on which others are written."""
     if entity not in ENTITIES:
         raise ValueError(f"unknown entity {entity!r}; use one of {', '.join(ENTITIES)}")
     if rows < 1:
         raise ValueError("rows must be at least 1")
+    from tongban.sample.common import resolve_xlsx_max_rows
+
+    xlsx_max_rows = resolve_xlsx_max_rows(xlsx_max_rows)  # a bad value fails before anything is written
     out_dir = Path(out_dir)
     if entity == "births":
         from tongban.sample import births
 
-        return births.write(out_dir, rows, seed, ref_dir)
+        return births.write(out_dir, rows, seed, ref_dir, xlsx_max_rows=xlsx_max_rows, provinces=provinces)
     from tongban.sample import licenses
 
-    return licenses.write(out_dir, rows, seed, ref_dir)
+    return licenses.write(out_dir, rows, seed, ref_dir, xlsx_max_rows=xlsx_max_rows, provinces=provinces)
 
 
-def write_samples(entity: str, rows: int, seed: int, out_dir: Path) -> list[Path]:
-    """The paths written: for each province its delivery, then its answer key."""
-    return [p for d in generate_deliveries(entity, rows, seed, out_dir) for p in (d.path, d.answer_key)]
+def write_samples(entity: str, rows: int, seed: int, out_dir: Path, **kwargs: Any) -> list[Path]:
+    """The paths written: for each province its delivery (every part of it), then its answer key.
+    ``kwargs``: ``xlsx_max_rows``, ``provinces`` (see :func:`generate_deliveries`)."""
+    return [p for d in generate_deliveries(entity, rows, seed, out_dir, **kwargs) for p in (*d.files, d.answer_key)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from tongban.sample.common import (
     FUTURE_LAST,
     GIVEN_FEMALE,
     GIVEN_CHILD,
-    PROVINCES,
     DefectClass,
     KeyRow,
     Province,
@@ -36,6 +35,7 @@ from tongban.sample.common import (
     province_rng,
     rand_int,
     random_date,
+    select_provinces,
     sex_sequence,
     write_delivery,
     wrong_check_char,
@@ -212,8 +212,13 @@ class _Generator:
 
     # rows ---------------------------------------------------------------------------------
     def generate(self) -> tuple[list[BirthRow], list[KeyRow]]:
-        rows: list[BirthRow] = []
         keys: list[KeyRow] = []
+        rows = list(self.iter_rows(keys))
+        return rows, keys
+
+    def iter_rows(self, keys: list[KeyRow]) -> Iterator[BirthRow]:
+        """The rows one by one (streaming); each defective row's key is appended to ``keys``
+        before the row is yielded."""
         clean_certs: list[str] = []
         rng = self.rng
         for i in range(self.rows):
@@ -282,8 +287,7 @@ class _Generator:
                 clean_certs.append(cert)
             else:
                 keys.append(KeyRow(i + 1, defect.name, field, defect.expected_reason))
-            rows.append(row)
-        return rows, keys
+            yield row
 
     def record_id(self, i: int) -> str:
         if self.p.key == "sh":
@@ -310,24 +314,28 @@ def _text(v: str | None) -> str:
     return "" if v is None else v
 
 
-def render(province: str, rows: Sequence[BirthRow], ethnic: dict[str, str]) -> list:
+def render(province: str, rows: Iterable[BirthRow], ethnic: dict[str, str]) -> list:
     """Rows in the province's shape: lists of cells (csv/xlsx) or dicts (jsonl)."""
-    out: list = []
+    return list(iter_render(province, rows, ethnic))
+
+
+def iter_render(province: str, rows: Iterable[BirthRow], ethnic: dict[str, str]) -> Iterator:
+    """:func:`render`, one row at a time."""
     if province == "sh":
         for r in rows:
-            out.append([r.record_id, _text(r.birth_certificate_number), _text(r.child_name),
-                        "男" if r.child_sex_code == "1" else "女",
-                        r.birth_date.isoformat() if r.birth_date else "", r.birth_division_code,
-                        r.birth_institution_name, r.mother_name, _text(r.mother_id_number),
-                        _ethnicity(r, ethnic, True), _text(r.father_id_number), r.hukou_division_code,
-                        ";".join(SERVICE_ZH[s] for s in r.services_requested), _text(r.contact_phone)])
+            yield [r.record_id, _text(r.birth_certificate_number), _text(r.child_name),
+                   "男" if r.child_sex_code == "1" else "女",
+                   r.birth_date.isoformat() if r.birth_date else "", r.birth_division_code,
+                   r.birth_institution_name, r.mother_name, _text(r.mother_id_number),
+                   _ethnicity(r, ethnic, True), _text(r.father_id_number), r.hukou_division_code,
+                   ";".join(SERVICE_ZH[s] for s in r.services_requested), _text(r.contact_phone)]
     elif province == "js":
         for r in rows:
-            out.append([r.record_id, _text(r.birth_certificate_number), _text(r.child_name), r.child_sex_code,
-                        r.birth_date.strftime("%Y%m%d") if r.birth_date else "", r.birth_division_code,
-                        r.birth_institution_name, r.mother_name, _text(r.mother_id_number),
-                        _ethnicity(r, ethnic, False), _text(r.father_id_number), r.hukou_division_code,
-                        ",".join(SERVICE_JS[s] for s in r.services_requested), _text(r.contact_phone)])
+            yield [r.record_id, _text(r.birth_certificate_number), _text(r.child_name), r.child_sex_code,
+                   r.birth_date.strftime("%Y%m%d") if r.birth_date else "", r.birth_division_code,
+                   r.birth_institution_name, r.mother_name, _text(r.mother_id_number),
+                   _ethnicity(r, ethnic, False), _text(r.father_id_number), r.hukou_division_code,
+                   ",".join(SERVICE_JS[s] for s in r.services_requested), _text(r.contact_phone)]
     elif province == "zj":
         keys = COLUMNS["zj"]
         for r in rows:
@@ -337,18 +345,17 @@ def render(province: str, rows: Sequence[BirthRow], ethnic: dict[str, str]) -> l
                       r.birth_institution_name, r.mother_name, r.mother_id_number,
                       _ethnicity(r, ethnic, False), r.father_id_number, r.hukou_division_code,
                       list(r.services_requested), r.contact_phone]
-            out.append(dict(zip(keys, values, strict=True)))
+            yield dict(zip(keys, values, strict=True))
     elif province == "ah":
         for r in rows:
-            out.append([r.record_id, r.birth_certificate_number, r.child_name,
-                        "男" if r.child_sex_code == "1" else "女",
-                        zh_date(r.birth_date) if r.birth_date else None, r.birth_division_code,
-                        r.birth_institution_name, r.mother_name, r.mother_id_number,
-                        _ethnicity(r, ethnic, True), r.father_id_number, r.hukou_division_code,
-                        "、".join(SERVICE_ZH[s] for s in r.services_requested), r.contact_phone])
+            yield [r.record_id, r.birth_certificate_number, r.child_name,
+                   "男" if r.child_sex_code == "1" else "女",
+                   zh_date(r.birth_date) if r.birth_date else None, r.birth_division_code,
+                   r.birth_institution_name, r.mother_name, r.mother_id_number,
+                   _ethnicity(r, ethnic, True), r.father_id_number, r.hukou_division_code,
+                   "、".join(SERVICE_ZH[s] for s in r.services_requested), r.contact_phone]
     else:
         raise ValueError(f"unknown province {province!r}")
-    return out
 
 
 def generate(province: Province, rows: int, seed: int, ref: RefView | None = None,
@@ -359,13 +366,16 @@ def generate(province: Province, rows: int, seed: int, ref: RefView | None = Non
     return _Generator(province, rows, seed, ref, ethnic).generate()
 
 
-def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None) -> list[WrittenDelivery]:
+def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None, *, xlsx_max_rows: int | None = None,
+          provinces: Iterable[str] | None = None) -> list[WrittenDelivery]:
+    """Each province's delivery and answer key, streamed: generated, rendered and written row by
+    row (see :func:`tongban.sample.common.write_delivery` for ``xlsx_max_rows``)."""
     ref = RefView(ref_dir)
     ethnic = ethnic_groups(ref_dir)
     written: list[WrittenDelivery] = []
-    for p in PROVINCES:
-        data, keys = generate(p, rows, seed, ref, ethnic)
-        shaped = render(p.key, data, ethnic)
-        written.append(write_delivery(ENTITY, p.key, out_dir, COLUMNS, FILE_NAMES, shaped, keys, rows))
+    for p in select_provinces(provinces):
+        keys: list[KeyRow] = []
+        shaped = iter_render(p.key, _Generator(p, rows, seed, ref, ethnic).iter_rows(keys), ethnic)
+        written.append(write_delivery(ENTITY, p.key, out_dir, COLUMNS, FILE_NAMES, shaped, keys, rows,
+                                      xlsx_max_rows=xlsx_max_rows))
     return written
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +36,7 @@ from tongban.sample.common import (
     province_rng,
     rand_int,
     random_date,
+    select_provinces,
     weighted_choice,
     write_delivery,
     wrong_check_char,
@@ -289,9 +290,14 @@ class _Generator:
 
     # rows ---------------------------------------------------------------------------------
     def generate(self) -> tuple[list[LicenseRow], list[KeyRow]]:
-        rng = self.rng
-        rows: list[LicenseRow] = []
         keys: list[KeyRow] = []
+        rows = list(self.iter_rows(keys))
+        return rows, keys
+
+    def iter_rows(self, keys: list[KeyRow]) -> Iterator[LicenseRow]:
+        """The rows one by one (streaming); each defective row's key is appended to ``keys``
+        before the row is yielded."""
+        rng = self.rng
         allow_cents = self.p.key != "ah"  # the 万元 file holds at most 4 decimals: whole 元
         for i in range(self.rows):
             defect = self.plan.get(i)
@@ -358,8 +364,7 @@ class _Generator:
                 setattr(row, field, None)
             if defect is not None:
                 keys.append(KeyRow(i + 1, defect.name, field, defect.expected_reason))
-            rows.append(row)
-        return rows, keys
+            yield row
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,9 +385,15 @@ def _json_number(v: Decimal) -> int | float:
     return int(v) if v == v.to_integral_value() else float(v)
 
 
-def render(province: str, rows: Sequence[LicenseRow], industries: dict) -> list:
+def render(province: str, rows: Iterable[LicenseRow], industries: dict) -> list:
     """Rows in the province's shape: lists of cells (csv/xlsx) or dicts (jsonl)."""
-    out: list = []
+    return list(iter_render(province, rows, industries))
+
+
+def iter_render(province: str, rows: Iterable[LicenseRow], industries: dict) -> Iterator:
+    """:func:`render`, one row at a time."""
+    if province not in ("sh", "js", "zj", "ah"):
+        raise ValueError(f"unknown province {province!r}")
     for r in rows:
         if province == "ah":
             capital = r.capital_delivered if r.capital_delivered is not None else r.registered_capital_yuan / 10_000
@@ -390,28 +401,25 @@ def render(province: str, rows: Sequence[LicenseRow], industries: dict) -> list:
             capital = r.capital_delivered if r.capital_delivered is not None else r.registered_capital_yuan
         d = r.established_date
         if province == "sh":
-            out.append([_text(r.uscc), _text(r.enterprise_name), r.legal_representative,
-                        ENTITY_TYPE_ZH[r.entity_type_code], _yuan_text(capital, True),
-                        d.isoformat() if d else "", r.registration_division_code,
-                        industries[r.industry_code].section_code + r.industry_code,
-                        STATUS_ZH[r.status_code], r.ecert_identifier])
+            yield [_text(r.uscc), _text(r.enterprise_name), r.legal_representative,
+                   ENTITY_TYPE_ZH[r.entity_type_code], _yuan_text(capital, True),
+                   d.isoformat() if d else "", r.registration_division_code,
+                   industries[r.industry_code].section_code + r.industry_code,
+                   STATUS_ZH[r.status_code], r.ecert_identifier]
         elif province == "js":
-            out.append([_text(r.uscc), _text(r.enterprise_name), r.legal_representative,
-                        ENTITY_TYPE_JS[r.entity_type_code], _yuan_text(capital, False),
-                        d.strftime("%Y%m%d") if d else "", r.registration_division_code, r.industry_code,
-                        STATUS_JS[r.status_code], r.ecert_identifier])
+            yield [_text(r.uscc), _text(r.enterprise_name), r.legal_representative,
+                   ENTITY_TYPE_JS[r.entity_type_code], _yuan_text(capital, False),
+                   d.strftime("%Y%m%d") if d else "", r.registration_division_code, r.industry_code,
+                   STATUS_JS[r.status_code], r.ecert_identifier]
         elif province == "zj":
             values = [r.uscc, r.enterprise_name, r.legal_representative, r.entity_type_code.upper(),
                       _json_number(capital), epoch_ms_beijing(d) if d else None, r.registration_division_code,
                       r.industry_code, r.status_code.upper(), r.ecert_identifier]
-            out.append(dict(zip(COLUMNS["zj"], values, strict=True)))
+            yield dict(zip(COLUMNS["zj"], values, strict=True))
         elif province == "ah":
-            out.append([r.uscc, r.enterprise_name, r.legal_representative, ENTITY_TYPE_ZH[r.entity_type_code],
-                        _json_number(capital), zh_date(d) if d else None, r.registration_division_code,
-                        r.industry_code, STATUS_ZH[r.status_code], r.ecert_identifier])
-        else:
-            raise ValueError(f"unknown province {province!r}")
-    return out
+            yield [r.uscc, r.enterprise_name, r.legal_representative, ENTITY_TYPE_ZH[r.entity_type_code],
+                   _json_number(capital), zh_date(d) if d else None, r.registration_division_code,
+                   r.industry_code, STATUS_ZH[r.status_code], r.ecert_identifier]
 
 
 def generate(province: Province, rows: int, seed: int,
@@ -420,11 +428,15 @@ def generate(province: Province, rows: int, seed: int,
     return _Generator(province, rows, seed, ref or RefView()).generate()
 
 
-def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None) -> list[WrittenDelivery]:
+def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None, *, xlsx_max_rows: int | None = None,
+          provinces: Iterable[str] | None = None) -> list[WrittenDelivery]:
+    """Each province's delivery and answer key, streamed: generated, rendered and written row by
+    row (see :func:`tongban.sample.common.write_delivery` for ``xlsx_max_rows``)."""
     ref = RefView(ref_dir)
     written: list[WrittenDelivery] = []
-    for p in PROVINCES:
-        data, keys = generate(p, rows, seed, ref)
-        shaped = render(p.key, data, ref.industries)
-        written.append(write_delivery(ENTITY, p.key, out_dir, COLUMNS, FILE_NAMES, shaped, keys, rows))
+    for p in select_provinces(provinces):
+        keys: list[KeyRow] = []
+        shaped = iter_render(p.key, _Generator(p, rows, seed, ref).iter_rows(keys), ref.industries)
+        written.append(write_delivery(ENTITY, p.key, out_dir, COLUMNS, FILE_NAMES, shaped, keys, rows,
+                                      xlsx_max_rows=xlsx_max_rows))
     return written
