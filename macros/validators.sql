@@ -8,13 +8,10 @@
 -#}
 {% macro tongban_validators_ddl() %}
 -- GB 11643-1999 citizen identity number: ISO 7064 MOD 11-2, weights 2^(18-i) mod 11
+-- (the weighted sums are written out term by term: several times faster than a list lambda)
 create or replace macro gb11643_check_char(s) as
     case when regexp_full_match(s, '[0-9]{17}') then
-        substr('10X98765432',
-               cast(list_sum(list_transform(string_split(s, ''),
-                   lambda c, i: (ascii(c) - 48) * [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2][i]))
-                    as bigint) % 11 + 1,
-               1)
+        substr('10X98765432', ((ascii(substr(s, 1, 1)) - 48) * 7 + (ascii(substr(s, 2, 1)) - 48) * 9 + (ascii(substr(s, 3, 1)) - 48) * 10 + (ascii(substr(s, 4, 1)) - 48) * 5 + (ascii(substr(s, 5, 1)) - 48) * 8 + (ascii(substr(s, 6, 1)) - 48) * 4 + (ascii(substr(s, 7, 1)) - 48) * 2 + (ascii(substr(s, 8, 1)) - 48) * 1 + (ascii(substr(s, 9, 1)) - 48) * 6 + (ascii(substr(s, 10, 1)) - 48) * 3 + (ascii(substr(s, 11, 1)) - 48) * 7 + (ascii(substr(s, 12, 1)) - 48) * 9 + (ascii(substr(s, 13, 1)) - 48) * 10 + (ascii(substr(s, 14, 1)) - 48) * 5 + (ascii(substr(s, 15, 1)) - 48) * 8 + (ascii(substr(s, 16, 1)) - 48) * 4 + (ascii(substr(s, 17, 1)) - 48) * 2) % 11 + 1, 1)
     end;
 
 create or replace macro gb11643_birth_date(v) as
@@ -41,22 +38,13 @@ create or replace macro gb11643_problem(v) as
 -- GB 11714 organisation code: weights 3 7 9 10 5 8 4 2, A-Z = 10-35, 11 - S mod 11 (10 is X, 11 is 0)
 create or replace macro gb11714_check_char(s) as
     case when regexp_full_match(upper(s), '[0-9A-Z]{8}') then
-        substr('123456789X0',
-               11 - cast(list_sum(list_transform(string_split(upper(s), ''),
-                   lambda c, i: (ascii(c) - case when c <= '9' then 48 else 55 end)
-                                * [3, 7, 9, 10, 5, 8, 4, 2][i])) as bigint) % 11,
-               1)
+        substr('123456789X0', 11 - ((ascii(substr(upper(s), 1, 1)) - case when substr(upper(s), 1, 1) <= '9' then 48 else 55 end) * 3 + (ascii(substr(upper(s), 2, 1)) - case when substr(upper(s), 2, 1) <= '9' then 48 else 55 end) * 7 + (ascii(substr(upper(s), 3, 1)) - case when substr(upper(s), 3, 1) <= '9' then 48 else 55 end) * 9 + (ascii(substr(upper(s), 4, 1)) - case when substr(upper(s), 4, 1) <= '9' then 48 else 55 end) * 10 + (ascii(substr(upper(s), 5, 1)) - case when substr(upper(s), 5, 1) <= '9' then 48 else 55 end) * 5 + (ascii(substr(upper(s), 6, 1)) - case when substr(upper(s), 6, 1) <= '9' then 48 else 55 end) * 8 + (ascii(substr(upper(s), 7, 1)) - case when substr(upper(s), 7, 1) <= '9' then 48 else 55 end) * 4 + (ascii(substr(upper(s), 8, 1)) - case when substr(upper(s), 8, 1) <= '9' then 48 else 55 end) * 2) % 11, 1)
     end;
 
 -- GB 32100-2015 unified social credit code: weights 3^(i-1) mod 31, 31 - S mod 31 (31 is 0)
 create or replace macro gb32100_check_char(s) as
     case when regexp_full_match(upper(s), '[0-9A-HJ-NP-RTUW-Y]{17}') then
-        substr('0123456789ABCDEFGHJKLMNPQRTUWXY',
-               (31 - cast(list_sum(list_transform(string_split(upper(s), ''),
-                   lambda c, i: (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', c) - 1)
-                                * [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28][i]))
-                    as bigint) % 31) % 31 + 1,
-               1)
+        substr('0123456789ABCDEFGHJKLMNPQRTUWXY', (31 - ((instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 1, 1))) - 1) * 1 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 2, 1))) - 1) * 3 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 3, 1))) - 1) * 9 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 4, 1))) - 1) * 27 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 5, 1))) - 1) * 19 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 6, 1))) - 1) * 26 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 7, 1))) - 1) * 16 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 8, 1))) - 1) * 17 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 9, 1))) - 1) * 20 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 10, 1))) - 1) * 29 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 11, 1))) - 1) * 25 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 12, 1))) - 1) * 13 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 13, 1))) - 1) * 8 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 14, 1))) - 1) * 24 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 15, 1))) - 1) * 10 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 16, 1))) - 1) * 30 + (instr('0123456789ABCDEFGHJKLMNPQRTUWXY', upper(substr(s, 17, 1))) - 1) * 28) % 31) % 31 + 1, 1)
     end;
 
 create or replace macro gb32100_problem(v) as

@@ -222,7 +222,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 1
     elapsed = time.perf_counter() - started
     _table(["province", "delivery", "rows", "defective rows", "answer key"],
-           [(d.province, str(d.path), d.rows, d.defects, str(d.answer_key)) for d in written],
+           [(d.province, ", ".join(str(f) for f in d.files), d.rows, d.defects, str(d.answer_key)) for d in written],
            title=f"{args.entity}: seed {args.seed}, {elapsed:.1f} s")
     return 0
 

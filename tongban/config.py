@@ -38,11 +38,14 @@ class Settings:
         return self.inbox_dirs[0]
 
     def find_delivery(self, relative: str) -> Path:
-        """The delivery file in the first inbox directory that has it (else where it was expected)."""
-        for d in self.inbox_dirs:
-            if (d / relative).is_file():
-                return d / relative
-        return self.inbox_dirs[0] / relative
+        """The delivery file in the first inbox directory that has it (else where it was expected).
+
+        ``relative`` may be a glob (a delivery in parts): this is then its first part; all of
+        them, in order, are :func:`tongban.intake.parts.find_parts`'s."""
+        from tongban.intake.parts import find_parts
+
+        parts = find_parts(self.inbox_dirs, relative)
+        return parts[0] if parts else self.inbox_dirs[0] / relative
 
     def inbox_relative(self, path: Path | str) -> str:
         for d in self.inbox_dirs:

@@ -1,10 +1,15 @@
 """谁产生、谁提供、谁负责: rejected rows go back to the province that produced them, in its own
 column names and original values, with the reasons. One CSV per province per run:
 ``feedback/<source_id>/<run_id>__<entity>.csv``. A province's file never holds another province's rows.
+
+Each row carries ``tongban_row_number``, its row in the delivery; when the delivery came in
+several files (parts), also ``tongban_file`` (the part's name) and ``tongban_file_row`` (its row in
+that part), so the province finds the row in the file it sent.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +35,26 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
             cols = ", ".join(f"raw.{quote_source_column(c.name)}" for c in m.delivery.columns)
             if i["status"] == "landed":
                 rej = f"harmonized.{quote_ident(entity + '__rejections')}"
-                n = con.execute(f"select count(*) from {rej} where source_id = ?", [source_id]).fetchone()[0]
+                n = con.execute(f"select count(*) from {rej} where source_id = ?", [source_id]).fetchall()[0][0]
                 if n == 0:
                     continue
-                sql = (f"select rej.source_row_number as tongban_row_number, {cols}, "
-                       f"array_to_string(rej.reason_codes, ';') as tongban_reasons, "
-                       f"array_to_string(list_transform(rej.reasons, lambda r: r.reason || ':' || r.field || "
-                       f"coalesce('=' || r.value, '')), '; ') as tongban_details "
-                       f"from {rej} as rej join read_parquet({quote_literal(i['raw_path'])}) as raw "
-                       f"on raw.source_row_number = rej.source_row_number "
-                       f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
-            elif i["status"] == "rejected" and i["rows_delivered"]:
-                sql = _whole_delivery_sql(con, m, i)
-            else:
+            elif not (i["status"] == "rejected" and i["rows_delivered"]):
                 continue
             out_dir.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".csv.tmp")
-            con.execute(f"copy ({sql}) to {quote_literal(str(tmp))} (header, delimiter ',')")
+            with tempfile.TemporaryDirectory(dir=out_dir, prefix=".feedback-") as work:
+                if i["status"] == "landed":
+                    sql = (f"select rej.source_row_number as tongban_row_number, "
+                           f"{_part_columns_sql(i, 'rej.source_row_number')}{cols}, "
+                           f"array_to_string(rej.reason_codes, ';') as tongban_reasons, "
+                           f"array_to_string(list_transform(rej.reasons, lambda r: r.reason || ':' || r.field || "
+                           f"coalesce('=' || r.value, '')), '; ') as tongban_details "
+                           f"from {rej} as rej join read_parquet({quote_literal(i['raw_path'])}) as raw "
+                           f"on raw.source_row_number = rej.source_row_number "
+                           f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
+                else:
+                    sql = _whole_delivery_sql(con, m, i, Path(work))
+                tmp = out.with_suffix(".csv.tmp")
+                con.execute(f"copy ({sql}) to {quote_literal(str(tmp))} (header, delimiter ',')")
             tmp.replace(out)
             written.append(str(out))
     finally:
@@ -54,16 +62,38 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
     return written
 
 
-def _whole_delivery_sql(con, m, i: dict[str, Any]) -> str:
-    """A delivery rejected whole goes back whole, each row with the delivery's reason."""
-    from tongban.intake.readers import read_delivery
+def _part_columns_sql(i: dict[str, Any], row: str) -> str:
+    """``tongban_file, tongban_file_row, `` for a delivery in several parts ('' for one file):
+    the part a delivery row is in and its row there, from the intake's ``parts``."""
+    from tongban.intake.parts import part_offsets
+
+    parts = i.get("parts") or []
+    if len(parts) < 2:
+        return ""
+    spans = part_offsets(parts)
+    name = " ".join(f"when {row} between {first} and {last} then {quote_literal(n)}" for n, first, last in spans)
+    start = " ".join(f"when {row} between {first} and {last} then {first - 1}" for _n, first, last in spans)
+    return (f"case {name} end as tongban_file, "
+            f"{row} - case {start} end as tongban_file_row, ")
+
+
+def _whole_delivery_sql(con, m, i: dict[str, Any], work: Path) -> str:
+    """A delivery rejected whole goes back whole, each row with the delivery's reason. It is read
+    again (every part, through the same staging as intake: nothing of it is held in Python)
+    into ``work``, which must outlive the query."""
+    from tongban.intake.staging import present_columns, stage_delivery
     from tongban.standards.dbtgen import quote_source_column
 
-    frame = read_delivery(Path(i["delivery_file"]), m.delivery.format, sheet=m.delivery.sheet).frame
-    present = [c for c in m.delivery.columns if c.name in frame.columns]
-    con.register("rejected_delivery", frame.assign(source_row_number=range(1, len(frame) + 1)))
-    cols = ", ".join(f"raw.{quote_source_column(c.name)}" for c in present)
+    paths = [Path(p["file"]) for p in i.get("parts") or []] or [Path(i["delivery_file"])]
+    staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
+                            declared=[c.name for c in m.delivery.columns], work_dir=work)
+    parts = [p.to_dict() for p in staged.parts]
+    has = {c for p in staged.parts for c in present_columns(p)}
+    present = [c for c in m.delivery.columns if c.name in has]
+    cols = "".join(f", raw.{quote_source_column(c.name)}" for c in present)
     reason = "delivery_rejected:missing_column=" + ",".join(i.get("missing_columns") or []) \
         if i.get("missing_columns") else "delivery_rejected"
-    return (f"select raw.source_row_number as tongban_row_number, {cols}, 'delivery_rejected' as tongban_reasons, "
-            f"{quote_literal(reason)} as tongban_details from rejected_delivery as raw order by 1")
+    return (f"select raw.source_row_number as tongban_row_number"
+            f"{', ' + _part_columns_sql({'parts': parts}, 'raw.source_row_number').rstrip(', ') if len(parts) > 1 else ''}"
+            f"{cols}, 'delivery_rejected' as tongban_reasons, "
+            f"{quote_literal(reason)} as tongban_details from {staged.relation()} as raw order by 1")

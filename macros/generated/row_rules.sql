@@ -19,7 +19,24 @@ checked as (
 
 select
     * exclude (blocking_issues, "birth_division_code__problem", "mother_id_number__problem", "father_id_number__problem", "hukou_division_code__problem"),
-    list_concat(blocking_issues, coalesce(list_filter([
+    list_concat(blocking_issues, case when ("birth_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_id'))
+            or ("birth_certificate_number" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_certificate_number'))
+            or ("child_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'child_name'))
+            or ("child_sex_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'child_sex_code'))
+            or ("birth_date" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_date'))
+            or ("birth_division_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_division_code'))
+            or ("mother_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'mother_name'))
+            or ("mother_id_number" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'mother_id_number'))
+            or ("mother_ethnicity_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'mother_ethnicity_code'))
+            or ("hukou_division_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'hukou_division_code'))
+            or ("province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code'))
+            or ("birth_date" > current_date)
+            or ("birth_division_code__problem" is not null)
+            or ("mother_id_number__problem" is not null)
+            or ("father_id_number__problem" is not null)
+            or ("hukou_division_code__problem" is not null)
+            or (gb11643_birth_date("mother_id_number") is not null and "birth_date" is not null and gb11643_birth_date("mother_id_number") + to_years(14) > "birth_date")
+        then list_filter([
             case when "birth_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_id') then {'reason': 'missing_required', 'field': 'birth_id', 'value': left((null)::varchar, 200)} end,
             case when "birth_certificate_number" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_certificate_number') then {'reason': 'missing_required', 'field': 'birth_certificate_number', 'value': left((null)::varchar, 200)} end,
             case when "child_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'child_name') then {'reason': 'missing_required', 'field': 'child_name', 'value': left((null)::varchar, 200)} end,
@@ -37,7 +54,7 @@ select
             case when "father_id_number__problem" is not null then {'reason': "father_id_number__problem", 'field': 'father_id_number', 'value': left(tongban_mask('id_number', ("father_id_number")::varchar), 200)} end,
             case when "hukou_division_code__problem" is not null then {'reason': "hukou_division_code__problem", 'field': 'hukou_division_code', 'value': left(("hukou_division_code")::varchar, 200)} end,
             case when gb11643_birth_date("mother_id_number") is not null and "birth_date" is not null and gb11643_birth_date("mother_id_number") + to_years(14) > "birth_date" then {'reason': 'mother_too_young', 'field': 'mother_id_number', 'value': left(tongban_mask('id_number', ("mother_id_number")::varchar), 200)} end
-        ], lambda x: x is not null), [])) as row_reasons,
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as row_reasons,
 from checked
 {% endmacro %}
 
@@ -60,7 +77,22 @@ checked as (
 
 select
     * exclude (blocking_issues, "uscc__problem", "registration_division_code__problem", "industry_code__problem", "ecert_identifier__problem"),
-    list_concat(blocking_issues, coalesce(list_filter([
+    list_concat(blocking_issues, case when ("license_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'license_id'))
+            or ("uscc" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'uscc'))
+            or ("enterprise_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'enterprise_name'))
+            or ("entity_type_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'entity_type_code'))
+            or ("established_date" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'established_date'))
+            or ("registration_division_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'registration_division_code'))
+            or ("status_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'status_code'))
+            or ("province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code'))
+            or ("uscc__problem" is not null)
+            or ("registered_capital_yuan" < 100 or "registered_capital_yuan" > 100000000000)
+            or ("established_date" > current_date)
+            or ("registration_division_code__problem" is not null)
+            or ("industry_code__problem" is not null)
+            or ("ecert_identifier__problem" is not null)
+            or (not coalesce(uscc_region_agrees("uscc", "registration_division_code"), true))
+        then list_filter([
             case when "license_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'license_id') then {'reason': 'missing_required', 'field': 'license_id', 'value': left((null)::varchar, 200)} end,
             case when "uscc" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'uscc') then {'reason': 'missing_required', 'field': 'uscc', 'value': left((null)::varchar, 200)} end,
             case when "enterprise_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'enterprise_name') then {'reason': 'missing_required', 'field': 'enterprise_name', 'value': left((null)::varchar, 200)} end,
@@ -76,7 +108,7 @@ select
             case when "industry_code__problem" is not null then {'reason': "industry_code__problem", 'field': 'industry_code', 'value': left(("industry_code")::varchar, 200)} end,
             case when "ecert_identifier__problem" is not null then {'reason': "ecert_identifier__problem", 'field': 'ecert_identifier', 'value': left(("ecert_identifier")::varchar, 200)} end,
             case when not coalesce(uscc_region_agrees("uscc", "registration_division_code"), true) then {'reason': 'uscc_region_mismatch', 'field': 'registration_division_code', 'value': left(("registration_division_code")::varchar, 200)} end
-        ], lambda x: x is not null), [])) as row_reasons,
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as row_reasons,
 from checked
 {% endmacro %}
 
@@ -95,7 +127,14 @@ checked as (
 
 select
     * exclude (blocking_issues),
-    list_concat(blocking_issues, coalesce(list_filter([
+    list_concat(blocking_issues, case when ("resource_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'resource_id'))
+            or ("title" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'title'))
+            or ("provider_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'provider_name'))
+            or ("province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code'))
+            or ("domain_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'domain_code'))
+            or ("open_condition_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'open_condition_code'))
+            or ("update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code'))
+        then list_filter([
             case when "resource_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'resource_id') then {'reason': 'missing_required', 'field': 'resource_id', 'value': left((null)::varchar, 200)} end,
             case when "title" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'title') then {'reason': 'missing_required', 'field': 'title', 'value': left((null)::varchar, 200)} end,
             case when "provider_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'provider_name') then {'reason': 'missing_required', 'field': 'provider_name', 'value': left((null)::varchar, 200)} end,
@@ -103,6 +142,6 @@ select
             case when "domain_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'domain_code') then {'reason': 'missing_required', 'field': 'domain_code', 'value': left((null)::varchar, 200)} end,
             case when "open_condition_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'open_condition_code') then {'reason': 'missing_required', 'field': 'open_condition_code', 'value': left((null)::varchar, 200)} end,
             case when "update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code') then {'reason': 'missing_required', 'field': 'update_frequency_code', 'value': left((null)::varchar, 200)} end
-        ], lambda x: x is not null), [])) as row_reasons,
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as row_reasons,
 from checked
 {% endmacro %}

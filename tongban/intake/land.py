@@ -4,14 +4,24 @@ Each source lands in its own file (``<raw_dir>/<source_id>/<entity>.parquet``), 
 be taken in parallel by Airflow's mapped tasks without sharing a DuckDB write lock. Every source
 column is kept as text, plus the provenance columns; nothing is dropped.
 
+A delivery may come in parts (``delivery.file`` is then a glob, see :mod:`tongban.intake.parts`):
+they are landed as one file, the rows numbered across the parts in their natural order, and
+every part must have the same header.
+
 A delivery that is unreadable or misses a required column is rejected whole: an empty raw
 file with the declared columns is landed (so the transform still runs for everyone else), and
-the result says why, naming the province, the file and the column.
+the result says why, naming the province, the file (the part) and the column.
+
+The rows never pass through a pandas frame of the whole delivery: DuckDB reads them into
+Parquet (:mod:`tongban.intake.staging`, which falls back to the reference reader
+:func:`~tongban.intake.readers.read_delivery` where DuckDB cannot promise the same values), and
+pandera checks the header and a bounded sample (:func:`_sample_frame`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +49,8 @@ class IntakeResult:
     missing_columns: list[str] = field(default_factory=list)
     raw_path: str | None = None
     mapping_version: str = ""
+    #: the delivery's files in row order: [{"file": path, "rows": n, "sha256": hex}]
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,19 +133,23 @@ def _quote_col(name: str) -> str:
 
 def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path, run_id: str,
          entity: Entity | None = None) -> IntakeResult:
-    """Read ``m``'s delivery from the first inbox directory that has it and land it as Parquet."""
-    from tongban.intake.readers import DeliveryReadError, read_delivery
+    """Read ``m``'s delivery (all its parts) from the first inbox directory that has it and land
+    it as Parquet. The rows go from the files to Parquet through DuckDB
+    (:mod:`tongban.intake.staging`); pandera checks the header and a bounded sample."""
+    from tongban.intake.parts import delivery_location, locate_parts
+    from tongban.intake.readers import DeliveryReadError
+    from tongban.intake.staging import stage_delivery
 
     inbox_dirs = [Path(d) for d in inbox_dirs]
-    path = next((d / m.delivery.file for d in inbox_dirs if (d / m.delivery.file).is_file()),
-                inbox_dirs[0] / m.delivery.file)
+    found, paths = locate_parts(inbox_dirs, m.delivery.file)
+    path = delivery_location(found, m.delivery.file, paths) if found is not None else inbox_dirs[0] / m.delivery.file
     result = IntakeResult(source_id=m.source_id, entity=m.entity, province_code=m.province_code,
                           delivery_file=str(path), status="landed", format=m.delivery.format,
                           mapping_version=m.version)
     out = raw_dir / m.source_id / f"{m.entity}.parquet"
     result.raw_path = str(out)
     who = f"{m.source_id} ({m.label.zh}) {m.entity}"
-    if not path.is_file():
+    if not paths:
         result.status = "missing"
         searched = ", ".join(str(d) for d in inbox_dirs)
         result.message = f"{who}: no delivery {m.delivery.file} in the inbox ({searched}) — deliver the file " \
@@ -141,23 +157,105 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
                          f"standards/mappings/{m.source_id}/{m.entity}.yaml"
         _land_empty(m, out)
         return result
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{m.entity}.intake-"))
     try:
-        delivery = read_delivery(path, m.delivery.format, sheet=m.delivery.sheet)
-    except DeliveryReadError as exc:
-        result.status = "rejected"
-        result.message = f"{who}: {exc}"
-        _land_empty(m, out)
-        return result
-    frame = delivery.frame
-    result.rows_delivered = len(frame)
-    result.delivery_sha256 = delivery.sha256
-    result.encoding = delivery.encoding
-    result.format = delivery.format
+        try:
+            staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
+                                    declared=[c.name for c in m.delivery.columns],
+                                    required={c.name for c in m.delivery.columns if c.required},
+                                    work_dir=work, source_id=m.source_id, run_id=run_id)
+        except DeliveryReadError as exc:
+            result.status = "rejected"
+            result.message = f"{who}: {exc}"
+            _land_empty(m, out)
+            return result
+        result.parts = [p.to_dict() for p in staged.parts]
+        result.rows_delivered = staged.rows
+        result.delivery_sha256 = staged.sha256
+        result.encoding = _joined(p.encoding for p in staged.parts)
+        result.format = _joined(p.format for p in staged.parts)
+        if not _check_schema(m, entity, staged, result, who, path):
+            _land_empty(m, out)
+            return result
+        _land_staged(staged, out, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
 
+
+def _joined(values) -> str | None:
+    distinct = list(dict.fromkeys(v for v in values if v))
+    return ", ".join(distinct) if distinct else None
+
+
+#: rows of the delivery in pandera's sample frame (the identifier columns hold what the shape
+#: check reads instead, see :func:`_sample_frame`)
+SAMPLE_ROWS = 10_000
+
+
+def _delivery_columns(staged) -> list[str]:
+    """The delivery's columns: the first part's, less any another part lacks (JSON only: the
+    headers of CSV and XLSX parts are the same or the delivery was rejected)."""
+    first = staged.parts[0].columns or []
+    return [c for c in first if all(c in (p.columns or []) for p in staged.parts[1:])]
+
+
+def _first_values(con, relation: str, column: str, wanted: int) -> list[str]:
+    """The column's first ``wanted`` values that are not empty after strip, in row order."""
+    q = _quote_col(column)
+    out: list[str] = []
+    after = 0
+    while len(out) < wanted:
+        # WHERE and LIMIT keep the rows' order (DuckDB's order preservation): no sort needed
+        batch = con.execute(f"select source_row_number, {q} from {relation} where source_row_number > ? "
+                            f"and {q} <> '' limit ?", [after, wanted]).fetchall()
+        if not batch:
+            break
+        out.extend(v for _n, v in batch if v.strip())  # '' and whitespace only: _valid_share skips them
+        after = batch[-1][0]
+    return out[:wanted]
+
+
+def _sample_frame(m: Mapping, entity: Entity | None, staged):
+    """What pandera checks instead of the whole delivery: the delivery's declared columns, each
+    with its first values in row order — ``SAMPLE_ROWS`` of them, and for a column feeding a
+    national identifier exactly the values ``_valid_share`` reads (its first ``_SHAPE_SAMPLE``
+    non-empty ones, wherever they are), so the decision is the one over the whole delivery.
+    The checks are per column; the columns are padded with nulls to one length."""
+    import duckdb
+    import pandas as pd
+
+    declared = [c.name for c in m.delivery.columns]
+    columns = [c for c in _delivery_columns(staged) if c in declared]
+    ids = identifier_columns(m, entity)
+    relation = staged.relation()
+    con = duckdb.connect()
+    try:
+        data: dict[str, list] = {}
+        plain = [c for c in columns if c not in ids]
+        if plain and staged.rows:
+            head = con.execute(f"select {', '.join(_quote_col(c) for c in plain)} from {relation} "
+                               f"limit {SAMPLE_ROWS}").fetchall()
+            data = {c: list(values) for c, values in zip(plain, zip(*head, strict=True), strict=True)} if head else {}
+        for c in columns:
+            if c in ids:
+                data[c] = _first_values(con, relation, c, _SHAPE_SAMPLE)
+            data.setdefault(c, [])
+    finally:
+        con.close()
+    length = max((len(v) for v in data.values()), default=0)
+    return pd.DataFrame({c: data[c] + [None] * (length - len(data[c])) for c in columns}, columns=columns,
+                        dtype=object)
+
+
+def _check_schema(m: Mapping, entity: Entity | None, staged, result: IntakeResult, who: str, path: Path) -> bool:
+    """pandera's verdict on the header and the sample; on a rejection the result says why."""
     import pandera.errors
 
     try:
-        pandera_schema(m, entity).validate(frame, lazy=True)
+        pandera_schema(m, entity).validate(_sample_frame(m, entity, staged), lazy=True)
+        return True
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         missing = sorted(set(cases.loc[cases["check"].astype(str).str.contains("column_in_dataframe"),
@@ -165,8 +263,13 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
         result.status = "rejected"
         result.missing_columns = missing
         if missing:
-            result.message = (f"{who}: delivery {path.name} is rejected whole: required column(s) "
-                              f"{', '.join(repr(c) for c in missing)} missing (it has {', '.join(delivery.columns[:20])}) "
+            # the part that lacks one (the delivery itself when it is one file)
+            lacking = next((p for p in staged.parts if any(c not in (p.columns or []) for c in missing)),
+                           staged.parts[0])
+            name = lacking.path.name if len(staged.parts) > 1 else path.name
+            has = (lacking.columns or [])[:20]
+            result.message = (f"{who}: delivery {name} is rejected whole: required column(s) "
+                              f"{', '.join(repr(c) for c in missing)} missing (it has {', '.join(has)}) "
                               f"— the province must re-deliver with the column, or the committee must mark it "
                               f"optional in standards/mappings/{m.source_id}/{m.entity}.yaml")
         else:
@@ -177,52 +280,38 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
                                   f"committee must fix the column in standards/mappings/{m.source_id}/{m.entity}.yaml")
             else:
                 result.message = f"{who}: delivery {path.name} does not match its declared schema: {exc}"
-        _land_empty(m, out)
-        return result
-
-    _land_frame(m, frame, out, sha256=delivery.sha256, run_id=run_id)
-    return result
+        return False
 
 
-def _columns_sql(m: Mapping, frame_columns: list[str] | None) -> str:
-    """Declared columns as text (null when the delivery lacks an optional one), then provenance."""
-    parts = []
-    for c in m.delivery.columns:
-        q = _quote_col(c.name)
-        if frame_columns is not None and c.name in frame_columns:
-            parts.append(f"{q}::varchar as {q}")
-        else:
-            parts.append(f"null::varchar as {q}")
-    return ", ".join(parts)
-
-
-def _land_frame(m: Mapping, frame, out: Path, *, sha256: str, run_id: str) -> None:
+def _land_staged(staged, out: Path, work: Path) -> None:
+    """The staged pieces become the landed file: moved when there is one, else copied into one."""
     import duckdb
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent)) / "part.parquet"
+    pieces = staged.pieces
+    if len(pieces) == 1:
+        os.replace(pieces[0], out)
+        return
+    tmp = work / "landed.parquet"
     con = duckdb.connect()
     try:
-        # An explicit ordinal: a parallel scan does not promise row_number() over () follows the file.
-        con.register("delivery", frame.assign(__tongban_row=range(1, len(frame) + 1)))
-        cols = _columns_sql(m, list(frame.columns))
-        con.execute(
-            f"copy (select {cols}, {quote_literal(m.source_id)} as source_id, "
-            f"{quote_literal(sha256)} as delivery_sha256, "
-            f"__tongban_row::bigint as source_row_number, "
-            f"{quote_literal(run_id)} as run_id from delivery) "
-            f"to {quote_literal(str(tmp))} (format parquet, compression zstd)")
+        con.execute(f"set temp_directory = {quote_literal(str(work / 'duckdb_tmp'))}")
+        con.execute(f"copy (select * from {staged.relation()}) to {quote_literal(str(tmp))} "
+                    f"(format parquet, compression zstd)")
     finally:
         con.close()
     os.replace(tmp, out)
-    tmp.parent.rmdir()
+
+
+def _columns_sql(m: Mapping) -> str:
+    """Declared columns as text, all null."""
+    return ", ".join(f"null::varchar as {_quote_col(c.name)}" for c in m.delivery.columns)
 
 
 def _land_empty(m: Mapping, out: Path) -> None:
     import duckdb
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    cols = _columns_sql(m, None)
+    cols = _columns_sql(m)
     prov = ", ".join(f"null::{t} as {k}" for k, t in PROVENANCE_TYPES.items())
     con = duckdb.connect()
     try:

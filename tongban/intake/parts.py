@@ -29,14 +29,36 @@ def natural_key(path: Path) -> list:
 
 def find_parts(inbox_dirs, file: str) -> list[Path]:
     """The delivery's files in the first inbox directory that has any (natural order); [] if none."""
+    return locate_parts(inbox_dirs, file)[1]
+
+
+def locate_parts(inbox_dirs, file: str) -> tuple[Path | None, list[Path]]:
+    """(the inbox directory the parts were found in, the parts) — (None, []) when none has any."""
     for d in (Path(x) for x in inbox_dirs):
         if is_pattern(file):
             hits = [Path(p) for p in glob.glob(str(d / file)) if Path(p).is_file()]
             if hits:
-                return sorted(hits, key=natural_key)
+                return d, sorted(hits, key=natural_key)
         elif (d / file).is_file():
-            return [d / file]
-    return []
+            return d, [d / file]
+    return None, []
+
+
+def delivery_location(inbox_dir: Path, file: str, parts: list[Path]) -> Path:
+    """What a delivery is called in results and messages: the file itself for one part, the
+    pattern resolved in its inbox directory (``<inbox>/ah/births*.xlsx``) for several."""
+    return parts[0] if len(parts) == 1 else Path(inbox_dir) / file
+
+
+def part_offsets(parts: list[dict]) -> list[tuple[str, int, int]]:
+    """(part name, first row, last row) of each part, rows numbered 1.. across the delivery, from
+    the ``parts`` of an intake result (``{"file", "rows", ...}`` in order)."""
+    out, start = [], 1
+    for p in parts:
+        rows = int(p.get("rows") or 0)
+        out.append((Path(p["file"]).name, start, start + rows - 1))
+        start += rows
+    return out
 
 
 def sha256_file(path: Path) -> str:

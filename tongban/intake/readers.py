@@ -12,6 +12,7 @@ and only then charset-normalizer's best guess. See :func:`detect_encoding`.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -99,21 +100,21 @@ class Delivery:
 # public API
 
 
-def read_delivery(path: Path, format: str | None = None, *, sheet: str | int | None = None) -> Delivery:
-    """Read one delivered file; every value in the frame is ``str`` or ``None`` (object dtype)."""
+def read_delivery(path: Path, format: str | None = None, *, sheet: str | int | None = None,
+                  sha256: str | None = None, encoding: str | None = None) -> Delivery:
+    """Read one delivered file; every value in the frame is ``str`` or ``None`` (object dtype).
+
+    This is the reference reader: intake lands through DuckDB (:mod:`tongban.intake.staging`)
+    and falls back to this reader whenever DuckDB cannot promise its result, so its error
+    messages are the ones a province sees. ``sha256`` and ``encoding``, when the caller has
+    already computed them for this file, are not computed again."""
     path = Path(path)
-    if not path.exists():
-        raise DeliveryReadError(path, "file not found — check the delivery path and that the upload finished")
-    if not path.is_file():
-        raise DeliveryReadError(path, "is not a regular file — point the reader at the delivered file itself")
-    fmt = _resolve_format(path, format)
-    if sheet is not None and fmt != "xlsx":
-        raise DeliveryReadError(path, f"a sheet ({sheet!r}) was given but the delivery is {fmt}, not xlsx")
-    digest = sha256_file(path)
+    fmt = resolve_delivery(path, format, sheet)
+    digest = sha256 or sha256_file(path)
     if fmt == "xlsx":
         columns, frame = _read_xlsx(path, sheet)
         return Delivery(path, "xlsx", None, digest, columns, frame)
-    encoding = detect_encoding(path)
+    encoding = encoding or detect_encoding(path)
     if fmt == "csv":
         columns, frame = _read_csv(path, encoding)
         return Delivery(path, "csv", encoding, digest, columns, frame)
@@ -134,6 +135,19 @@ def read_delivery(path: Path, format: str | None = None, *, sheet: str | int | N
             "or one object per line (JSON Lines)",
         )
     return Delivery(path, actual, encoding, digest, columns, frame)
+
+
+def resolve_delivery(path: Path, format: str | None, sheet: str | int | None) -> str:
+    """The delivery's format (``json`` stands for the JSON family until the content is seen),
+    after checking the file is there and the settings fit it."""
+    if not path.exists():
+        raise DeliveryReadError(path, "file not found — check the delivery path and that the upload finished")
+    if not path.is_file():
+        raise DeliveryReadError(path, "is not a regular file — point the reader at the delivered file itself")
+    fmt = _resolve_format(path, format)
+    if sheet is not None and fmt != "xlsx":
+        raise DeliveryReadError(path, f"a sheet ({sheet!r}) was given but the delivery is {fmt}, not xlsx")
+    return fmt
 
 
 def sha256_file(path: Path) -> str:
@@ -572,7 +586,26 @@ def _check_header(path: Path, names: list[str | None], *, where: str, excel: boo
     return [n for n in names if n is not None]
 
 
-def _read_csv(path: Path, encoding: str) -> tuple[list[str], pd.DataFrame]:
+@dataclass
+class _OpenCsv:
+    """A CSV delivery whose header has been read: the rows follow from ``reader``."""
+
+    lines: _Lines
+    source: Iterator[str]
+    reader: Iterator[list[str]]
+    columns: list[str]
+    delimiter: str
+    header_start: int  # physical line the header starts on
+    header_end: int  # and ends on
+
+    def close(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
+
+def _open_csv(path: Path, encoding: str) -> _OpenCsv:
+    """Read up to the end of the header: the delimiter is sniffed from it, its names checked."""
     lines = _Lines(path, encoding)
     source = iter(lines)
     first = None
@@ -586,23 +619,37 @@ def _read_csv(path: Path, encoding: str) -> tuple[list[str], pd.DataFrame]:
     if csv.field_size_limit() < 64 * 1024 * 1024:
         csv.field_size_limit(64 * 1024 * 1024)
     reader = csv.reader(itertools.chain([first], source), delimiter=delimiter, strict=True)
-
-    def csv_error(exc: csv.Error, start: int) -> DeliveryReadError:
-        where = f"line {start}" if lines.line == start else f"the record on lines {start}-{lines.line}"
-        return DeliveryReadError(
-            path,
-            f"{where} is malformed CSV ({exc}) — check the quoting: a field containing quotes must be quoted "
-            'and its quotes doubled ("")',
-            line=start,
-        )
-
     header_start = lines.line
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise csv_error(exc, header_start) from None
+        raise _csv_error(path, lines, exc, header_start) from None
     header_line = lines.line
     columns = _check_header(path, header, where=f"line {header_line}")
+    return _OpenCsv(lines, source, reader, columns, delimiter, header_start, header_line)
+
+
+def _csv_error(path: Path, lines: _Lines, exc: csv.Error, start: int) -> DeliveryReadError:
+    where = f"line {start}" if lines.line == start else f"the record on lines {start}-{lines.line}"
+    return DeliveryReadError(
+        path,
+        f"{where} is malformed CSV ({exc}) — check the quoting: a field containing quotes must be quoted "
+        'and its quotes doubled ("")',
+        line=start,
+    )
+
+
+def csv_header(path: Path, encoding: str) -> tuple[list[str], str, int, int]:
+    """(columns, delimiter, first and last physical line of the header) of a CSV delivery, read
+    as :func:`read_delivery` reads it (same errors), without reading the rows."""
+    opened = _open_csv(path, encoding)
+    opened.close()
+    return opened.columns, opened.delimiter, opened.header_start, opened.header_end
+
+
+def _read_csv(path: Path, encoding: str) -> tuple[list[str], pd.DataFrame]:
+    opened = _open_csv(path, encoding)
+    lines, reader, columns, delimiter = opened.lines, opened.reader, opened.columns, opened.delimiter
     width = len(columns)
     rows: list[list[str]] = []
     end = lines.line
@@ -613,7 +660,7 @@ def _read_csv(path: Path, encoding: str) -> tuple[list[str], pd.DataFrame]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise csv_error(exc, start) from None
+            raise _csv_error(path, lines, exc, start) from None
         end = lines.line
         if not row:  # a blank line
             continue
@@ -672,7 +719,10 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _read_xlsx(path: Path, sheet: str | int | None) -> tuple[list[str], pd.DataFrame]:
+@contextlib.contextmanager
+def open_xlsx(path: Path, sheet: str | int | None) -> Iterator[tuple[str, list[str | None], Iterator[list]]]:
+    """(sheet name, header cells as text, iterator of the raw rows below it) of the first sheet
+    (or ``sheet``), with the reader's errors; the workbook is closed on leaving the block."""
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
@@ -715,18 +765,26 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> tuple[list[str], pd.DataF
             raise DeliveryReadError(
                 path, f"sheet {name!r} is empty — the first row must hold the column names"
             )
-        header = [_cell_text(v) for v in raw_header]
-        rows: list[list[str | None]] = []
-        pending_empty = 0
-        for raw in rows_iter:
-            values = [_cell_text(v) for v in raw]
-            if all(v is None for v in values):
-                pending_empty += 1  # kept only if a non-empty row follows
-                continue
-            if pending_empty:
-                rows.extend([None] * len(values) for _ in range(pending_empty))
-                pending_empty = 0
-            rows.append(values)
+        yield name, [_cell_text(v) for v in raw_header], rows_iter
+
+
+def xlsx_rows(rows_iter: Iterator[list]) -> Iterator[list[str | None]]:
+    """The data rows as text; empty rows are kept only when a non-empty row follows them."""
+    pending_empty = 0
+    for raw in rows_iter:
+        values = [v if type(v) is str and v else _cell_text(v) for v in raw]
+        if values.count(None) == len(values):
+            pending_empty += 1  # kept only if a non-empty row follows
+            continue
+        if pending_empty:
+            yield from ([None] * len(values) for _ in range(pending_empty))
+            pending_empty = 0
+        yield values
+
+
+def _read_xlsx(path: Path, sheet: str | int | None) -> tuple[list[str], pd.DataFrame]:
+    with open_xlsx(path, sheet) as (name, header, rows_iter):
+        rows: list[list[str | None]] = list(xlsx_rows(rows_iter))
     width = len(header)
     while width and header[width - 1] is None and all(r[width - 1] is None for r in rows):
         width -= 1  # fully empty, unnamed columns on the right are formatting leftovers

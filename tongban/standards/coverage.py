@@ -7,7 +7,11 @@ review: held back), rejected and unmapped.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from tongban.sqlquote import quote_literal
 
 
 @dataclass(frozen=True)
@@ -40,29 +44,34 @@ class FieldCoverage:
         return self.rows_with("approved") / self.rows if self.rows else 1.0
 
 
-def _delivery_relation(con, m, s, read_inbox: bool = True) -> tuple[str, str] | None:
+def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = None) -> tuple[str, str] | None:
     """(SQL relation of the latest delivery as text columns, its file name), or None when the
-    source has not delivered. The landed Parquet is used when it holds that very file; without
-    ``read_inbox`` nothing else is read."""
-    from tongban.intake.readers import read_delivery, sha256_file
+    source has not delivered. The landed Parquet is used when it holds that very delivery (the
+    same sha256, over all its parts); without ``read_inbox`` nothing else is read.
 
-    path = s.find_delivery(m.delivery.file)
-    if not path.is_file():
+    A delivery in several parts is read whole — every part, not a sample of the first — since
+    a value that only occurs late still needs its crosswalk entry. It is staged as Parquet in
+    ``work`` (which must outlive the queries), not held in Python."""
+    from tongban.intake.parts import delivery_location, delivery_sha256, locate_parts
+    from tongban.intake.staging import stage_delivery
+
+    found, paths = locate_parts(s.inbox_dirs, m.delivery.file)
+    if not paths:
         return None
+    label = s.inbox_relative(delivery_location(found, m.delivery.file, paths))
     landed = s.raw_dir / m.source_id / f"{m.entity}.parquet"
     if landed.is_file():
-        sha = con.execute("select any_value(delivery_sha256) from read_parquet(?)", [str(landed)]).fetchone()[0]
-        if sha and sha == sha256_file(path):
-            return f"read_parquet('{str(landed).replace(chr(39), chr(39) * 2)}')", s.inbox_relative(path)
+        sha = con.execute("select any_value(delivery_sha256) from read_parquet(?)", [str(landed)]).fetchall()[0][0]
+        if sha and sha == delivery_sha256(paths):
+            return f"read_parquet({quote_literal(str(landed))})", label
     if not read_inbox:
         return None
-    frame = read_delivery(path, m.delivery.format, sheet=m.delivery.sheet).frame
-    for c in m.delivery.columns:  # optional columns the delivery lacks are all null
-        if c.name not in frame.columns:
-            frame[c.name] = None
-    name = f"delivery_{m.source_id}_{m.entity}"
-    con.register(name, frame)
-    return name, s.inbox_relative(path)
+    if work is None:
+        raise ValueError("reading a delivery from the inbox needs a work directory")
+    staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
+                            declared=[c.name for c in m.delivery.columns],
+                            work_dir=work / f"{m.source_id}__{m.entity}")
+    return staged.relation(), label
 
 
 def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
@@ -77,6 +86,7 @@ def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
     s = s or settings()
     out: list[FieldCoverage] = []
     con = duckdb.connect()
+    work = tempfile.TemporaryDirectory(prefix="tongban-coverage-")
     try:
         for m in sorted(std.mappings, key=lambda m: (m.source_id, m.entity)):
             ent = std.entities.get(m.entity)
@@ -87,7 +97,7 @@ def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
                       and m.fields[f.name].steps[-1].op in ("crosswalk", "match_code")]
             if not fields:
                 continue
-            rel = _delivery_relation(con, m, s, read_inbox)
+            rel = _delivery_relation(con, m, s, read_inbox, Path(work.name))
             if rel is None:
                 continue
             relation, delivery = rel
@@ -102,6 +112,7 @@ def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
                 out.append(_classify(std, m, fdef.name, step, counts, delivery))
     finally:
         con.close()
+        work.cleanup()
     return out
 
 

@@ -33,6 +33,7 @@ PROVENANCE = ["source_id", "delivery_sha256", "source_row_number", "run_id"]
 # Spaces, tabs, newlines, the ideographic space and no-break space; written with chr() so the
 # generated SQL files hold no control characters.
 TRIM_CHARS = "(' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))"
+TRIM_EDGE_RE = r"^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$"  # the same characters, for RE2
 EMAIL_RE = r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$"
 # A fixed line (area code 0xx/0xxx, 7-8 digits) or a mobile (11 digits from 1, possibly masked).
 PHONE_FIXED_RE = r"(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)"
@@ -62,6 +63,13 @@ class Compiled:
     checks: list[tuple[str, str, bool]]
 
 
+def _nulls_trimmed(expr: str, trimmed: str, null_values: list[str]) -> str:
+    if not null_values:
+        return expr
+    literals = ", ".join(quote_literal(v) for v in null_values)
+    return f"case when {trimmed} in ({literals}) then null else {expr} end"
+
+
 def _nulls(expr: str, null_values: list[str]) -> str:
     if not null_values:
         return expr
@@ -69,10 +77,43 @@ def _nulls(expr: str, null_values: list[str]) -> str:
     return f"case when trim({expr}, {TRIM_CHARS}) in ({literals}) then null else {expr} end"
 
 
-def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = None) -> Compiled:
+def _trim_sql(expr: str) -> str:
+    """``trim(expr, TRIM_CHARS)``, but only for the few values that start or end with one of those
+    characters (a trim with a character set costs several times a regular-expression test)."""
+    return f"case when regexp_matches({expr}, {quote_literal(TRIM_EDGE_RE)}) then trim({expr}, {TRIM_CHARS}) else {expr} end"
+
+
+def trimmed_column(name: str) -> str:
+    """The staging models' column holding delivery column ``name`` trimmed (computed once)."""
+    return quote_source_column(name + "__trim")
+
+
+def used_columns(m: Mapping) -> list[str]:
+    """The delivery columns a mapping's fields read, in delivery order."""
+    used = set()
+    for fm in m.fields.values():
+        if fm.source:
+            used.add(fm.source)
+        for step in fm.steps:
+            if step.op == "concat":
+                used.update(step.arg)
+    return [c.name for c in m.delivery.columns if c.name in used]
+
+
+def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = None,
+                  pretrimmed: bool = False) -> Compiled:
+    """One field's SQL over the delivery's rows ``src``. With ``pretrimmed`` the rows also hold
+    each used column trimmed (:func:`trimmed_column`), which the null values and ``trim`` use."""
     fm = m.fields[fdef.name]
-    expr = "null::varchar" if fm.source is None else _nulls(f"src.{quote_source_column(fm.source)}",
-                                                                 m.null_values if fm.null_values is None else fm.null_values)
+    null_values = m.null_values if fm.null_values is None else fm.null_values
+
+    def nulls(column: str) -> str:
+        if not pretrimmed:
+            return _nulls(f"src.{quote_source_column(column)}", null_values)
+        return _nulls_trimmed(f"src.{quote_source_column(column)}", f"src.{trimmed_column(column)}", null_values)
+
+    expr = "null::varchar" if fm.source is None else nulls(fm.source)
+    initial = expr
     shape = "s"
     checks: list[tuple[str, str, bool]] = []
     code_list = std.code_lists.get(fdef.code_list) if fdef.code_list else None
@@ -87,8 +128,12 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
         op, arg = step.op, step.arg
         if op == "constant":
             expr = quote_literal(arg)
+        elif op == "trim" and pretrimmed and fm.source is not None and expr == initial:
+            trimmed = f"src.{trimmed_column(fm.source)}"
+            literals = ", ".join(quote_literal(v) for v in dict.fromkeys([*null_values, ""]))
+            expr = f"case when {trimmed} in ({literals}) then null else {trimmed} end"
         elif op == "trim":
-            expr = each(expr, lambda e: f"nullif(trim({e}, {TRIM_CHARS}), '')")
+            expr = each(expr, lambda e: f"nullif({_trim_sql(e)}, '')")
         elif op == "lower":
             expr = each(expr, lambda e: f"lower({e})")
         elif op == "upper":
@@ -113,7 +158,8 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
                     f"then list_filter({parsed}, lambda x: nullif(trim(x), '') is not null) end")
             shape = "l"
         elif op == "concat":  # append other delivery columns, space-separated, skipping empty ones
-            others = ", ".join(_nulls(f"src.{quote_source_column(c)}", m.null_values) for c in arg)
+            others = ", ".join(_nulls_trimmed(f"src.{quote_source_column(c)}", f"src.{trimmed_column(c)}", m.null_values)
+                               if pretrimmed else _nulls(f"src.{quote_source_column(c)}", m.null_values) for c in arg)
             expr = f"nullif(concat_ws(' ', {expr}, {others}), '')"
         elif op == "to_list":
             expr = f"case when {expr} is null then null else [{expr}] end"
@@ -191,9 +237,9 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
         fixed = f"regexp_extract({cleaned}, {quote_literal(PHONE_FIXED_RE)}, ['area', 'local'])"
         mobile = f"regexp_extract({cleaned}, {quote_literal(PHONE_MOBILE_RE)}, 1)"
         found = f"coalesce(nullif({fixed}.area || '-' || {fixed}.local, '-'), nullif({mobile}, ''))"
-        checks.append((f"{b} is not null and not contains({b}, '@') and {found} is null",
-                       "invalid_phone", blocking_invalid))
         value = f"case when contains({b}, '@') then null else {found} end"
+        checks.append((f"{b} is not null and not contains({b}, '@') and ({value}) is null",
+                       "invalid_phone", blocking_invalid))
     else:  # pragma: no cover - the models refuse other terminal steps
         raise ValueError(f"unknown terminal step {op!r}")
     return Compiled(before=before, value=value, checks=checks)
@@ -214,6 +260,10 @@ def _in_col(name: str) -> str:
     return quote_ident(f"{name}__in")
 
 
+def _out_col(name: str) -> str:
+    return quote_ident(f"{name}__out")
+
+
 def staging_sql(std: Standards, m: Mapping) -> str:
     ent = std.entities[m.entity]
     crosswalk_lists = sorted({s.arg for fm in m.fields.values() for s in fm.steps if s.op == "crosswalk"})
@@ -226,9 +276,10 @@ def staging_sql(std: Standards, m: Mapping) -> str:
     for cl in code_lists:
         lines.append(f"cl_{cl} as (\n{{{{ tongban_code_lookup('{cl}') }}}}\n),\n")
     prepared: list[str] = []
+    valued: list[str] = []
     selects: list[str] = []
-    blocking: list[str] = []
-    notes: list[str] = []
+    blocking: list[tuple[str, str]] = []
+    notes: list[tuple[str, str]] = []
     identity = ", ".join(f"coalesce(src.{quote_source_column(c)}, '')" for c in m.identity)
     for fdef in ent.fields:
         target = quote_ident(fdef.name)
@@ -239,21 +290,30 @@ def staging_sql(std: Standards, m: Mapping) -> str:
             value = quote_literal(m.province_code) if fdef.name == "province_code" else "null"
         elif fdef.name in m.fields:
             ref = f"src.{_in_col(fdef.name)}"
-            c = compile_field(std, m, fdef, ref=ref)
+            c = compile_field(std, m, fdef, ref=ref, pretrimmed=True)
             prepared.append(f"        {c.before} as {_in_col(fdef.name)},")
-            value = c.value
+            # the terminal step's value is computed once (``valued``); the checks read it
+            out = f"src.{_out_col(fdef.name)}"
+            valued.append(f"        {c.value} as {_out_col(fdef.name)},")
+            value = out
             for cond, reason, is_blocking in c.checks:
-                issue = f"case when {cond} then {_issue(fdef.name, reason, ref, fdef.pii)} end"
-                (blocking if is_blocking else notes).append(issue)
+                cond = cond.replace(f"({c.value})", out).replace(c.value, out)
+                (blocking if is_blocking else notes).append((cond, _issue(fdef.name, reason, ref, fdef.pii)))
         else:
             code_list = std.code_lists.get(fdef.code_list) if fdef.code_list else None
             value = "'unknown'" if code_list is not None and "unknown" in code_list.values else "null"
         selects.append(f"        ({value})::{sql_type(fdef)} as {target},")
     joins = "".join(f"\n    cross join cw_{cl}" for cl in crosswalk_lists) + \
         "".join(f"\n    cross join cl_{cl}" for cl in code_lists)
+    # every column the mapping reads, trimmed once (null values and `trim` compare the trimmed text)
+    trims = "".join(f"        {_trim_sql(quote_source_column(c))} as {trimmed_column(c)},\n" for c in used_columns(m))
+    lines.append(f"trimmed as (\n    select\n        *,\n{trims}    from source\n),\n\n")
     lines.append("prepared as (\n    select\n        src.*,\n")
     lines.append("\n".join(prepared) + "\n")
-    lines.append("    from source as src\n),\n\n")
+    lines.append("    from trimmed as src\n),\n\n")
+    lines.append("valued as (\n    select\n        src.*,\n")
+    lines.append("\n".join(valued) + "\n")
+    lines.append(f"    from prepared as src{joins}\n),\n\n")
     lines.append("mapped as (\n    select\n")
     lines.append("\n".join(selects) + "\n")
     lines.append(f"        {quote_literal(m.version)} as mapping_version,\n")
@@ -267,16 +327,23 @@ def staging_sql(std: Standards, m: Mapping) -> str:
         lines.append(f"        src.{p},\n")
     lines.append(f"        {_issue_list(blocking)} as blocking_issues,\n")
     lines.append(f"        {_issue_list(notes)} as note_issues,\n")
-    lines.append(f"    from prepared as src{joins}\n)\n\nselect * from mapped\n")
+    lines.append(f"    from valued as src{joins}\n)\n\nselect * from mapped\n")
     return "".join(lines)
 
 
-def _issue_list(items: list[str]) -> str:
-    empty = "[]::struct(reason varchar, field varchar, value varchar)[]"
+ISSUES_EMPTY = "[]::struct(reason varchar, field varchar, value varchar)[]"
+
+
+def _issue_list(items: list[tuple[str, str]]) -> str:
+    """(condition, reason struct) pairs -> the list of the reasons whose condition holds. The
+    list is built only for the few rows where some condition holds (building a list per row
+    costs more than evaluating the conditions twice for those few)."""
     if not items:
-        return empty
-    body = ",\n            ".join(items)
-    return (f"coalesce(list_filter([\n            {body}\n        ], lambda x: x is not null), {empty})")
+        return ISSUES_EMPTY
+    body = ",\n            ".join(f"case when {cond} then {struct} end" for cond, struct in items)
+    any_holds = "\n            or ".join(f"({cond})" for cond, _ in items)
+    return (f"case when {any_holds}\n        then list_filter([\n            {body}\n        ], "
+            f"lambda x: x is not null) else {ISSUES_EMPTY} end")
 
 
 def sources_yml(std: Standards, source_id: str) -> str:
@@ -336,7 +403,7 @@ def _standard_checks(ent: Entity) -> tuple[list[str], list[str], list[str]]:
     (columns computed first, reason items, helper column names to drop). Rules across rows
     (``unique``, the key) are in :func:`duplicates_sql`."""
     cols: list[str] = []
-    items: list[str] = []
+    items: list[tuple[str, str]] = []
     helpers: list[str] = []
     for f in ent.fields:
         v = quote_ident(f.name)
@@ -344,25 +411,24 @@ def _standard_checks(ent: Entity) -> tuple[list[str], list[str], list[str]]:
             problem = quote_ident(f"{f.name}__problem")
             cols.append(f"{_validator_sql(f)} as {problem}")
             helpers.append(problem)
-            items.append(f"case when {problem} is not null then "
-                         f"{_issue(f.name, problem, v, f.pii, reason_is_sql=True)} end")
+            items.append((f"{problem} is not null", _issue(f.name, problem, v, f.pii, reason_is_sql=True)))
         if f.min is not None or f.max is not None:
             conds = ([f"{v} < {_number(f.min)}"] if f.min is not None else []) + \
                     ([f"{v} > {_number(f.max)}"] if f.max is not None else [])
-            items.append(f"case when {' or '.join(conds)} then {_issue(f.name, 'out_of_range', v, f.pii)} end")
+            items.append((' or '.join(conds), _issue(f.name, 'out_of_range', v, f.pii)))
         if f.not_future:
-            items.append(f"case when {v} > current_date then {_issue(f.name, 'date_in_future', v, f.pii)} end")
+            items.append((f"{v} > current_date", _issue(f.name, 'date_in_future', v, f.pii)))
     for r in ent.rules:
         if isinstance(r, MinAgeAt):
             pid, day = quote_ident(r.id_field), quote_ident(r.date_field)
             born = f"gb11643_birth_date({pid})"
             pii = ent.field(r.id_field).pii
-            items.append(f"case when {born} is not null and {day} is not null and "
-                         f"{born} + to_years({r.years}) > {day} then {_issue(r.id_field, r.reason, pid, pii)} end")
+            items.append((f"{born} is not null and {day} is not null and {born} + to_years({r.years}) > {day}",
+                          _issue(r.id_field, r.reason, pid, pii)))
         elif isinstance(r, UsccRegionAgrees):
             u, d = quote_ident(r.uscc_field), quote_ident(r.division_field)
-            items.append(f"case when not coalesce(uscc_region_agrees({u}, {d}), true) then "
-                         f"{_issue(r.division_field, r.reason, d, ent.field(r.division_field).pii)} end")
+            items.append((f"not coalesce(uscc_region_agrees({u}, {d}), true)",
+                          _issue(r.division_field, r.reason, d, ent.field(r.division_field).pii)))
     return cols, items, helpers
 
 
@@ -381,17 +447,15 @@ def row_rules_sql(std: Standards, ent: Entity, relation: str) -> str:
     reasons; ``content_hash`` tells a repeat from a conflicting duplicate."""
     content = " || '|' || ".join(f"coalesce(({quote_ident(f.name)})::varchar, '∅')"
                                  for f in ent.fields if f.name != ent.key)
+    # a required field left empty by a blocking mapping issue already has its reason
     req_items = [
-        f"case when {quote_ident(f.name)} is null and not list_contains("
-        f"list_transform(blocking_issues, lambda x: x.field), {quote_literal(f.name)}) "
-        f"then {_issue(f.name, 'missing_required', 'null')} end"
+        (f"{quote_ident(f.name)} is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), "
+         f"{quote_literal(f.name)})", _issue(f.name, 'missing_required', 'null'))
         for f in ent.fields if f.required]
     extra_cols, std_items, helpers = _standard_checks(ent)
-    items = ",\n            ".join(req_items + std_items)
     extra = "".join(f"        {c},\n" for c in extra_cols)
     excluded = ", ".join(["blocking_issues"] + helpers)
-    rules = (f"coalesce(list_filter([\n            {items}\n        ], lambda x: x is not null), [])"
-             if items else "[]")
+    rules = _issue_list(req_items + std_items)
     return f"""with
 staged as (
     select * from {relation}

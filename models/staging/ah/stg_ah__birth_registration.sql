@@ -12,59 +12,106 @@ cl_birth_service as (
 cl_ethnicity as (
 {{ tongban_code_lookup('ethnicity') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("出生医学证明编号", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("出生医学证明编号", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "出生医学证明编号" end as "出生医学证明编号__trim",
+        case when regexp_matches("新生儿姓名", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("新生儿姓名", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "新生儿姓名" end as "新生儿姓名__trim",
+        case when regexp_matches("性别", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("性别", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "性别" end as "性别__trim",
+        case when regexp_matches("出生日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("出生日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "出生日期" end as "出生日期__trim",
+        case when regexp_matches("出生地行政区划代码", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("出生地行政区划代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "出生地行政区划代码" end as "出生地行政区划代码__trim",
+        case when regexp_matches("助产机构名称", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("助产机构名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "助产机构名称" end as "助产机构名称__trim",
+        case when regexp_matches("母亲姓名", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("母亲姓名", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "母亲姓名" end as "母亲姓名__trim",
+        case when regexp_matches("母亲身份证号", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("母亲身份证号", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "母亲身份证号" end as "母亲身份证号__trim",
+        case when regexp_matches("母亲民族", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("母亲民族", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "母亲民族" end as "母亲民族__trim",
+        case when regexp_matches("父亲身份证号", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("父亲身份证号", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "父亲身份证号" end as "父亲身份证号__trim",
+        case when regexp_matches("户籍地行政区划代码", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("户籍地行政区划代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "户籍地行政区划代码" end as "户籍地行政区划代码__trim",
+        case when regexp_matches("申请事项", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("申请事项", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "申请事项" end as "申请事项__trim",
+        case when regexp_matches("联系电话", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("联系电话", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "联系电话" end as "联系电话__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."出生医学证明编号", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."出生医学证明编号" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "birth_certificate_number__in",
-        nullif(trim(case when trim(src."新生儿姓名", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."新生儿姓名" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_name__in",
-        nullif(trim(case when trim(src."性别", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."性别" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_sex_code__in",
-        nullif(trim(case when trim(src."出生日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."出生日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_date__in",
-        nullif(trim(case when trim(src."出生地行政区划代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."出生地行政区划代码" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_division_code__in",
-        nullif(trim(case when trim(src."助产机构名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."助产机构名称" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_institution_name__in",
-        nullif(trim(case when trim(src."母亲姓名", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."母亲姓名" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_name__in",
-        upper(nullif(trim(case when trim(src."母亲身份证号", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."母亲身份证号" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "mother_id_number__in",
-        upper(nullif(trim(case when trim(src."父亲身份证号", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."父亲身份证号" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "father_id_number__in",
-        nullif(trim(case when trim(src."母亲民族", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."母亲民族" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_ethnicity_code__in",
-        nullif(trim(case when trim(src."户籍地行政区划代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."户籍地行政区划代码" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "hukou_division_code__in",
-        list_filter(list_transform(string_split(case when trim(src."申请事项", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."申请事项" end, '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
-        nullif(trim(case when trim(src."联系电话", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."联系电话" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "contact_phone__in",
-    from source as src
+        upper(case when src."出生医学证明编号__trim" in ('', 'None') then null else src."出生医学证明编号__trim" end) as "birth_certificate_number__in",
+        case when src."新生儿姓名__trim" in ('', 'None') then null else src."新生儿姓名__trim" end as "child_name__in",
+        case when src."性别__trim" in ('', 'None') then null else src."性别__trim" end as "child_sex_code__in",
+        case when src."出生日期__trim" in ('', 'None') then null else src."出生日期__trim" end as "birth_date__in",
+        case when src."出生地行政区划代码__trim" in ('', 'None') then null else src."出生地行政区划代码__trim" end as "birth_division_code__in",
+        case when src."助产机构名称__trim" in ('', 'None') then null else src."助产机构名称__trim" end as "birth_institution_name__in",
+        case when src."母亲姓名__trim" in ('', 'None') then null else src."母亲姓名__trim" end as "mother_name__in",
+        upper(case when src."母亲身份证号__trim" in ('', 'None') then null else src."母亲身份证号__trim" end) as "mother_id_number__in",
+        upper(case when src."父亲身份证号__trim" in ('', 'None') then null else src."父亲身份证号__trim" end) as "father_id_number__in",
+        case when src."母亲民族__trim" in ('', 'None') then null else src."母亲民族__trim" end as "mother_ethnicity_code__in",
+        case when src."户籍地行政区划代码__trim" in ('', 'None') then null else src."户籍地行政区划代码__trim" end as "hukou_division_code__in",
+        list_filter(list_transform(string_split(case when src."申请事项__trim" in ('', 'None') then null else src."申请事项" end, '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
+        case when src."联系电话__trim" in ('', 'None') then null else src."联系电话__trim" end as "contact_phone__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."birth_certificate_number__in" as "birth_certificate_number__out",
+        src."child_name__in" as "child_name__out",
+        case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end as "child_sex_code__out",
+        try_strptime(src."birth_date__in", ['%Y年%-m月%-d日'])::date as "birth_date__out",
+        src."birth_division_code__in" as "birth_division_code__out",
+        src."birth_institution_name__in" as "birth_institution_name__out",
+        src."mother_name__in" as "mother_name__out",
+        src."mother_id_number__in" as "mother_id_number__out",
+        src."father_id_number__in" as "father_id_number__out",
+        case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end as "mother_ethnicity_code__out",
+        src."hukou_division_code__in" as "hukou_division_code__out",
+        list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)) as "services_requested__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+    from prepared as src
+    cross join cw_sex
+    cross join cl_birth_service
+    cross join cl_ethnicity
 ),
 
 mapped as (
     select
         ('ah-' || left(sha256(concat_ws(chr(31), 'ah', coalesce(src."登记编号", ''))), 24))::varchar as "birth_id",
-        (src."birth_certificate_number__in")::varchar as "birth_certificate_number",
-        (src."child_name__in")::varchar as "child_name",
-        (case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end)::varchar as "child_sex_code",
-        (try_strptime(src."birth_date__in", ['%Y年%-m月%-d日'])::date)::date as "birth_date",
-        (src."birth_division_code__in")::varchar as "birth_division_code",
-        (src."birth_institution_name__in")::varchar as "birth_institution_name",
-        (src."mother_name__in")::varchar as "mother_name",
-        (src."mother_id_number__in")::varchar as "mother_id_number",
-        (src."father_id_number__in")::varchar as "father_id_number",
-        (case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end)::varchar as "mother_ethnicity_code",
-        (src."hukou_division_code__in")::varchar as "hukou_division_code",
-        (list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)))::varchar[] as "services_requested",
-        (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
+        (src."birth_certificate_number__out")::varchar as "birth_certificate_number",
+        (src."child_name__out")::varchar as "child_name",
+        (src."child_sex_code__out")::varchar as "child_sex_code",
+        (src."birth_date__out")::date as "birth_date",
+        (src."birth_division_code__out")::varchar as "birth_division_code",
+        (src."birth_institution_name__out")::varchar as "birth_institution_name",
+        (src."mother_name__out")::varchar as "mother_name",
+        (src."mother_id_number__out")::varchar as "mother_id_number",
+        (src."father_id_number__out")::varchar as "father_id_number",
+        (src."mother_ethnicity_code__out")::varchar as "mother_ethnicity_code",
+        (src."hukou_division_code__out")::varchar as "hukou_division_code",
+        (src."services_requested__out")::varchar[] as "services_requested",
+        (src."contact_phone__out")::varchar as "contact_phone",
         ('34')::varchar as "province_code",
-        '1.0.0' as mapping_version,
+        '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'sex:' || cw_sex.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null)
+            or (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null)
+            or (src."birth_date__in" is not null and src."birth_date__out" is null)
+            or (src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null)
+            or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0)
+        then list_filter([
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
-            case when src."birth_date__in" is not null and try_strptime(src."birth_date__in", ['%Y年%-m月%-d日'])::date is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
+            case when src."birth_date__in" is not null and src."birth_date__out" is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
-        coalesce(list_filter([
-            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
-    from prepared as src
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
+        case when (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        then list_filter([
+            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
+    from valued as src
     cross join cw_sex
     cross join cl_birth_service
     cross join cl_ethnicity

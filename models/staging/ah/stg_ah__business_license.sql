@@ -9,51 +9,90 @@ cl_entity_type as (
 cl_license_status as (
 {{ tongban_code_lookup('license_status') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("统一社会信用代码", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("统一社会信用代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "统一社会信用代码" end as "统一社会信用代码__trim",
+        case when regexp_matches("企业名称", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("企业名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "企业名称" end as "企业名称__trim",
+        case when regexp_matches("法定代表人", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("法定代表人", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "法定代表人" end as "法定代表人__trim",
+        case when regexp_matches("企业类型", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("企业类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "企业类型" end as "企业类型__trim",
+        case when regexp_matches("注册资本（万元）", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("注册资本（万元）", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "注册资本（万元）" end as "注册资本（万元）__trim",
+        case when regexp_matches("成立日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("成立日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "成立日期" end as "成立日期__trim",
+        case when regexp_matches("登记机关行政区划代码", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("登记机关行政区划代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "登记机关行政区划代码" end as "登记机关行政区划代码__trim",
+        case when regexp_matches("行业代码", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("行业代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "行业代码" end as "行业代码__trim",
+        case when regexp_matches("登记状态", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("登记状态", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "登记状态" end as "登记状态__trim",
+        case when regexp_matches("电子证照标识", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("电子证照标识", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "电子证照标识" end as "电子证照标识__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."统一社会信用代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."统一社会信用代码" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "uscc__in",
-        nullif(trim(case when trim(src."企业名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."企业名称" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "enterprise_name__in",
-        nullif(trim(case when trim(src."法定代表人", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."法定代表人" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "legal_representative__in",
-        nullif(trim(case when trim(src."企业类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."企业类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "entity_type_code__in",
-        nullif(trim(case when trim(src."注册资本（万元）", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."注册资本（万元）" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "registered_capital_yuan__in",
-        nullif(trim(case when trim(src."成立日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."成立日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "established_date__in",
-        nullif(trim(case when trim(src."登记机关行政区划代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."登记机关行政区划代码" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "registration_division_code__in",
-        nullif(trim(case when trim(src."行业代码", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."行业代码" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "industry_code__in",
-        nullif(trim(case when trim(src."登记状态", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."登记状态" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "status_code__in",
-        upper(nullif(trim(case when trim(src."电子证照标识", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."电子证照标识" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "ecert_identifier__in",
-    from source as src
+        upper(case when src."统一社会信用代码__trim" in ('', 'None') then null else src."统一社会信用代码__trim" end) as "uscc__in",
+        case when src."企业名称__trim" in ('', 'None') then null else src."企业名称__trim" end as "enterprise_name__in",
+        case when src."法定代表人__trim" in ('', 'None') then null else src."法定代表人__trim" end as "legal_representative__in",
+        case when src."企业类型__trim" in ('', 'None') then null else src."企业类型__trim" end as "entity_type_code__in",
+        case when src."注册资本（万元）__trim" in ('', 'None') then null else src."注册资本（万元）__trim" end as "registered_capital_yuan__in",
+        case when src."成立日期__trim" in ('', 'None') then null else src."成立日期__trim" end as "established_date__in",
+        case when src."登记机关行政区划代码__trim" in ('', 'None') then null else src."登记机关行政区划代码__trim" end as "registration_division_code__in",
+        case when src."行业代码__trim" in ('', 'None') then null else src."行业代码__trim" end as "industry_code__in",
+        case when src."登记状态__trim" in ('', 'None') then null else src."登记状态__trim" end as "status_code__in",
+        upper(case when src."电子证照标识__trim" in ('', 'None') then null else src."电子证照标识__trim" end) as "ecert_identifier__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."uscc__in" as "uscc__out",
+        src."enterprise_name__in" as "enterprise_name__out",
+        src."legal_representative__in" as "legal_representative__out",
+        case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17 then (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) * 10000) end as "registered_capital_yuan__out",
+        try_strptime(src."established_date__in", ['%Y年%-m月%-d日'])::date as "established_date__out",
+        src."registration_division_code__in" as "registration_division_code__out",
+        src."industry_code__in" as "industry_code__out",
+        case when src."status_code__in" is null then null else coalesce(map_extract_value(cl_license_status.lookup, src."status_code__in"), null) end as "status_code__out",
+        src."ecert_identifier__in" as "ecert_identifier__out",
+    from prepared as src
+    cross join cl_entity_type
+    cross join cl_license_status
 ),
 
 mapped as (
     select
         ('ah-' || left(sha256(concat_ws(chr(31), 'ah', coalesce(src."统一社会信用代码", ''))), 24))::varchar as "license_id",
-        (src."uscc__in")::varchar as "uscc",
-        (src."enterprise_name__in")::varchar as "enterprise_name",
-        (src."legal_representative__in")::varchar as "legal_representative",
-        (case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end)::varchar as "entity_type_code",
-        (case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17 then (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) * 10000) end)::decimal(20,2) as "registered_capital_yuan",
-        (try_strptime(src."established_date__in", ['%Y年%-m月%-d日'])::date)::date as "established_date",
-        (src."registration_division_code__in")::varchar as "registration_division_code",
-        (src."industry_code__in")::varchar as "industry_code",
-        (case when src."status_code__in" is null then null else coalesce(map_extract_value(cl_license_status.lookup, src."status_code__in"), null) end)::varchar as "status_code",
-        (src."ecert_identifier__in")::varchar as "ecert_identifier",
+        (src."uscc__out")::varchar as "uscc",
+        (src."enterprise_name__out")::varchar as "enterprise_name",
+        (src."legal_representative__out")::varchar as "legal_representative",
+        (src."entity_type_code__out")::varchar as "entity_type_code",
+        (src."registered_capital_yuan__out")::decimal(20,2) as "registered_capital_yuan",
+        (src."established_date__out")::date as "established_date",
+        (src."registration_division_code__out")::varchar as "registration_division_code",
+        (src."industry_code__out")::varchar as "industry_code",
+        (src."status_code__out")::varchar as "status_code",
+        (src."ecert_identifier__out")::varchar as "ecert_identifier",
         ('34')::varchar as "province_code",
-        '1.0.0' as mapping_version,
+        '1.1.0' as mapping_version,
         'none' as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+            or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17))
+            or (src."established_date__in" is not null and src."established_date__out" is null)
+            or (src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null)
+        then list_filter([
             case when src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
-            case when src."established_date__in" is not null and try_strptime(src."established_date__in", ['%Y年%-m月%-d日'])::date is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
+            case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
-    from prepared as src
+    from valued as src
     cross join cl_entity_type
     cross join cl_license_status
 )

@@ -12,41 +12,82 @@ cl_ethnicity as (
 cl_sex as (
 {{ tongban_code_lookup('sex') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("CSYXZMBH", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("CSYXZMBH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "CSYXZMBH" end as "CSYXZMBH__trim",
+        case when regexp_matches("XM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("XM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "XM" end as "XM__trim",
+        case when regexp_matches("XB", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("XB", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "XB" end as "XB__trim",
+        case when regexp_matches("CSRQ", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("CSRQ", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "CSRQ" end as "CSRQ__trim",
+        case when regexp_matches("CSDQDM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("CSDQDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "CSDQDM" end as "CSDQDM__trim",
+        case when regexp_matches("JSJG", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("JSJG", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "JSJG" end as "JSJG__trim",
+        case when regexp_matches("MQXM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("MQXM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "MQXM" end as "MQXM__trim",
+        case when regexp_matches("MQSFZH", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("MQSFZH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "MQSFZH" end as "MQSFZH__trim",
+        case when regexp_matches("MQMZ", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("MQMZ", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "MQMZ" end as "MQMZ__trim",
+        case when regexp_matches("FQSFZH", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("FQSFZH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "FQSFZH" end as "FQSFZH__trim",
+        case when regexp_matches("HJDQDM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("HJDQDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "HJDQDM" end as "HJDQDM__trim",
+        case when regexp_matches("BLSX", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("BLSX", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "BLSX" end as "BLSX__trim",
+        case when regexp_matches("LXDH", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("LXDH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "LXDH" end as "LXDH__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."CSYXZMBH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."CSYXZMBH" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "birth_certificate_number__in",
-        nullif(trim(case when trim(src."XM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."XM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_name__in",
-        nullif(trim(case when trim(src."XB", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."XB" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_sex_code__in",
-        nullif(trim(case when trim(src."CSRQ", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."CSRQ" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_date__in",
-        nullif(trim(case when trim(src."CSDQDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."CSDQDM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_division_code__in",
-        nullif(trim(case when trim(src."JSJG", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."JSJG" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_institution_name__in",
-        nullif(trim(case when trim(src."MQXM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."MQXM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_name__in",
-        upper(nullif(trim(case when trim(src."MQSFZH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."MQSFZH" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "mother_id_number__in",
-        upper(nullif(trim(case when trim(src."FQSFZH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."FQSFZH" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "father_id_number__in",
-        nullif(trim(case when trim(src."MQMZ", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."MQMZ" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_ethnicity_code__in",
-        nullif(trim(case when trim(src."HJDQDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."HJDQDM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "hukou_division_code__in",
-        list_filter(list_transform(string_split(case when trim(src."BLSX", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."BLSX" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
-        nullif(trim(case when trim(src."LXDH", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."LXDH" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "contact_phone__in",
-    from source as src
+        upper(case when src."CSYXZMBH__trim" in ('', 'None') then null else src."CSYXZMBH__trim" end) as "birth_certificate_number__in",
+        case when src."XM__trim" in ('', 'None') then null else src."XM__trim" end as "child_name__in",
+        case when src."XB__trim" in ('', 'None') then null else src."XB__trim" end as "child_sex_code__in",
+        case when src."CSRQ__trim" in ('', 'None') then null else src."CSRQ__trim" end as "birth_date__in",
+        case when src."CSDQDM__trim" in ('', 'None') then null else src."CSDQDM__trim" end as "birth_division_code__in",
+        case when src."JSJG__trim" in ('', 'None') then null else src."JSJG__trim" end as "birth_institution_name__in",
+        case when src."MQXM__trim" in ('', 'None') then null else src."MQXM__trim" end as "mother_name__in",
+        upper(case when src."MQSFZH__trim" in ('', 'None') then null else src."MQSFZH__trim" end) as "mother_id_number__in",
+        upper(case when src."FQSFZH__trim" in ('', 'None') then null else src."FQSFZH__trim" end) as "father_id_number__in",
+        case when src."MQMZ__trim" in ('', 'None') then null else src."MQMZ__trim" end as "mother_ethnicity_code__in",
+        case when src."HJDQDM__trim" in ('', 'None') then null else src."HJDQDM__trim" end as "hukou_division_code__in",
+        list_filter(list_transform(string_split(case when src."BLSX__trim" in ('', 'None') then null else src."BLSX" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
+        case when src."LXDH__trim" in ('', 'None') then null else src."LXDH__trim" end as "contact_phone__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."birth_certificate_number__in" as "birth_certificate_number__out",
+        src."child_name__in" as "child_name__out",
+        case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cl_sex.lookup, src."child_sex_code__in"), null) end as "child_sex_code__out",
+        try_strptime(src."birth_date__in", ['%Y%m%d'])::date as "birth_date__out",
+        src."birth_division_code__in" as "birth_division_code__out",
+        src."birth_institution_name__in" as "birth_institution_name__out",
+        src."mother_name__in" as "mother_name__out",
+        src."mother_id_number__in" as "mother_id_number__out",
+        src."father_id_number__in" as "father_id_number__out",
+        case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end as "mother_ethnicity_code__out",
+        src."hukou_division_code__in" as "hukou_division_code__out",
+        list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cw_birth_service.lookup, x), null)) as "services_requested__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+    from prepared as src
+    cross join cw_birth_service
+    cross join cl_ethnicity
+    cross join cl_sex
 ),
 
 mapped as (
     select
         ('js-' || left(sha256(concat_ws(chr(31), 'js', coalesce(src."LSH", ''))), 24))::varchar as "birth_id",
-        (src."birth_certificate_number__in")::varchar as "birth_certificate_number",
-        (src."child_name__in")::varchar as "child_name",
-        (case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cl_sex.lookup, src."child_sex_code__in"), null) end)::varchar as "child_sex_code",
-        (try_strptime(src."birth_date__in", ['%Y%m%d'])::date)::date as "birth_date",
-        (src."birth_division_code__in")::varchar as "birth_division_code",
-        (src."birth_institution_name__in")::varchar as "birth_institution_name",
-        (src."mother_name__in")::varchar as "mother_name",
-        (src."mother_id_number__in")::varchar as "mother_id_number",
-        (src."father_id_number__in")::varchar as "father_id_number",
-        (case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end)::varchar as "mother_ethnicity_code",
-        (src."hukou_division_code__in")::varchar as "hukou_division_code",
-        (list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cw_birth_service.lookup, x), null)))::varchar[] as "services_requested",
-        (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
+        (src."birth_certificate_number__out")::varchar as "birth_certificate_number",
+        (src."child_name__out")::varchar as "child_name",
+        (src."child_sex_code__out")::varchar as "child_sex_code",
+        (src."birth_date__out")::date as "birth_date",
+        (src."birth_division_code__out")::varchar as "birth_division_code",
+        (src."birth_institution_name__out")::varchar as "birth_institution_name",
+        (src."mother_name__out")::varchar as "mother_name",
+        (src."mother_id_number__out")::varchar as "mother_id_number",
+        (src."father_id_number__out")::varchar as "father_id_number",
+        (src."mother_ethnicity_code__out")::varchar as "mother_ethnicity_code",
+        (src."hukou_division_code__out")::varchar as "hukou_division_code",
+        (src."services_requested__out")::varchar[] as "services_requested",
+        (src."contact_phone__out")::varchar as "contact_phone",
         ('32')::varchar as "province_code",
         '1.0.0' as mapping_version,
         left(md5(concat_ws('|', 'birth_service:' || cw_birth_service.version)), 12) as crosswalk_version,
@@ -54,17 +95,23 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."child_sex_code__in" is not null and map_extract_value(cl_sex.lookup, src."child_sex_code__in") is null)
+            or (src."birth_date__in" is not null and src."birth_date__out" is null)
+            or (src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null)
+            or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is null)) > 0)
+            or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is not null)) > 0)
+        then list_filter([
             case when src."child_sex_code__in" is not null and map_extract_value(cl_sex.lookup, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
-            case when src."birth_date__in" is not null and try_strptime(src."birth_date__in", ['%Y%m%d'])::date is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
+            case when src."birth_date__in" is not null and src."birth_date__out" is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
-        coalesce(list_filter([
-            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
-    from prepared as src
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
+        case when (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        then list_filter([
+            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
+    from valued as src
     cross join cw_birth_service
     cross join cl_ethnicity
     cross join cl_sex

@@ -9,35 +9,69 @@ cw_entity_type as (
 cw_license_status as (
 {{ tongban_crosswalk_lookup('js', 'license_status') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("TYSHXYDM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("TYSHXYDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "TYSHXYDM" end as "TYSHXYDM__trim",
+        case when regexp_matches("QYMC", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("QYMC", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "QYMC" end as "QYMC__trim",
+        case when regexp_matches("FDDBR", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("FDDBR", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "FDDBR" end as "FDDBR__trim",
+        case when regexp_matches("QYLX", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("QYLX", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "QYLX" end as "QYLX__trim",
+        case when regexp_matches("ZCZB", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("ZCZB", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "ZCZB" end as "ZCZB__trim",
+        case when regexp_matches("CLRQ", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("CLRQ", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "CLRQ" end as "CLRQ__trim",
+        case when regexp_matches("DJJGDM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("DJJGDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "DJJGDM" end as "DJJGDM__trim",
+        case when regexp_matches("HYDM", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("HYDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "HYDM" end as "HYDM__trim",
+        case when regexp_matches("JYZT", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("JYZT", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "JYZT" end as "JYZT__trim",
+        case when regexp_matches("DZZZBS", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("DZZZBS", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "DZZZBS" end as "DZZZBS__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."TYSHXYDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."TYSHXYDM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "uscc__in",
-        nullif(trim(case when trim(src."QYMC", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."QYMC" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "enterprise_name__in",
-        nullif(trim(case when trim(src."FDDBR", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."FDDBR" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "legal_representative__in",
-        nullif(trim(case when trim(src."QYLX", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."QYLX" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "entity_type_code__in",
-        nullif(trim(case when trim(src."ZCZB", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."ZCZB" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "registered_capital_yuan__in",
-        nullif(trim(case when trim(src."CLRQ", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."CLRQ" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "established_date__in",
-        nullif(trim(case when trim(src."DJJGDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."DJJGDM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "registration_division_code__in",
-        nullif(trim(case when trim(src."HYDM", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."HYDM" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "industry_code__in",
-        nullif(trim(case when trim(src."JYZT", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."JYZT" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "status_code__in",
-        upper(nullif(trim(case when trim(src."DZZZBS", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."DZZZBS" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "ecert_identifier__in",
-    from source as src
+        upper(case when src."TYSHXYDM__trim" in ('', 'None') then null else src."TYSHXYDM__trim" end) as "uscc__in",
+        case when src."QYMC__trim" in ('', 'None') then null else src."QYMC__trim" end as "enterprise_name__in",
+        case when src."FDDBR__trim" in ('', 'None') then null else src."FDDBR__trim" end as "legal_representative__in",
+        case when src."QYLX__trim" in ('', 'None') then null else src."QYLX__trim" end as "entity_type_code__in",
+        case when src."ZCZB__trim" in ('', 'None') then null else src."ZCZB__trim" end as "registered_capital_yuan__in",
+        case when src."CLRQ__trim" in ('', 'None') then null else src."CLRQ__trim" end as "established_date__in",
+        case when src."DJJGDM__trim" in ('', 'None') then null else src."DJJGDM__trim" end as "registration_division_code__in",
+        case when src."HYDM__trim" in ('', 'None') then null else src."HYDM__trim" end as "industry_code__in",
+        case when src."JYZT__trim" in ('', 'None') then null else src."JYZT__trim" end as "status_code__in",
+        upper(case when src."DZZZBS__trim" in ('', 'None') then null else src."DZZZBS__trim" end) as "ecert_identifier__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."uscc__in" as "uscc__out",
+        src."enterprise_name__in" as "enterprise_name__out",
+        src."legal_representative__in" as "legal_representative__out",
+        case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cw_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
+        try_strptime(src."established_date__in", ['%Y%m%d'])::date as "established_date__out",
+        src."registration_division_code__in" as "registration_division_code__out",
+        src."industry_code__in" as "industry_code__out",
+        case when src."status_code__in" is null then null else coalesce(map_extract_value(cw_license_status.lookup, src."status_code__in"), null) end as "status_code__out",
+        src."ecert_identifier__in" as "ecert_identifier__out",
+    from prepared as src
+    cross join cw_entity_type
+    cross join cw_license_status
 ),
 
 mapped as (
     select
         ('js-' || left(sha256(concat_ws(chr(31), 'js', coalesce(src."TYSHXYDM", ''))), 24))::varchar as "license_id",
-        (src."uscc__in")::varchar as "uscc",
-        (src."enterprise_name__in")::varchar as "enterprise_name",
-        (src."legal_representative__in")::varchar as "legal_representative",
-        (case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cw_entity_type.lookup, src."entity_type_code__in"), null) end)::varchar as "entity_type_code",
-        (case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end)::decimal(20,2) as "registered_capital_yuan",
-        (try_strptime(src."established_date__in", ['%Y%m%d'])::date)::date as "established_date",
-        (src."registration_division_code__in")::varchar as "registration_division_code",
-        (src."industry_code__in")::varchar as "industry_code",
-        (case when src."status_code__in" is null then null else coalesce(map_extract_value(cw_license_status.lookup, src."status_code__in"), null) end)::varchar as "status_code",
-        (src."ecert_identifier__in")::varchar as "ecert_identifier",
+        (src."uscc__out")::varchar as "uscc",
+        (src."enterprise_name__out")::varchar as "enterprise_name",
+        (src."legal_representative__out")::varchar as "legal_representative",
+        (src."entity_type_code__out")::varchar as "entity_type_code",
+        (src."registered_capital_yuan__out")::decimal(20,2) as "registered_capital_yuan",
+        (src."established_date__out")::date as "established_date",
+        (src."registration_division_code__out")::varchar as "registration_division_code",
+        (src."industry_code__out")::varchar as "industry_code",
+        (src."status_code__out")::varchar as "status_code",
+        (src."ecert_identifier__out")::varchar as "ecert_identifier",
         ('32')::varchar as "province_code",
         '1.0.0' as mapping_version,
         left(md5(concat_ws('|', 'entity_type:' || cw_entity_type.version, 'license_status:' || cw_license_status.version)), 12) as crosswalk_version,
@@ -45,17 +79,24 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is null)
+            or (src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is not null)
+            or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17))
+            or (src."established_date__in" is not null and src."established_date__out" is null)
+            or (src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is null)
+            or (src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is not null)
+        then list_filter([
             case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
-            case when src."established_date__in" is not null and try_strptime(src."established_date__in", ['%Y%m%d'])::date is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
+            case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
             case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
-    from prepared as src
+    from valued as src
     cross join cw_entity_type
     cross join cw_license_status
 )

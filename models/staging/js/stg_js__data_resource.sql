@@ -15,59 +15,103 @@ cw_open_condition as (
 cw_update_frequency as (
 {{ tongban_crosswalk_lookup('js', 'update_frequency') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("资源名称", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("资源名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "资源名称" end as "资源名称__trim",
+        case when regexp_matches("开放类型", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "开放类型" end as "开放类型__trim",
+        case when regexp_matches("更新周期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "更新周期" end as "更新周期__trim",
+        case when regexp_matches("资源更新日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("资源更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "资源更新日期" end as "资源更新日期__trim",
+        case when regexp_matches("所属单位", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("所属单位", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "所属单位" end as "所属单位__trim",
+        case when regexp_matches("所属主题", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "所属主题" end as "所属主题__trim",
+        case when regexp_matches("资源描述", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("资源描述", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "资源描述" end as "资源描述__trim",
+        case when regexp_matches("数据格式", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "数据格式" end as "数据格式__trim",
+        case when regexp_matches("详情页网址", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "详情页网址" end as "详情页网址__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        nullif(trim(case when trim(src."资源名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源名称" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "title__in",
-        nullif(trim(case when trim(src."资源描述", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源描述" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "summary__in",
-        nullif(trim(case when trim(src."所属单位", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属单位" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "provider_name__in",
-        nullif(trim(case when trim(src."所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."所属主题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "domain_code__in",
-        nullif(trim(case when trim(src."开放类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."开放类型" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "open_condition_code__in",
-        nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "update_frequency_code__in",
-        nullif(trim(case when trim(src."资源更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "updated_date__in",
-        list_transform(case when json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)) as "formats__in",
-        nullif(trim(case when trim(src."详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."详情页网址" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "detail_url__in",
-    from source as src
+        case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end as "title__in",
+        case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end as "summary__in",
+        case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end as "provider_name__in",
+        case when src."所属主题__trim" in ('', 'None', '无', '暂无') then null else src."所属主题__trim" end as "domain_code__in",
+        case when src."开放类型__trim" in ('', 'None', '无', '暂无') then null else src."开放类型__trim" end as "open_condition_code__in",
+        case when src."更新周期__trim" in ('', 'None', '无', '暂无') then null else src."更新周期__trim" end as "update_frequency_code__in",
+        case when src."资源更新日期__trim" in ('', 'None', '无', '暂无') then null else src."资源更新日期__trim" end as "updated_date__in",
+        list_transform(case when json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)) as "formats__in",
+        case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end as "detail_url__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."title__in" as "title__out",
+        src."summary__in" as "summary__out",
+        src."provider_name__in" as "provider_name__out",
+        case when src."domain_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), map_extract_value(cw_domain.pending, src."domain_code__in")), 'unknown') end as "domain_code__out",
+        case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end as "open_condition_code__out",
+        case when src."update_frequency_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in")), 'unknown') end as "update_frequency_code__out",
+        try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date as "updated_date__out",
+        list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')) as "formats__out",
+        src."detail_url__in" as "detail_url__out",
+    from prepared as src
+    cross join cw_domain
+    cross join cw_format
+    cross join cw_open_condition
+    cross join cw_update_frequency
 ),
 
 mapped as (
     select
         ('js-' || left(sha256(concat_ws(chr(31), 'js', coalesce(src."详情页网址", ''))), 24))::varchar as "resource_id",
-        (src."title__in")::varchar as "title",
-        (src."summary__in")::varchar as "summary",
+        (src."title__out")::varchar as "title",
+        (src."summary__out")::varchar as "summary",
         (null)::varchar[] as "keywords",
-        (src."provider_name__in")::varchar as "provider_name",
+        (src."provider_name__out")::varchar as "provider_name",
         ('32')::varchar as "province_code",
-        (case when src."domain_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), map_extract_value(cw_domain.pending, src."domain_code__in")), 'unknown') end)::varchar as "domain_code",
-        (case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end)::varchar as "open_condition_code",
-        (case when src."update_frequency_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in")), 'unknown') end)::varchar as "update_frequency_code",
+        (src."domain_code__out")::varchar as "domain_code",
+        (src."open_condition_code__out")::varchar as "open_condition_code",
+        (src."update_frequency_code__out")::varchar as "update_frequency_code",
         (null)::date as "published_date",
-        (try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date)::date as "updated_date",
-        (list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')))::varchar[] as "formats",
+        (src."updated_date__out")::date as "updated_date",
+        (src."formats__out")::varchar[] as "formats",
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
-        (src."detail_url__in")::varchar as "detail_url",
+        (src."detail_url__out")::varchar as "detail_url",
         '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null)
+            or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null)
+            or (src."updated_date__in" is not null and src."updated_date__out" is null)
+            or (case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false))
+        then list_filter([
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
-            case when src."updated_date__in" is not null and try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
-            case when case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when trim(src."数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
-        coalesce(list_filter([
+            case when src."updated_date__in" is not null and src."updated_date__out" is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
+            case when case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
+        case when (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null)
+            or (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null)
+            or (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null)
+            or (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null)
+            or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0)
+            or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0)
+        then list_filter([
             case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
             case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
             case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
             case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
             case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
-    from prepared as src
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
+    from valued as src
     cross join cw_domain
     cross join cw_format
     cross join cw_open_condition

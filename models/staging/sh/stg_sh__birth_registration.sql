@@ -12,41 +12,82 @@ cl_birth_service as (
 cl_ethnicity as (
 {{ tongban_code_lookup('ethnicity') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("certificate_no", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("certificate_no", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "certificate_no" end as "certificate_no__trim",
+        case when regexp_matches("child_name", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("child_name", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "child_name" end as "child_name__trim",
+        case when regexp_matches("child_sex", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("child_sex", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "child_sex" end as "child_sex__trim",
+        case when regexp_matches("birth_date", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("birth_date", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "birth_date" end as "birth_date__trim",
+        case when regexp_matches("birth_district_code", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("birth_district_code", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "birth_district_code" end as "birth_district_code__trim",
+        case when regexp_matches("hospital_name", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("hospital_name", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "hospital_name" end as "hospital_name__trim",
+        case when regexp_matches("mother_name", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("mother_name", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "mother_name" end as "mother_name__trim",
+        case when regexp_matches("mother_id_no", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("mother_id_no", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "mother_id_no" end as "mother_id_no__trim",
+        case when regexp_matches("mother_ethnicity", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("mother_ethnicity", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "mother_ethnicity" end as "mother_ethnicity__trim",
+        case when regexp_matches("father_id_no", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("father_id_no", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "father_id_no" end as "father_id_no__trim",
+        case when regexp_matches("hukou_district_code", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("hukou_district_code", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "hukou_district_code" end as "hukou_district_code__trim",
+        case when regexp_matches("services", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("services", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "services" end as "services__trim",
+        case when regexp_matches("contact_phone", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("contact_phone", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "contact_phone" end as "contact_phone__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."certificate_no", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."certificate_no" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "birth_certificate_number__in",
-        nullif(trim(case when trim(src."child_name", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."child_name" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_name__in",
-        nullif(trim(case when trim(src."child_sex", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."child_sex" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_sex_code__in",
-        nullif(trim(case when trim(src."birth_date", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."birth_date" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_date__in",
-        nullif(trim(case when trim(src."birth_district_code", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."birth_district_code" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_division_code__in",
-        nullif(trim(case when trim(src."hospital_name", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."hospital_name" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_institution_name__in",
-        nullif(trim(case when trim(src."mother_name", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."mother_name" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_name__in",
-        upper(nullif(trim(case when trim(src."mother_id_no", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."mother_id_no" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "mother_id_number__in",
-        upper(nullif(trim(case when trim(src."father_id_no", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."father_id_no" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "father_id_number__in",
-        nullif(trim(case when trim(src."mother_ethnicity", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."mother_ethnicity" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_ethnicity_code__in",
-        nullif(trim(case when trim(src."hukou_district_code", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."hukou_district_code" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "hukou_division_code__in",
-        list_filter(list_transform(string_split(case when trim(src."services", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."services" end, ';'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
-        nullif(trim(case when trim(src."contact_phone", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."contact_phone" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "contact_phone__in",
-    from source as src
+        upper(case when src."certificate_no__trim" in ('', 'None') then null else src."certificate_no__trim" end) as "birth_certificate_number__in",
+        case when src."child_name__trim" in ('', 'None') then null else src."child_name__trim" end as "child_name__in",
+        case when src."child_sex__trim" in ('', 'None') then null else src."child_sex__trim" end as "child_sex_code__in",
+        case when src."birth_date__trim" in ('', 'None') then null else src."birth_date__trim" end as "birth_date__in",
+        case when src."birth_district_code__trim" in ('', 'None') then null else src."birth_district_code__trim" end as "birth_division_code__in",
+        case when src."hospital_name__trim" in ('', 'None') then null else src."hospital_name__trim" end as "birth_institution_name__in",
+        case when src."mother_name__trim" in ('', 'None') then null else src."mother_name__trim" end as "mother_name__in",
+        upper(case when src."mother_id_no__trim" in ('', 'None') then null else src."mother_id_no__trim" end) as "mother_id_number__in",
+        upper(case when src."father_id_no__trim" in ('', 'None') then null else src."father_id_no__trim" end) as "father_id_number__in",
+        case when src."mother_ethnicity__trim" in ('', 'None') then null else src."mother_ethnicity__trim" end as "mother_ethnicity_code__in",
+        case when src."hukou_district_code__trim" in ('', 'None') then null else src."hukou_district_code__trim" end as "hukou_division_code__in",
+        list_filter(list_transform(string_split(case when src."services__trim" in ('', 'None') then null else src."services" end, ';'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
+        case when src."contact_phone__trim" in ('', 'None') then null else src."contact_phone__trim" end as "contact_phone__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."birth_certificate_number__in" as "birth_certificate_number__out",
+        src."child_name__in" as "child_name__out",
+        case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end as "child_sex_code__out",
+        try_strptime(src."birth_date__in", ['%Y-%m-%d'])::date as "birth_date__out",
+        src."birth_division_code__in" as "birth_division_code__out",
+        src."birth_institution_name__in" as "birth_institution_name__out",
+        src."mother_name__in" as "mother_name__out",
+        src."mother_id_number__in" as "mother_id_number__out",
+        src."father_id_number__in" as "father_id_number__out",
+        case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end as "mother_ethnicity_code__out",
+        src."hukou_division_code__in" as "hukou_division_code__out",
+        list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)) as "services_requested__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+    from prepared as src
+    cross join cw_sex
+    cross join cl_birth_service
+    cross join cl_ethnicity
 ),
 
 mapped as (
     select
         ('sh-' || left(sha256(concat_ws(chr(31), 'sh', coalesce(src."record_id", ''))), 24))::varchar as "birth_id",
-        (src."birth_certificate_number__in")::varchar as "birth_certificate_number",
-        (src."child_name__in")::varchar as "child_name",
-        (case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end)::varchar as "child_sex_code",
-        (try_strptime(src."birth_date__in", ['%Y-%m-%d'])::date)::date as "birth_date",
-        (src."birth_division_code__in")::varchar as "birth_division_code",
-        (src."birth_institution_name__in")::varchar as "birth_institution_name",
-        (src."mother_name__in")::varchar as "mother_name",
-        (src."mother_id_number__in")::varchar as "mother_id_number",
-        (src."father_id_number__in")::varchar as "father_id_number",
-        (case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end)::varchar as "mother_ethnicity_code",
-        (src."hukou_division_code__in")::varchar as "hukou_division_code",
-        (list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)))::varchar[] as "services_requested",
-        (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
+        (src."birth_certificate_number__out")::varchar as "birth_certificate_number",
+        (src."child_name__out")::varchar as "child_name",
+        (src."child_sex_code__out")::varchar as "child_sex_code",
+        (src."birth_date__out")::date as "birth_date",
+        (src."birth_division_code__out")::varchar as "birth_division_code",
+        (src."birth_institution_name__out")::varchar as "birth_institution_name",
+        (src."mother_name__out")::varchar as "mother_name",
+        (src."mother_id_number__out")::varchar as "mother_id_number",
+        (src."father_id_number__out")::varchar as "father_id_number",
+        (src."mother_ethnicity_code__out")::varchar as "mother_ethnicity_code",
+        (src."hukou_division_code__out")::varchar as "hukou_division_code",
+        (src."services_requested__out")::varchar[] as "services_requested",
+        (src."contact_phone__out")::varchar as "contact_phone",
         ('31')::varchar as "province_code",
         '1.0.0' as mapping_version,
         left(md5(concat_ws('|', 'sex:' || cw_sex.version)), 12) as crosswalk_version,
@@ -54,17 +95,23 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null)
+            or (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null)
+            or (src."birth_date__in" is not null and src."birth_date__out" is null)
+            or (src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null)
+            or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0)
+        then list_filter([
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
-            case when src."birth_date__in" is not null and try_strptime(src."birth_date__in", ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
+            case when src."birth_date__in" is not null and src."birth_date__out" is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
-        coalesce(list_filter([
-            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
-    from prepared as src
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
+        case when (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        then list_filter([
+            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
+    from valued as src
     cross join cw_sex
     cross join cl_birth_service
     cross join cl_ethnicity

@@ -12,41 +12,82 @@ cl_birth_service as (
 cl_ethnicity as (
 {{ tongban_code_lookup('ethnicity') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("certificateNumber", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("certificateNumber", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "certificateNumber" end as "certificateNumber__trim",
+        case when regexp_matches("childName", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("childName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "childName" end as "childName__trim",
+        case when regexp_matches("childSex", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("childSex", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "childSex" end as "childSex__trim",
+        case when regexp_matches("birthDate", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("birthDate", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "birthDate" end as "birthDate__trim",
+        case when regexp_matches("birthDivisionCode", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("birthDivisionCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "birthDivisionCode" end as "birthDivisionCode__trim",
+        case when regexp_matches("institutionName", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("institutionName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "institutionName" end as "institutionName__trim",
+        case when regexp_matches("motherName", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("motherName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "motherName" end as "motherName__trim",
+        case when regexp_matches("motherIdNumber", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("motherIdNumber", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "motherIdNumber" end as "motherIdNumber__trim",
+        case when regexp_matches("motherEthnicity", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("motherEthnicity", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "motherEthnicity" end as "motherEthnicity__trim",
+        case when regexp_matches("fatherIdNumber", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("fatherIdNumber", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "fatherIdNumber" end as "fatherIdNumber__trim",
+        case when regexp_matches("hukouDivisionCode", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("hukouDivisionCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "hukouDivisionCode" end as "hukouDivisionCode__trim",
+        case when regexp_matches("servicesRequested", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "servicesRequested" end as "servicesRequested__trim",
+        case when regexp_matches("contactPhone", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("contactPhone", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "contactPhone" end as "contactPhone__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."certificateNumber", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."certificateNumber" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "birth_certificate_number__in",
-        nullif(trim(case when trim(src."childName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."childName" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "child_name__in",
-        upper(nullif(trim(case when trim(src."childSex", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."childSex" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "child_sex_code__in",
-        nullif(trim(case when trim(src."birthDate", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."birthDate" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_date__in",
-        nullif(trim(case when trim(src."birthDivisionCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."birthDivisionCode" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_division_code__in",
-        nullif(trim(case when trim(src."institutionName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."institutionName" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "birth_institution_name__in",
-        nullif(trim(case when trim(src."motherName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."motherName" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_name__in",
-        upper(nullif(trim(case when trim(src."motherIdNumber", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."motherIdNumber" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "mother_id_number__in",
-        upper(nullif(trim(case when trim(src."fatherIdNumber", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."fatherIdNumber" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "father_id_number__in",
-        nullif(trim(case when trim(src."motherEthnicity", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."motherEthnicity" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "mother_ethnicity_code__in",
-        nullif(trim(case when trim(src."hukouDivisionCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."hukouDivisionCode" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "hukou_division_code__in",
-        case when json_valid(replace(case when trim(src."servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."servicesRequested" end, '''', '"')) and starts_with(trim(replace(case when trim(src."servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."servicesRequested" end, '''', '"')), '[') then list_filter(from_json(replace(case when trim(src."servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."servicesRequested" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end as "services_requested__in",
-        nullif(trim(case when trim(src."contactPhone", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."contactPhone" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "contact_phone__in",
-    from source as src
+        upper(case when src."certificateNumber__trim" in ('', 'None') then null else src."certificateNumber__trim" end) as "birth_certificate_number__in",
+        case when src."childName__trim" in ('', 'None') then null else src."childName__trim" end as "child_name__in",
+        upper(case when src."childSex__trim" in ('', 'None') then null else src."childSex__trim" end) as "child_sex_code__in",
+        case when src."birthDate__trim" in ('', 'None') then null else src."birthDate__trim" end as "birth_date__in",
+        case when src."birthDivisionCode__trim" in ('', 'None') then null else src."birthDivisionCode__trim" end as "birth_division_code__in",
+        case when src."institutionName__trim" in ('', 'None') then null else src."institutionName__trim" end as "birth_institution_name__in",
+        case when src."motherName__trim" in ('', 'None') then null else src."motherName__trim" end as "mother_name__in",
+        upper(case when src."motherIdNumber__trim" in ('', 'None') then null else src."motherIdNumber__trim" end) as "mother_id_number__in",
+        upper(case when src."fatherIdNumber__trim" in ('', 'None') then null else src."fatherIdNumber__trim" end) as "father_id_number__in",
+        case when src."motherEthnicity__trim" in ('', 'None') then null else src."motherEthnicity__trim" end as "mother_ethnicity_code__in",
+        case when src."hukouDivisionCode__trim" in ('', 'None') then null else src."hukouDivisionCode__trim" end as "hukou_division_code__in",
+        case when json_valid(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"')) and starts_with(trim(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"')), '[') then list_filter(from_json(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end as "services_requested__in",
+        case when src."contactPhone__trim" in ('', 'None') then null else src."contactPhone__trim" end as "contact_phone__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."birth_certificate_number__in" as "birth_certificate_number__out",
+        src."child_name__in" as "child_name__out",
+        case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end as "child_sex_code__out",
+        case when regexp_full_match(src."birth_date__in", '[0-9]{10,13}') then (epoch_ms(src."birth_date__in"::bigint) + interval 8 hours)::date end as "birth_date__out",
+        src."birth_division_code__in" as "birth_division_code__out",
+        src."birth_institution_name__in" as "birth_institution_name__out",
+        src."mother_name__in" as "mother_name__out",
+        src."mother_id_number__in" as "mother_id_number__out",
+        src."father_id_number__in" as "father_id_number__out",
+        case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end as "mother_ethnicity_code__out",
+        src."hukou_division_code__in" as "hukou_division_code__out",
+        list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)) as "services_requested__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+    from prepared as src
+    cross join cw_sex
+    cross join cl_birth_service
+    cross join cl_ethnicity
 ),
 
 mapped as (
     select
         ('zj-' || left(sha256(concat_ws(chr(31), 'zj', coalesce(src."recordId", ''))), 24))::varchar as "birth_id",
-        (src."birth_certificate_number__in")::varchar as "birth_certificate_number",
-        (src."child_name__in")::varchar as "child_name",
-        (case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end)::varchar as "child_sex_code",
-        (case when regexp_full_match(src."birth_date__in", '[0-9]{10,13}') then (epoch_ms(src."birth_date__in"::bigint) + interval 8 hours)::date end)::date as "birth_date",
-        (src."birth_division_code__in")::varchar as "birth_division_code",
-        (src."birth_institution_name__in")::varchar as "birth_institution_name",
-        (src."mother_name__in")::varchar as "mother_name",
-        (src."mother_id_number__in")::varchar as "mother_id_number",
-        (src."father_id_number__in")::varchar as "father_id_number",
-        (case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end)::varchar as "mother_ethnicity_code",
-        (src."hukou_division_code__in")::varchar as "hukou_division_code",
-        (list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)))::varchar[] as "services_requested",
-        (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
+        (src."birth_certificate_number__out")::varchar as "birth_certificate_number",
+        (src."child_name__out")::varchar as "child_name",
+        (src."child_sex_code__out")::varchar as "child_sex_code",
+        (src."birth_date__out")::date as "birth_date",
+        (src."birth_division_code__out")::varchar as "birth_division_code",
+        (src."birth_institution_name__out")::varchar as "birth_institution_name",
+        (src."mother_name__out")::varchar as "mother_name",
+        (src."mother_id_number__out")::varchar as "mother_id_number",
+        (src."father_id_number__out")::varchar as "father_id_number",
+        (src."mother_ethnicity_code__out")::varchar as "mother_ethnicity_code",
+        (src."hukou_division_code__out")::varchar as "hukou_division_code",
+        (src."services_requested__out")::varchar[] as "services_requested",
+        (src."contact_phone__out")::varchar as "contact_phone",
         ('33')::varchar as "province_code",
         '1.0.0' as mapping_version,
         left(md5(concat_ws('|', 'sex:' || cw_sex.version)), 12) as crosswalk_version,
@@ -54,18 +95,25 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null)
+            or (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null)
+            or (src."birth_date__in" is not null and src."birth_date__out" is null)
+            or (src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null)
+            or (case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end is not null and not coalesce(json_valid(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"')) and starts_with(trim(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"')), '['), false))
+            or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0)
+        then list_filter([
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
-            case when src."birth_date__in" is not null and case when regexp_full_match(src."birth_date__in", '[0-9]{10,13}') then (epoch_ms(src."birth_date__in"::bigint) + interval 8 hours)::date end is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
+            case when src."birth_date__in" is not null and src."birth_date__out" is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
-            case when case when trim(src."servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."servicesRequested" end is not null and not coalesce(json_valid(replace(case when trim(src."servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."servicesRequested" end, '''', '"')) and starts_with(trim(replace(case when trim(src."servicesRequested", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."servicesRequested" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end,
+            case when case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end is not null and not coalesce(json_valid(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"')) and starts_with(trim(replace(case when src."servicesRequested__trim" in ('', 'None') then null else src."servicesRequested" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
-        coalesce(list_filter([
-            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
-    from prepared as src
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
+        case when (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        then list_filter([
+            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
+    from valued as src
     cross join cw_sex
     cross join cl_birth_service
     cross join cl_ethnicity

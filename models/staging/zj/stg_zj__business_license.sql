@@ -9,35 +9,69 @@ cl_entity_type as (
 cl_license_status as (
 {{ tongban_code_lookup('license_status') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("uscc", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("uscc", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "uscc" end as "uscc__trim",
+        case when regexp_matches("enterpriseName", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("enterpriseName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "enterpriseName" end as "enterpriseName__trim",
+        case when regexp_matches("legalRepresentative", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("legalRepresentative", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "legalRepresentative" end as "legalRepresentative__trim",
+        case when regexp_matches("entityType", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("entityType", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "entityType" end as "entityType__trim",
+        case when regexp_matches("registeredCapital", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("registeredCapital", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "registeredCapital" end as "registeredCapital__trim",
+        case when regexp_matches("establishedDate", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("establishedDate", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "establishedDate" end as "establishedDate__trim",
+        case when regexp_matches("registrationDivisionCode", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("registrationDivisionCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "registrationDivisionCode" end as "registrationDivisionCode__trim",
+        case when regexp_matches("industryCode", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("industryCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "industryCode" end as "industryCode__trim",
+        case when regexp_matches("status", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("status", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "status" end as "status__trim",
+        case when regexp_matches("ecertIdentifier", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("ecertIdentifier", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "ecertIdentifier" end as "ecertIdentifier__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        upper(nullif(trim(case when trim(src."uscc", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."uscc" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "uscc__in",
-        nullif(trim(case when trim(src."enterpriseName", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."enterpriseName" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "enterprise_name__in",
-        nullif(trim(case when trim(src."legalRepresentative", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."legalRepresentative" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "legal_representative__in",
-        lower(nullif(trim(case when trim(src."entityType", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."entityType" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "entity_type_code__in",
-        nullif(trim(case when trim(src."registeredCapital", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."registeredCapital" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "registered_capital_yuan__in",
-        nullif(trim(case when trim(src."establishedDate", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."establishedDate" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "established_date__in",
-        nullif(trim(case when trim(src."registrationDivisionCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."registrationDivisionCode" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "registration_division_code__in",
-        nullif(trim(case when trim(src."industryCode", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."industryCode" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "industry_code__in",
-        lower(nullif(trim(case when trim(src."status", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."status" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "status_code__in",
-        upper(nullif(trim(case when trim(src."ecertIdentifier", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None') then null else src."ecertIdentifier" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')) as "ecert_identifier__in",
-    from source as src
+        upper(case when src."uscc__trim" in ('', 'None') then null else src."uscc__trim" end) as "uscc__in",
+        case when src."enterpriseName__trim" in ('', 'None') then null else src."enterpriseName__trim" end as "enterprise_name__in",
+        case when src."legalRepresentative__trim" in ('', 'None') then null else src."legalRepresentative__trim" end as "legal_representative__in",
+        lower(case when src."entityType__trim" in ('', 'None') then null else src."entityType__trim" end) as "entity_type_code__in",
+        case when src."registeredCapital__trim" in ('', 'None') then null else src."registeredCapital__trim" end as "registered_capital_yuan__in",
+        case when src."establishedDate__trim" in ('', 'None') then null else src."establishedDate__trim" end as "established_date__in",
+        case when src."registrationDivisionCode__trim" in ('', 'None') then null else src."registrationDivisionCode__trim" end as "registration_division_code__in",
+        case when src."industryCode__trim" in ('', 'None') then null else src."industryCode__trim" end as "industry_code__in",
+        lower(case when src."status__trim" in ('', 'None') then null else src."status__trim" end) as "status_code__in",
+        upper(case when src."ecertIdentifier__trim" in ('', 'None') then null else src."ecertIdentifier__trim" end) as "ecert_identifier__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."uscc__in" as "uscc__out",
+        src."enterprise_name__in" as "enterprise_name__out",
+        src."legal_representative__in" as "legal_representative__out",
+        case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
+        case when regexp_full_match(src."established_date__in", '[0-9]{10,13}') then (epoch_ms(src."established_date__in"::bigint) + interval 8 hours)::date end as "established_date__out",
+        src."registration_division_code__in" as "registration_division_code__out",
+        src."industry_code__in" as "industry_code__out",
+        case when src."status_code__in" is null then null else coalesce(map_extract_value(cl_license_status.lookup, src."status_code__in"), null) end as "status_code__out",
+        src."ecert_identifier__in" as "ecert_identifier__out",
+    from prepared as src
+    cross join cl_entity_type
+    cross join cl_license_status
 ),
 
 mapped as (
     select
         ('zj-' || left(sha256(concat_ws(chr(31), 'zj', coalesce(src."uscc", ''))), 24))::varchar as "license_id",
-        (src."uscc__in")::varchar as "uscc",
-        (src."enterprise_name__in")::varchar as "enterprise_name",
-        (src."legal_representative__in")::varchar as "legal_representative",
-        (case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end)::varchar as "entity_type_code",
-        (case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end)::decimal(20,2) as "registered_capital_yuan",
-        (case when regexp_full_match(src."established_date__in", '[0-9]{10,13}') then (epoch_ms(src."established_date__in"::bigint) + interval 8 hours)::date end)::date as "established_date",
-        (src."registration_division_code__in")::varchar as "registration_division_code",
-        (src."industry_code__in")::varchar as "industry_code",
-        (case when src."status_code__in" is null then null else coalesce(map_extract_value(cl_license_status.lookup, src."status_code__in"), null) end)::varchar as "status_code",
-        (src."ecert_identifier__in")::varchar as "ecert_identifier",
+        (src."uscc__out")::varchar as "uscc",
+        (src."enterprise_name__out")::varchar as "enterprise_name",
+        (src."legal_representative__out")::varchar as "legal_representative",
+        (src."entity_type_code__out")::varchar as "entity_type_code",
+        (src."registered_capital_yuan__out")::decimal(20,2) as "registered_capital_yuan",
+        (src."established_date__out")::date as "established_date",
+        (src."registration_division_code__out")::varchar as "registration_division_code",
+        (src."industry_code__out")::varchar as "industry_code",
+        (src."status_code__out")::varchar as "status_code",
+        (src."ecert_identifier__out")::varchar as "ecert_identifier",
         ('33')::varchar as "province_code",
         '1.0.0' as mapping_version,
         'none' as crosswalk_version,
@@ -45,15 +79,20 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+            or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17))
+            or (src."established_date__in" is not null and src."established_date__out" is null)
+            or (src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null)
+        then list_filter([
             case when src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
-            case when src."established_date__in" is not null and case when regexp_full_match(src."established_date__in", '[0-9]{10,13}') then (epoch_ms(src."established_date__in"::bigint) + interval 8 hours)::date end is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
+            case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
-    from prepared as src
+    from valued as src
     cross join cl_entity_type
     cross join cl_license_status
 )

@@ -15,55 +15,108 @@ cw_open_condition as (
 cw_update_frequency as (
 {{ tongban_crosswalk_lookup('zj', 'update_frequency') }}
 ),
+trimmed as (
+    select
+        *,
+        case when regexp_matches("标题", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("标题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "标题" end as "标题__trim",
+        case when regexp_matches("摘要", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("摘要", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "摘要" end as "摘要__trim",
+        case when regexp_matches("标签", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("标签", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "标签" end as "标签__trim",
+        case when regexp_matches("更新周期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "更新周期" end as "更新周期__trim",
+        case when regexp_matches("资源格式", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "资源格式" end as "资源格式__trim",
+        case when regexp_matches("数源单位", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("数源单位", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "数源单位" end as "数源单位__trim",
+        case when regexp_matches("联系方式", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "联系方式" end as "联系方式__trim",
+        case when regexp_matches("数据领域", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "数据领域" end as "数据领域__trim",
+        case when regexp_matches("开放条件", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "开放条件" end as "开放条件__trim",
+        case when regexp_matches("更新日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "更新日期" end as "更新日期__trim",
+        case when regexp_matches("发布日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "发布日期" end as "发布日期__trim",
+        case when regexp_matches("详情页网址", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "详情页网址" end as "详情页网址__trim",
+    from source
+),
+
 prepared as (
     select
         src.*,
-        nullif(trim(case when trim(src."标题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."标题" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "title__in",
-        nullif(trim(case when trim(src."摘要", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."摘要" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "summary__in",
-        list_filter(list_transform(string_split(replace(case when trim(src."标签", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."标签" end, ',', '、'), '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "keywords__in",
-        nullif(trim(case when trim(src."数源单位", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数源单位" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "provider_name__in",
-        list_filter(list_transform(string_split(case when trim(src."数据领域", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1] as "domain_code__in",
-        case when trim(src."开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('') then null else src."开放条件" end as "open_condition_code__in",
-        nullif(trim(regexp_replace(nullif(trim(case when trim(src."更新周期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新周期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), ''), '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "update_frequency_code__in",
-        nullif(trim(case when trim(src."发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."发布日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "published_date__in",
-        nullif(trim(case when trim(src."更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."更新日期" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "updated_date__in",
-        case when nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') is null then null else [nullif(trim(case when trim(src."资源格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."资源格式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')] end as "formats__in",
-        nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "contact_email__in",
-        nullif(trim(case when trim(src."联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."联系方式" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "contact_phone__in",
-        nullif(trim(case when trim(src."详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) in ('', 'None', '无', '暂无') then null else src."详情页网址" end, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "detail_url__in",
-    from source as src
+        case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end as "title__in",
+        case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end as "summary__in",
+        list_filter(list_transform(string_split(replace(case when src."标签__trim" in ('', 'None', '无', '暂无') then null else src."标签" end, ',', '、'), '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "keywords__in",
+        case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end as "provider_name__in",
+        list_filter(list_transform(string_split(case when src."数据领域__trim" in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1] as "domain_code__in",
+        case when src."开放条件__trim" in ('') then null else src."开放条件" end as "open_condition_code__in",
+        nullif(trim(regexp_replace(case when src."更新周期__trim" in ('', 'None', '无', '暂无') then null else src."更新周期__trim" end, '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "update_frequency_code__in",
+        case when src."发布日期__trim" in ('', 'None', '无', '暂无') then null else src."发布日期__trim" end as "published_date__in",
+        case when src."更新日期__trim" in ('', 'None', '无', '暂无') then null else src."更新日期__trim" end as "updated_date__in",
+        case when case when src."资源格式__trim" in ('', 'None', '无', '暂无') then null else src."资源格式__trim" end is null then null else [case when src."资源格式__trim" in ('', 'None', '无', '暂无') then null else src."资源格式__trim" end] end as "formats__in",
+        case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end as "contact_email__in",
+        case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end as "contact_phone__in",
+        case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end as "detail_url__in",
+    from trimmed as src
+),
+
+valued as (
+    select
+        src.*,
+        src."title__in" as "title__out",
+        src."summary__in" as "summary__out",
+        src."keywords__in" as "keywords__out",
+        src."provider_name__in" as "provider_name__out",
+        case when src."domain_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), map_extract_value(cw_domain.pending, src."domain_code__in")), 'unknown') end as "domain_code__out",
+        case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end as "open_condition_code__out",
+        case when src."update_frequency_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in")), 'unknown') end as "update_frequency_code__out",
+        try_strptime(src."published_date__in", ['%Y-%m-%d'])::date as "published_date__out",
+        try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date as "updated_date__out",
+        list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')) as "formats__out",
+        case when regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(src."contact_email__in") end as "contact_email__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+        src."detail_url__in" as "detail_url__out",
+    from prepared as src
+    cross join cw_domain
+    cross join cw_format
+    cross join cw_open_condition
+    cross join cw_update_frequency
 ),
 
 mapped as (
     select
         ('zj-' || left(sha256(concat_ws(chr(31), 'zj', coalesce(src."详情页网址", ''))), 24))::varchar as "resource_id",
-        (src."title__in")::varchar as "title",
-        (src."summary__in")::varchar as "summary",
-        (src."keywords__in")::varchar[] as "keywords",
-        (src."provider_name__in")::varchar as "provider_name",
+        (src."title__out")::varchar as "title",
+        (src."summary__out")::varchar as "summary",
+        (src."keywords__out")::varchar[] as "keywords",
+        (src."provider_name__out")::varchar as "provider_name",
         ('33')::varchar as "province_code",
-        (case when src."domain_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), map_extract_value(cw_domain.pending, src."domain_code__in")), 'unknown') end)::varchar as "domain_code",
-        (case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end)::varchar as "open_condition_code",
-        (case when src."update_frequency_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in")), 'unknown') end)::varchar as "update_frequency_code",
-        (try_strptime(src."published_date__in", ['%Y-%m-%d'])::date)::date as "published_date",
-        (try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date)::date as "updated_date",
-        (list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')))::varchar[] as "formats",
-        (case when regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(src."contact_email__in") end)::varchar as "contact_email",
-        (case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end)::varchar as "contact_phone",
-        (src."detail_url__in")::varchar as "detail_url",
+        (src."domain_code__out")::varchar as "domain_code",
+        (src."open_condition_code__out")::varchar as "open_condition_code",
+        (src."update_frequency_code__out")::varchar as "update_frequency_code",
+        (src."published_date__out")::date as "published_date",
+        (src."updated_date__out")::date as "updated_date",
+        (src."formats__out")::varchar[] as "formats",
+        (src."contact_email__out")::varchar as "contact_email",
+        (src."contact_phone__out")::varchar as "contact_phone",
+        (src."detail_url__out")::varchar as "detail_url",
         '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        coalesce(list_filter([
+        case when (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null)
+            or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null)
+            or (src."published_date__in" is not null and src."published_date__out" is null)
+            or (src."updated_date__in" is not null and src."updated_date__out" is null)
+        then list_filter([
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
-            case when src."published_date__in" is not null and try_strptime(src."published_date__in", ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
-            case when src."updated_date__in" is not null and try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as blocking_issues,
-        coalesce(list_filter([
+            case when src."published_date__in" is not null and src."published_date__out" is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
+            case when src."updated_date__in" is not null and src."updated_date__out" is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
+        case when (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null)
+            or (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null)
+            or (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null)
+            or (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null)
+            or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0)
+            or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0)
+            or (contains(src."contact_email__in", '@') and not regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$'))
+            or (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        then list_filter([
             case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
             case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
             case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
@@ -71,9 +124,9 @@ mapped as (
             case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when contains(src."contact_email__in", '@') and not regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then {'reason': 'invalid_email', 'field': 'contact_email', 'value': left((src."contact_email__in")::varchar, 200)} end,
-            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end
-        ], lambda x: x is not null), []::struct(reason varchar, field varchar, value varchar)[]) as note_issues,
-    from prepared as src
+            case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
+    from valued as src
     cross join cw_domain
     cross join cw_format
     cross join cw_open_condition
