@@ -169,6 +169,8 @@ def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.globals["ref"] = lambda name: ref_map[name]
     env.globals["source"] = lambda a, b: source_map[(a, b)]
+    env.globals["config"] = lambda **_: ""  # materialisations are chosen here (temporary tables)
+    env.globals["var"] = lambda _name, default=None: default
 
     def render(sql: str) -> str:
         return env.from_string(macros + "\n" + sql).render()

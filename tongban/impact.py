@@ -130,7 +130,8 @@ def _build_side(std, entities: list[str], s: Settings, work: Path, run_id: str) 
         con.close()
     select = [f"+int_{e}__unioned" for e in entities]
     outcome = run_dbt(project, warehouse=warehouse, raw_dir=raw, build_dir=work / "build",
-                      args=["build", "--select", *select, "--exclude-resource-type", "test"])
+                      args=["build", "--select", *select, "--exclude-resource-type", "test",
+                            "--vars", '{"tongban_unioned_materialized": "table"}'])
     if not outcome.success:
         raise TransformError("impact preview: dbt failed on the " + work.name + " standards:\n"
                              + "\n".join(outcome.failures))

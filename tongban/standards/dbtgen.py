@@ -559,7 +559,10 @@ def unioned_sql(std: Standards, ent: Entity) -> str:
     header = HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml and its mappings")
     union = "\n    union all by name\n".join(
         f"    select * from {{{{ ref('{checked_model(m)}') }}}}" for m in sources)
-    return f"""{header}with
+    # a view: its rows are read once by each of harmonized and rejections, never stored twice
+    # (the impact preview, which compares two warehouses, stores it: see tongban/impact.py)
+    return f"""{header}{{{{ config(materialized=var('tongban_unioned_materialized', 'view')) }}}}
+with
 checked as (
 {union}
 ),
