@@ -102,8 +102,10 @@ def record_intake(result: dict[str, Any], m, entity, *, raw_dir: Path, run_id: s
 
 
 def _stat(path: Path) -> list[int]:
+    """Size and modification time of a landed file: a copy that keeps them (``cp -p``,
+    ``shutil.copytree``) is still recognised; landing again always gives a new mtime."""
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns]
 
 
 # --------------------------------------------------------------------------------------- transform
