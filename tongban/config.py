@@ -101,7 +101,8 @@ def settings() -> Settings:
 
 
 #: DuckDB's memory limit in every tongban process (dbt's through profiles.yml); beyond it DuckDB
-#: spills to ``<build>/duckdb_tmp``. Peak memory stays flat in the size of the deliveries.
+#: spills to disk (a file database beside itself, ``<file>.tmp``). Peak memory stays flat in the
+#: size of the deliveries.
 DUCKDB_MEMORY_ENV = "TONGBAN_DUCKDB_MEMORY_LIMIT"
 DUCKDB_MEMORY_DEFAULT = "1GB"
 

@@ -31,7 +31,6 @@ def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path) -> dict[str, str]:
         "TONGBAN_WAREHOUSE": str(warehouse),
         "TONGBAN_RAW_DIR": str(raw_dir),
         "TONGBAN_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
-        "TONGBAN_DUCKDB_TEMP_DIR": str(build_dir / "duckdb_tmp"),
         "DBT_TARGET_PATH": str(build_dir / "dbt" / "target"),
         "DBT_LOG_PATH": str(build_dir / "dbt" / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
