@@ -642,8 +642,9 @@ def harmonized_yml(std: Standards, ent: Entity) -> str:
         constraints = []
         if f.required:
             constraints.append("{type: not_null}")
-        if f.name == ent.key:
-            constraints.append("{type: primary_key}")
+        # the key's uniqueness is the `unique` data test below, not a primary_key constraint: DuckDB
+        # keeps a constraint's index in memory (it cannot spill), which at 10M rows outgrew the
+        # memory limit while committing the table
         if constraints:
             out.append(f"        constraints: [{', '.join(constraints)}]\n")
         tests = []
