@@ -277,6 +277,8 @@ def test_xlsx_cells_of_every_kind_match_the_reference_reader(tmp_path: Path):
             [1e20, -0.0, 12345678901234567890, None],
             [True, False, dt.date(2024, 3, 5), None],
             [dt.datetime(2024, 3, 5, 6, 7, 8), dt.time(6, 7), "中文，全角", None],
+            ["tab\there", '"quoted"', "\t", None],
+            ['"', "a\\b", "x" * 5000, None],
             [None, None, None, None],
             [None, "after an empty row", None, None],
             [None, None, None, None]]

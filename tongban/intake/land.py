@@ -285,16 +285,15 @@ def _check_schema(m: Mapping, entity: Entity | None, staged, result: IntakeResul
 
 def _land_staged(staged, out: Path, work: Path) -> None:
     """The staged pieces become the landed file: moved when there is one, else copied into one."""
-    import duckdb
+    from tongban.intake.staging import connect
 
     pieces = staged.pieces
     if len(pieces) == 1:
         os.replace(pieces[0], out)
         return
     tmp = work / "landed.parquet"
-    con = duckdb.connect()
+    con = connect(work)
     try:
-        con.execute(f"set temp_directory = {quote_literal(str(work / 'duckdb_tmp'))}")
         con.execute(f"copy (select * from {staged.relation()}) to {quote_literal(str(tmp))} "
                     f"(format parquet, compression zstd)")
     finally:

@@ -43,8 +43,8 @@ from tongban.intake.parts import combined_sha256
 from tongban.intake.readers import DeliveryReadError
 from tongban.sqlquote import quote_literal
 
-#: DuckDB's memory while staging (it spills to the work directory beyond it)
-MEMORY_LIMIT = "256MB"
+#: DuckDB's memory while staging (when tongban's own limit is not lower)
+STAGING_MEMORY_LIMIT = "256MB"
 _CHUNK = 4 * 1024 * 1024
 #: text encodings (as detect_encoding names them) DuckDB reads, after transcoding where needed
 _FAST_ENCODINGS = {"csv": ("utf-8", "utf-8-sig", "gb18030"), "jsonl": ("utf-8", "gb18030")}
@@ -151,8 +151,7 @@ def _jsonl_suspect(block: bytes) -> str | None:
         return "a NUL byte"
     if _lone_cr(block):
         return "a carriage return that does not end a line"
-    if b",}" in block or b",]" in block or ((b", " in block or b",\t" in block)
-                                            and _JSON_TRAILING_COMMA.search(block)):
+    if _JSON_TRAILING_COMMA.search(block):  # one regex (literal prefix) beats four substring searches
         return "a trailing comma"
     if b"null" in block and _JSON_NULL_RECORD.search(b"\n" + block):
         return "a null record"
@@ -252,18 +251,39 @@ def inspect_part(path: Path, format: str | None, sheet: str | int | None, work_d
 # staging
 
 
-def _connect(work_dir: Path):
+def connect(work_dir: Path):
+    """A DuckDB connection for staging: bounded memory, spilling to ``work_dir``, order kept."""
     import duckdb
 
     from tongban.intake.readers import _json_text
 
-    con = duckdb.connect()
-    con.execute(f"set temp_directory = {quote_literal(str(work_dir / 'duckdb_tmp'))}")
-    con.execute(f"set memory_limit = {quote_literal(MEMORY_LIMIT)}")  # beyond it, DuckDB spills to disk
+    from tongban.config import duckdb_memory_limit, limit_memory
+
+    # tongban's DuckDB memory limit (TONGBAN_DUCKDB_MEMORY_LIMIT), at most STAGING_MEMORY_LIMIT:
+    # staging streams, and DuckDB would otherwise fill whatever it may while writing Parquet.
+    # Beyond it DuckDB spills to the work directory; intake's memory stays flat in the delivery.
+    con = limit_memory(duckdb.connect(), work_dir / "duckdb_tmp")
+    project = _bytes(duckdb_memory_limit())
+    if project is None or project > _bytes(STAGING_MEMORY_LIMIT):
+        con.execute(f"set memory_limit = {quote_literal(STAGING_MEMORY_LIMIT)}")
     con.execute("set preserve_insertion_order = true")
     con.create_function(_UDF, lambda text: _json_text(json.loads(text)), ["VARCHAR"], "VARCHAR",
                         side_effects=False)
     return con
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _bytes(size: str) -> int | None:
+    """'256MB', '1 GiB', ... in bytes (None when it is not such a size)."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", size)
+    unit = _UNITS.get((m.group(2) or "b").lower()) if m else None
+    try:
+        return int(float(m.group(1)) * unit) if m and unit else None
+    except ValueError:
+        return None
 
 
 def _q(name: str) -> str:
@@ -327,16 +347,50 @@ def _stage_jsonl(con, part: Part, declared: list[str], prov, offset: int, piece:
     return _copy_piece(con, f"select {cols}, {prov(f'{offset} + ordinality')} from {reader}", piece)
 
 
+def _write_xlsx_text(fh, rows_iter, width: int, kept: int, offset: int) -> int:
+    """python-calamine's rows as tab-separated text, each with its row number last: the
+    reference reader's cells (``_cell_text``; an empty cell is an empty field, which DuckDB reads
+    as NULL, and the rule never gives ``''``), its empty rows (kept only when a non-empty row
+    follows). A row that needs quoting goes through the csv module; the rest are joined, which
+    is several times cheaper."""
+    from tongban.intake.readers import _cell_text
+
+    quoted = csv.writer(fh, delimiter="\t", lineterminator="\n")
+    rows = pending = 0
+    for raw in rows_iter:
+        values = [v if type(v) is str else (_cell_text(v) or "") for v in raw]
+        if len(values) != width:
+            raise _NotEquivalent("a row wider than the header")
+        if not any(values):
+            pending += 1  # kept only if a non-empty row follows
+            continue
+        if kept < width:
+            if any(values[kept:]):
+                raise _NotEquivalent("values right of the header")  # the reference reader rejects it
+            del values[kept:]
+        for _ in range(pending):
+            rows += 1
+            fh.write(f"{chr(9) * kept}{offset + rows}\n")
+        pending = 0
+        rows += 1
+        values.append(str(offset + rows))
+        line = "\t".join(values)
+        if line.count("\t") != kept or '"' in line or "\n" in line or "\r" in line:
+            quoted.writerow(values)
+        else:
+            fh.write(line)
+            fh.write("\n")
+    return rows
+
+
 def _stage_xlsx(con, part: Part, declared: list[str], prov, offset: int, piece: Path, work_dir: Path,
                 index: int) -> int:
     """python-calamine's rows, as text by the reference reader's rule, streamed to a temporary
-    CSV file (``None`` as an empty field: the rule never gives ``''``), which DuckDB reads into
-    the piece. Cheaper than handing DuckDB Python objects, and nothing accumulates in memory
-    but python-calamine's sheet."""
-    from tongban.intake.readers import _check_header, open_xlsx, xlsx_rows
+    text file that DuckDB reads into the piece: cheaper than handing DuckDB Python objects, and
+    nothing accumulates in memory but python-calamine's sheet."""
+    from tongban.intake.readers import _check_header, open_xlsx
 
-    text = work_dir / f"part-{index}.xlsx.csv"
-    rows = 0
+    text = work_dir / f"part-{index}.xlsx.tsv"
     try:
         with open_xlsx(part.path, part.sheet) as (name, header, rows_iter):
             width = len(header)
@@ -348,21 +402,11 @@ def _stage_xlsx(con, part: Part, declared: list[str], prov, offset: int, piece: 
             except DeliveryReadError:
                 raise _NotEquivalent("the header") from None  # the reference reader names the column
             with text.open("w", encoding="utf-8", newline="") as fh:
-                write = csv.writer(fh, lineterminator="\n").writerow
-                for values in xlsx_rows(rows_iter):
-                    if len(values) != width:
-                        raise _NotEquivalent("a row wider than the header")
-                    if kept < width:
-                        if values.count(None) - values[:kept].count(None) != width - kept:
-                            raise _NotEquivalent("values right of the header")  # the reader rejects it
-                        del values[kept:]
-                    rows += 1
-                    values.append(offset + rows)
-                    write(values)
+                rows = _write_xlsx_text(fh, rows_iter, width, kept, offset)
         names = [f"c{k}" for k in range(kept)]
         spec = ", ".join([*(f"{quote_literal(n)}: 'VARCHAR'" for n in names), "'n': 'BIGINT'"])
         reader = (f"read_csv({quote_literal(str(text))}, columns = {{{spec}}}, header = false, auto_detect = false, "
-                  f"delim = ',', quote = '\"', escape = '\"', strict_mode = true, allow_quoted_nulls = false)")
+                  f"delim = '\t', quote = '\"', escape = '\"', strict_mode = true, allow_quoted_nulls = false)")
         position = {c: k for k, c in enumerate(columns)}
         cols = ", ".join(f"c{position[c]} as {_q(c)}" if c in position else f"null::varchar as {_q(c)}"
                          for c in declared)
@@ -503,7 +547,7 @@ def stage_delivery(paths: list[Path], *, format: str | None, sheet: str | int | 
     parts = [inspect_part(p, format, sheet, work_dir, k) for k, p in enumerate(paths)]
     _check_same_columns(parts)  # CSV: before any row is read
     sha256 = combined_sha256([(p.path.name, p.sha256) for p in parts])
-    con = _connect(work_dir)
+    con = connect(work_dir)
     try:
         offset = 0
         for k, part in enumerate(parts):

@@ -95,7 +95,7 @@ _DOCS: dict[str, dict[str, str]] = {
         "null_values": "Overrides the mapping's null_values for this field.",
     },
     "DeliverySpec": {
-        "file": "Path of the delivery relative to the inbox, without '..'.",
+        "file": "Path of the delivery relative to the inbox, without '..'. May be a glob (ah/births*.xlsx) for a delivery in several files: read in natural order as one delivery, all with the same header.",
         "format": "File format; detected from the extension when omitted.",
         "sheet": "XLSX sheet name or index.",
         "columns": "Every column the delivery has; required columns must be present in the file.",
