@@ -128,3 +128,17 @@ def test_a_changed_row_of_an_unchanged_delivery_is_published_again(tmp_path):
     assert "reused_from" not in parts["b"]
     with duckdb.connect() as con:
         assert con.execute(f"select v from read_parquet('{root}/t/v2/part-b.parquet')").fetchall() == [("changed",)]
+
+
+def test_a_copied_work_directory_is_still_recognised(runs, tmp_path):
+    """Backups and moves keep sizes and mtimes (cp -p, shutil.copytree): nothing is redone."""
+    copy = tmp_path / "copied"
+    shutil.copytree(runs["work"], copy, symlinks=True)
+    # the recorded paths of the landed files are absolute: a moved work directory lands again,
+    # a copy restored in place (as the benchmark does) is reused
+    shutil.rmtree(runs["work"])
+    shutil.copytree(copy, runs["work"], symlinks=True)
+    with pytest.MonkeyPatch.context() as mp:
+        again, _ = _run(mp, runs["work"], runs["inbox"])
+    assert all(i.get("reused") for i in again["intakes"])
+    assert len(again["transformed"]["reused_checked"]) == 8
