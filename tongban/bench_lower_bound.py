@@ -181,7 +181,7 @@ def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
 def _published_select(con, relation: str, pii: dict[str, str]) -> str:
     """``relation`` as the exchange publishes it: each pii column ``c`` -> ``c_pseudonym, c_masked``."""
     from tongban.pii import mask_sql, pseudonym_sql
-    from tongban.sqlquote import quote_ident, quote_literal
+    from tongban.sqlquote import quote_ident
 
     items = []
     for (name, _type, *_rest) in con.execute(f"describe select * from {relation}").fetchall():

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from tongban.bench import DOC_BEGIN, ENTITIES, PATHS, SMOKE_ROWS
 from tongban.config import PROJECT_ROOT
@@ -59,8 +58,7 @@ def test_bench_smoke_with_xlsx_parts(tmp_path):
     from tongban.intake.parts import is_pattern
 
     files = _ah_delivery_files()
-    if not all(is_pattern(f) for f in files):
-        pytest.skip(f"pending: the 安徽 mappings read one file ({files}); multi-part intake has not landed")
+    assert all(is_pattern(f) for f in files), f"the 安徽 mappings must read every part: {files}"
     import duckdb
 
     out, doc = tmp_path / "bench", tmp_path / "benchmarks.md"
