@@ -15,7 +15,10 @@ What it does, per entity, in one in-memory DuckDB connection:
    (:func:`tongban.intake.parts.find_parts`) and read part after part, its row ordinals
    continuing across the parts. Every delivery is hashed (SHA-256 of its one file, or intake's
    combined digest of its parts: the ``delivery_sha256`` provenance column). All of this is
-   inside the measured time.
+   inside the measured time. The XLSX deliveries load in a second thread (one after another,
+   from the start) while DuckDB works through the other deliveries, as tongban's intake keeps
+   its XLSX lane beside its DuckDB lane (:func:`tongban.pipeline.intake_all`): python-calamine
+   holds one core, DuckDB the other.
 2. **Apply the same mappings and row checks**: the SQL is tongban's own generated SQL
    (:func:`tongban.standards.dbtgen.staging_sql` per delivery, :func:`~tongban.standards.dbtgen.unioned_sql`
    per entity: renames, parsing, crosswalks and code lookups, the validator macros, required
@@ -45,6 +48,7 @@ import codecs
 import hashlib
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,7 +126,7 @@ def _load_xlsx(con, paths: list[Path], sheet: str | int | None, table: str) -> l
         batch.clear()
 
     for path in paths:
-        with CalamineWorkbook.from_path(str(path)) as wb:
+        with CalamineWorkbook.from_path(str(path)) as wb:  # noqa: SIM117
             names = list(wb.sheet_names)
             name = names[sheet] if isinstance(sheet, int) else (sheet or names[0])
             rows = iter(wb.get_sheet_by_name(name).iter_rows())
@@ -133,7 +137,7 @@ def _load_xlsx(con, paths: list[Path], sheet: str | int | None, table: str) -> l
                 header = part_header
                 width = len(header)
                 cols = [*header, "ordinality"]
-                con.execute(f"create temp table {table} ("
+                con.execute(f"create table {table} ("
                             + ", ".join(f"{quote_source_column(c)} varchar" for c in header)
                             + ", ordinality bigint)")
             elif part_header != header:
@@ -242,23 +246,50 @@ def run(*, standards_dir: Path, find_parts, out_dir: Path, tmp_dir: Path, refere
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-lb" + secrets.token_hex(2)
     st.mark("prepare")
 
+    # the XLSX lane: every XLSX delivery, one after another, into a table of the shared in-memory
+    # database through a connection of its own (a cursor), beside DuckDB's work on the rest
+    xlsx_jobs: dict[tuple[str, str], Any] = {}
+    lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lb-xlsx")
+    cursor = con.cursor()
+    for entity in entities:
+        for m in std.mappings_for(entity):
+            if m.delivery.format == "xlsx":
+                paths = [Path(p) for p in find_parts(m.delivery.file)]
+                xlsx_jobs[(m.source_id, entity)] = lane.submit(
+                    _load_xlsx, cursor, paths, m.delivery.sheet, f"xlsx_{m.source_id}__{entity}")
+    lane.shutdown(wait=False)
+
+    def source_view(m, header: list[str], reader: str, sha: str, source_map: dict, ref_map: dict) -> None:
+        """The delivery as intake lands it: the declared columns as text, and the provenance."""
+        q = dbtgen.quote_source_column
+        cols = ", ".join(f"{q(c.name)}::varchar as {q(c.name)}" if c.name in header else f"null::varchar as {q(c.name)}"
+                         for c in m.delivery.columns)
+        rel = f"src_{m.source_id}__{m.entity}"
+        con.execute(f"create temp view {rel} as select {cols}, {quote_literal(m.source_id)} as source_id, "
+                    f"{quote_literal(sha)} as delivery_sha256, ordinality::bigint as source_row_number, "
+                    f"{quote_literal(run_id)} as run_id from {reader}")
+        source_map[(m.source_id, m.entity)] = rel
+        ref_map[f"stg_{m.source_id}__{m.entity}"] = f"stg_{m.source_id}__{m.entity}"
+
     rows: dict[str, dict[str, int]] = {}
     for entity in entities:
         ent = std.entities[entity]
         ref_map = {"crosswalks": "lb_crosswalks", "code_lists": "lb_code_lists", entity: f"{entity}_harmonized"}
         source_map: dict[tuple[str, str], str] = {("reference", t): f"reference.{t}"
                                                   for t in ("gbt2260_current", "gbt4754_classes")}
-        for m in std.mappings_for(entity):
+        # the deliveries DuckDB reads first, the XLSX ones (loading meanwhile) last
+        mappings = sorted(std.mappings_for(entity), key=lambda m: m.delivery.format == "xlsx")
+        xlsx_sha: dict[str, str] = {}
+
+        for m in mappings:
             paths = [Path(p) for p in find_parts(m.delivery.file)]
             if not paths:
                 raise FileNotFoundError(f"{m.source_id}/{entity}: no delivery matches {m.delivery.file!r}")
             sha = combined_sha256([(p.name, _sha256(p)) for p in paths])
-            rel = f"src_{m.source_id}__{entity}"
             declared = [c.name for c in m.delivery.columns]
             if m.delivery.format == "xlsx":
-                table = f"xlsx_{m.source_id}__{entity}"
-                header = _load_xlsx(con, paths, m.delivery.sheet, table)
-                reader = table
+                xlsx_sha[m.source_id] = sha  # its view comes once the lane has loaded it (below)
+                continue
             elif m.delivery.format == "csv":
                 utf8_paths = []
                 for k, path in enumerate(paths, start=1):
@@ -275,17 +306,15 @@ def run(*, standards_dir: Path, find_parts, out_dir: Path, tmp_dir: Path, refere
                 reader = (f"read_json({_file_list(paths)}, format = 'newline_delimited', "
                           f"columns = {{{struct}}}) with ordinality")
                 header = declared
-            cols = ", ".join(f"{dbtgen.quote_source_column(c)}::varchar as {dbtgen.quote_source_column(c)}"
-                             if c in header else f"null::varchar as {dbtgen.quote_source_column(c)}" for c in declared)
-            con.execute(f"create temp view {rel} as select {cols}, {quote_literal(m.source_id)} as source_id, "
-                        f"{quote_literal(sha)} as delivery_sha256, ordinality::bigint as source_row_number, "
-                        f"{quote_literal(run_id)} as run_id from {reader}")
-            source_map[(m.source_id, entity)] = rel
-            stg = f"stg_{m.source_id}__{entity}"
-            ref_map[stg] = stg
-        st.mark("deliveries")  # hashing, GBK transcoding, XLSX loading
+            source_view(m, header, reader, sha, source_map, ref_map)
+        st.mark("deliveries")  # hashing, GBK transcoding (the XLSX loading runs in its lane)
         render = _renderer(ref_map, source_map)
-        for m in std.mappings_for(entity):
+        for m in mappings:
+            if m.delivery.format == "xlsx":
+                st.mark("read_map_check")
+                header = xlsx_jobs[(m.source_id, entity)].result()  # the table is there
+                st.mark("xlsx_wait")  # the time the XLSX lane was behind DuckDB
+                source_view(m, header, f"xlsx_{m.source_id}__{entity}", xlsx_sha[m.source_id], source_map, ref_map)
             con.execute(f"create temp view stg_{m.source_id}__{entity} as {render(dbtgen.staging_sql(std, m))}")
             checked = dbtgen.checked_model(m)  # the mapping and the row rules, once per delivery
             ref_map[checked] = checked

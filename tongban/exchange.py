@@ -447,10 +447,14 @@ def publish_snapshot(
                     )
                     parts_manifest = None
                 else:
+                    def prepare(cursor) -> None:  # the pads are a temporary table: one per connection
+                        if pii_manifest:
+                            tongban_pii.create_pads_table(cursor, f"{udf_names[0]}_pads", pseudonym_key)
+
                     parts_manifest = _write_parts(
                         con, entity_dir, tmp_dir, source, _PII_CODE + select.replace(udf_names[0], "_pseudonym_udf")
                         .replace(udf_names[1], "_mask_udf"), select, quoted_relation, partition_by,
-                        tongban_pii.key_id(pseudonym_key) if pii_manifest else None)
+                        tongban_pii.key_id(pseudonym_key) if pii_manifest else None, prepare=prepare)
             finally:
                 if pii_manifest:
                     # Other connections to the shared instance must not keep a UDF whose connection is
@@ -548,9 +552,18 @@ def _previous_parts(entity_dir: Path) -> dict[str, tuple[Path, dict]]:
     return out
 
 
+#: parts of a snapshot written at once (TONGBAN_PUBLISH_WORKERS; default: the cores, at most 2)
+PUBLISH_WORKERS_ENV = "TONGBAN_PUBLISH_WORKERS"
+
+
 def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[str, str]], projection_text: str,
-                 select: str, quoted_relation: str, partition_by: str, key_id: str | None) -> list[dict]:
-    """One Parquet file per value of ``partition_by``; unchanged parts linked from the previous snapshot."""
+                 select: str, quoted_relation: str, partition_by: str, key_id: str | None,
+                 prepare=None) -> list[dict]:
+    """One Parquet file per value of ``partition_by``; unchanged parts linked from the previous snapshot.
+
+    The parts to write are written side by side, each through a connection of its own to the same
+    database (``prepare(cursor)`` readies it): DuckDB splits one query's work by row group
+    (122,880 rows), so a part of a few row groups alone would leave cores idle."""
     names = {name.lower(): name for name, _ in source}
     if partition_by.lower() not in names:
         raise ValueError(f"partition_by column {partition_by!r} not in {quoted_relation}")
@@ -562,6 +575,7 @@ def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[st
     ).fetchall()
     previous = _previous_parts(entity_dir)
     parts: list[dict] = []
+    to_write: list[tuple[dict, str, Path]] = []
     for i, (value, count, total, mixed) in enumerate(groups):
         name = f"part-{value}.parquet" if value is not None and _PART_VALUE.fullmatch(value) else f"part-{i}.parquet"
         fingerprint = hashlib.sha256(json.dumps(
@@ -578,11 +592,31 @@ def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[st
             entry.update(sha256=prev_entry["sha256"], reused_from=prev_entry["reused_from"])
         else:
             where = f"{col} IS NULL" if value is None else f"CAST({col} AS VARCHAR) = {quote_literal(value)}"
-            con.execute(f"COPY (SELECT * FROM ({select}) WHERE {where}) TO {quote_literal(str(target))} "
-                        f"(FORMAT parquet, COMPRESSION zstd)")
-            _fsync_file(target)
-            entry["sha256"] = _sha256(target)
+            to_write.append((entry, where, target))
         parts.append(entry)
+
+    def write(job: tuple[dict, str, Path]) -> None:
+        entry, where, target = job
+        cursor = con.cursor()
+        try:
+            if prepare is not None:
+                prepare(cursor)
+            cursor.execute(f"COPY (SELECT * FROM ({select}) WHERE {where}) TO {quote_literal(str(target))} "
+                           f"(FORMAT parquet, COMPRESSION zstd)")
+        finally:
+            cursor.close()
+        _fsync_file(target)
+        entry["sha256"] = _sha256(target)
+
+    workers = int(os.environ.get(PUBLISH_WORKERS_ENV) or min(2, os.cpu_count() or 1))
+    if workers > 1 and len(to_write) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tongban-publish") as pool:
+            list(pool.map(write, to_write))  # the first error, once every part stopped
+    else:
+        for job in to_write:
+            write(job)
     if not parts:  # an empty snapshot still has its (empty) file with the columns
         target = tmp_dir / PART_FILE
         con.execute(f"COPY ({select}) TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)")

@@ -7,7 +7,10 @@ libraries (dbt, GX, pandera) are imported inside the steps, never at module impo
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,34 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+_standards_lock = threading.Lock()
+_standards_memo: dict[tuple, Any] = {}
+
+
+def _tree_stamp(root: Path) -> tuple:
+    """Every file under ``root`` with its size and mtime: a changed standard changes the stamp."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            st = os.stat(os.path.join(dirpath, name))
+            out.append((dirpath, name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 def _standards(s: Settings):
+    """The checked standards, loaded once per process while ``standards/`` is unchanged (loading
+    and checking them takes ~1 s, and an in-process run asks at every step)."""
     from tongban.standards.generate import load_checked
 
-    return load_checked(s.standards_dir)
+    key = (str(s.standards_dir), _tree_stamp(s.standards_dir))
+    with _standards_lock:
+        std = _standards_memo.get(key)
+        if std is None:
+            std = load_checked(s.standards_dir)
+            _standards_memo.clear()
+            _standards_memo[key] = std
+        return std
 
 
 def start_run(entities: list[str] | None = None) -> dict[str, Any]:
@@ -70,6 +97,56 @@ def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     result = land(m, inbox_dirs=s.inbox_dirs, raw_dir=s.raw_dir, run_id=run["run_id"], entity=entity).to_dict()
     record_intake(result, m, entity, raw_dir=s.raw_dir, run_id=run["run_id"])
     return result
+
+
+#: threads for the intake of an in-process run (TONGBAN_INTAKE_WORKERS; 1 = one delivery after another)
+INTAKE_WORKERS_ENV = "TONGBAN_INTAKE_WORKERS"
+
+
+def _reads_in_python(m) -> bool:
+    """Whether intake reads this delivery in Python (XLSX through python-calamine), holding the
+    interpreter, rather than in DuckDB, which works outside it."""
+    fmt = (m.delivery.format or Path(m.delivery.file).suffix.lstrip(".")).lower()
+    return fmt in ("xlsx", "xlsm")
+
+
+def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None) -> list[dict[str, Any]]:
+    """Every delivery's intake, results in ``run["sources"]`` order, as the DAG's mapped intake
+    tasks would run them side by side. With two or more workers there are two lanes: the
+    deliveries read in Python (XLSX) one after another in one thread, the deliveries DuckDB reads
+    in the other. Two XLSX deliveries at once would only take turns on the interpreter and hold
+    two sheets in memory; one lane each keeps both cores busy. ``on_done(source, seconds)`` is
+    called as each finishes."""
+    import time
+
+    if workers is None:
+        workers = int(os.environ.get(INTAKE_WORKERS_ENV) or min(2, os.cpu_count() or 1))
+    sources = run["sources"]
+
+    def one(src: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        result = intake(run, src)
+        if on_done is not None:
+            on_done(src, time.perf_counter() - t0)
+        return result
+
+    if workers <= 1 or len(sources) <= 1:
+        return [one(src) for src in sources]
+    std = _standards(settings())
+    python_lane = [i for i, src in enumerate(sources)
+                   if _reads_in_python(std.mapping(src["source_id"], src["entity"]))]
+    duckdb_lane = [i for i in range(len(sources)) if i not in python_lane]
+    results: list[dict[str, Any] | None] = [None] * len(sources)
+
+    def lane(indices: list[int]) -> None:
+        for i in indices:
+            results[i] = one(sources[i])
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tongban-intake") as pool:
+        futures = [pool.submit(lane, idx) for idx in (python_lane, duckdb_lane) if idx]
+        for f in futures:
+            f.result()  # the first error, after both lanes stopped
+    return [r for r in results if r is not None]
 
 
 def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -233,7 +310,7 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
         })
     exchange.record_run(s.exchange_dir, run["run_id"], rows)
     exchange.rebuild_catalog(s.exchange_dir)
-    dictionary = publish_dictionary(s, generated_at=finished)
+    dictionary = publish_dictionary(s, generated_at=finished, intakes=intakes)
     report = {"run_id": run["run_id"], "finished_at": finished, "snapshots": snapshots, "deliveries": rows,
               "unmapped": {e: {sid: c.get("unmapped", []) for sid, c in transformed["counts"].get(e, {}).items()}
                            for e in run["entities"]},
@@ -252,14 +329,18 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
 
 
 def publish_dictionary(s: Settings, *, generated_at: str | None = None, out_dir: Path | None = None,
-                       read_inbox: bool = False) -> Path:
+                       read_inbox: bool = False, intakes: list[dict[str, Any]] | None = None) -> Path:
     """The bilingual data dictionary, with each source's coverage of its latest landed delivery,
-    into ``exchange/dictionary/`` beside the data (replaced whole, never half written)."""
+    into ``exchange/dictionary/`` beside the data (replaced whole, never half written). ``intakes``:
+    this run's, whose sha256 say which deliveries are the latest without hashing them again."""
     from tongban.dictionary import build_dictionary, write_dictionary
     from tongban.standards.coverage import coverage
 
     std = _standards(s)
-    files = build_dictionary(std, coverage(std, s, read_inbox=read_inbox), generated_at=generated_at)
+    known = {(i["source_id"], i["entity"]): i["delivery_sha256"] for i in intakes or []
+             if i.get("status") == "landed" and i.get("delivery_sha256")}
+    files = build_dictionary(std, coverage(std, s, read_inbox=read_inbox, known_sha256=known),
+                             generated_at=generated_at)
     return write_dictionary(out_dir or s.exchange_dir / "dictionary", files)
 
 
@@ -350,7 +431,7 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
 def run_in_process(entities: list[str] | None = None) -> dict[str, Any]:
     """The same steps without Airflow (debugging, benchmarks)."""
     run = start_run(entities)
-    intakes = [intake(run, src) for src in run["sources"]]
+    intakes = intake_all(run)
     transformed = transform(run, intakes)
     gate_result = gate(run, transformed)
     conservation = check_conservation(run, intakes, transformed)

@@ -44,14 +44,18 @@ class FieldCoverage:
         return self.rows_with("approved") / self.rows if self.rows else 1.0
 
 
-def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = None) -> tuple[str, str] | None:
+def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = None,
+                       known_sha256: str | None = None) -> tuple[str, str] | None:
     """(SQL relation of the latest delivery as text columns, its file name), or None when the
     source has not delivered. The landed Parquet is used when it holds that very delivery (the
     same sha256, over all its parts); without ``read_inbox`` nothing else is read.
 
     A delivery in several parts is read whole — every part, not a sample of the first — since
     a value that only occurs late still needs its crosswalk entry. It is staged as Parquet in
-    ``work`` (which must outlive the queries), not held in Python."""
+    ``work`` (which must outlive the queries), not held in Python.
+
+    ``known_sha256``: the delivery's sha256 as this run's intake found it in the inbox; when the
+    landed file holds it, the inbox is not hashed again."""
     from tongban.intake.parts import delivery_location, delivery_sha256, locate_parts
     from tongban.intake.staging import stage_delivery
 
@@ -62,7 +66,7 @@ def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = N
     landed = s.raw_dir / m.source_id / f"{m.entity}.parquet"
     if landed.is_file():
         sha = con.execute("select any_value(delivery_sha256) from read_parquet(?)", [str(landed)]).fetchall()[0][0]
-        if sha and sha == delivery_sha256(paths):
+        if sha and sha == (known_sha256 or delivery_sha256(paths)):
             return f"read_parquet({quote_literal(str(landed))})", label
     if not read_inbox:
         return None
@@ -74,10 +78,12 @@ def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = N
     return staged.relation(), label
 
 
-def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
+def coverage(std, s=None, *, read_inbox: bool = True,
+             known_sha256: dict[tuple[str, str], str] | None = None) -> list[FieldCoverage]:
     """Coverage of every crosswalked / code-matched field of every mapping whose source has a
     delivery in the inbox. The values are those that reach the crosswalk step (after trim, split,
-    ... as the mapping says), computed by the same SQL the models run."""
+    ... as the mapping says), computed by the same SQL the models run. ``known_sha256``:
+    ``(source_id, entity) -> sha256`` of the deliveries a run has just taken in (not hashed again)."""
     import duckdb
 
     from tongban.config import settings
@@ -97,7 +103,8 @@ def coverage(std, s=None, *, read_inbox: bool = True) -> list[FieldCoverage]:
                       and m.fields[f.name].steps[-1].op in ("crosswalk", "match_code")]
             if not fields:
                 continue
-            rel = _delivery_relation(con, m, s, read_inbox, Path(work.name))
+            rel = _delivery_relation(con, m, s, read_inbox, Path(work.name),
+                                     (known_sha256 or {}).get((m.source_id, m.entity)))
             if rel is None:
                 continue
             relation, delivery = rel
