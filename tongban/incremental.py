@@ -136,8 +136,11 @@ def checked_fingerprints(project_dir: Path, ref_dir: Path, std, intakes: list[di
     """``int_<entity>__checked_<source>`` -> the fingerprint of everything it is built from."""
     from tongban.standards.dbtgen import checked_model
 
+    import duckdb
+
     project_dir = Path(project_dir)
     common = _digest(
+        duckdb.__version__,  # e.g. content_hash is DuckDB's hash(), which a new version may change
         _tree_digest(list((project_dir / "macros").rglob("*.sql"))),
         _tree_digest(list((project_dir / "seeds").rglob("*.csv"))),
         (project_dir / "dbt_project.yml").read_text(encoding="utf-8"),

@@ -9,7 +9,7 @@ staged as (
 checked as (
     select
         *,
-        md5(coalesce(("birth_certificate_number")::varchar, '∅') || '|' || coalesce(("child_name")::varchar, '∅') || '|' || coalesce(("child_sex_code")::varchar, '∅') || '|' || coalesce(("birth_date")::varchar, '∅') || '|' || coalesce(("birth_division_code")::varchar, '∅') || '|' || coalesce(("birth_institution_name")::varchar, '∅') || '|' || coalesce(("mother_name")::varchar, '∅') || '|' || coalesce(("mother_id_number")::varchar, '∅') || '|' || coalesce(("father_id_number")::varchar, '∅') || '|' || coalesce(("mother_ethnicity_code")::varchar, '∅') || '|' || coalesce(("hukou_division_code")::varchar, '∅') || '|' || coalesce(("services_requested")::varchar, '∅') || '|' || coalesce(("contact_phone")::varchar, '∅') || '|' || coalesce(("province_code")::varchar, '∅')) as content_hash,
+        hash("birth_certificate_number", "child_name", "child_sex_code", "birth_date", "birth_division_code", "birth_institution_name", "mother_name", "mother_id_number", "father_id_number", "mother_ethnicity_code", "hukou_division_code", "services_requested", "contact_phone", "province_code") as content_hash,
         gbt2260_problem("birth_division_code", 'county') as "birth_division_code__problem",
         gb11643_problem("mother_id_number") as "mother_id_number__problem",
         gb11643_problem("father_id_number") as "father_id_number__problem",
@@ -67,7 +67,7 @@ staged as (
 checked as (
     select
         *,
-        md5(coalesce(("uscc")::varchar, '∅') || '|' || coalesce(("enterprise_name")::varchar, '∅') || '|' || coalesce(("legal_representative")::varchar, '∅') || '|' || coalesce(("entity_type_code")::varchar, '∅') || '|' || coalesce(("registered_capital_yuan")::varchar, '∅') || '|' || coalesce(("established_date")::varchar, '∅') || '|' || coalesce(("registration_division_code")::varchar, '∅') || '|' || coalesce(("industry_code")::varchar, '∅') || '|' || coalesce(("status_code")::varchar, '∅') || '|' || coalesce(("ecert_identifier")::varchar, '∅') || '|' || coalesce(("province_code")::varchar, '∅')) as content_hash,
+        hash("uscc", "enterprise_name", "legal_representative", "entity_type_code", "registered_capital_yuan", "established_date", "registration_division_code", "industry_code", "status_code", "ecert_identifier", "province_code") as content_hash,
         gb32100_problem("uscc") as "uscc__problem",
         gbt2260_problem("registration_division_code", null::varchar) as "registration_division_code__problem",
         gbt4754_problem("industry_code") as "industry_code__problem",
@@ -121,7 +121,7 @@ staged as (
 checked as (
     select
         *,
-        md5(coalesce(("title")::varchar, '∅') || '|' || coalesce(("summary")::varchar, '∅') || '|' || coalesce(("keywords")::varchar, '∅') || '|' || coalesce(("provider_name")::varchar, '∅') || '|' || coalesce(("province_code")::varchar, '∅') || '|' || coalesce(("domain_code")::varchar, '∅') || '|' || coalesce(("open_condition_code")::varchar, '∅') || '|' || coalesce(("update_frequency_code")::varchar, '∅') || '|' || coalesce(("published_date")::varchar, '∅') || '|' || coalesce(("updated_date")::varchar, '∅') || '|' || coalesce(("formats")::varchar, '∅') || '|' || coalesce(("contact_email")::varchar, '∅') || '|' || coalesce(("contact_phone")::varchar, '∅') || '|' || coalesce(("detail_url")::varchar, '∅')) as content_hash,
+        hash("title", "summary", "keywords", "provider_name", "province_code", "domain_code", "open_condition_code", "update_frequency_code", "published_date", "updated_date", "formats", "contact_email", "contact_phone", "detail_url") as content_hash,
     from staged
 )
 

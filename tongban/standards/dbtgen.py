@@ -444,9 +444,12 @@ def row_rules_macro(ent: Entity) -> str:
 def row_rules_sql(std: Standards, ent: Entity, relation: str) -> str:
     """The standard's row rules over one delivery's staged rows (``relation``): everything that
     looks at one row only. ``row_reasons`` holds the mapping's blocking issues and the rules'
-    reasons; ``content_hash`` tells a repeat from a conflicting duplicate."""
-    content = " || '|' || ".join(f"coalesce(({quote_ident(f.name)})::varchar, '∅')"
-                                 for f in ent.fields if f.name != ent.key)
+    reasons; ``content_hash`` tells a repeat from a conflicting duplicate. It is DuckDB's 64-bit
+    ``hash`` of the fields (NULL included), ~5× cheaper than an md5 of their text: it is only ever
+    compared between rows that share a key, where a collision (2^-64 per pair) is no concern.
+    Its values may change with DuckDB's version, which is why the checked tables' fingerprints
+    (tongban.incremental) include that version."""
+    content = ", ".join(quote_ident(f.name) for f in ent.fields if f.name != ent.key)
     # a required field left empty by a blocking mapping issue already has its reason
     req_items = [
         (f"{quote_ident(f.name)} is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), "
@@ -464,7 +467,7 @@ staged as (
 checked as (
     select
         *,
-        md5({content}) as content_hash,
+        hash({content}) as content_hash,
 {extra}    from staged
 )
 
