@@ -138,12 +138,30 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None)
     duckdb_lane = [i for i in range(len(sources)) if i not in python_lane]
     results: list[dict[str, Any] | None] = [None] * len(sources)
 
-    def lane(indices: list[int]) -> None:
-        for i in indices:
-            results[i] = one(sources[i])
+    # while the XLSX lane runs, DuckDB's lane keeps to the other cores (python-calamine's thread
+    # holds one core; DuckDB's threads competing for it would slow the longer lane down)
+    python_running = threading.Event()
+    spare = max(1, (os.cpu_count() or 1) - 1)
 
+    def lane(indices: list[int], is_python: bool) -> None:
+        from tongban.intake.staging import limit_threads
+
+        if not is_python:
+            limit_threads(lambda: spare if python_running.is_set() else None)
+        try:
+            for i in indices:
+                results[i] = one(sources[i])
+        finally:
+            if is_python:
+                python_running.clear()
+            else:
+                limit_threads(None)
+
+    if python_lane:
+        python_running.set()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tongban-intake") as pool:
-        futures = [pool.submit(lane, idx) for idx in (python_lane, duckdb_lane) if idx]
+        futures = [pool.submit(lane, idx, is_python) for idx, is_python in ((python_lane, True), (duckdb_lane, False))
+                   if idx]
         for f in futures:
             f.result()  # the first error, after both lanes stopped
     return [r for r in results if r is not None]

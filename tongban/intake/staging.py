@@ -35,6 +35,8 @@ import json
 import logging
 import re
 import shutil
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,6 +253,17 @@ def inspect_part(path: Path, format: str | None, sheet: str | int | None, work_d
 # staging
 
 
+_lane = threading.local()
+
+
+def limit_threads(threads: Callable[[], int | None] | None) -> None:
+    """DuckDB threads of the staging connections this thread opens from now on: ``threads()``
+    asked at each connection (None: DuckDB's default, the cores). Intake's DuckDB lane leaves a
+    core to the XLSX lane while it runs, whose Python thread would otherwise compete with
+    DuckDB's threads for both cores."""
+    _lane.threads = threads
+
+
 def connect(work_dir: Path):
     """A DuckDB connection for staging: bounded memory, spilling to ``work_dir``, order kept."""
     import duckdb
@@ -267,6 +280,9 @@ def connect(work_dir: Path):
     if project is None or project > _bytes(STAGING_MEMORY_LIMIT):
         con.execute(f"set memory_limit = {quote_literal(STAGING_MEMORY_LIMIT)}")
     con.execute("set preserve_insertion_order = true")
+    threads = getattr(_lane, "threads", None)
+    if threads is not None and (n := threads()):
+        con.execute(f"set threads = {int(n)}")
     con.create_function(_UDF, lambda text: _json_text(json.loads(text)), ["VARCHAR"], "VARCHAR",
                         side_effects=False)
     return con
