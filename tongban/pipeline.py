@@ -105,9 +105,11 @@ INTAKE_WORKERS_ENV = "TONGBAN_INTAKE_WORKERS"
 
 def _reads_in_python(m) -> bool:
     """Whether intake reads this delivery in Python (XLSX through python-calamine), holding the
-    interpreter, rather than in DuckDB, which works outside it."""
-    fmt = (m.delivery.format or Path(m.delivery.file).suffix.lstrip(".")).lower()
-    return fmt in ("xlsx", "xlsm")
+    interpreter, rather than in DuckDB, which works outside it. The format as the readers
+    resolve it: declared, else by the file's suffix."""
+    from tongban.intake.readers import _SUFFIX_FORMATS
+
+    return (m.delivery.format or _SUFFIX_FORMATS.get(Path(m.delivery.file).suffix.lower())) == "xlsx"
 
 
 def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None) -> list[dict[str, Any]]:
