@@ -112,13 +112,19 @@ def _reads_in_python(m) -> bool:
     return (m.delivery.format or _SUFFIX_FORMATS.get(Path(m.delivery.file).suffix.lower())) == "xlsx"
 
 
-def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None) -> list[dict[str, Any]]:
+def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None,
+               check_early: bool = False, on_checked=None) -> list[dict[str, Any]]:
     """Every delivery's intake, results in ``run["sources"]`` order, as the DAG's mapped intake
     tasks would run them side by side. With two or more workers there are two lanes: the
     deliveries read in Python (XLSX) one after another in one thread, the deliveries DuckDB reads
     in the other. Two XLSX deliveries at once would only take turns on the interpreter and hold
     two sheets in memory; one lane each keeps both cores busy. ``on_done(source, seconds)`` is
-    called as each finishes."""
+    called as each finishes.
+
+    ``check_early``: when the DuckDB lane is done while the XLSX lane still reads, it goes on to
+    build its deliveries' checked tables (``build_checked``), as the DAG's per-delivery tasks
+    would, instead of leaving its core idle; ``transform`` then finds them up to date by their
+    fingerprints and does not build them again; ``on_checked(models, seconds)`` is called after."""
     import time
 
     if workers is None:
@@ -143,6 +149,7 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None)
     # while the XLSX lane runs, DuckDB's lane keeps to the other cores (python-calamine's thread
     # holds one core; DuckDB's threads competing for it would slow the longer lane down)
     python_running = threading.Event()
+    python_done = threading.Event()
     spare = max(1, (os.cpu_count() or 1) - 1)
 
     def lane(indices: list[int], is_python: bool) -> None:
@@ -156,8 +163,14 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None)
         finally:
             if is_python:
                 python_running.clear()
+                python_done.set()
             else:
                 limit_threads(None)
+        if check_early and not is_python and python_running.is_set():
+            t0 = time.perf_counter()
+            built = build_checked(run, [results[i] for i in indices], spare_until=python_done)
+            if on_checked is not None:
+                on_checked(built, time.perf_counter() - t0)
 
     if python_lane:
         python_running.set()
@@ -167,6 +180,68 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None)
         for f in futures:
             f.result()  # the first error, after both lanes stopped
     return [r for r in results if r is not None]
+
+
+def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
+                  spare_until: threading.Event | None = None) -> list[str]:
+    """Build the checked tables (staging + mapping + row rules, with their data tests) of these
+    landed deliveries now, in one ``dbt build``, and record their fingerprints, so that the run's
+    ``transform`` finds them up to date. Returns the models built.
+
+    With ``spare_until``, DuckDB keeps to the spare cores until that event is set (intake's XLSX
+    lane holds the other core), then takes them all. A failure records nothing: ``transform``
+    builds those tables again and reports what failed."""
+    quiet_third_parties()
+    import duckdb
+
+    from tongban.transform import run_dbt
+
+    from tongban.incremental import checked_fingerprints, record_fingerprints, unchanged_models
+
+    s = settings()
+    s.build_dir.mkdir(parents=True, exist_ok=True)
+    landed = [i for i in intakes if i.get("status") == "landed" and i.get("raw_path")]
+    if not landed:
+        return []
+    _load_reference(s)
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, _standards(s), landed)
+    unchanged = set(unchanged_models(s.warehouse_path, fingerprints))
+    todo = {model: fp for model, fp in fingerprints.items() if model not in unchanged}
+    if not todo:
+        return []
+    # DuckDB's threads are the database's, not a connection's: this handle shares dbt's database
+    # (one instance per file and process) and sets them for it
+    con = duckdb.connect(str(s.warehouse_path))
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def set_threads(n: int) -> None:
+        with lock:
+            if not finished.is_set():
+                con.cursor().execute(f"set threads = {int(n)}")
+
+    watcher = None
+    if spare_until is not None and not spare_until.is_set():
+        set_threads(max(1, (os.cpu_count() or 1) - 1))
+
+        def restore() -> None:
+            spare_until.wait()
+            set_threads(os.cpu_count() or 1)
+
+        watcher = threading.Thread(target=restore, name="tongban-threads", daemon=True)
+        watcher.start()
+    try:
+        outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
+                          args=["build", "--select", *(f"+{model}" for model in sorted(todo))])
+    finally:
+        with lock:
+            finished.set()
+            con.execute("reset threads")
+            con.close()
+    if not outcome.success:
+        return []
+    record_fingerprints(s.warehouse_path, todo, run["run_id"])
+    return sorted(todo)
 
 
 def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -179,7 +254,8 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
     _load_reference(s)
-    # a delivery's checked table is rebuilt only when something it is built from changed
+    # a delivery's checked table is rebuilt only when something it is built from changed (or was
+    # built already in this run, during intake: build_checked)
     fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, _standards(s), intakes)
     unchanged = unchanged_models(s.warehouse_path, fingerprints)
     skipped = [staging_for(model) for model in unchanged]
@@ -451,7 +527,7 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
 def run_in_process(entities: list[str] | None = None) -> dict[str, Any]:
     """The same steps without Airflow (debugging, benchmarks)."""
     run = start_run(entities)
-    intakes = intake_all(run)
+    intakes = intake_all(run, check_early=True)
     transformed = transform(run, intakes)
     gate_result = gate(run, transformed)
     conservation = check_conservation(run, intakes, transformed)

@@ -6,7 +6,9 @@ publishes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import duckdb
@@ -27,22 +29,28 @@ def _use(mp: pytest.MonkeyPatch, work: Path, inbox: Path) -> None:
     mp.setenv("TONGBAN_PSEUDONYM_KEY", KEY)
 
 
-def _run(mp, work: Path, inbox: Path, *, lanes: bool = False) -> tuple[dict, dict]:
+def _run(mp, work: Path, inbox: Path, *, lanes: bool = False, early: bool = False) -> tuple[dict, dict]:
     from tongban import pipeline
 
     _use(mp, work, inbox)
     run = pipeline.start_run(list(ENTITIES))
     if lanes:  # as `tongban run` takes them: XLSX in one thread, the rest in another
-        intakes = pipeline.intake_all(run, workers=2)
+        intakes = pipeline.intake_all(run, workers=2, check_early=True)
         assert [(i["source_id"], i["entity"]) for i in intakes] == \
             [(src["source_id"], src["entity"]) for src in run["sources"]]
     else:
         intakes = [pipeline.intake(run, src) for src in run["sources"]]
+    built = []
+    if early:  # the checked tables of the deliveries DuckDB reads, built before the run's transform
+        # with DuckDB on the spare cores until intake's (here: already finished) XLSX lane is done
+        xlsx_done = threading.Event()
+        threading.Timer(0.5, xlsx_done.set).start()
+        built = pipeline.build_checked(run, [i for i in intakes if i["source_id"] != "ah"], spare_until=xlsx_done)
     transformed = pipeline.transform(run, intakes)
     gate = pipeline.gate(run, transformed)
     conservation = pipeline.check_conservation(run, intakes, transformed)
     published = pipeline.publish(run, intakes, transformed, gate, conservation)
-    return {"intakes": intakes, "transformed": transformed}, published
+    return {"intakes": intakes, "transformed": transformed, "built_early": built}, published
 
 
 def _manifest(work: Path, entity: str, version: int) -> dict:
@@ -76,6 +84,10 @@ def runs(tmp_path_factory):
         fresh = tmp_path_factory.mktemp("fresh")
         out["fresh"] = _run(mp, fresh, inbox, lanes=True)
         out["fresh_work"] = fresh
+        # the same from scratch, with six checked tables built during intake (check_early)
+        early = tmp_path_factory.mktemp("early")
+        out["early"] = _run(mp, early, inbox, early=True)
+        out["early_work"] = early
     return out
 
 
@@ -111,6 +123,44 @@ def test_one_changed_delivery_is_the_only_one_reprocessed(runs):
 @pytest.mark.parametrize("entity", ENTITIES)
 def test_the_re_run_publishes_what_a_full_run_publishes(runs, entity):
     assert _rows(runs["work"], entity, 3) == _rows(runs["fresh_work"], entity, 1)
+
+
+def test_checked_tables_built_during_intake_are_not_built_again(runs):
+    early, _ = runs["early"]
+    expected = sorted(f"int_{e}__checked_{p}" for e in ENTITIES for p in ("js", "sh", "zj"))
+    assert early["built_early"] == expected
+    assert early["transformed"]["reused_checked"] == expected
+    for entity in ENTITIES:
+        assert _rows(runs["early_work"], entity, 1) == _rows(runs["fresh_work"], entity, 1)
+    # DuckDB's threads were given back: a new handle on the warehouse sees the default
+    with duckdb.connect(str(runs["early_work"] / "build" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select current_setting('threads')").fetchone()[0] == (os.cpu_count() or 1)
+
+
+def test_a_failed_early_build_records_nothing(runs, tmp_path, monkeypatch):
+    """A checked table whose early build failed is built (and its failure reported) by the run's
+    transform: nothing about it is recorded as up to date."""
+    from tongban import pipeline
+
+    from tongban.config import settings
+    from tongban.incremental import checked_fingerprints, unchanged_models
+
+    work = tmp_path / "w"
+    _use(monkeypatch, work, runs["inbox"])
+    run = pipeline.start_run(list(ENTITIES))
+    intakes = [pipeline.intake(run, src) for src in run["sources"] if src["source_id"] == "sh"]
+    Path(intakes[0]["raw_path"]).unlink()  # its staging view has nothing to read: dbt fails
+    assert pipeline.build_checked(run, intakes) == []
+    s = settings()
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, pipeline._standards(s), intakes)
+    assert len(fingerprints) == 2
+    assert unchanged_models(s.warehouse_path, fingerprints) == []
+    # the same call with both files in place builds and records both
+    intakes = [pipeline.intake(run, src) for src in run["sources"] if src["source_id"] == "sh"]
+    assert Path(intakes[0]["raw_path"]).is_file()
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, pipeline._standards(s), intakes)
+    assert pipeline.build_checked(run, intakes) == sorted(fingerprints)
+    assert unchanged_models(s.warehouse_path, fingerprints) == sorted(fingerprints)
 
 
 def test_a_changed_row_of_an_unchanged_delivery_is_published_again(tmp_path):
