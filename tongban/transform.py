@@ -24,13 +24,13 @@ class DbtOutcome:
     nodes: int = 0
 
 
-def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path) -> dict[str, str]:
+def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path, memory_limit: str | None = None) -> dict[str, str]:
     from tongban.config import duckdb_memory_limit
 
     return {
         "TONGBAN_WAREHOUSE": str(warehouse),
         "TONGBAN_RAW_DIR": str(raw_dir),
-        "TONGBAN_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+        "TONGBAN_DUCKDB_MEMORY_LIMIT": memory_limit or duckdb_memory_limit(),
         "DBT_TARGET_PATH": str(build_dir / "dbt" / "target"),
         "DBT_LOG_PATH": str(build_dir / "dbt" / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -39,8 +39,22 @@ def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path) -> dict[str, str]:
 
 
 def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Path,
-            args: list[str] | None = None) -> DbtOutcome:
-    os.environ.update(dbt_env(warehouse, raw_dir, build_dir))
+            args: list[str] | None = None, memory_limit: str | None = None) -> DbtOutcome:
+    """``memory_limit``: DuckDB's for this invocation only (default: tongban's)."""
+    from tongban.config import DUCKDB_MEMORY_ENV
+
+    before = os.environ.get(DUCKDB_MEMORY_ENV)
+    os.environ.update(dbt_env(warehouse, raw_dir, build_dir, memory_limit))
+    try:
+        return _invoke(project_dir, args)
+    finally:  # the profile reads it from the environment; later invocations get tongban's own
+        if before is None:
+            os.environ.pop(DUCKDB_MEMORY_ENV, None)
+        else:
+            os.environ[DUCKDB_MEMORY_ENV] = before
+
+
+def _invoke(project_dir: Path, args: list[str] | None) -> DbtOutcome:
     from dbt.cli.main import dbtRunner
 
     cli = args or ["build"]

@@ -150,7 +150,10 @@ def test_a_failed_early_build_records_nothing(runs, tmp_path, monkeypatch):
     run = pipeline.start_run(list(ENTITIES))
     intakes = [pipeline.intake(run, src) for src in run["sources"] if src["source_id"] == "sh"]
     Path(intakes[0]["raw_path"]).unlink()  # its staging view has nothing to read: dbt fails
+    monkeypatch.setenv("TONGBAN_DUCKDB_MEMORY_LIMIT", "700MB")
     assert pipeline.build_checked(run, intakes) == []
+    # the early build's own, smaller DuckDB memory limit was for that dbt invocation only
+    assert os.environ["TONGBAN_DUCKDB_MEMORY_LIMIT"] == "700MB"
     s = settings()
     fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, pipeline._standards(s), intakes)
     assert len(fingerprints) == 2
