@@ -385,6 +385,7 @@ def publish_snapshot(
     pii: Mapping[str, str] | None = None,
     pseudonym_key: bytes | None = None,
     partition_by: str | None = None,
+    content_key: str | None = None,
 ) -> Snapshot:
     """Write ``relation`` of the warehouse as the next immutable version of ``entity``.
 
@@ -401,6 +402,12 @@ def publish_snapshot(
     (same count and content fingerprint, same projection and key) is not computed again: the new
     snapshot hard-links the previous file (snapshots are immutable, so sharing is safe). This is
     what makes a re-run after one province re-delivered cost about that province's share.
+
+    ``content_key`` (with ``partition_by``) vouches for the rows of ``relation``: the caller knows
+    they are what they were when the entity's previous snapshot was published with the same key
+    (tongban: the fingerprint of everything the table was built from). Then, under the same
+    projection and pseudonym key, every part is linked from that snapshot without reading the
+    rows at all; otherwise the parts are compared by their content as above.
     """
     check_entity(entity)
     quoted_relation = _quote_relation(relation)
@@ -418,6 +425,7 @@ def publish_snapshot(
     tmp_dir.mkdir()
     try:
         part = tmp_dir / PART_FILE
+        whole_key = None
         try:
             con = duckdb.connect(str(warehouse_path), read_only=True)
             limit_memory(con)  # spills beside the warehouse (DuckDB: <warehouse>.tmp)
@@ -451,10 +459,15 @@ def publish_snapshot(
                         if pii_manifest:
                             tongban_pii.create_pads_table(cursor, f"{udf_names[0]}_pads", pseudonym_key)
 
-                    parts_manifest = _write_parts(
-                        con, entity_dir, tmp_dir, source, _PII_CODE + select.replace(udf_names[0], "_pseudonym_udf")
-                        .replace(udf_names[1], "_mask_udf"), select, quoted_relation, partition_by,
-                        tongban_pii.key_id(pseudonym_key) if pii_manifest else None, prepare=prepare)
+                    projection_text = _PII_CODE + select.replace(udf_names[0], "_pseudonym_udf") \
+                        .replace(udf_names[1], "_mask_udf")
+                    key_id = tongban_pii.key_id(pseudonym_key) if pii_manifest else None
+                    whole_key = None if content_key is None else hashlib.sha256(json.dumps(
+                        [projection_text, key_id, partition_by, content_key]).encode()).hexdigest()
+                    parts_manifest = None if whole_key is None else _linked_parts(entity_dir, tmp_dir, whole_key)
+                    if parts_manifest is None:
+                        parts_manifest = _write_parts(con, entity_dir, tmp_dir, source, projection_text, select,
+                                                      quoted_relation, partition_by, key_id, prepare=prepare)
             finally:
                 if pii_manifest:
                     # Other connections to the shared instance must not keep a UDF whose connection is
@@ -489,6 +502,8 @@ def publish_snapshot(
         if parts_manifest is not None:
             manifest["partition_by"] = partition_by
             manifest["parts"] = parts_manifest
+            if whole_key is not None:
+                manifest["content_key"] = whole_key
         manifest_path = tmp_dir / MANIFEST_FILE
         with manifest_path.open("w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=2)
@@ -534,16 +549,45 @@ def _combined_sha256(parts: Sequence[Mapping]) -> str:
     return digest.hexdigest()
 
 
-def _previous_parts(entity_dir: Path) -> dict[str, tuple[Path, dict]]:
-    """fingerprint -> (file, its manifest entry) of the entity's latest complete snapshot."""
+def _previous_manifest(entity_dir: Path) -> tuple[int, Path, dict] | None:
+    """(version, its directory, its manifest) of the entity's latest complete snapshot."""
     latest = max(_version_dirs(entity_dir), default=None)
     if latest is None:
-        return {}
+        return None
     version, version_dir = latest
     try:
-        manifest = json.loads((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return version, version_dir, json.loads((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+
+
+def _linked_parts(entity_dir: Path, tmp_dir: Path, whole_key: str) -> list[dict] | None:
+    """Every part of the previous snapshot, linked into ``tmp_dir``, when it was published with
+    ``whole_key`` (and all its parts are still there); else None."""
+    previous = _previous_manifest(entity_dir)
+    if previous is None or previous[2].get("content_key") != whole_key:
+        return None
+    version, version_dir, manifest = previous
+    entries = manifest.get("parts") or []
+    if not entries or not all((version_dir / p["file"]).is_file() for p in entries):
+        return None
+    parts = []
+    for p in entries:
+        target = tmp_dir / p["file"]
+        try:
+            os.link(version_dir / p["file"], target)
+        except OSError:
+            shutil.copy2(version_dir / p["file"], target)
+        parts.append({**p, "reused_from": p.get("reused_from") or version})
+    return parts
+
+
+def _previous_parts(entity_dir: Path) -> dict[str, tuple[Path, dict]]:
+    """fingerprint -> (file, its manifest entry) of the entity's latest complete snapshot."""
+    previous = _previous_manifest(entity_dir)
+    if previous is None:
         return {}
+    version, version_dir, manifest = previous
     out = {}
     for p in manifest.get("parts") or []:
         path = version_dir / p["file"]

@@ -13,8 +13,16 @@ Two places skip work whose inputs are unchanged, and both decide by content, nev
   reference data it is checked against, and today's date (``date_in_future``). The
   fingerprints of the tables in the warehouse are kept in the warehouse itself
   (``tongban_state.checked_models``), so a fresh or deleted warehouse rebuilds everything.
-  The rules across rows (duplicates), the harmonized tables and the marts always run over all
-  deliveries; they read only the checked tables.
+  The rules across rows (duplicates), the harmonized tables and the marts run over all of an
+  entity's deliveries, and only for the entities of which something changed: an entity all of
+  whose checked tables are unchanged, under the same models and tests, is not built again
+  (``entity_fingerprints``, recorded as ``harmonized.<entity>``).
+* **Gate**: an entity not built again is not validated again either: its recorded gate result
+  (``<build>/state/gate/<entity>.json``) is reused while the entity's fingerprint, its suite and
+  GX's version are the same (``gate_fingerprint``).
+* **Publish**: each part of a snapshot whose rows are unchanged is linked from the previous
+  snapshot (``exchange.publish_snapshot(partition_by=)``); an entity not built again is linked
+  whole, without reading its rows (``content_key``).
 """
 
 from __future__ import annotations
@@ -160,6 +168,19 @@ def checked_fingerprints(project_dir: Path, ref_dir: Path, std, intakes: list[di
     return out
 
 
+def entity_fingerprints(project_dir: Path, checked: dict[str, str], entities: list[str]) -> dict[str, str]:
+    """``harmonized.<entity>`` -> the fingerprint of everything the entity's lineage after its
+    checked tables is built from: those tables' fingerprints and every model, test and project
+    file (any change to any of them rebuilds every entity: simple, and always safe)."""
+    project_dir = Path(project_dir)
+    definitions = _tree_digest([p for sub in ("models", "dbt_tests") for p in (project_dir / sub).rglob("*")
+                                if p.is_file() and p.suffix in (".sql", ".yml", ".yaml")]
+                               + [project_dir / "dbt_project.yml"])
+    return {f"harmonized.{e}": _digest(definitions, sorted((m, fp) for m, fp in checked.items()
+                                                            if m.startswith(f"int_{e}__checked_")))
+            for e in entities}
+
+
 def staging_for(checked: str) -> str:
     """``int_<entity>__checked_<source>`` -> its staging view ``stg_<source>__<entity>``."""
     entity, source_id = checked.removeprefix("int_").rsplit("__checked_", 1)
@@ -167,16 +188,17 @@ def staging_for(checked: str) -> str:
 
 
 def unchanged_models(warehouse: Path, fingerprints: dict[str, str]) -> list[str]:
-    """The checked tables whose recorded fingerprint matches and which exist in the warehouse."""
+    """The tables (``int_*__checked_*`` in the intermediate schema, or ``schema.table``) whose
+    recorded fingerprint matches and which exist in the warehouse."""
     import duckdb
 
     if not Path(warehouse).is_file():
         return []
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        have = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'intermediate' "
-            "and table_type = 'BASE TABLE'").fetchall()}
+        have = {name if schema == "intermediate" else f"{schema}.{name}" for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            "and table_catalog = current_database()").fetchall()}
         try:
             recorded = dict(con.execute(f"select model, fingerprint from {STATE_TABLE}").fetchall())
         except duckdb.CatalogException:
@@ -211,3 +233,38 @@ def forget_fingerprints(warehouse: Path) -> None:
         con.execute(f"drop table if exists {STATE_TABLE}")
     finally:
         con.close()
+
+
+# -------------------------------------------------------------------------------------------- gate
+
+def gate_fingerprint(entity_fingerprint: str, suite_path: Path) -> str:
+    """What a gate result depends on: the validated table (its lineage's fingerprint), the suite
+    and the GX that ran it."""
+    import importlib.metadata
+
+    return _digest(entity_fingerprint, Path(suite_path).read_bytes().decode("utf-8", "replace"),
+                   importlib.metadata.version("great_expectations"))
+
+
+def gate_state_path(build_dir: Path, entity: str) -> Path:
+    return Path(build_dir) / "state" / "gate" / f"{entity}.json"
+
+
+def reusable_gate(build_dir: Path, entity: str, fingerprint: str) -> dict[str, Any] | None:
+    """The recorded gate result of ``entity`` when it was taken on the same fingerprint."""
+    try:
+        state = json.loads(gate_state_path(build_dir, entity).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if state.get("fingerprint") != fingerprint or not isinstance(state.get("result"), dict):
+        return None
+    return {**state["result"], "reused_from_run": state.get("run_id")}
+
+
+def record_gate(build_dir: Path, entity: str, fingerprint: str, result: dict[str, Any], run_id: str) -> None:
+    path = gate_state_path(build_dir, entity)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "run_id": run_id, "result": result},
+                              ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)

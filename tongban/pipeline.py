@@ -182,6 +182,22 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None,
     return [r for r in results if r is not None]
 
 
+#: DuckDB's memory for the checked tables built during intake (at most tongban's own limit). The six
+#: tables of the 10M benchmark's DuckDB lane, one at a time, on a quiet machine: 106.7 s and 1,273 MiB
+#: RSS with 1GB, 102.2 s and 785 MiB with 512MB, 117 s with 384MB; two at a time, 256MB ran out.
+EARLY_MEMORY_LIMIT = "512MB"
+
+
+def _early_memory_limit() -> str:
+    from tongban.intake.staging import _bytes
+
+    from tongban.config import duckdb_memory_limit
+
+    own = duckdb_memory_limit()
+    early, limit = _bytes(EARLY_MEMORY_LIMIT), _bytes(own)
+    return own if early is None or (limit is not None and limit < early) else EARLY_MEMORY_LIMIT
+
+
 def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
                   spare_until: threading.Event | None = None) -> list[str]:
     """Build the checked tables (staging + mapping + row rules, with their data tests) of these
@@ -189,15 +205,13 @@ def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
     ``transform`` finds them up to date. Returns the models built.
 
     With ``spare_until``, DuckDB keeps to the spare cores until that event is set (intake's XLSX
-    lane holds the other core), then takes them all. It keeps to intake's memory budget
-    (``STAGING_MEMORY_LIMIT``): it runs beside python-calamine's sheet, the largest thing in a
-    run's memory; measured at 5M rows, 1GB would build these tables ~12 % faster for ~0.7 GiB
-    more. A failure records nothing: ``transform`` builds those tables again and reports what
+    lane holds the other core), then takes them all. It builds one table at a time within
+    ``EARLY_MEMORY_LIMIT``: it runs beside python-calamine's sheet, the largest thing in a run's
+    memory. A failure records nothing: ``transform`` builds those tables again and reports what
     failed."""
     quiet_third_parties()
     import duckdb
 
-    from tongban.intake.staging import STAGING_MEMORY_LIMIT
     from tongban.transform import run_dbt
 
     from tongban.incremental import checked_fingerprints, record_fingerprints, unchanged_models
@@ -236,8 +250,8 @@ def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
         watcher.start()
     try:
         outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
-                          args=["build", "--select", *(f"+{model}" for model in sorted(todo))],
-                          memory_limit=STAGING_MEMORY_LIMIT)
+                          args=["build", "--threads", "1", "--select", *(f"+{model}" for model in sorted(todo))],
+                          memory_limit=_early_memory_limit())
     finally:
         with lock:
             finished.set()
@@ -253,8 +267,8 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     quiet_third_parties()
     from tongban.transform import TransformError, run_dbt, source_counts
 
-    from tongban.incremental import (checked_fingerprints, forget_fingerprints, record_fingerprints, staging_for,
-                                     unchanged_models)
+    from tongban.incremental import (checked_fingerprints, entity_fingerprints, forget_fingerprints,
+                                     record_fingerprints, staging_for, unchanged_models)
 
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
@@ -264,19 +278,31 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, _standards(s), intakes)
     unchanged = unchanged_models(s.warehouse_path, fingerprints)
     skipped = [staging_for(model) for model in unchanged]
-    # only the lineage of this run's entities: staging -> checked -> duplicates, unioned ->
-    # harmonized/rejections -> marts
-    select = [f"+int_{e}__unioned+" for e in run["entities"]]
-    exclude = ["--exclude", *unchanged, *skipped] if unchanged else []
-    outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
-                      args=["build", "--select", *select, *exclude])
-    if not outcome.success:
-        forget_fingerprints(s.warehouse_path)
-        raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
-    record_fingerprints(s.warehouse_path, fingerprints, run["run_id"])
+    # an entity none of whose checked tables changed, under the same models and tests, is not built
+    # again (nor, then, gated or published again: gate, publish); the marts to publish are read from
+    # the manifest of the last build, so without one everything is built
+    entity_fps = entity_fingerprints(s.dbt_project_dir, fingerprints, run["entities"])
+    same = {k.removeprefix("harmonized.") for k in unchanged_models(s.warehouse_path, entity_fps)} \
+        if (s.build_dir / "dbt" / "target" / "manifest.json").is_file() else set()
+    build = [e for e in run["entities"] if e not in same]
+    nodes = 0
+    if build:
+        # only the lineage of the entities to build: staging -> checked -> duplicates, unioned ->
+        # harmonized/rejections -> marts
+        select = [f"+int_{e}__unioned+" for e in build]
+        exclude = ["--exclude", *unchanged, *skipped] if unchanged else []
+        outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
+                          args=["build", "--select", *select, *exclude])
+        if not outcome.success:
+            forget_fingerprints(s.warehouse_path)
+            raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
+        nodes = outcome.nodes
+    record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps}, run["run_id"])
     counts = {e: source_counts(s.warehouse_path, e) for e in run["entities"]}
-    return {"success": True, "dbt_nodes": outcome.nodes, "counts": counts, "warehouse": str(s.warehouse_path),
-            "marts": published_marts(s, run["entities"]), "reused_checked": unchanged}
+    return {"success": True, "dbt_nodes": nodes, "counts": counts, "warehouse": str(s.warehouse_path),
+            "marts": published_marts(s, run["entities"]), "reused_checked": unchanged,
+            "unchanged_entities": sorted(same),
+            "entity_fingerprints": {k.removeprefix("harmonized."): fp for k, fp in entity_fps.items()}}
 
 
 def _load_reference(s: Settings) -> None:
@@ -312,12 +338,25 @@ def gate(run: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
     quiet_third_parties()
     from tongban.gate import run_gate
 
+    from tongban.incremental import gate_fingerprint, record_gate, reusable_gate
+
     s = settings()
     results = {}
+    fingerprints = transformed.get("entity_fingerprints") or {}
     for entity in run["entities"]:
+        suite = s.expectations_dir / f"{entity}.json"
+        fp = gate_fingerprint(fingerprints[entity], suite) if entity in fingerprints and suite.is_file() else None
+        # an entity transform did not build again is the table already validated under this suite
+        if fp is not None and entity in transformed.get("unchanged_entities", ()):
+            reused = reusable_gate(s.build_dir, entity, fp)
+            if reused is not None:
+                results[entity] = reused
+                continue
         res = run_gate(warehouse_path=s.warehouse_path, schema="harmonized", table=entity,
-                       suite_path=s.expectations_dir / f"{entity}.json", gx_dir=s.gx_dir, run_id=run["run_id"])
+                       suite_path=suite, gx_dir=s.gx_dir, run_id=run["run_id"])
         results[entity] = res.to_dict()
+        if fp is not None:
+            record_gate(s.build_dir, entity, fp, results[entity], run["run_id"])
     return {"success": all(r["success"] for r in results.values()), "entities": results}
 
 
@@ -374,7 +413,9 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
                                              standard_version=run["standard_versions"][entity],
                                              pii=pii_of.get(entity) or None,
                                              pseudonym_key=key if pii_of.get(entity) else None,
-                                             partition_by="source_id")
+                                             partition_by="source_id",
+                                             # built from the same as last time: the same rows, unread
+                                             content_key=transformed.get("entity_fingerprints", {}).get(entity))
             snapshots[entity] = snap.to_dict()
     for mart, spec in transformed.get("marts", {}).items():
         if all(e in passed for e in spec["entities"]):
@@ -514,7 +555,9 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
                          f"({h['policy']}) ← {where}")
     for entity, g in report["gate"]["entities"].items():
         state = "passed" if g["success"] else "FAILED — publication stopped, the previous snapshot stays current"
-        lines.append(f"\nquality gate {entity}: {state} ({g['evaluated']} expectations)")
+        again = (f"; nothing changed since run {g['reused_from_run']}, whose result this is"
+                 if g.get("reused_from_run") else "")
+        lines.append(f"\nquality gate {entity}: {state} ({g['evaluated']} expectations{again})")
         for f in g["blocking_failures"]:
             lines.append(f"  ✗ {f}")
         for w in g["warnings"]:

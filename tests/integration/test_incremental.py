@@ -1,7 +1,7 @@
 """Re-runs do only what changed (issue 5): a delivery recognised by its sha256 is not read again,
 its checked table is not rebuilt, and its part of the published snapshot is linked from the
-previous snapshot — and what is published is exactly what a full run on the same deliveries
-publishes."""
+previous snapshot; an entity none of whose deliveries changed is not built, gated or read again —
+and what is published is exactly what a full run on the same deliveries publishes."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _run(mp, work: Path, inbox: Path, *, lanes: bool = False, early: bool = Fals
     gate = pipeline.gate(run, transformed)
     conservation = pipeline.check_conservation(run, intakes, transformed)
     published = pipeline.publish(run, intakes, transformed, gate, conservation)
-    return {"intakes": intakes, "transformed": transformed, "built_early": built}, published
+    return {"intakes": intakes, "transformed": transformed, "gate": gate, "built_early": built}, published
 
 
 def _manifest(work: Path, entity: str, version: int) -> dict:
@@ -102,6 +102,43 @@ def test_unchanged_deliveries_are_not_read_or_rebuilt(runs):
     for entity in ENTITIES:
         parts = _manifest(runs["work"], entity, 2)["parts"]
         assert len(parts) == 4 and all(p.get("reused_from") == 1 for p in parts), parts
+
+
+def test_an_entity_with_nothing_changed_is_not_built_gated_or_read_again(runs):
+    first_run_id = runs["first"][1]["run_id"]
+    first, _ = runs["first"]
+    assert first["transformed"]["unchanged_entities"] == []
+    same, published = runs["same"]
+    assert same["transformed"]["unchanged_entities"] == sorted(ENTITIES)
+    assert same["transformed"]["dbt_nodes"] == 0  # dbt was not run at all
+    for entity in ENTITIES:
+        gate = same["gate"]["entities"][entity]
+        assert gate["reused_from_run"] == first_run_id and gate["success"]
+        # linked whole from the first snapshot, whose content key it shares, without reading a row
+        assert _manifest(runs["work"], entity, 2)["content_key"] == _manifest(runs["work"], entity, 1)["content_key"]
+    changed, _ = runs["changed"]
+    assert changed["transformed"]["unchanged_entities"] == ["business_license"]
+    assert changed["gate"]["entities"]["business_license"]["reused_from_run"] == first_run_id
+    assert "reused_from_run" not in changed["gate"]["entities"]["birth_registration"]
+    assert _manifest(runs["work"], "birth_registration", 3)["content_key"] != \
+        _manifest(runs["work"], "birth_registration", 2)["content_key"]
+
+
+def test_a_changed_suite_gates_an_unchanged_entity_again(runs, tmp_path):
+    suites = tmp_path / "expectations"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "expectations", suites)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TONGBAN_EXPECTATIONS_DIR", str(suites))
+        again, _ = _run(mp, runs["work"], runs["inbox"])
+        assert again["transformed"]["unchanged_entities"] == sorted(ENTITIES)
+        assert all("reused_from_run" in again["gate"]["entities"][e] for e in ENTITIES)
+        suite = json.loads((suites / "business_license.json").read_text(encoding="utf-8"))
+        suite.setdefault("meta", {})["note"] = "edited by the committee"
+        (suites / "business_license.json").write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+        edited, _ = _run(mp, runs["work"], runs["inbox"])
+    assert "reused_from_run" in edited["gate"]["entities"]["birth_registration"]
+    gate = edited["gate"]["entities"]["business_license"]
+    assert "reused_from_run" not in gate and gate["success"] and gate["evaluated"] > 0
 
 
 def test_one_changed_delivery_is_the_only_one_reprocessed(runs):
