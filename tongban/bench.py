@@ -332,7 +332,8 @@ def run_tongban() -> dict[str, Any]:
         st.seconds["early.checked_models"] = len(models)
 
     with st("intake"):  # two lanes, as `tongban run` does (pipeline.intake_all), checking early
-        intakes = pipeline.intake_all(run, on_done=done, check_early=True, on_checked=checked)
+        intakes = pipeline.intake_all(run, on_done=done, check_early=pipeline.check_early_enabled(),
+                                      on_checked=checked)
     with st("transform"):
         transformed = pipeline.transform(run, intakes)
     with st("gate"):

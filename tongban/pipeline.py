@@ -101,6 +101,12 @@ def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
 
 #: threads for the intake of an in-process run (TONGBAN_INTAKE_WORKERS; 1 = one delivery after another)
 INTAKE_WORKERS_ENV = "TONGBAN_INTAKE_WORKERS"
+#: `tongban run` builds checked tables during intake (intake_all(check_early=)) unless this is 0
+CHECK_EARLY_ENV = "TONGBAN_CHECK_EARLY"
+
+
+def check_early_enabled() -> bool:
+    return os.environ.get(CHECK_EARLY_ENV, "1").strip() != "0"
 
 
 def _reads_in_python(m) -> bool:
@@ -575,7 +581,7 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
 def run_in_process(entities: list[str] | None = None) -> dict[str, Any]:
     """The same steps without Airflow (debugging, benchmarks)."""
     run = start_run(entities)
-    intakes = intake_all(run, check_early=True)
+    intakes = intake_all(run, check_early=check_early_enabled())
     transformed = transform(run, intakes)
     gate_result = gate(run, transformed)
     conservation = check_conservation(run, intakes, transformed)

@@ -226,6 +226,48 @@ def test_a_changed_row_of_an_unchanged_delivery_is_published_again(tmp_path):
         assert con.execute(f"select v from read_parquet('{root}/t/v2/part-b.parquet')").fetchall() == [("changed",)]
 
 
+def test_a_content_key_links_the_previous_snapshot_whole_without_reading_it(tmp_path):
+    """The key vouches for the rows: with the previous snapshot's key, nothing is read (here the
+    table was changed behind the key's back, and the old rows are what is published); with
+    another key, the parts are compared by content again."""
+    from tongban import exchange
+
+    wh = tmp_path / "w.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create table t as select * from (values ('a', 1, 'x'), ('b', 1, 'z')) v(source_id, n, v)")
+    root = tmp_path / "exchange"
+    kw = dict(entity="t", warehouse_path=wh, relation="main.t", standard_version="1", partition_by="source_id")
+    exchange.publish_snapshot(root, run_id="r1", content_key="k1", **kw)
+    with duckdb.connect(str(wh)) as con:
+        con.execute("update t set v = 'changed' where source_id = 'b'")
+    exchange.publish_snapshot(root, run_id="r2", content_key="k1", **kw)
+    manifest = json.loads((root / "t" / "v2" / "_manifest.json").read_text())
+    assert [p.get("reused_from") for p in manifest["parts"]] == [1, 1]
+    assert (root / "t" / "v2" / "part-b.parquet").stat().st_ino == (root / "t" / "v1" / "part-b.parquet").stat().st_ino
+    exchange.publish_snapshot(root, run_id="r3", content_key="k2", **kw)
+    parts = {p["value"]: p for p in json.loads((root / "t" / "v3" / "_manifest.json").read_text())["parts"]}
+    assert parts["a"].get("reused_from") == 1 and "reused_from" not in parts["b"]
+    with duckdb.connect() as con:
+        assert con.execute(f"select v from read_parquet('{root}/t/v3/part-b.parquet')").fetchall() == [("changed",)]
+    # no key: compared by content, and the key of the snapshot before is not carried on
+    exchange.publish_snapshot(root, run_id="r4", **kw)
+    manifest = json.loads((root / "t" / "v4" / "_manifest.json").read_text())
+    assert "content_key" not in manifest
+    assert [(p["value"], p.get("reused_from")) for p in manifest["parts"]] == [("a", 1), ("b", 3)]
+
+
+@pytest.mark.parametrize(("own", "early"), [(None, "512MB"), ("1GB", "512MB"), ("4GB", "512MB"),
+                                            ("256MB", "256MB"), ("300000KB", "300000KB")])
+def test_the_early_build_keeps_within_tongbans_own_memory_limit(monkeypatch, own, early):
+    from tongban import pipeline
+
+    if own is None:
+        monkeypatch.delenv("TONGBAN_DUCKDB_MEMORY_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("TONGBAN_DUCKDB_MEMORY_LIMIT", own)
+    assert pipeline._early_memory_limit() == early
+
+
 def test_a_copied_work_directory_is_still_recognised(runs, tmp_path):
     """Backups and moves keep sizes and mtimes (cp -p, shutil.copytree): nothing is redone."""
     copy = tmp_path / "copied"
