@@ -561,6 +561,15 @@ def _previous_manifest(entity_dir: Path) -> tuple[int, Path, dict] | None:
         return None
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A part of an earlier snapshot into a new one: hard-linked (snapshots are immutable, so
+    sharing is safe), copied where the file system cannot link."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _linked_parts(entity_dir: Path, tmp_dir: Path, whole_key: str) -> list[dict] | None:
     """Every part of the previous snapshot, linked into ``tmp_dir``, when it was published with
     ``whole_key`` (and all its parts are still there); else None."""
@@ -573,11 +582,7 @@ def _linked_parts(entity_dir: Path, tmp_dir: Path, whole_key: str) -> list[dict]
         return None
     parts = []
     for p in entries:
-        target = tmp_dir / p["file"]
-        try:
-            os.link(version_dir / p["file"], target)
-        except OSError:
-            shutil.copy2(version_dir / p["file"], target)
+        _link_or_copy(version_dir / p["file"], tmp_dir / p["file"])
         parts.append({**p, "reused_from": p.get("reused_from") or version})
     return parts
 
@@ -629,10 +634,7 @@ def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[st
         hit = previous.get(fingerprint)
         if hit is not None:
             prev_path, prev_entry = hit
-            try:
-                os.link(prev_path, target)
-            except OSError:
-                shutil.copy2(prev_path, target)
+            _link_or_copy(prev_path, target)
             entry.update(sha256=prev_entry["sha256"], reused_from=prev_entry["reused_from"])
         else:
             where = f"{col} IS NULL" if value is None else f"CAST({col} AS VARCHAR) = {quote_literal(value)}"
