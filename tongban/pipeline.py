@@ -487,7 +487,9 @@ def publish_dictionary(s: Settings, *, generated_at: str | None = None, out_dir:
     std = _standards(s)
     known = {(i["source_id"], i["entity"]): i["delivery_sha256"] for i in intakes or []
              if i.get("status") == "landed" and i.get("delivery_sha256")}
-    files = build_dictionary(std, coverage(std, s, read_inbox=read_inbox, known_sha256=known),
+    # the counts of a delivery landed before are kept under its sha256 (build/state/coverage)
+    files = build_dictionary(std, coverage(std, s, read_inbox=read_inbox, known_sha256=known,
+                                           cache_dir=s.build_dir / "state" / "coverage"),
                              generated_at=generated_at)
     return write_dictionary(out_dir or s.exchange_dir / "dictionary", files)
 

@@ -124,6 +124,57 @@ def test_an_entity_with_nothing_changed_is_not_built_gated_or_read_again(runs):
         _manifest(runs["work"], "birth_registration", 2)["content_key"]
 
 
+def _coverage_rows(cov) -> list[tuple]:
+    return sorted((c.source_id, c.entity, c.field, c.rows, tuple((v.value, v.rows, v.status) for v in c.values))
+                  for c in cov)
+
+
+def test_coverage_counts_only_a_delivery_it_has_not_counted(runs):
+    """The data dictionary's crosswalk coverage keeps each landed delivery's value counts under its
+    sha256 (build/state/coverage): a re-run counts only the re-delivered delivery, and what it
+    publishes equals counting everything afresh."""
+    from tongban import pipeline
+
+    from tongban.config import settings
+    from tongban.standards.coverage import coverage
+
+    changed, _ = runs["changed"]
+    cache = runs["work"] / "build" / "state" / "coverage"
+    kept = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in cache.glob("*.json")}
+    assert set(kept) == {f"{p}__{e}.json" for e in ENTITIES for p in ("ah", "js", "sh", "zj")}
+    sha = {(i["source_id"], i["entity"]): i["delivery_sha256"] for i in changed["intakes"]}
+    first = {(i["source_id"], i["entity"]): i["delivery_sha256"] for i in runs["first"][0]["intakes"]}
+    assert sha[("js", "birth_registration")] != first[("js", "birth_registration")]
+    for (source, entity), digest in sha.items():  # the re-delivered one counted again, under its new sha256
+        assert kept[f"{source}__{entity}.json"]["stamp"][0] == digest
+    with pytest.MonkeyPatch.context() as mp:
+        _use(mp, runs["work"], runs["inbox"])
+        s = settings()
+        std = pipeline._standards(s)
+        afresh = coverage(std, s, read_inbox=False, known_sha256=sha)
+        assert _coverage_rows(coverage(std, s, read_inbox=False, known_sha256=sha, cache_dir=cache)) == \
+            _coverage_rows(afresh)
+        # it is the kept counts that answer: a value planted in them comes back, classified
+        path = cache / "sh__business_license.json"
+        planted = json.loads(path.read_text(encoding="utf-8"))
+        for counts in planted["fields"].values():
+            counts["未登记的值"] = 7
+        path.write_text(json.dumps(planted, ensure_ascii=False), encoding="utf-8")
+        try:
+            cov = coverage(std, s, read_inbox=False, known_sha256=sha, cache_dir=cache)
+            hits = [v for c in cov if (c.source_id, c.entity) == ("sh", "business_license")
+                    for v in c.values if v.value == "未登记的值"]
+            assert hits and all((v.rows, v.status) == (7, "unmapped") for v in hits)
+            # kept for another delivery (another sha256), the counts are not used
+            planted["stamp"][0] = "0" * 64
+            path.write_text(json.dumps(planted, ensure_ascii=False), encoding="utf-8")
+            again = coverage(std, s, read_inbox=False, known_sha256=sha, cache_dir=cache)
+            assert _coverage_rows(again) == _coverage_rows(afresh)
+            assert json.loads(path.read_text(encoding="utf-8")) == kept["sh__business_license.json"]
+        finally:
+            path.write_text(json.dumps(kept["sh__business_license.json"], ensure_ascii=False), encoding="utf-8")
+
+
 def test_a_changed_suite_gates_an_unchanged_entity_again(runs, tmp_path):
     suites = tmp_path / "expectations"
     shutil.copytree(Path(__file__).resolve().parents[2] / "expectations", suites)

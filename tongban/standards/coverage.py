@@ -7,6 +7,8 @@ review: held back), rejected and unmapped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +47,9 @@ class FieldCoverage:
 
 
 def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = None,
-                       known_sha256: str | None = None) -> tuple[str, str] | None:
-    """(SQL relation of the latest delivery as text columns, its file name), or None when the
-    source has not delivered. The landed Parquet is used when it holds that very delivery (the
+                       known_sha256: str | None = None) -> tuple[str, str, str | None] | None:
+    """(SQL relation of the latest delivery as text columns, its file name, its sha256 when known
+    without reading it again), or None when the source has not delivered. The landed Parquet is used when it holds that very delivery (the
     same sha256, over all its parts); without ``read_inbox`` nothing else is read.
 
     A delivery in several parts is read whole — every part, not a sample of the first — since
@@ -67,7 +69,7 @@ def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = N
     if landed.is_file():
         sha = con.execute("select any_value(delivery_sha256) from read_parquet(?)", [str(landed)]).fetchall()[0][0]
         if sha and sha == (known_sha256 or delivery_sha256(paths)):
-            return f"read_parquet({quote_literal(str(landed))})", label
+            return f"read_parquet({quote_literal(str(landed))})", label, sha
     if not read_inbox:
         return None
     if work is None:
@@ -75,15 +77,22 @@ def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = N
     staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
                             declared=[c.name for c in m.delivery.columns],
                             work_dir=work / f"{m.source_id}__{m.entity}")
-    return staged.relation(), label
+    return staged.relation(), label, None
 
 
 def coverage(std, s=None, *, read_inbox: bool = True,
-             known_sha256: dict[tuple[str, str], str] | None = None) -> list[FieldCoverage]:
+             known_sha256: dict[tuple[str, str], str] | None = None,
+             cache_dir: Path | None = None) -> list[FieldCoverage]:
     """Coverage of every crosswalked / code-matched field of every mapping whose source has a
     delivery in the inbox. The values are those that reach the crosswalk step (after trim, split,
     ... as the mapping says), computed by the same SQL the models run. ``known_sha256``:
-    ``(source_id, entity) -> sha256`` of the deliveries a run has just taken in (not hashed again)."""
+    ``(source_id, entity) -> sha256`` of the deliveries a run has just taken in (not hashed again).
+
+    ``cache_dir``: the value counts of each landed delivery are kept there, one file per source and
+    entity, under the delivery's sha256 and each field's SQL (and DuckDB's version). A field whose
+    delivery and SQL are the same as last time is not counted again; its counts are classified
+    afresh, so an edited crosswalk shows at once. A run where one province re-delivered counts only
+    that delivery (at 10M rows, 13.7 s for all deliveries)."""
     import duckdb
 
     from tongban.config import settings
@@ -107,20 +116,67 @@ def coverage(std, s=None, *, read_inbox: bool = True,
                                      (known_sha256 or {}).get((m.source_id, m.entity)))
             if rel is None:
                 continue
-            relation, delivery = rel
+            relation, delivery, sha = rel
+            cache = _CountsCache(cache_dir, m, sha, duckdb.__version__)
             for fdef, step in fields:
                 before = compile_field(std, m, fdef).before
-                counts: dict[str, int] = {}
-                for value, n in con.execute(f"select v, count(*) from (select {before} as v from {relation} as src) "
-                                            f"where v is not null group by 1").fetchall():
-                    for v in (value if isinstance(value, list) else [value]):
-                        if v is not None:
-                            counts[v] = counts.get(v, 0) + n
+                counts = cache.get(before)
+                if counts is None:
+                    counts = {}
+                    for value, n in con.execute(f"select v, count(*) from (select {before} as v from {relation} as src) "
+                                                f"where v is not null group by 1").fetchall():
+                        for v in (value if isinstance(value, list) else [value]):
+                            if v is not None:
+                                counts[v] = counts.get(v, 0) + n
+                    cache.put(before, counts)
                 out.append(_classify(std, m, fdef.name, step, counts, delivery))
+            cache.save()
     finally:
         con.close()
         work.cleanup()
     return out
+
+
+class _CountsCache:
+    """The value counts of one landed delivery (``source_id``, ``entity``) by field SQL, kept in
+    ``<cache_dir>/<source_id>__<entity>.json`` for the delivery with that sha256. Without a
+    directory or a known sha256 it keeps nothing. Only the fields asked for this time are saved."""
+
+    def __init__(self, cache_dir: Path | None, m, sha256: str | None, engine: str) -> None:
+        self.path = None if cache_dir is None or not sha256 else Path(cache_dir) / f"{m.source_id}__{m.entity}.json"
+        self.stamp = [sha256, engine]
+        self.old: dict[str, dict[str, int]] = {}
+        self.new: dict[str, dict[str, int]] = {}
+        self.changed = False
+        if self.path is not None and self.path.is_file():
+            try:
+                kept = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                kept = {}
+            if isinstance(kept, dict) and kept.get("stamp") == self.stamp and isinstance(kept.get("fields"), dict):
+                self.old = kept["fields"]
+
+    @staticmethod
+    def _key(sql: str) -> str:
+        return hashlib.sha256(sql.encode("utf-8")).hexdigest()
+
+    def get(self, sql: str) -> dict[str, int] | None:
+        counts = self.old.get(self._key(sql))
+        if counts is not None:
+            self.new[self._key(sql)] = counts
+        return counts
+
+    def put(self, sql: str, counts: dict[str, int]) -> None:
+        self.new[self._key(sql)] = counts
+        self.changed = True
+
+    def save(self) -> None:
+        if self.path is None or not (self.changed or set(self.new) != set(self.old)):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"stamp": self.stamp, "fields": self.new}, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.path)
 
 
 def _classify(std, m, field_name: str, step, counts: dict[str, int], delivery: str) -> FieldCoverage:
