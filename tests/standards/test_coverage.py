@@ -63,3 +63,36 @@ def test_check_command_json_for_tools():
     assert set(out) >= {"findings", "coverage", "changes", "stale_generated_files"}
     assert any(c["source_id"] == "zj" and c["field"] == "open_condition_code" for c in out["coverage"])
     assert all({"file", "line", "severity", "message", "hint"} <= set(f) for f in out["findings"])
+
+
+def test_counts_per_distinct_value_equal_counts_row_by_row(tmp_path):
+    """Coverage evaluates a field's SQL once per distinct combination of the columns it reads; on
+    every delivery in the inbox (the real catalogues, with split and concat fields) that gives
+    exactly the counts of evaluating it row by row."""
+    import duckdb
+
+    from tongban.standards.coverage import _counts_sql, _delivery_relation, _field_columns
+    from tongban.standards.dbtgen import compile_field
+
+    std = check(PROJECT_ROOT / "standards")
+    s = settings()
+    con = duckdb.connect()
+    compared = set()
+    try:
+        for m in std.mappings:
+            rel = _delivery_relation(con, m, s, True, tmp_path)
+            if rel is None:
+                continue
+            for fdef in std.entities[m.entity].fields:
+                fm = m.fields.get(fdef.name)
+                if fm is None or not fm.steps:
+                    continue
+                before = compile_field(std, m, fdef).before
+                row_by_row = con.execute(f"select v, count(*) from (select {before} as v from {rel[0]} as src) "
+                                         f"where v is not null group by 1").fetchall()
+                distinct = con.execute(_counts_sql(before, _field_columns(m, fdef.name), rel[0])).fetchall()
+                assert sorted(distinct, key=repr) == sorted(row_by_row, key=repr), (m.source_id, fdef.name)
+                compared.add((m.source_id, fdef.name, any(st.op in ("split", "concat") for st in fm.steps)))
+    finally:
+        con.close()
+    assert len(compared) > 20 and any(has_list for *_, has_list in compared)
