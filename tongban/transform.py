@@ -99,25 +99,29 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         out: dict[str, dict[str, Any]] = {}
-        for source_id, total, passed in con.execute(
-                f"select source_id, count(*), count(*) filter (where len(reasons) = 0) from {int_rel} group by 1").fetchall():
+        # two scans of the entity's rows: the counts, then the few rows with a reason or a note
+        # (the queries below read only those)
+        for source_id, total, passed, versions in con.execute(
+                f"select source_id, count(*), count(*) filter (where len(reasons) = 0), "
+                f"list_sort(list(distinct crosswalk_version)) from {int_rel} group by 1 order by 1").fetchall():
             out[source_id] = {"rows_transformed": total, "rows_passed": passed, "rows_rejected": total - passed,
-                              "top_reasons": [], "unmapped": [], "held_back": [], "crosswalk_versions": []}
-        for source_id, version in con.execute(
-                f"select distinct source_id, crosswalk_version from {int_rel} order by 1, 2").fetchall():
-            out[source_id]["crosswalk_versions"].append(version)
+                              "top_reasons": [], "unmapped": [], "held_back": [],
+                              "crosswalk_versions": [v for v in versions if v is not None]}
+        con.execute(f"create temp table issues as select source_id, reasons, note_issues from {int_rel} "
+                    f"where len(reasons) > 0 or len(note_issues) > 0")
         for source_id, reason, fld, n in con.execute(
-                f"select source_id, r.reason, r.field, count(*) as n from "
-                f"(select source_id, unnest(reasons) as r from {int_rel}) group by all order by source_id, n desc").fetchall():
+                "select source_id, r.reason, r.field, count(*) as n from "
+                "(select source_id, unnest(reasons) as r from issues) group by all "
+                "order by source_id, n desc, r.reason, r.field").fetchall():
             out[source_id]["top_reasons"].append({"reason": reason, "field": fld, "rows": n})
         # values no crosswalk maps, and values only a proposed (not yet approved) entry maps
         for reason, key, policies in [("unmapped_code", "unmapped", ("quarantine", "unknown")),
                                       ("mapping_not_approved", "held_back", ("quarantine", "used, noted"))]:
             for source_id, fld, value, n, blocking in con.execute(
-                    f"select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
-                    f"  select source_id, unnest(reasons) as r, true as blocking from {int_rel} "
-                    f"  union all select source_id, unnest(note_issues) as r, false from {int_rel}) "
-                    f"where r.reason = ? group by all order by source_id, n desc, r.value", [reason]).fetchall():
+                    "select source_id, r.field, r.value, count(*) as n, bool_or(blocking) from ("
+                    "  select source_id, unnest(reasons) as r, true as blocking from issues "
+                    "  union all select source_id, unnest(note_issues) as r, false from issues) "
+                    "where r.reason = ? group by all order by source_id, n desc, r.value", [reason]).fetchall():
                 out[source_id][key].append({"field": fld, "value": value, "rows": n,
                                             "policy": policies[0] if blocking else policies[1]})
         return out
