@@ -181,6 +181,22 @@ def entity_fingerprints(project_dir: Path, checked: dict[str, str], entities: li
             for e in entities}
 
 
+DEFINITIONS = "dbt.definitions"
+
+
+def definitions_fingerprint(project_dir: Path) -> dict[str, str]:
+    """``{DEFINITIONS: fingerprint}`` of every model, test, macro and project file (and DuckDB's
+    version). The harmonized tables are rebuilt source by source (macros/incremental_by_source.sql)
+    only while it is the one recorded at their last build; otherwise ``transform`` builds them
+    with ``--full-refresh``."""
+    import duckdb
+
+    project_dir = Path(project_dir)
+    files = [p for sub in ("models", "dbt_tests", "macros") for p in (project_dir / sub).rglob("*")
+             if p.is_file() and p.suffix in (".sql", ".yml", ".yaml")]
+    return {DEFINITIONS: _digest(duckdb.__version__, _tree_digest(files + [project_dir / "dbt_project.yml"]))}
+
+
 def staging_for(checked: str) -> str:
     """``int_<entity>__checked_<source>`` -> its staging view ``stg_<source>__<entity>``."""
     entity, source_id = checked.removeprefix("int_").rsplit("__checked_", 1)
@@ -206,6 +222,22 @@ def unchanged_models(warehouse: Path, fingerprints: dict[str, str]) -> list[str]
     finally:
         con.close()
     return sorted(m for m, fp in fingerprints.items() if m in have and recorded.get(m) == fp)
+
+
+def recorded(warehouse: Path, fingerprints: dict[str, str]) -> bool:
+    """Whether every one of these fingerprints is the one recorded (no table need exist)."""
+    import duckdb
+
+    if not Path(warehouse).is_file():
+        return False
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        have = dict(con.execute(f"select model, fingerprint from {STATE_TABLE}").fetchall())
+    except duckdb.CatalogException:
+        return False
+    finally:
+        con.close()
+    return all(have.get(k) == v for k, v in fingerprints.items())
 
 
 def record_fingerprints(warehouse: Path, fingerprints: dict[str, str], run_id: str) -> None:

@@ -273,8 +273,9 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     quiet_third_parties()
     from tongban.transform import TransformError, run_dbt, source_counts
 
-    from tongban.incremental import (checked_fingerprints, entity_fingerprints, forget_fingerprints,
-                                     record_fingerprints, staging_for, unchanged_models)
+    from tongban.incremental import (checked_fingerprints, definitions_fingerprint, entity_fingerprints,
+                                     forget_fingerprints, record_fingerprints, recorded, staging_for,
+                                     unchanged_models)
 
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
@@ -291,6 +292,10 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     same = {k.removeprefix("harmonized.") for k in unchanged_models(s.warehouse_path, entity_fps)} \
         if (s.build_dir / "dbt" / "target" / "manifest.json").is_file() else set()
     build = [e for e in run["entities"] if e not in same]
+    # the harmonized tables are rebuilt source by source while the models, tests and macros are the
+    # ones they were last built with; any change to those rebuilds them whole
+    definitions = definitions_fingerprint(s.dbt_project_dir)
+    full_refresh = not recorded(s.warehouse_path, definitions)
     nodes = 0
     if build:
         # only the lineage of the entities to build: staging -> checked -> duplicates, unioned ->
@@ -298,16 +303,17 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
         select = [f"+int_{e}__unioned+" for e in build]
         exclude = ["--exclude", *unchanged, *skipped] if unchanged else []
         outcome = run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
-                          args=["build", "--select", *select, *exclude])
+                          args=["build", "--select", *select, *exclude, *(["--full-refresh"] if full_refresh else [])])
         if not outcome.success:
             forget_fingerprints(s.warehouse_path)
             raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
         nodes = outcome.nodes
-    record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps}, run["run_id"])
+    record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps, **(definitions if build else {})},
+                        run["run_id"])
     counts = {e: source_counts(s.warehouse_path, e) for e in run["entities"]}
     return {"success": True, "dbt_nodes": nodes, "counts": counts, "warehouse": str(s.warehouse_path),
             "marts": published_marts(s, run["entities"]), "reused_checked": unchanged,
-            "unchanged_entities": sorted(same),
+            "unchanged_entities": sorted(same), "full_refresh": bool(build) and full_refresh,
             "entity_fingerprints": {k.removeprefix("harmonized."): fp for k, fp in entity_fps.items()}}
 
 

@@ -64,6 +64,12 @@ def _rows(work: Path, entity: str, version: int) -> list[tuple]:
                       key=repr)
 
 
+def _executed(work: Path) -> dict[str, str]:
+    """The SQL dbt last ran for each harmonized table (its target/run file)."""
+    run = work / "build" / "dbt" / "target" / "run" / "tongban" / "models" / "harmonized"
+    return {p.stem: p.read_text(encoding="utf-8") for p in run.glob("*.sql")}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     inbox = tmp_path_factory.mktemp("inbox")
@@ -73,12 +79,14 @@ def runs(tmp_path_factory):
     out = {"inbox": inbox, "work": work}
     with pytest.MonkeyPatch.context() as mp:
         out["first"] = _run(mp, work, inbox)
+        out["executed_first"] = _executed(work)
         out["same"] = _run(mp, work, inbox)
         # 江苏 re-delivers its births (another seed's rows); everything else is byte for byte the same
         other = tmp_path_factory.mktemp("other")
         write_samples("births", ROWS, 12, other)
         shutil.copy2(other / "js" / "births.csv", inbox / "js" / "births.csv")
         out["changed"] = _run(mp, work, inbox)
+        out["executed_changed"] = _executed(work)
         # the reference: a full run from scratch on the deliveries as they are now, its intake in
         # two lanes (the others take the deliveries one after another)
         fresh = tmp_path_factory.mktemp("fresh")
@@ -206,6 +214,32 @@ def test_one_changed_delivery_is_the_only_one_reprocessed(runs):
     assert all(births[s].get("reused_from") == 1 for s in ("ah", "sh", "zj"))
     licences = _manifest(runs["work"], "business_license", 3)["parts"]
     assert all(p.get("reused_from") == 1 for p in licences)
+
+
+def test_the_harmonized_tables_are_rebuilt_source_by_source(runs):
+    """The keys are source-scoped (identity_hash), so a re-delivered source's rows are deleted and
+    selected again and the other sources' rows stay where they are; a change to the models
+    rebuilds the tables whole (--full-refresh)."""
+    assert runs["first"][0]["transformed"]["full_refresh"] is True
+    changed = runs["changed"][0]["transformed"]
+    assert changed["full_refresh"] is False and changed["unchanged_entities"] == ["business_license"]
+    for table in ("birth_registration", "birth_registration__rejections"):
+        first, again = runs["executed_first"][table], runs["executed_changed"][table]
+        assert "delete from" not in first and "create" in first.lower()  # built whole
+        # the re-run: 江苏's rows deleted, and only 江苏's selected and inserted again
+        assert f'delete from "warehouse"."harmonized"."{table}" where source_id in (\'js\');' in again
+        assert "insert into" in again
+    compiled = runs["work"] / "build" / "dbt" / "target" / "compiled" / "tongban" / "models" / "harmonized"
+    assert "and source_id in ('js')" in (compiled / "birth_registration.sql").read_text(encoding="utf-8")
+    # business_license was not built at all in the re-run: what ran for it is the first run's
+    assert runs["executed_changed"]["business_license"] == runs["executed_first"]["business_license"]
+    # what each table's rows were built from, per source
+    with duckdb.connect(str(runs["work"] / "build" / "warehouse.duckdb"), read_only=True) as con:
+        builds = dict(con.execute('select source_id, checked_build from tongban_state."birth_registration__builds"')
+                      .fetchall())
+        checked = {s: con.execute(f"select any_value(checked_build) from "
+                                  f"intermediate.int_birth_registration__checked_{s}").fetchone()[0] for s in builds}
+    assert builds == checked and len(set(builds.values())) == 2  # js's build, and the first run's
 
 
 @pytest.mark.parametrize("entity", ENTITIES)

@@ -498,7 +498,9 @@ def checked_sql(std: Standards, m: Mapping) -> str:
     ``int_<entity>__duplicates``."""
     ent = std.entities[m.entity]
     header = HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml and {std.mapping_path(m)}")
-    return f"{header}{{{{ {row_rules_macro(ent)}(ref('stg_{m.source_id}__{m.entity}')) }}}}\n"
+    # checked_build: the dbt invocation that built the table (macros/incremental_by_source.sql)
+    return (f"{header}select *, '{{{{ invocation_id }}}}' as checked_build from (\n"
+            f"{{{{ {row_rules_macro(ent)}(ref('stg_{m.source_id}__{m.entity}')) }}}}\n) as checked\n")
 
 
 def duplicates_sql(std: Standards, ent: Entity) -> str:
@@ -585,9 +587,33 @@ left join duplicates
 """
 
 
+def source_scoped(ent: Entity) -> bool:
+    """Whether the entity's key can only repeat within one source: a derived identity_hash is
+    '<source_id>-' || hash. Then a source's harmonized and rejected rows depend on its own
+    checked table alone, and those tables are rebuilt source by source."""
+    return any(f.name == ent.key and f.derived == "identity_hash" for f in ent.fields)
+
+
+def _by_source(std: Standards, ent: Entity) -> tuple[str, str]:
+    """(config + depends_on lines, the incremental filter) of a harmonized model: incremental by
+    source (macros/incremental_by_source.sql) when the key is source-scoped, else a table."""
+    if not source_scoped(ent):
+        return "", ""
+    checked = {m.source_id: checked_model(m) for m in sorted(std.mappings_for(ent.entity), key=lambda m: m.source_id)}
+    meta = ", ".join(f"'{s}': '{model}'" for s, model in checked.items())
+    depends = "".join(f"-- depends_on: {{{{ ref('{model}') }}}}\n" for model in checked.values())
+    config = (f"{{{{ config(materialized='incremental', incremental_strategy='tongban_by_source', "
+              f"on_schema_change='fail',\n          meta={{'tongban_by_source': {{{meta}}}}},\n"
+              f"          post_hook=\"{{{{ tongban_record_builds() }}}}\") }}}}\n{depends}")
+    where = ("{%- if is_incremental() %}\n    -- only the sources whose checked table was rebuilt\n"
+             "    and {{ tongban_sources_filter(tongban_changed_sources()) }}\n{%- endif %}\n")
+    return config, where
+
+
 def harmonized_sql(std: Standards, ent: Entity) -> str:
     cols = ",\n    ".join(quote_ident(f.name) for f in ent.fields)
-    return f"""{HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml")}with
+    config, where = _by_source(std, ent)
+    return f"""{HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml")}{config}with
 
 unioned as (
     select * from {{{{ ref('int_{ent.entity}__unioned') }}}}
@@ -604,11 +630,12 @@ select
     crosswalk_version,
 from unioned
 where len(reasons) = 0
-"""
+{where}"""
 
 
 def rejections_sql(std: Standards, ent: Entity) -> str:
-    return f"""{HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml")}with
+    config, where = _by_source(std, ent)
+    return f"""{HEADER_SQL.format(src=f"standards/entities/{ent.entity}.yaml")}{config}with
 
 unioned as (
     select * from {{{{ ref('int_{ent.entity}__unioned') }}}}
@@ -627,7 +654,7 @@ select
     crosswalk_version,
 from unioned
 where len(reasons) > 0
-"""
+{where}"""
 
 
 _DBT_TYPES = {"varchar": "varchar", "varchar[]": "varchar[]", "date": "date", "bigint": "bigint",
