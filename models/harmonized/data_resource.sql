@@ -39,5 +39,5 @@ from unioned
 where len(reasons) = 0
 {%- if is_incremental() %}
     -- only the sources whose checked table was rebuilt
-    and {{ tongban_sources_filter(tongban_changed_sources()) }}
+    and {{ tongban_recompute_filter() }}
 {%- endif %}

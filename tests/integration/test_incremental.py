@@ -5,6 +5,8 @@ and what is published is exactly what a full run on the same deliveries publishe
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -70,11 +72,48 @@ def _executed(work: Path) -> dict[str, str]:
     return {p.stem: p.read_text(encoding="utf-8") for p in run.glob("*.sql")}
 
 
+def _clean_rows(inbox: Path, prov: str) -> list[int]:
+    """Data rows (0-based) of a province's births the sample left without a defect."""
+    with (inbox / prov / "births.answer_key.csv").open(encoding="utf-8") as fh:
+        bad = {int(r["row_number"]) - 1 for r in csv.DictReader(fh)}
+    return [i for i in range(ROWS) if i not in bad]
+
+
+def _certificate(inbox: Path, prov: str, row: int) -> str:
+    """The birth certificate number of a data row of 上海's CSV or 浙江's JSON Lines births."""
+    if prov == "zj":
+        lines = (inbox / "zj" / "births.jsonl").read_text(encoding="utf-8").splitlines()
+        return json.loads(lines[row])["certificateNumber"]
+    with (inbox / "sh" / "births.csv").open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))[row]["certificate_no"]
+
+
+def _give_js_certificate(inbox: Path, row: int, number: str) -> None:
+    """Set a data row's birth certificate number in 江苏's births CSV (in its own encoding)."""
+    path = inbox / "js" / "births.csv"
+    raw = path.read_bytes()
+    encoding = "utf-8"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        encoding = "gb18030"
+        text = raw.decode(encoding)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows[row + 1][rows[0].index("CSYXZMBH")] = number
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(rows)
+    path.write_bytes(out.getvalue().encode(encoding))
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     inbox = tmp_path_factory.mktemp("inbox")
     for name in ("births", "licenses"):
         write_samples(name, ROWS, 11, inbox)
+    # birth certificate numbers are unique across the region (rules across rows span sources): a
+    # 江苏 row takes a number 浙江 also delivered, so 浙江's row (later in source order) is sent back
+    zj_row, js_row = _clean_rows(inbox, "zj")[3], _clean_rows(inbox, "js")[3]
+    _give_js_certificate(inbox, js_row, _certificate(inbox, "zj", zj_row))
     work = tmp_path_factory.mktemp("incremental")
     out = {"inbox": inbox, "work": work}
     with pytest.MonkeyPatch.context() as mp:
@@ -85,6 +124,11 @@ def runs(tmp_path_factory):
         other = tmp_path_factory.mktemp("other")
         write_samples("births", ROWS, 12, other)
         shutil.copy2(other / "js" / "births.csv", inbox / "js" / "births.csv")
+        # ... which no longer has 浙江's number, but has one of 上海's: in the re-run 浙江's row is
+        # published, 上海's sent back, though neither province delivered again
+        sh_row = _clean_rows(inbox, "sh")[5]
+        _give_js_certificate(inbox, _clean_rows(other, "js")[7], _certificate(inbox, "sh", sh_row))
+        out["flips"] = {"zj": zj_row + 1, "sh": sh_row + 1}  # their source_row_number
         out["changed"] = _run(mp, work, inbox)
         out["executed_changed"] = _executed(work)
         # the reference: a full run from scratch on the deliveries as they are now, its intake in
@@ -209,9 +253,10 @@ def test_one_changed_delivery_is_the_only_one_reprocessed(runs):
     assert len(reused) == 7
     births = {p["value"]: p for p in _manifest(runs["work"], "birth_registration", 3)["parts"]}
     assert "reused_from" not in births["js"]
-    # another province's rows may only be reused if the new 江苏 rows did not change their
-    # cross-row outcome (duplicates); with distinct seeds they do not
-    assert all(births[s].get("reused_from") == 1 for s in ("ah", "sh", "zj"))
+    # another province's part is reused only if the new 江苏 rows did not change the outcome of its
+    # rows across sources: 安徽's did not; 浙江's and 上海's each had a row flip (fixture)
+    assert births["ah"].get("reused_from") == 1
+    assert "reused_from" not in births["sh"] and "reused_from" not in births["zj"]
     licences = _manifest(runs["work"], "business_license", 3)["parts"]
     assert all(p.get("reused_from") == 1 for p in licences)
 
@@ -227,10 +272,10 @@ def test_the_harmonized_tables_are_rebuilt_source_by_source(runs):
         first, again = runs["executed_first"][table], runs["executed_changed"][table]
         assert "delete from" not in first and "create" in first.lower()  # built whole
         # the re-run: 江苏's rows deleted, and only 江苏's selected and inserted again
-        assert f'delete from "warehouse"."harmonized"."{table}" where source_id in (\'js\');' in again
+        assert f'delete from "warehouse"."harmonized"."{table}" where (source_id in (\'js\') or' in again
         assert "insert into" in again
     compiled = runs["work"] / "build" / "dbt" / "target" / "compiled" / "tongban" / "models" / "harmonized"
-    assert "and source_id in ('js')" in (compiled / "birth_registration.sql").read_text(encoding="utf-8")
+    assert "and (source_id in ('js') or" in (compiled / "birth_registration.sql").read_text(encoding="utf-8")
     # business_license was not built at all in the re-run: what ran for it is the first run's
     assert runs["executed_changed"]["business_license"] == runs["executed_first"]["business_license"]
     # what each table's rows were built from, per source
@@ -240,6 +285,27 @@ def test_the_harmonized_tables_are_rebuilt_source_by_source(runs):
         checked = {s: con.execute(f"select any_value(checked_build) from "
                                   f"intermediate.int_birth_registration__checked_{s}").fetchone()[0] for s in builds}
     assert builds == checked and len(set(builds.values())) == 2  # js's build, and the first run's
+
+
+def test_rows_of_deliveries_not_delivered_again_change_with_the_rules_across_sources(runs):
+    """A row flagged across sources at the last build, or flagged now, is selected again even though
+    its own delivery did not change; the published rows equal a full run's (next test)."""
+    def published(version: int) -> set[tuple[str, int]]:
+        files = sorted(str(p) for p in (runs["work"] / "exchange" / "birth_registration" / f"v{version}").glob("*.parquet"))
+        with duckdb.connect() as con:
+            return set(con.execute(f"select source_id, source_row_number from read_parquet({files!r})").fetchall())
+
+    zj, sh = ("zj", runs["flips"]["zj"]), ("sh", runs["flips"]["sh"])
+    first, changed = published(1), published(3)
+    assert zj not in first and sh in first  # 浙江's number was also 江苏's
+    assert zj in changed and sh not in changed  # now 上海's is
+    with duckdb.connect(str(runs["work"] / "build" / "warehouse.duckdb"), read_only=True) as con:
+        codes = dict(((s, n), c) for s, n, c in con.execute(
+            "select source_id, source_row_number, reason_codes from harmonized.birth_registration__rejections "
+            "where source_id in ('sh', 'zj')").fetchall())
+    assert codes[sh] == ["duplicate_value"] and zj not in codes
+    again = runs["executed_changed"]["birth_registration"]
+    assert "or (source_id, source_row_number) in (" in again and "__flagged" in again
 
 
 @pytest.mark.parametrize("entity", ENTITIES)

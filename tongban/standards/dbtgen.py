@@ -588,25 +588,29 @@ left join duplicates
 
 
 def source_scoped(ent: Entity) -> bool:
-    """Whether the entity's key can only repeat within one source: a derived identity_hash is
-    '<source_id>-' || hash. Then a source's harmonized and rejected rows depend on its own
-    checked table alone, and those tables are rebuilt source by source."""
-    return any(f.name == ent.key and f.derived == "identity_hash" for f in ent.fields)
+    """Whether the rules across rows can only ever involve rows of one source: the key is a derived
+    identity_hash ('<source_id>-' || hash) and no other field must be unique. Then a source's
+    harmonized and rejected rows depend on its own checked table alone."""
+    return (any(f.name == ent.key and f.derived == "identity_hash" for f in ent.fields)
+            and not any(f.unique and f.name != ent.key for f in ent.fields))
 
 
 def _by_source(std: Standards, ent: Entity) -> tuple[str, str]:
-    """(config + depends_on lines, the incremental filter) of a harmonized model: incremental by
-    source (macros/incremental_by_source.sql) when the key is source-scoped, else a table."""
-    if not source_scoped(ent):
-        return "", ""
+    """(config + depends_on lines, the incremental filter) of a harmonized model: an incremental
+    model rebuilt source by source (macros/incremental_by_source.sql); for an entity whose rules
+    across rows span sources, also the rows they flag now or flagged before."""
     checked = {m.source_id: checked_model(m) for m in sorted(std.mappings_for(ent.entity), key=lambda m: m.source_id)}
     meta = ", ".join(f"'{s}': '{model}'" for s, model in checked.items())
-    depends = "".join(f"-- depends_on: {{{{ ref('{model}') }}}}\n" for model in checked.values())
+    cross = "" if source_scoped(ent) else f", 'tongban_cross_rows': 'int_{ent.entity}__duplicates'"
+    refs = [*checked.values()] + ([] if source_scoped(ent) else [f"int_{ent.entity}__duplicates"])
+    depends = "".join(f"-- depends_on: {{{{ ref('{model}') }}}}\n" for model in refs)
     config = (f"{{{{ config(materialized='incremental', incremental_strategy='tongban_by_source', "
-              f"on_schema_change='fail',\n          meta={{'tongban_by_source': {{{meta}}}}},\n"
+              f"on_schema_change='fail',\n          meta={{'tongban_by_source': {{{meta}}}{cross}}},\n"
               f"          post_hook=\"{{{{ tongban_record_builds() }}}}\") }}}}\n{depends}")
-    where = ("{%- if is_incremental() %}\n    -- only the sources whose checked table was rebuilt\n"
-             "    and {{ tongban_sources_filter(tongban_changed_sources()) }}\n{%- endif %}\n")
+    what = ("the sources whose checked table was rebuilt" if source_scoped(ent) else
+            "the sources whose checked table was rebuilt, and the rows flagged across sources now or before")
+    where = (f"{{%- if is_incremental() %}}\n    -- only {what}\n"
+             "    and {{ tongban_recompute_filter() }}\n{%- endif %}\n")
     return config, where
 
 
