@@ -71,8 +71,8 @@ def test_counts_per_distinct_value_equal_counts_row_by_row(tmp_path):
     exactly the counts of evaluating it row by row."""
     import duckdb
 
-    from tongban.standards.coverage import _counts_sql, _delivery_relation, _field_columns
-    from tongban.standards.dbtgen import compile_field
+    from tongban.standards.coverage import _counts_sql, _delivery_relation
+    from tongban.standards.dbtgen import compile_field, field_columns
 
     std = check(PROJECT_ROOT / "standards")
     s = settings()
@@ -90,7 +90,7 @@ def test_counts_per_distinct_value_equal_counts_row_by_row(tmp_path):
                 before = compile_field(std, m, fdef).before
                 row_by_row = con.execute(f"select v, count(*) from (select {before} as v from {rel[0]} as src) "
                                          f"where v is not null group by 1").fetchall()
-                distinct = con.execute(_counts_sql(before, _field_columns(m, fdef.name), rel[0])).fetchall()
+                distinct = con.execute(_counts_sql(before, field_columns(fm), rel[0])).fetchall()
                 assert sorted(distinct, key=repr) == sorted(row_by_row, key=repr), (m.source_id, fdef.name)
                 compared.add((m.source_id, fdef.name, any(st.op in ("split", "concat") for st in fm.steps)))
     finally:

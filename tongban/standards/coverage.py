@@ -96,7 +96,7 @@ def coverage(std, s=None, *, read_inbox: bool = True,
     import duckdb
 
     from tongban.config import settings
-    from tongban.standards.dbtgen import compile_field
+    from tongban.standards.dbtgen import compile_field, field_columns
 
     s = s or settings()
     out: list[FieldCoverage] = []
@@ -123,7 +123,7 @@ def coverage(std, s=None, *, read_inbox: bool = True,
                 counts = cache.get(before)
                 if counts is None:
                     counts = {}
-                    for value, n in con.execute(_counts_sql(before, _field_columns(m, fdef.name), relation)).fetchall():
+                    for value, n in con.execute(_counts_sql(before, field_columns(m.fields[fdef.name]), relation)).fetchall():
                         for v in (value if isinstance(value, list) else [value]):
                             if v is not None:
                                 counts[v] = counts.get(v, 0) + n
@@ -134,17 +134,6 @@ def coverage(std, s=None, *, read_inbox: bool = True,
         con.close()
         work.cleanup()
     return out
-
-
-def _field_columns(m, field_name: str) -> list[str]:
-    """The delivery columns a field's value before its terminal step is computed from: its source
-    and the columns a ``concat`` step appends (nothing else of the row enters it)."""
-    fm = m.fields[field_name]
-    cols = [fm.source] if fm.source else []
-    for step in fm.steps:
-        if step.op == "concat":
-            cols += [c for c in step.arg if c not in cols]
-    return cols
 
 
 def _counts_sql(before: str, columns: list[str], relation: str) -> str:

@@ -88,15 +88,19 @@ def trimmed_column(name: str) -> str:
     return quote_source_column(name + "__trim")
 
 
+def field_columns(fm) -> list[str]:
+    """The delivery columns one mapping field reads: its source and the columns a ``concat`` step
+    appends (nothing else of the row enters its value)."""
+    cols = [fm.source] if fm.source else []
+    for step in fm.steps:
+        if step.op == "concat":
+            cols += [c for c in step.arg if c not in cols]
+    return cols
+
+
 def used_columns(m: Mapping) -> list[str]:
     """The delivery columns a mapping's fields read, in delivery order."""
-    used = set()
-    for fm in m.fields.values():
-        if fm.source:
-            used.add(fm.source)
-        for step in fm.steps:
-            if step.op == "concat":
-                used.update(step.arg)
+    used = {c for fm in m.fields.values() for c in field_columns(fm)}
     return [c.name for c in m.delivery.columns if c.name in used]
 
 
