@@ -172,10 +172,7 @@ def entity_fingerprints(project_dir: Path, checked: dict[str, str], entities: li
     """``harmonized.<entity>`` -> the fingerprint of everything the entity's lineage after its
     checked tables is built from: those tables' fingerprints and every model, test and project
     file (any change to any of them rebuilds every entity: simple, and always safe)."""
-    project_dir = Path(project_dir)
-    definitions = _tree_digest([p for sub in ("models", "dbt_tests") for p in (project_dir / sub).rglob("*")
-                                if p.is_file() and p.suffix in (".sql", ".yml", ".yaml")]
-                               + [project_dir / "dbt_project.yml"])
+    definitions = _tree_digest(_project_files(project_dir, ("models", "dbt_tests")))
     return {f"harmonized.{e}": _digest(definitions, sorted((m, fp) for m, fp in checked.items()
                                                             if m.startswith(f"int_{e}__checked_")))
             for e in entities}
@@ -191,10 +188,15 @@ def definitions_fingerprint(project_dir: Path) -> dict[str, str]:
     with ``--full-refresh``."""
     import duckdb
 
+    files = _project_files(project_dir, ("models", "dbt_tests", "macros"))
+    return {DEFINITIONS: _digest(duckdb.__version__, _tree_digest(files))}
+
+
+def _project_files(project_dir: Path, subs: tuple[str, ...]) -> list[Path]:
+    """The dbt project's SQL and YAML files under ``subs``, and ``dbt_project.yml``."""
     project_dir = Path(project_dir)
-    files = [p for sub in ("models", "dbt_tests", "macros") for p in (project_dir / sub).rglob("*")
-             if p.is_file() and p.suffix in (".sql", ".yml", ".yaml")]
-    return {DEFINITIONS: _digest(duckdb.__version__, _tree_digest(files + [project_dir / "dbt_project.yml"]))}
+    return [p for sub in subs for p in (project_dir / sub).rglob("*")
+            if p.is_file() and p.suffix in (".sql", ".yml", ".yaml")] + [project_dir / "dbt_project.yml"]
 
 
 def staging_for(checked: str) -> str:
@@ -203,9 +205,10 @@ def staging_for(checked: str) -> str:
     return f"stg_{source_id}__{entity}"
 
 
-def unchanged_models(warehouse: Path, fingerprints: dict[str, str]) -> list[str]:
-    """The tables (``int_*__checked_*`` in the intermediate schema, or ``schema.table``) whose
-    recorded fingerprint matches and which exist in the warehouse."""
+def unchanged_models(warehouse: Path, fingerprints: dict[str, str], *, tables: bool = True) -> list[str]:
+    """The keys whose recorded fingerprint matches. With ``tables`` (the default) they are tables
+    (``int_*__checked_*`` in the intermediate schema, or ``schema.table``), and must also exist in
+    the warehouse; without, they are any recorded name (``DEFINITIONS``)."""
     import duckdb
 
     if not Path(warehouse).is_file():
@@ -221,23 +224,7 @@ def unchanged_models(warehouse: Path, fingerprints: dict[str, str]) -> list[str]
             return []
     finally:
         con.close()
-    return sorted(m for m, fp in fingerprints.items() if m in have and recorded.get(m) == fp)
-
-
-def recorded(warehouse: Path, fingerprints: dict[str, str]) -> bool:
-    """Whether every one of these fingerprints is the one recorded (no table need exist)."""
-    import duckdb
-
-    if not Path(warehouse).is_file():
-        return False
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        have = dict(con.execute(f"select model, fingerprint from {STATE_TABLE}").fetchall())
-    except duckdb.CatalogException:
-        return False
-    finally:
-        con.close()
-    return all(have.get(k) == v for k, v in fingerprints.items())
+    return sorted(m for m, fp in fingerprints.items() if (m in have or not tables) and recorded.get(m) == fp)
 
 
 def record_fingerprints(warehouse: Path, fingerprints: dict[str, str], run_id: str) -> None:

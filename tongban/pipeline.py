@@ -274,8 +274,7 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     from tongban.transform import TransformError, run_dbt, source_counts
 
     from tongban.incremental import (checked_fingerprints, definitions_fingerprint, entity_fingerprints,
-                                     forget_fingerprints, record_fingerprints, recorded, staging_for,
-                                     unchanged_models)
+                                     forget_fingerprints, record_fingerprints, staging_for, unchanged_models)
 
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
@@ -295,7 +294,7 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
     # the harmonized tables are rebuilt source by source while the models, tests and macros are the
     # ones they were last built with; any change to those rebuilds them whole
     definitions = definitions_fingerprint(s.dbt_project_dir)
-    full_refresh = not recorded(s.warehouse_path, definitions)
+    full_refresh = not unchanged_models(s.warehouse_path, definitions, tables=False)
     nodes = 0
     if build:
         # only the lineage of the entities to build: staging -> checked -> duplicates, unioned ->

@@ -49,8 +49,9 @@ class FieldCoverage:
 def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = None,
                        known_sha256: str | None = None) -> tuple[str, str, str | None] | None:
     """(SQL relation of the latest delivery as text columns, its file name, its sha256 when known
-    without reading it again), or None when the source has not delivered. The landed Parquet is used when it holds that very delivery (the
-    same sha256, over all its parts); without ``read_inbox`` nothing else is read.
+    without reading it again), or None when the source has not delivered. The landed Parquet is
+    used when it holds that very delivery (the same sha256, over all its parts); without
+    ``read_inbox`` nothing else is read.
 
     A delivery in several parts is read whole — every part, not a sample of the first — since
     a value that only occurs late still needs its crosswalk entry. It is staged as Parquet in
@@ -123,7 +124,8 @@ def coverage(std, s=None, *, read_inbox: bool = True,
                 counts = cache.get(before)
                 if counts is None:
                     counts = {}
-                    for value, n in con.execute(_counts_sql(before, field_columns(m.fields[fdef.name]), relation)).fetchall():
+                    sql = _counts_sql(before, field_columns(m.fields[fdef.name]), relation)
+                    for value, n in con.execute(sql).fetchall():
                         for v in (value if isinstance(value, list) else [value]):
                             if v is not None:
                                 counts[v] = counts.get(v, 0) + n
@@ -161,7 +163,6 @@ class _CountsCache:
         self.stamp = [sha256, engine]
         self.old: dict[str, dict[str, int]] = {}
         self.new: dict[str, dict[str, int]] = {}
-        self.changed = False
         if self.path is not None and self.path.is_file():
             try:
                 kept = json.loads(self.path.read_text(encoding="utf-8"))
@@ -182,10 +183,9 @@ class _CountsCache:
 
     def put(self, sql: str, counts: dict[str, int]) -> None:
         self.new[self._key(sql)] = counts
-        self.changed = True
 
     def save(self) -> None:
-        if self.path is None or not (self.changed or set(self.new) != set(self.old)):
+        if self.path is None or self.new == self.old:  # nothing counted afresh, no field gone
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -603,15 +603,16 @@ def _by_source(std: Standards, ent: Entity) -> tuple[str, str]:
     """(config + depends_on lines, the incremental filter) of a harmonized model: an incremental
     model rebuilt source by source (macros/incremental_by_source.sql); for an entity whose rules
     across rows span sources, also the rows they flag now or flagged before."""
+    scoped = source_scoped(ent)
     checked = {m.source_id: checked_model(m) for m in sorted(std.mappings_for(ent.entity), key=lambda m: m.source_id)}
     meta = ", ".join(f"'{s}': '{model}'" for s, model in checked.items())
-    cross = "" if source_scoped(ent) else f", 'tongban_cross_rows': 'int_{ent.entity}__duplicates'"
-    refs = [*checked.values()] + ([] if source_scoped(ent) else [f"int_{ent.entity}__duplicates"])
+    cross = "" if scoped else f", 'tongban_cross_rows': 'int_{ent.entity}__duplicates'"
+    refs = [*checked.values()] + ([] if scoped else [f"int_{ent.entity}__duplicates"])
     depends = "".join(f"-- depends_on: {{{{ ref('{model}') }}}}\n" for model in refs)
     config = (f"{{{{ config(materialized='incremental', incremental_strategy='tongban_by_source', "
               f"on_schema_change='fail',\n          meta={{'tongban_by_source': {{{meta}}}{cross}}},\n"
               f"          post_hook=\"{{{{ tongban_record_builds() }}}}\") }}}}\n{depends}")
-    what = ("the sources whose checked table was rebuilt" if source_scoped(ent) else
+    what = ("the sources whose checked table was rebuilt" if scoped else
             "the sources whose checked table was rebuilt, and the rows flagged across sources now or before")
     where = (f"{{%- if is_incremental() %}}\n    -- only {what}\n"
              "    and {{ tongban_recompute_filter() }}\n{%- endif %}\n")
