@@ -9,11 +9,24 @@ identifier that comes from configuration — pass through these two helpers and 
   an empty string — raises :class:`ValueError`; it never tries to escape its way around a bad name.
 * :func:`quote_literal` turns any ``str`` into a single-quoted SQL string literal by doubling single
   quotes (DuckDB's standard strings give backslashes no special meaning). NUL characters are refused.
+  The text it returns is also inert under Jinja, which dbt runs over every model before DuckDB sees
+  it: a value holding ``{{``, ``{%`` or ``{#`` is split into concatenated literals
+  (``('a{' || '{ b }}')``), so no Jinja delimiter ever appears in generated SQL. Plain values come out
+  as one literal, byte for byte as before.
 """
 
 from __future__ import annotations
 
 import re
+
+#: what Jinja (dbt) would evaluate: ``{{ expression }}``, ``{% statement %}``, ``{# comment #}``
+JINJA_OPENERS = ("{{", "{%", "{#")
+_JINJA_OPENER = re.compile(r"\{(?=[{%#])")
+
+
+def has_jinja(text: str) -> bool:
+    """True if ``text`` holds a Jinja delimiter that dbt would evaluate."""
+    return _JINJA_OPENER.search(text) is not None
 
 IDENTIFIER_MAX_LENGTH = 128
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -60,4 +73,9 @@ def quote_literal(value: str) -> str:
         raise TypeError(f"quote_literal expects str, got {type(value).__name__}")
     if "\x00" in value:
         raise ValueError("string literal must not contain NUL characters")
-    return "'" + value.replace("'", "''") + "'"
+    body = value.replace("'", "''")
+    # "{" then "{", "%" or "#" would open Jinja: end the literal after the "{" and go on in a new one
+    if not has_jinja(body):
+        return "'" + body + "'"
+    # parenthesised, so that a cast or COLLATE after it applies to the whole value
+    return "('" + _JINJA_OPENER.sub("{' || '", body) + "')"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from tongban.sqlquote import JINJA_OPENERS, has_jinja
 from tongban.standards.loader import Finding, Standards, line_of, load_standards, suggest
 from tongban.standards.models import REVIEW_STATUSES, Mapping
 
@@ -21,6 +22,7 @@ _FIELD_SHAPE = {"varchar[]": "l", "date": "date", "decimal(20,2)": "number", "do
 
 def check(root: Path, *, legacy: bool = False) -> Standards:
     std = load_standards(root, legacy=legacy)
+    _check_template_text(std, root)
     for m in std.mappings:
         _check_mapping(std, m)
     for source_id, code_list in std.crosswalks:
@@ -37,6 +39,23 @@ def check(root: Path, *, legacy: bool = False) -> Standards:
                                             f"field {f.name!r} says on_unmapped: unknown but code list "
                                             f"{f.code_list!r} has no 'unknown' code", "add the code or quarantine instead"))
     return std
+
+
+def _check_template_text(std: Standards, root: Path) -> None:
+    """No ``{{``, ``{%`` or ``{#`` anywhere in the standards: dbt runs Jinja over the models and YAML
+    generated from them. The generator already writes such text so that Jinja leaves it alone; the
+    lint refuses it besides, so that nobody relies on that."""
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".csv")):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue  # the loader reports files it cannot read
+        for n, line in enumerate(lines, start=1):
+            if has_jinja(line):
+                std.findings.append(Finding(
+                    std.rel(path), n, f"template markers ({' '.join(JINJA_OPENERS)}) are not allowed in the "
+                    "standards: dbt would run them as code",
+                    "write the value without them (e.g. '{ {' or a full-width ｛)"))
 
 
 def _entity_line(std: Standards, entity: str, field_name: str) -> int:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 
-from tongban.sqlquote import quote_ident, quote_literal
+from tongban.sqlquote import has_jinja, quote_ident, quote_literal
 from tongban.standards.loader import Standards
 from tongban.standards.models import (
     AMOUNT_UNITS,
@@ -41,8 +42,10 @@ PHONE_MOBILE_RE = r"(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)"
 
 
 def quote_source_column(name: str) -> str:
-    """Quote a delivery column name (any script; the loader already refused quotes and control chars)."""
-    if '"' in name or any(ord(c) < 32 for c in name) or not name:
+    """Quote a delivery column name (any script; the loader already refused quotes and control chars).
+    An identifier cannot be split like a literal, so a name dbt's Jinja would evaluate is refused
+    (the lint names its file and line first)."""
+    if '"' in name or any(ord(c) < 32 for c in name) or not name or has_jinja(name):
         raise ValueError(f"unsafe column name {name!r}")
     return '"' + name + '"'
 
@@ -369,7 +372,11 @@ def sources_yml(std: Standards, source_id: str) -> str:
 
 
 def _yaml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``s`` as a double-quoted YAML string that dbt's Jinja leaves as it is: dbt renders the values
+    of its YAML files (descriptions, test arguments), so a ``{`` that would open Jinja is written
+    as the constant expression ``{{ '{' }}``, which renders back to ``{`` — the text is never run."""
+    inert = re.sub(r"\{(?=[{%#])", "{{ '{' }}", s)
+    return '"' + inert.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def staging_models_yml(std: Standards, source_id: str) -> str:
@@ -377,7 +384,7 @@ def staging_models_yml(std: Standards, source_id: str) -> str:
     out = [HEADER_YML.format(src=f"standards/mappings/{source_id}/"), "version: 2\n\nmodels:\n"]
     for m in maps:
         out.append(f"  - name: stg_{m.source_id}__{m.entity}\n")
-        out.append(f"    description: \"{m.label.en}: {m.entity} renamed, parsed and crosswalked by its mapping (issues kept, nothing dropped).\"\n")
+        out.append(f"    description: {_yaml_str(f'{m.label.en}: {m.entity} renamed, parsed and crosswalked by its mapping (issues kept, nothing dropped).')}\n")
         out.append("    columns:\n      - name: source_row_number\n        data_tests: [not_null, unique]\n")
     return "".join(out)
 
@@ -673,11 +680,11 @@ _DBT_TYPES = {"varchar": "varchar", "varchar[]": "varchar[]", "date": "date", "b
 def harmonized_yml(std: Standards, ent: Entity) -> str:
     out = [HEADER_YML.format(src=f"standards/entities/{ent.entity}.yaml"), "version: 2\n\nmodels:\n"]
     out.append(f"  - name: {ent.entity}\n")
-    out.append(f"    description: \"{ent.label.zh} / {ent.label.en} — standard {ent.version}; only rows that passed every rule.\"\n")
+    out.append(f"    description: {_yaml_str(f'{ent.label.zh} / {ent.label.en} — standard {ent.version}; only rows that passed every rule.')}\n")
     out.append("    config:\n      contract: {enforced: true}\n    columns:\n")
     for f in ent.fields:
         out.append(f"      - name: {f.name}\n        data_type: {_DBT_TYPES[f.type]}\n")
-        out.append(f"        description: \"{f.label.zh} / {f.label.en}\"\n")
+        out.append(f"        description: {_yaml_str(f'{f.label.zh} / {f.label.en}')}\n")
         constraints = []
         if f.required:
             constraints.append("{type: not_null}")
