@@ -10,6 +10,7 @@
     tongban dictionary [--out D] the bilingual data dictionary (HTML + Markdown); runs publish it too
     tongban generate             regenerate dbt models and GX suites from standards/
     tongban exchange list        snapshots per entity
+    tongban exchange verify      every current part against its manifest's sha256 (exit 1 on a mismatch)
     tongban query "SQL"          read-only SQL on the exchange catalog
     tongban sample births|licenses [--rows N] [--seed S] [--out DIR]
                                  synthetic province deliveries with answer keys (docs/samples.md)
@@ -38,8 +39,20 @@ def _table(columns: list[str], rows: list[tuple], title: str | None = None) -> N
     Console(width=200).print(table)
 
 
+#: exit codes by class (README: "Exit codes")
+EXIT_OK, EXIT_INPUT, EXIT_GATE, EXIT_HELD, EXIT_BUSY, EXIT_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     quiet_third_parties()
+    from tongban.runlock import run_lock
+
+    # one run at a time per build directory, taken before anything is read
+    with run_lock(settings().build_dir, wait=args.wait):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tongban import pipeline
 
     entities = args.entity or None
@@ -49,17 +62,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         from tongban.airflow_env import configure, run_dag
 
         configure()
+        started = pipeline._now()
         outcome = run_dag("tongban_regional", conf={"entities": entities})
         report_path = _report_path(outcome)
         if outcome.get("state") != "success" or report_path is None:
+            failure = _last_failure(started)
+            if failure is not None:
+                raise failure
             print(f"the DAG run ended {outcome.get('state')}: " + json.dumps(outcome.get("task_states", {}),
                                                                            ensure_ascii=False), file=sys.stderr)
             if report_path is not None:
                 print(pipeline.summarize(json.loads(report_path.read_text(encoding="utf-8"))))
-            return 1
+            return EXIT_FAILED
         report = json.loads(report_path.read_text(encoding="utf-8"))
     print(pipeline.summarize(report))
-    return 0 if report["gate"]["success"] else 2
+    if not report["gate"]["success"]:
+        return EXIT_GATE
+    return EXIT_OK
+
+
+class StepFailed(RuntimeError):
+    """A step of a DAG run failed; its message is the step's own (it ran in an Airflow task)."""
+
+    def __init__(self, failure: dict):
+        super().__init__(f"{failure['step']} failed: {failure['message']}")
+        self.exit_code = _EXIT_BY_NAME.get(failure.get("error"), EXIT_FAILED)
+
+
+_EXIT_BY_NAME = {"StandardsError": EXIT_INPUT, "UsageError": EXIT_INPUT, "ReferenceDataError": EXIT_INPUT,
+                 "TransformError": EXIT_FAILED, "ConservationError": EXIT_FAILED}
+
+
+def _last_failure(since: str) -> StepFailed | None:
+    from tongban.pipeline import LAST_FAILURE
+
+    path = settings().build_dir / "runs" / LAST_FAILURE
+    try:
+        failure = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return StepFailed(failure) if failure.get("at", "") >= since else None
 
 
 def _report_path(outcome: dict) -> Path | None:
@@ -191,6 +233,23 @@ def cmd_exchange_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exchange_verify(args: argparse.Namespace) -> int:
+    """Every part of the current snapshots against its manifest's sha256; exit 1 naming each
+    part that does not match (the next run writes it again from the warehouse)."""
+    from tongban import integrity
+
+    root = settings().exchange_dir
+    problems = integrity.verify(root)
+    for problem in problems:
+        print(f"✗ {problem}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {root}: the next `tongban run` writes these parts again from the "
+              "warehouse; find out who changed them", file=sys.stderr)
+        return 1
+    print(f"every part of the current snapshots in {root} matches its manifest")
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -198,11 +257,11 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     try:
         columns, rows = exchange.query(settings().exchange_dir, args.sql, limit=args.limit)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, PermissionError) as exc:
         print(exc, file=sys.stderr)
         return 1
     except duckdb.Error as exc:
-        print(f"query failed: {exc}", file=sys.stderr)
+        print(f"query failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     _table(columns, rows)
     return 0
@@ -228,11 +287,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tongban", description="通办 — regional data-standards harmonization pipeline")
+    p = argparse.ArgumentParser(prog="tongban", description="通办 — regional data-standards harmonization pipeline",
+                                epilog="exit codes: 0 ok, 1 bad input (standards, arguments, reference data), "
+                                       "2 quality gate failed, 3 a delivery was held back, 4 another run holds "
+                                       "the build directory, 5 the run failed, 70 internal error")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline DAG in process and print a summary")
     run.add_argument("--entity", action="append", help="only this entity (repeatable); default: all mapped")
     run.add_argument("--without-airflow", action="store_true", help="call the steps directly (debugging)")
+    run.add_argument("--wait", type=float, metavar="SECONDS", nargs="?", const=3600.0, default=None,
+                     help="wait for a run holding this build directory to finish (default 3600 s; "
+                          "without --wait a second run exits at once with code 4)")
     run.set_defaults(func=cmd_run)
     std = sub.add_parser("standards", help="the standards committee's tools")
     std_sub = std.add_subparsers(dest="standards_command", required=True)
@@ -260,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex_sub = ex.add_subparsers(dest="exchange_command", required=True)
     ls = ex_sub.add_parser("list", help="snapshots per entity")
     ls.set_defaults(func=cmd_exchange_list)
+    ver = ex_sub.add_parser("verify", help="check every current part against its manifest's sha256")
+    ver.set_defaults(func=cmd_exchange_verify)
     q = sub.add_parser("query", help="read-only SQL on the exchange catalog")
     q.add_argument("sql")
     q.add_argument("--limit", type=int, default=1000)
@@ -277,7 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code = int(args.func(args) or 0)
+    try:
+        code = int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except Exception as exc:  # one line (what, where, what to do); the traceback only with --debug
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        code = _exit_code(exc)
+        print(f"tongban {args.command}: {_one_line(exc, code)}", file=sys.stderr)
     if args.command == "run" and argv is None:
         # After a run the interpreter's teardown makes DuckDB's bindings print pages of
         # "nanobind: leaked instance" noise (objects Airflow/GX keep alive); the work is done
@@ -291,6 +370,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _exit_code(exc: BaseException) -> int:
+    code = getattr(exc, "exit_code", None)
+    if isinstance(code, int):
+        return code
+    return _EXIT_BY_NAME.get(type(exc).__name__, EXIT_INTERNAL)
+
+
+def _one_line(exc: BaseException, code: int) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if code == EXIT_INTERNAL:
+        text = f"internal error ({type(exc).__name__}: {text.splitlines()[0]}); run again with --debug " \
+               "for the traceback and report it"
+    return text
 
 
 if __name__ == "__main__":

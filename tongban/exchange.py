@@ -51,7 +51,11 @@ PART_FILE = "part-0.parquet"
 CATALOG_ALIAS = "catalog"
 
 #: Views in the catalog that are not entities; no entity may take these names.
-RESERVED_VIEW_NAMES = frozenset({"exchange_runs", "exchange_snapshots"})
+RESERVED_VIEW_NAMES = frozenset({"exchange_runs", "exchange_snapshots", "exchange_commit"})
+#: the catalog's record of what its swap committed (see :func:`rebuild_catalog`, :func:`recover`)
+COMMIT_TABLE = "exchange_commit"
+DICTIONARY_LINK = "dictionary"
+DICTIONARIES_DIR = "_dictionary"
 
 NO_PUBLICATION_MESSAGE = "no publication yet: run `tongban run` first"
 
@@ -79,6 +83,9 @@ RUN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("snapshot_version", "INTEGER"),
     ("message", "VARCHAR"),
     ("top_reasons", "VARCHAR"),
+    # the snapshot that carries this source's previous publication, kept because this delivery
+    # was not landed (rejected, empty or missing); NULL otherwise
+    ("kept_snapshot_version", "INTEGER"),
 )
 _RUN_COLUMN_NAMES = tuple(name for name, _ in RUN_COLUMNS)
 _TIMESTAMP_COLUMNS = frozenset(name for name, kind in RUN_COLUMNS if kind == "TIMESTAMP")
@@ -112,6 +119,10 @@ class Snapshot:
     rows: int
     run_id: str
     created_at: str
+    #: partition values whose part was carried over from the previous snapshot (``keep``)
+    kept: tuple[str, ...] = ()
+    #: parts of the previous snapshot that did not match its manifest (not reused, written again)
+    problems: tuple[str, ...] = ()
 
     @property
     def parquet_files(self) -> list[Path]:
@@ -130,6 +141,8 @@ class Snapshot:
             "rows": self.rows,
             "run_id": self.run_id,
             "created_at": self.created_at,
+            "kept": list(self.kept),
+            "problems": list(self.problems),
         }
 
 
@@ -386,6 +399,7 @@ def publish_snapshot(
     pseudonym_key: bytes | None = None,
     partition_by: str | None = None,
     content_key: str | None = None,
+    keep: Sequence[str] = (),
 ) -> Snapshot:
     """Write ``relation`` of the warehouse as the next immutable version of ``entity``.
 
@@ -408,6 +422,15 @@ def publish_snapshot(
     (tongban: the fingerprint of everything the table was built from). Then, under the same
     projection and pseudonym key, every part is linked from that snapshot without reading the
     rows at all; otherwise the parts are compared by their content as above.
+
+    ``keep`` (with ``partition_by``): values whose part is carried over from the entity's previous
+    snapshot instead of being read from ``relation`` — a province whose new delivery was rejected
+    keeps its last good publication (the relation holds none of its rows then). A part is carried
+    over only under the same columns; one that cannot be is left out and named in ``problems``.
+
+    Nothing on disk is trusted: before a part of an earlier snapshot is reused (linked or kept),
+    its sha256 must match that snapshot's manifest. A part that does not is never reused; it is
+    named in the result's ``problems`` and written again from the warehouse.
     """
     check_entity(entity)
     quoted_relation = _quote_relation(relation)
@@ -423,6 +446,8 @@ def publish_snapshot(
     final_dir = entity_dir / f"v{version}"
     tmp_dir = entity_dir / f".v{version}.tmp-{secrets.token_hex(6)}"
     tmp_dir.mkdir()
+    problems: list[str] = []
+    kept: list[str] = []
     try:
         part = tmp_dir / PART_FILE
         whole_key = None
@@ -464,10 +489,15 @@ def publish_snapshot(
                     key_id = tongban_pii.key_id(pseudonym_key) if pii_manifest else None
                     whole_key = None if content_key is None else hashlib.sha256(json.dumps(
                         [projection_text, key_id, partition_by, content_key]).encode()).hexdigest()
-                    parts_manifest = None if whole_key is None else _linked_parts(entity_dir, tmp_dir, whole_key)
+                    previous = _previous_parts(entity_dir, problems)
+                    parts_manifest = None if whole_key is None or keep else \
+                        _linked_parts(entity_dir, tmp_dir, whole_key, previous)
                     if parts_manifest is None:
-                        parts_manifest = _write_parts(con, entity_dir, tmp_dir, source, projection_text, select,
-                                                      quoted_relation, partition_by, key_id, prepare=prepare)
+                        parts_manifest = _write_parts(con, tmp_dir, source, projection_text, select,
+                                                      quoted_relation, partition_by, key_id, previous,
+                                                      prepare=prepare)
+                        parts_manifest, kept = _keep_parts(entity_dir, tmp_dir, parts_manifest, keep, columns,
+                                                           previous, problems)
             finally:
                 if pii_manifest:
                     # Other connections to the shared instance must not keep a UDF whose connection is
@@ -534,6 +564,8 @@ def publish_snapshot(
         rows=int(rows),
         run_id=run_id,
         created_at=created_at,
+        kept=tuple(kept),
+        problems=tuple(problems),
     )
 
 
@@ -570,44 +602,96 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _linked_parts(entity_dir: Path, tmp_dir: Path, whole_key: str) -> list[dict] | None:
-    """Every part of the previous snapshot, linked into ``tmp_dir``, when it was published with
-    ``whole_key`` (and all its parts are still there); else None."""
-    previous = _previous_manifest(entity_dir)
-    if previous is None or previous[2].get("content_key") != whole_key:
-        return None
-    version, version_dir, manifest = previous
-    entries = manifest.get("parts") or []
-    if not entries or not all((version_dir / p["file"]).is_file() for p in entries):
-        return None
-    parts = []
-    for p in entries:
-        _link_or_copy(version_dir / p["file"], tmp_dir / p["file"])
-        parts.append({**p, "reused_from": p.get("reused_from") or version})
-    return parts
+@dataclass(frozen=True)
+class _Previous:
+    """The parts of the entity's previous snapshot that match its manifest, with the manifest."""
+
+    manifest: dict
+    parts: dict[str, tuple[Path, dict]]  # file name -> (path, manifest entry with reused_from)
+    complete: bool  # every part of the manifest is there and matches
 
 
-def _previous_parts(entity_dir: Path) -> dict[str, tuple[Path, dict]]:
-    """fingerprint -> (file, its manifest entry) of the entity's latest complete snapshot."""
+def _previous_parts(entity_dir: Path, problems: list[str]) -> _Previous | None:
+    """The previous snapshot's parts, each checked against its manifest's sha256 (a mismatch or a
+    missing file is appended to ``problems`` and the part is not offered for reuse)."""
     previous = _previous_manifest(entity_dir)
     if previous is None:
-        return {}
+        return None
     version, version_dir, manifest = previous
-    out = {}
+    parts: dict[str, tuple[Path, dict]] = {}
+    complete = bool(manifest.get("parts"))
     for p in manifest.get("parts") or []:
-        path = version_dir / p["file"]
-        if path.is_file() and p.get("fingerprint"):
-            out[p["fingerprint"]] = (path, {**p, "reused_from": p.get("reused_from") or version})
-    return out
+        problem = part_problem(version_dir, p)
+        if problem is not None:
+            problems.append(problem)
+            complete = False
+            continue
+        parts[p["file"]] = (version_dir / p["file"], {**p, "reused_from": p.get("reused_from") or version})
+    return _Previous(manifest=manifest, parts=parts, complete=complete)
+
+
+def part_problem(version_dir: Path, entry: Mapping) -> str | None:
+    """Why a snapshot part cannot be trusted (missing, or not the file its manifest names), or None."""
+    path = Path(version_dir) / str(entry.get("file"))
+    where = f"{Path(version_dir).parent.name}/{Path(version_dir).name}/{entry.get('file')}"
+    if not path.is_file():
+        return f"{where}: missing"
+    actual = _sha256(path)
+    if actual != entry.get("sha256"):
+        return (f"{where}: sha256 {actual[:12]}… does not match the manifest's {str(entry.get('sha256'))[:12]}… "
+                "(the file was changed after publication)")
+    return None
+
+
+def _linked_parts(entity_dir: Path, tmp_dir: Path, whole_key: str, previous: _Previous | None) -> list[dict] | None:
+    """Every part of the previous snapshot, linked into ``tmp_dir``, when it was published with
+    ``whole_key`` and every part of it is there and matches its manifest; else None."""
+    if previous is None or previous.manifest.get("content_key") != whole_key or not previous.complete:
+        return None
+    parts = []
+    for path, entry in previous.parts.values():
+        _link_or_copy(path, tmp_dir / entry["file"])
+        parts.append(entry)
+    return sorted(parts, key=lambda p: [e["file"] for e in previous.manifest["parts"]].index(p["file"]))
+
+
+def _keep_parts(entity_dir: Path, tmp_dir: Path, parts: list[dict], keep: Sequence[str], columns: list[dict],
+                previous: _Previous | None, problems: list[str]) -> tuple[list[dict], list[str]]:
+    """``parts`` plus, for each value in ``keep``, the previous snapshot's part of that value (linked),
+    where the columns are the same. Returns (parts, the values kept)."""
+    kept: list[str] = []
+    if not keep:
+        return parts, kept
+    have = {p["value"] for p in parts}
+    for value in sorted(set(keep) - have):
+        entry = None if previous is None else next(
+            (e for _p, e in previous.parts.values() if e.get("value") == value), None)
+        if entry is None:
+            continue  # never published (or its part cannot be trusted: in problems)
+        if previous.manifest.get("columns") != columns:
+            problems.append(f"{entity_dir.name}: the previous publication of {value} cannot be kept: "
+                            "the entity's columns changed since")
+            continue
+        path = previous.parts[entry["file"]][0]
+        _link_or_copy(path, tmp_dir / entry["file"])
+        parts.append({**entry, "kept": True})
+        kept.append(value)
+    real = [p for p in parts if p["rows"] or p.get("kept")]
+    if kept and len(real) < len(parts):  # the empty placeholder part is not needed beside a kept one
+        for p in parts:
+            if p not in real:
+                (tmp_dir / p["file"]).unlink(missing_ok=True)
+        parts = real
+    return parts, kept
 
 
 #: parts of a snapshot written at once (TONGBAN_PUBLISH_WORKERS; default: the cores, at most 2)
 PUBLISH_WORKERS_ENV = "TONGBAN_PUBLISH_WORKERS"
 
 
-def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[str, str]], projection_text: str,
+def _write_parts(con, tmp_dir: Path, source: Sequence[tuple[str, str]], projection_text: str,
                  select: str, quoted_relation: str, partition_by: str, key_id: str | None,
-                 prepare=None) -> list[dict]:
+                 previous: _Previous | None, prepare=None) -> list[dict]:
     """One Parquet file per value of ``partition_by``; unchanged parts linked from the previous snapshot.
 
     The parts to write are written side by side, each through a connection of its own to the same
@@ -622,7 +706,8 @@ def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[st
         f"SELECT CAST({col} AS VARCHAR), count(*), CAST(sum(CAST(hash({every}) AS HUGEINT)) AS VARCHAR), "
         f"CAST(bit_xor(hash({every}, 'tongban')) AS VARCHAR) FROM {quoted_relation} GROUP BY 1 ORDER BY 1"
     ).fetchall()
-    previous = _previous_parts(entity_dir)
+    by_fingerprint = {} if previous is None else \
+        {e["fingerprint"]: (path, e) for path, e in previous.parts.values() if e.get("fingerprint")}
     parts: list[dict] = []
     to_write: list[tuple[dict, str, Path]] = []
     for i, (value, count, total, mixed) in enumerate(groups):
@@ -631,7 +716,7 @@ def _write_parts(con, entity_dir: Path, tmp_dir: Path, source: Sequence[tuple[st
             [projection_text, key_id, value, count, total, mixed]).encode()).hexdigest()
         target = tmp_dir / name
         entry = {"file": name, "value": value, "rows": int(count), "fingerprint": fingerprint}
-        hit = previous.get(fingerprint)
+        hit = by_fingerprint.get(fingerprint)
         if hit is not None:
             prev_path, prev_entry = hit
             _link_or_copy(prev_path, target)
@@ -770,12 +855,16 @@ def _to_timestamp(created_at: str) -> datetime | None:
         return None
 
 
-def rebuild_catalog(exchange_root: Path) -> Path:
+def rebuild_catalog(exchange_root: Path, *, dictionary: str | None = None) -> Path:
     """Build a fresh catalog beside the current one and atomically swap it in. Returns its path.
 
     The catalog holds a view per current snapshot, ``exchange_runs`` over the run files present now
     (call this again after :func:`record_run` to make new runs visible) and the ``exchange_snapshots``
     table listing every complete snapshot with ``is_current``.
+
+    The swap is the exchange's one commit point: what the catalog names (snapshot versions, run
+    files, in ``exchange_commit`` the dictionary's directory under ``_dictionary/``) is published;
+    anything else a crashed run left is removed by :func:`recover` at the next run's start.
     """
     root = Path(exchange_root)
     root.mkdir(parents=True, exist_ok=True)
@@ -836,6 +925,9 @@ def rebuild_catalog(exchange_root: Path) -> Path:
                         for s in snapshots
                     ],
                 )
+            con.execute(f"CREATE TABLE {COMMIT_TABLE} (committed_at TIMESTAMP, run_files VARCHAR[], dictionary VARCHAR)")
+            con.execute(f"INSERT INTO {COMMIT_TABLE} VALUES (?, ?, ?)",
+                        [_to_timestamp(_utc_now_iso()), [p.name for p in run_files], dictionary])
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -887,6 +979,7 @@ def query(exchange_root: Path, sql: str, *, limit: int | None = None) -> tuple[l
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     con = connect_catalog(exchange_root)
     try:
+        check_read_only(con, sql)
         cursor = con.execute(sql)
         if cursor.description is None:
             return [], []
@@ -895,6 +988,24 @@ def query(exchange_root: Path, sql: str, *, limit: int | None = None) -> tuple[l
         return columns, [tuple(r) for r in rows]
     finally:
         con.close()
+
+
+class ReadOnlyError(PermissionError):
+    """A statement other than a query was sent to the exchange's read-only door."""
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse ``sql`` unless every statement in it is a query (``SELECT``, ``WITH``, ``FROM``,
+    ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``): no COPY, ATTACH, INSTALL/LOAD, PRAGMA, SET, CALL, EXPORT
+    or DDL. With external access off and the exchange the only directory a query may read (see
+    :func:`connect_catalog`), nothing can be written and nothing outside the exchange read."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlyError(f"not a valid query: {str(exc).splitlines()[0]}") from exc
+    refused = sorted({str(s.type).rsplit(".", 1)[-1] for s in statements} - {"SELECT"})
+    if refused:
+        raise ReadOnlyError(f"the exchange is read-only: only queries (SELECT) are allowed, not {', '.join(refused)}")
 
 
 def default_exchange_root() -> Path:

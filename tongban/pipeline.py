@@ -9,17 +9,52 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tongban import exchange, integrity
 from tongban.config import Settings, quiet_third_parties, settings
+
+
+class UsageError(ValueError):
+    """The command asked for something the standards do not have."""
+
+    exit_code = 1
 
 
 class ConservationError(RuntimeError):
     """Rows delivered != rows published + rows quarantined for some delivery."""
+
+    exit_code = 5
+
+
+#: the last step that failed, for `tongban run` to name when the DAG (whose tasks log their own
+#: tracebacks) ends failed: {"run_id", "step", "error", "message", "at"}
+LAST_FAILURE = "last-failure.json"
+
+
+def records_failure(step):
+    """A step that, failing, writes what failed to ``build/runs/last-failure.json`` and re-raises."""
+    import functools
+
+    @functools.wraps(step)
+    def wrapper(*args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except Exception as exc:
+            run = args[0] if args and isinstance(args[0], dict) else {}
+            runs = settings().build_dir / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            (runs / LAST_FAILURE).write_text(json.dumps(
+                {"run_id": run.get("run_id"), "step": step.__name__, "error": type(exc).__name__,
+                 "message": str(exc), "at": _now()}, ensure_ascii=False), encoding="utf-8")
+            raise
+
+    return wrapper
 
 
 def _now() -> str:
@@ -56,12 +91,15 @@ def _standards(s: Settings):
         return std
 
 
+@records_failure
 def start_run(entities: list[str] | None = None) -> dict[str, Any]:
     """Check the standards, regenerate what derives from them, and name the run."""
     quiet_third_parties()
     from tongban.standards.generate import scratch_project, write_generated
 
     s = settings()
+    # whatever a killed run left in the exchange (never committed) goes before anything reads it
+    integrity.recover(s.exchange_dir)
     std = _standards(s)
     if s.uses_repo_standards:
         write_generated(std, s.project_root)  # models + suites in the repo; the gate reads s.expectations_dir
@@ -70,8 +108,8 @@ def start_run(entities: list[str] | None = None) -> dict[str, Any]:
     wanted = entities or sorted({m.entity for m in std.mappings})
     unknown = [e for e in wanted if e not in std.entities]
     if unknown:
-        raise ValueError(f"unknown entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}; "
-                         f"the standard defines {', '.join(sorted(std.entities))}")
+        raise UsageError(f"unknown entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}; "
+                         f"the standard defines {', '.join(sorted(std.entities))} (tongban run --entity NAME)")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     sources = [{"source_id": m.source_id, "entity": m.entity, "province_code": m.province_code}
                for e in wanted for m in std.mappings_for(e)]
@@ -80,6 +118,7 @@ def start_run(entities: list[str] | None = None) -> dict[str, Any]:
             "pii": {e: std.entities[e].pii for e in wanted}}
 
 
+@records_failure
 def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     quiet_third_parties()
     from tongban.intake.land import land
@@ -269,6 +308,7 @@ def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
     return sorted(todo)
 
 
+@records_failure
 def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
     quiet_third_parties()
     from tongban.transform import TransformError, run_dbt, source_counts
@@ -305,7 +345,9 @@ def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, A
                           args=["build", "--select", *select, *exclude, *(["--full-refresh"] if full_refresh else [])])
         if not outcome.success:
             forget_fingerprints(s.warehouse_path)
-            raise TransformError("dbt build failed:\n" + "\n".join(outcome.failures))
+            raise TransformError(f"dbt build failed in {len(outcome.failures)} node(s) — the models are generated "
+                                 "from standards/: run `tongban standards check`, then `tongban generate`:\n"
+                                 + "\n".join(outcome.failures))
         nodes = outcome.nodes
     record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps, **(definitions if build else {})},
                         run["run_id"])
@@ -345,6 +387,7 @@ def published_marts(s: Settings, entities: list[str]) -> dict[str, dict[str, Any
     return dict(sorted(marts.items()))
 
 
+@records_failure
 def gate(run: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
     quiet_third_parties()
     from tongban.gate import run_gate
@@ -371,6 +414,7 @@ def gate(run: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
     return {"success": all(r["success"] for r in results.values()), "entities": results}
 
 
+@records_failure
 def check_conservation(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
     """For every delivery: delivered = harmonized + quarantined, counted in the warehouse itself."""
     import duckdb
@@ -404,16 +448,21 @@ def check_conservation(run: dict[str, Any], intakes: list[dict[str, Any]], trans
     return {"ok": True, "per_delivery": per}
 
 
+@records_failure
 def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any],
             gate_result: dict[str, Any], conservation: dict[str, Any]) -> dict[str, Any]:
     """Publish the entities whose gate passed; record the run either way."""
-    from tongban import exchange
-
     from tongban.pii import pseudonym_key
 
     s = settings()
+    # nothing on disk is trusted: a part that no longer matches its manifest is named here, and
+    # publish_snapshot writes it again from the warehouse instead of linking it
+    exchange_problems = integrity.verify(s.exchange_dir)
     snapshots: dict[str, dict[str, Any]] = {}
     passed = {e for e in run["entities"] if gate_result["entities"][e]["success"]}
+    # a province whose delivery was rejected (or is missing) keeps its last good publication
+    keep = {e: sorted(i["source_id"] for i in intakes if i["entity"] == e and i["status"] != "landed")
+            for e in run["entities"]}
     pii_of = run.get("pii", {})
     key = pseudonym_key(s.build_dir) if any(pii_of.get(e) for e in passed) else None
     for entity in run["entities"]:
@@ -426,14 +475,18 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
                                              pseudonym_key=key if pii_of.get(entity) else None,
                                              partition_by="source_id",
                                              # built from the same as last time: the same rows, unread
-                                             content_key=transformed.get("entity_fingerprints", {}).get(entity))
+                                             content_key=transformed.get("entity_fingerprints", {}).get(entity),
+                                             keep=keep[entity])
             snapshots[entity] = snap.to_dict()
+            _crash_point(f"snapshot:{entity}")
     for mart, spec in transformed.get("marts", {}).items():
         if all(e in passed for e in spec["entities"]):
             snap = exchange.publish_snapshot(s.exchange_dir, entity=mart, warehouse_path=s.warehouse_path,
                                              relation=spec["relation"], run_id=run["run_id"],
                                              standard_version=run["standard_versions"][spec["entities"][0]])
             snapshots[mart] = snap.to_dict()
+            _crash_point(f"snapshot:{mart}")
+    exchange_problems += [p for snap in snapshots.values() for p in snap["problems"] if p not in exchange_problems]
     finished = _now()
     rows = []
     for i in intakes:
@@ -446,6 +499,7 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
             status = i["status"]
         else:
             status = "published" if gate_ok else "gate_failed"
+        kept = source_id in snapshots.get(entity, {}).get("kept", [])
         delivery_file = s.inbox_relative(i["delivery_file"])
         rows.append({
             "run_id": run["run_id"], "started_at": run["started_at"], "finished_at": finished,
@@ -460,10 +514,20 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
             "snapshot_version": snapshots.get(entity, {}).get("version"),
             "message": i["message"] or None,
             "top_reasons": json.dumps(tc.get("top_reasons", [])[:10], ensure_ascii=False),
+            "kept_snapshot_version": snapshots[entity]["version"] if kept else None,
         })
     exchange.record_run(s.exchange_dir, run["run_id"], rows)
-    exchange.rebuild_catalog(s.exchange_dir)
-    dictionary = publish_dictionary(s, generated_at=finished, intakes=intakes)
+    _crash_point("recorded")
+    dictionary = publish_dictionary(s, generated_at=finished, intakes=intakes,
+                                    out_dir=s.exchange_dir / exchange.DICTIONARIES_DIR / run["run_id"])
+    _crash_point("dictionary")
+    # the one commit point: the new catalog names the new snapshots, this run's record and its
+    # dictionary; a run killed before this line published nothing (integrity.recover removes it)
+    exchange.rebuild_catalog(s.exchange_dir, dictionary=run["run_id"])
+    _crash_point("catalog")
+    integrity.link_dictionary(s.exchange_dir, run["run_id"])
+    integrity.recover(s.exchange_dir)  # the dictionary this run replaced
+    dictionary = s.exchange_dir / exchange.DICTIONARY_LINK / "index.html"
     report = {"run_id": run["run_id"], "finished_at": finished, "snapshots": snapshots, "deliveries": rows,
               "unmapped": {e: {sid: c.get("unmapped", []) for sid, c in transformed["counts"].get(e, {}).items()}
                            for e in run["entities"]},
@@ -471,7 +535,8 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
               "crosswalk_versions": {e: {sid: c.get("crosswalk_versions", [])
                                          for sid, c in transformed["counts"].get(e, {}).items()}
                                      for e in run["entities"]},
-              "gate": gate_result, "messages": [i["message"] for i in intakes if i["message"]]}
+              "gate": gate_result, "messages": [i["message"] for i in intakes if i["message"]],
+              "exchange_problems": exchange_problems}
     runs_dir = s.build_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
@@ -479,6 +544,16 @@ def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dic
     (runs_dir / "latest.json").write_text(text, encoding="utf-8")
     return {"run_id": run["run_id"], "snapshots": snapshots, "report": str(runs_dir / f"{run['run_id']}.json"),
             "dictionary": str(dictionary)}
+
+
+#: for the crash-consistency tests only: the process kills itself (SIGKILL, no clean-up at all) at
+#: this point of publish, e.g. ``snapshot:birth_registration``, ``recorded``, ``dictionary``, ``catalog``
+CRASH_AT_ENV = "TONGBAN_CRASH_AT"
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def publish_dictionary(s: Settings, *, generated_at: str | None = None, out_dir: Path | None = None,
@@ -531,6 +606,7 @@ def _list_values(value: str | None) -> set[str]:
     return {value}
 
 
+@records_failure
 def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
     from tongban.feedback import write_feedback
 
@@ -554,6 +630,13 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
                      f"{d['rows_delivered']:>10}{d['rows_published']:>10}{d['rows_quarantined']:>12}  {reasons}")
     for msg in report.get("messages", []):
         lines.append(f"  ! {msg}")
+    for d in report["deliveries"]:
+        if d.get("kept_snapshot_version"):
+            lines.append(f"  ! {d['source_id']} {d['entity']}: this delivery was not published ({d['status']}); "
+                         f"its previous publication stays in the exchange (v{d['kept_snapshot_version']})")
+    for problem in report.get("exchange_problems", []):
+        lines.append(f"  ✗ EXCHANGE FILE CHANGED AFTER PUBLICATION — {problem}; written again from the warehouse, "
+                     "find out who changed it (`tongban exchange verify`)")
     unmapped = [(e, sid, u) for e, per in report.get("unmapped", {}).items() for sid, us in per.items() for u in us]
     if unmapped:
         lines += ["", "values no crosswalk maps (the committee's worklist):"]

@@ -32,6 +32,8 @@ HISTORY_FIRST_YEAR = 1981
 class ReferenceDataError(FileNotFoundError):
     """A reference file is missing."""
 
+    exit_code = 1  # bad input: the reference directory (tongban.cli)
+
 
 @dataclass(frozen=True)
 class Division:

@@ -8,13 +8,16 @@ per run).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
 class TransformError(RuntimeError):
-    pass
+    """The dbt build failed (the message names the models and their files)."""
+
+    exit_code = 5
 
 
 @dataclass
@@ -68,10 +71,21 @@ def _invoke(project_dir: Path, args: list[str] | None) -> DbtOutcome:
         status = str(getattr(res, "status", ""))
         if status not in ("success", "pass", "skipped", "RunStatus.Success", "TestStatus.Pass"):
             node = getattr(res, "node", None)
-            failures.append(f"{getattr(node, 'unique_id', '?')}: {status}: {(res.message or '').strip()[:500]}")
+            where = f" ({node.original_file_path})" if getattr(node, "original_file_path", None) else ""
+            failures.append(f"{getattr(node, 'unique_id', '?')}{where}: {status}: "
+                            f"{_without_values((res.message or '').strip())[:500]}")
     if result.exception is not None:
-        failures.append(f"dbt: {result.exception}")
+        failures.append(f"dbt: {_without_values(str(result.exception))[:500]}")
     return DbtOutcome(success=bool(result.success) and not failures, failures=failures, nodes=nodes)
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def _without_values(message: str) -> str:
+    """A dbt or DuckDB error with its single-quoted literals blanked out: DuckDB quotes the value it
+    could not convert, and a delivery's values must not reach a message (they may be personal)."""
+    return _QUOTED.sub("'…'", message)
 
 
 def _release_duckdb() -> None:

@@ -126,6 +126,8 @@ def test_publish_v1_writes_immutable_snapshot_and_manifest(root: Path, warehouse
         "rows": 2,
         "run_id": "run-1",
         "created_at": snap.created_at,
+        "kept": [],
+        "problems": [],
     }
 
 
@@ -388,16 +390,56 @@ def test_exchange_snapshots_shows_is_current(root: Path, warehouse: Path) -> Non
         "DROP VIEW orgs",
         "DELETE FROM exchange_snapshots",
         "CREATE OR REPLACE VIEW orgs AS SELECT 1",
+        # a published part overwritten through the consumers' door (it used to work)
+        "COPY (SELECT 99 AS id, 'tampered' AS name) TO '{part}' (FORMAT parquet)",
+        "SELECT 1; COPY (SELECT 99 AS id) TO '{part}' (FORMAT parquet)",
+        "COPY orgs TO '{outside}/copy.csv'",
+        "EXPORT DATABASE '{outside}/export'",
+        "ATTACH '{outside}/other.duckdb' AS other",
+        "INSTALL httpfs",
+        "LOAD json",
+        "PRAGMA enable_profiling",
+        "SET enable_external_access = true",
+        "SET allowed_directories = ['/']",
+        "CALL pragma_version()",
     ],
 )
-def test_write_statements_via_query_fail(root: Path, warehouse: Path, sql: str) -> None:
+def test_write_statements_via_query_fail(root: Path, warehouse: Path, tmp_path: Path, sql: str) -> None:
     publish(root, warehouse)
     rebuild_catalog(root)
-    before = (root / "catalog.duckdb").read_bytes()
-    with pytest.raises(duckdb.Error, match="read-only"):
-        query(root, sql)
-    assert (root / "catalog.duckdb").read_bytes() == before
+    part = next(root.glob("orgs/v1/*.parquet"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    before = (root / "catalog.duckdb").read_bytes(), part.read_bytes()
+    with pytest.raises(PermissionError, match="the exchange is read-only: only queries"):
+        query(root, sql.format(part=part, outside=outside))
+    assert ((root / "catalog.duckdb").read_bytes(), part.read_bytes()) == before
+    assert list(outside.iterdir()) == []
     assert rows_of(root, "SELECT count(*) FROM orgs") == [(2,)]
+
+
+def test_queries_cannot_read_outside_the_exchange(root: Path, warehouse: Path, tmp_path: Path) -> None:
+    """build/raw holds raw personal data: no query reads it, however the path is written."""
+    publish(root, warehouse)
+    rebuild_catalog(root)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT '110101199003077777' AS id_number) TO '{raw / 'births.parquet'}' (FORMAT parquet)")
+    con.close()
+    (raw / "births.csv").write_text("id_number\n110101199003077777\n", encoding="utf-8")
+    part = next(root.glob("orgs/v1/*.parquet"))
+    for sql in (f"SELECT * FROM read_parquet('{raw / 'births.parquet'}')",
+                f"SELECT * FROM '{root}/../raw/births.parquet'",
+                f"SELECT * FROM read_text('{raw / 'births.csv'}')",
+                f"SELECT * FROM read_csv('{raw / 'births.csv'}')",
+                f"SELECT * FROM glob('{raw}/*')"):
+        with pytest.raises(duckdb.Error, match="Permission Error"):
+            query(root, sql)
+    # the positive control: the same functions read the exchange's own files
+    assert query(root, f"SELECT count(*) FROM read_parquet('{part}')")[1] == [(2,)]
+    assert query(root, "DESCRIBE orgs")[1] and query(root, "SHOW TABLES")[1]
+    assert query(root, "WITH x AS (SELECT count(*) AS n FROM orgs) SELECT n FROM x")[1] == [(2,)]
 
 
 def test_query_limit_and_statements_without_rows(root: Path, warehouse: Path) -> None:

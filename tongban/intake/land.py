@@ -158,7 +158,8 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
         _land_empty(m, out)
         return result
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{m.entity}.intake-"))
+    # named by the run, and renamed into place whole: no run reads another's half-written file
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{m.entity}.intake-{run_id}-"))
     try:
         try:
             staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
@@ -312,8 +313,10 @@ def _land_empty(m: Mapping, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     cols = _columns_sql(m)
     prov = ", ".join(f"null::{t} as {k}" for k, t in PROVENANCE_TYPES.items())
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid():x}")
     con = duckdb.connect()
     try:
-        con.execute(f"copy (select {cols}, {prov} where false) to {quote_literal(str(out))} (format parquet)")
+        con.execute(f"copy (select {cols}, {prov} where false) to {quote_literal(str(tmp))} (format parquet)")
     finally:
         con.close()
+    os.replace(tmp, out)

@@ -37,6 +37,8 @@ class Finding:
 
 
 class StandardsError(Exception):
+    exit_code = 1
+
     def __init__(self, findings: list[Finding]):
         self.findings = findings
         super().__init__("\n".join(str(f) for f in findings))
