@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from tongban import exchange, integrity
 from tongban.pipeline import CRASH_AT_ENV
@@ -67,7 +66,7 @@ def test_two_real_runs_at_once_one_waits_for_the_other(tmp_path: Path):
     first = _tongban(tmp_path, *RUN, wait=False)
     second = _tongban(tmp_path, *RUN, "--wait", "600", wait=False)
     results = [p.communicate(timeout=600) + (p.returncode,) for p in (first, second)]
-    for out, err, code in results:
+    for _out, err, code in results:
         assert code == 0, err
         assert "Traceback" not in err
     runs = exchange.query(tmp_path / "exchange", "select distinct run_id from exchange_runs order by 1")[1]
