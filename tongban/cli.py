@@ -78,6 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     print(pipeline.summarize(report))
     if not report["gate"]["success"]:
         return EXIT_GATE
+    if pipeline.held_back_deliveries(report):
+        return EXIT_HELD
     return EXIT_OK
 
 

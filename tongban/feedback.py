@@ -1,6 +1,12 @@
 """谁产生、谁提供、谁负责: rejected rows go back to the province that produced them, in its own
 column names and original values, with the reasons. One CSV per province per run:
 ``feedback/<source_id>/<run_id>__<entity>.csv``. A province's file never holds another province's rows.
+A delivery that was held back whole (unreadable, a required column missing, no rows) gets a file
+too: its rows with the reason where they could be read, else one line saying why.
+
+The files are opened in spreadsheets: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return (or ``'``) is written with a ``'`` in front, so it is shown, not run (OWASP CSV
+injection); strip that one ``'`` to get the province's value back.
 
 Each row carries ``tongban_row_number``, its row in the delivery; when the delivery came in
 several files (parts), also ``tongban_file`` (the part's name) and ``tongban_file_row`` (its row in
@@ -38,8 +44,8 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
                 n = con.execute(f"select count(*) from {rej} where source_id = ?", [source_id]).fetchall()[0][0]
                 if n == 0:
                     continue
-            elif not (i["status"] == "rejected" and i["rows_delivered"]):
-                continue
+            elif i["status"] not in ("rejected", "empty"):
+                continue  # missing: nothing came, nothing to send back
             out_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=out_dir, prefix=".feedback-") as work:
                 if i["status"] == "landed":
@@ -51,15 +57,40 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
                            f"from {rej} as rej join read_parquet({quote_literal(i['raw_path'])}) as raw "
                            f"on raw.source_row_number = rej.source_row_number "
                            f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
-                else:
+                elif i["status"] == "rejected" and i["rows_delivered"]:
                     sql = _whole_delivery_sql(con, m, i, Path(work))
-                tmp = out.with_suffix(".csv.tmp")
-                con.execute(f"copy ({sql}) to {quote_literal(str(tmp))} (header, delimiter ',')")
+                else:  # unreadable, or no rows: one line that says why
+                    sql = _notice_sql(i)
+                tmp = out.with_suffix(f".csv.tmp-{run_id}")
+                con.execute(f"copy ({_formula_safe(sql)}) to {quote_literal(str(tmp))} (header, delimiter ',')")
             tmp.replace(out)
             written.append(str(out))
     finally:
         con.close()
     return written
+
+
+#: a cell a spreadsheet would run as a formula starts with one of these (OWASP: CSV injection); a
+#: leading ' is in the set too, so that the rule can be undone: strip one ' where it is followed by
+#: one of them
+FORMULA_START = "=+-@\t\r'"
+_FORMULA_START_RE = "^[=+\\-@\t\r']"
+
+
+def _formula_safe(sql: str) -> str:
+    """Every column of ``sql`` as text, a cell starting with :data:`FORMULA_START` prefixed with ``'``
+    (Excel and LibreOffice then show it as text; the province's value stays recoverable)."""
+    cells = "columns(*)::varchar"
+    return (f"select case when regexp_matches({cells}, {quote_literal(_FORMULA_START_RE)}) "
+            f"then {quote_literal(chr(39))} || {cells} else {cells} end from ({sql})")
+
+
+def _notice_sql(i: dict[str, Any]) -> str:
+    """A delivery that could not be read, or had no rows: one line with the reason (the message
+    names the file, its size and sha256, never a value of it)."""
+    reason = "delivery_empty" if i["status"] == "empty" else "delivery_rejected"
+    return (f"select null::bigint as tongban_row_number, {quote_literal(reason)} as tongban_reasons, "
+            f"{quote_literal(i.get('message') or reason)} as tongban_details")
 
 
 def _part_columns_sql(i: dict[str, Any], row: str) -> str:

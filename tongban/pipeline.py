@@ -615,6 +615,14 @@ def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: di
     return {"files": files}
 
 
+#: intake statuses of a delivery that came but was not published (`tongban run` exits 3)
+HELD_STATUSES = ("rejected", "empty")
+
+
+def held_back_deliveries(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in report["deliveries"] if d["status"] in HELD_STATUSES]
+
+
 def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -> str:
     """The run summary a data engineer reads at the end of `tongban run`. Called with the run
     report, or (from the DAG) with the run and publish's result, whose report file it reads."""
@@ -626,14 +634,21 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
     lines.append("-" * len(head))
     for d in report["deliveries"]:
         reasons = ", ".join(f"{r['reason']}:{r['field']}×{r['rows']}" for r in json.loads(d["top_reasons"] or "[]")[:3])
+        delivered = "?" if d["rows_delivered"] is None else d["rows_delivered"]  # unreadable: size + sha256 said
+        quarantined = "?" if d["rows_quarantined"] is None else d["rows_quarantined"]
         lines.append(f"{d['entity']:<20}{d['source_id']:<8}{d['province_code']:<6}{d['status']:<13}"
-                     f"{d['rows_delivered']:>10}{d['rows_published']:>10}{d['rows_quarantined']:>12}  {reasons}")
+                     f"{delivered:>10}{d['rows_published']:>10}{quarantined:>12}  {reasons}")
     for msg in report.get("messages", []):
         lines.append(f"  ! {msg}")
     for d in report["deliveries"]:
         if d.get("kept_snapshot_version"):
             lines.append(f"  ! {d['source_id']} {d['entity']}: this delivery was not published ({d['status']}); "
                          f"its previous publication stays in the exchange (v{d['kept_snapshot_version']})")
+    held = held_back_deliveries(report)
+    if held:
+        lines.append(f"\n{len(held)} deliver{'y was' if len(held) == 1 else 'ies were'} held back (not published; "
+                     "the province's feedback says why): " + ", ".join(f"{d['source_id']}/{d['entity']} ({d['status']})"
+                                                                        for d in held))
     for problem in report.get("exchange_problems", []):
         lines.append(f"  ✗ EXCHANGE FILE CHANGED AFTER PUBLICATION — {problem}; written again from the warehouse, "
                      "find out who changed it (`tongban exchange verify`)")

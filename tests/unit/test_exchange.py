@@ -335,6 +335,29 @@ def test_record_run_replaces_atomically_and_collects_several_runs(root: Path) ->
     ]
 
 
+def test_a_failed_rebuild_keeps_the_previous_catalog_current(root: Path, warehouse: Path) -> None:
+    """A rebuild that fails half way (here: a snapshot whose Parquet file is gone, so its view
+    cannot be listed) leaves the catalog that was current in place, readable, and no temporary
+    file behind; a reader that had it open keeps reading it."""
+    publish(root, warehouse)
+    rebuild_catalog(root)
+    before = (root / "catalog.duckdb").read_bytes()
+    reader = connect_catalog(root)
+    try:
+        write_warehouse(warehouse, V2_ROWS)
+        v2 = publish(root, warehouse, run_id="run-2")
+        for part in v2.parquet_files:
+            part.unlink()
+        with pytest.raises(ExchangeError, match="has a manifest but no Parquet files"):
+            rebuild_catalog(root)
+        assert (root / "catalog.duckdb").read_bytes() == before
+        assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["catalog.duckdb"]
+        assert reader.execute("SELECT count(*) FROM orgs").fetchone() == (2,)
+    finally:
+        reader.close()
+    assert rows_of(root, "SELECT id FROM orgs ORDER BY id") == [(1,), (2,)]
+
+
 @pytest.mark.parametrize(
     "run_id", ["", "..", ".", "../x", "a/b", "a\\b", "a b", "a;b", "a'b", "运行1", "x" * 101, None]
 )

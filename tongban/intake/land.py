@@ -21,6 +21,7 @@ pandera checks the header and a bounded sample (:func:`_sample_frame`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -40,8 +41,9 @@ class IntakeResult:
     entity: str
     province_code: str
     delivery_file: str
-    status: str  # landed | rejected | missing
-    rows_delivered: int = 0
+    status: str  # landed | rejected | empty | missing
+    #: data lines delivered; None when the file could not be read (size_bytes and sha256 say what came)
+    rows_delivered: int | None = 0
     delivery_sha256: str | None = None
     encoding: str | None = None
     format: str | None = None
@@ -51,6 +53,7 @@ class IntakeResult:
     mapping_version: str = ""
     #: the delivery's files in row order: [{"file": path, "rows": n, "sha256": hex}]
     parts: list[dict[str, Any]] = field(default_factory=list)
+    size_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,8 +170,12 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
                                     required={c.name for c in m.delivery.columns if c.required},
                                     work_dir=work, source_id=m.source_id, run_id=run_id)
         except DeliveryReadError as exc:
+            # unreadable: what came is recorded by its size and sha256, its rows are unknown (never 0)
             result.status = "rejected"
-            result.message = f"{who}: {exc}"
+            result.rows_delivered = None
+            result.size_bytes, result.delivery_sha256 = _file_facts(paths)
+            result.message = (f"{who}: {exc} (rejected whole, {result.size_bytes} bytes, "
+                              f"sha256 {result.delivery_sha256[:12]}…)")
             _land_empty(m, out)
             return result
         result.parts = [p.to_dict() for p in staged.parts]
@@ -176,7 +183,16 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
         result.delivery_sha256 = staged.sha256
         result.encoding = _joined(p.encoding for p in staged.parts)
         result.format = _joined(p.format for p in staged.parts)
+        result.size_bytes = sum(p.path.stat().st_size for p in staged.parts)
         if not _check_schema(m, entity, staged, result, who, path):
+            _land_empty(m, out)
+            return result
+        if staged.rows == 0 and not m.delivery.empty_is_valid:
+            result.status = "empty"
+            result.message = (f"{who}: delivery {path.name} has a header but no rows — nothing was published for "
+                              f"{m.source_id}; its previous publication stays in the exchange. If the source "
+                              f"really has no records now, set delivery.empty_is_valid: true in "
+                              f"standards/mappings/{m.source_id}/{m.entity}.yaml")
             _land_empty(m, out)
             return result
         _land_staged(staged, out, work)
@@ -263,25 +279,63 @@ def _check_schema(m: Mapping, entity: Entity | None, staged, result: IntakeResul
                                        "failure_case"].astype(str)))
         result.status = "rejected"
         result.missing_columns = missing
+        declared = {c.name for c in m.delivery.columns}
         if missing:
             # the part that lacks one (the delivery itself when it is one file)
             lacking = next((p for p in staged.parts if any(c not in (p.columns or []) for c in missing)),
                            staged.parts[0])
             name = lacking.path.name if len(staged.parts) > 1 else path.name
-            has = (lacking.columns or [])[:20]
+            header = lacking.columns or []
+            if header_looks_like_data(header, declared):
+                # its first data line was read as the header: that row is delivered too, and its
+                # values (personal data, maybe) are named nowhere
+                result.rows_delivered = staged.rows + 1
+                found = "the first line looks like data, not a header"
+            else:
+                found = describe_columns(header, declared)
             result.message = (f"{who}: delivery {name} is rejected whole: required column(s) "
-                              f"{', '.join(repr(c) for c in missing)} missing (it has {', '.join(has)}) "
-                              f"— the province must re-deliver with the column, or the committee must mark it "
-                              f"optional in standards/mappings/{m.source_id}/{m.entity}.yaml")
+                              f"{', '.join(repr(c) for c in missing)} missing ({found}) "
+                              f"— the province must re-deliver with the header and the column, or the committee "
+                              f"must mark it optional in standards/mappings/{m.source_id}/{m.entity}.yaml")
         else:
             shape = [str(e) for e in cases["check"].dropna().astype(str) if e.startswith("fewer than")]
             if shape:
                 result.message = (f"{who}: delivery {path.name} is rejected whole: {'; '.join(sorted(set(shape)))} "
                                   f"— are columns shifted or mislabelled? The province must re-deliver, or the "
                                   f"committee must fix the column in standards/mappings/{m.source_id}/{m.entity}.yaml")
-            else:
-                result.message = f"{who}: delivery {path.name} does not match its declared schema: {exc}"
+            else:  # pandera's own text would quote the failing values: name the checks only
+                checks = sorted({str(c) for c in cases["check"].dropna()})
+                result.message = (f"{who}: delivery {path.name} does not match its declared schema "
+                                  f"(failed checks: {', '.join(checks)})")
         return False
+
+
+#: a header cell that holds a value rather than a name: digits in a row (ID numbers, phones, dates)
+_DATA_LIKE = re.compile(r"[0-9０-９]{3,}|^[0-9.,:/\- ]+$")
+
+
+def header_looks_like_data(header: list[str], declared: set[str]) -> bool:
+    """True when a delivery's first line is a record, not column names: none of the declared names,
+    and some cell holds what only values hold (runs of digits: ID numbers, phones, dates)."""
+    return bool(header) and not (set(header) & declared) and any(_DATA_LIKE.search(h) for h in header)
+
+
+def describe_columns(header: list[str], declared: set[str]) -> str:
+    """The declared columns a delivery has, by name, and how many others — never an undeclared name,
+    which comes from the file's content."""
+    have = [c for c in header if c in declared]
+    others = len(header) - len(have)
+    named = f"it has {', '.join(repr(c) for c in have)}" if have else "it has none of the declared columns"
+    return named + (f" and {others} other column(s)" if others else "")
+
+
+def _file_facts(paths: list[Path]) -> tuple[int, str]:
+    """(total size, sha256 as intake records a delivery's) of files that could not be read."""
+    from tongban.intake.parts import combined_sha256
+    from tongban.intake.readers import sha256_file
+
+    existing = [p for p in paths if p.is_file()]
+    return sum(p.stat().st_size for p in existing), combined_sha256([(p.name, sha256_file(p)) for p in existing])
 
 
 def _land_staged(staged, out: Path, work: Path) -> None:

@@ -131,7 +131,7 @@ def read_delivery(path: Path, format: str | None = None, *, sheet: str | int | N
     else:
         raise DeliveryReadError(
             path,
-            f"starts with {first!r}, not '[' or '{{' — a JSON delivery must be an array of flat objects "
+            "does not start with '[' or '{' — a JSON delivery must be an array of flat objects "
             "or one object per line (JSON Lines)",
         )
     return Delivery(path, actual, encoding, digest, columns, frame)
@@ -526,9 +526,8 @@ def _whole_document_hint(path: Path, encoding: str) -> str:
     except (ValueError, UnicodeDecodeError, OSError):
         return ""
     if isinstance(document, dict):
-        keys = ", ".join(list(document)[:5])
-        return (
-            f"; the file is a single JSON object (keys: {keys}) — deliver the records as a top-level "
+        return (  # its keys come from the file's content: counted, not quoted
+            f"; the file is a single JSON object ({len(document)} key(s)) — deliver the records as a top-level "
             "array or as JSON Lines"
         )
     return ""
@@ -579,7 +578,7 @@ def _check_header(path: Path, names: list[str | None], *, where: str, excel: boo
             first_label = f"column {first}" + (f" ({_excel_column(first)})" if excel else "")
             raise DeliveryReadError(
                 path,
-                f"{label} of the header ({where}) repeats the name {name!r} of {first_label} — give every "
+                f"{label} of the header ({where}) repeats the name of {first_label} — give every "
                 "column a unique name",
             )
         seen[name] = position

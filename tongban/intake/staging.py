@@ -530,7 +530,7 @@ def present_columns(part: Part) -> list[str]:
     return read_delivery(part.path, sheet=part.sheet, sha256=part.sha256, encoding=part.encoding).columns
 
 
-def _check_same_columns(parts: list[Part]) -> None:
+def _check_same_columns(parts: list[Part], declared: list[str] | None = None) -> None:
     """Every part must have the first part's columns (in any order): CSV headers before reading
     the rows, XLSX headers as each part is read. JSON has no header: each part is checked for
     the required columns on its own."""
@@ -543,8 +543,12 @@ def _check_same_columns(parts: list[Part]) -> None:
         missing = [c for c in first.columns if c not in p.columns]
         extra = [c for c in p.columns if c not in first.columns]
         if missing or extra:
-            what = "lacks the column " + ", ".join(repr(c) for c in missing) if missing else \
-                "has the column " + ", ".join(repr(c) for c in extra)
+            # a column the mapping declares is named; any other came from the file's content: counted
+            def names(cols: list[str]) -> str:
+                known = [repr(c) for c in cols if declared is not None and c in declared]
+                others = len(cols) - len(known)
+                return ", ".join(known + ([f"{others} undeclared column(s)"] if others else []))
+            what = "lacks the column(s) " + names(missing) if missing else "has the column(s) " + names(extra)
             other = "has" if missing else "lacks"
             raise PartsDiffer(
                 p.path, f"part {p.path.name} of the delivery {what}, which the first part {first.path.name} "
@@ -561,7 +565,7 @@ def stage_delivery(paths: list[Path], *, format: str | None, sheet: str | int | 
     work_dir.mkdir(parents=True, exist_ok=True)
     required = required or set()
     parts = [inspect_part(p, format, sheet, work_dir, k) for k, p in enumerate(paths)]
-    _check_same_columns(parts)  # CSV: before any row is read
+    _check_same_columns(parts, declared)  # CSV: before any row is read
     sha256 = combined_sha256([(p.path.name, p.sha256) for p in parts])
     con = connect(work_dir)
     try:
@@ -570,7 +574,7 @@ def stage_delivery(paths: list[Path], *, format: str | None, sheet: str | int | 
             stage_part(con, part, declared=declared, required=required, source_id=source_id, sha256=sha256,
                        run_id=run_id, offset=offset, work_dir=work_dir, index=k)
             offset += part.rows
-            _check_same_columns(parts[:k + 1])  # XLSX: its header is known now
+            _check_same_columns(parts[:k + 1], declared)  # XLSX: its header is known now
     finally:
         con.close()
         shutil.rmtree(work_dir / "duckdb_tmp", ignore_errors=True)

@@ -99,6 +99,9 @@ _DOCS: dict[str, dict[str, str]] = {
         "format": "File format; detected from the extension when omitted.",
         "sheet": "XLSX sheet name or index.",
         "columns": "Every column the delivery has; required columns must be present in the file.",
+        "empty_is_valid": "true if a delivery with a header and no rows means the source has no records now "
+                          "(it replaces the publication with none); by default such a delivery is held back "
+                          "and the source's previous publication kept.",
     },
 }
 

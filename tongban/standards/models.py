@@ -158,6 +158,9 @@ class DeliverySpec(Strict):
     format: Literal["json", "jsonl", "csv", "xlsx"] | None = None
     sheet: str | int | None = None
     columns: list[Column]
+    #: a delivery with a header and no rows replaces the source's publication with nothing; by
+    #: default it is held back (status `empty`) and the previous publication kept
+    empty_is_valid: bool = False
 
     @field_validator("file")
     @classmethod
