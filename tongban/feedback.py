@@ -57,10 +57,8 @@ def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> l
                            f"from {rej} as rej join read_parquet({quote_literal(i['raw_path'])}) as raw "
                            f"on raw.source_row_number = rej.source_row_number "
                            f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
-                elif i["status"] == "rejected" and i["rows_delivered"]:
-                    sql = _whole_delivery_sql(con, m, i, Path(work))
-                else:  # unreadable, or no rows: one line that says why
-                    sql = _notice_sql(i)
+                else:
+                    sql = _rejected_sql(con, m, i, Path(work))
                 tmp = out.with_suffix(f".csv.tmp-{run_id}")
                 con.execute(f"copy ({_formula_safe(sql)}) to {quote_literal(str(tmp))} (header, delimiter ',')")
             tmp.replace(out)
@@ -83,6 +81,19 @@ def _formula_safe(sql: str) -> str:
     cells = "columns(*)::varchar"
     return (f"select case when regexp_matches({cells}, {quote_literal(_FORMULA_START_RE)}) "
             f"then {quote_literal(chr(39))} || {cells} else {cells} end from ({sql})")
+
+
+def _rejected_sql(con, m, i: dict[str, Any], work: Path) -> str:
+    """A delivery held back whole goes back whole where its rows can be read (each with the reason),
+    else as one line saying why."""
+    from tongban.intake.readers import DeliveryReadError
+
+    if i["status"] == "rejected" and i["rows_delivered"]:
+        try:
+            return _whole_delivery_sql(con, m, i, work)
+        except DeliveryReadError:
+            pass  # its header is unusable (e.g. a first line that is a record): the reason alone
+    return _notice_sql(i)
 
 
 def _notice_sql(i: dict[str, Any]) -> str:

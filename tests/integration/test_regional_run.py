@@ -208,8 +208,13 @@ def test_missing_required_column_rejects_that_delivery_only(second_run, first_ru
         assert deliveries[s]["status"] == "published"
     current = _catalog_query("select version, run_id from exchange_snapshots where entity = 'data_resource' and is_current")
     assert current == [(2, second_run["report"]["run_id"])]
+    # 安徽's delivery was rejected: its last good publication (first run) stays in the snapshot
     provinces = {p for (p,) in _catalog_query("select distinct province_code from data_resource")}
-    assert provinces == {"31", "32", "33"}
+    assert provinces == {"31", "32", "33", "34"}
+    assert ah["kept_snapshot_version"] == 2
+    v1_ah = _catalog_query("select count(*) from read_parquet(?) where source_id = 'ah'",
+                           [str(Path(settings().exchange_dir) / "data_resource" / "v1" / "*.parquet")])
+    assert _catalog_query("select count(*) from data_resource where source_id = 'ah'") == v1_ah != [(0,)]
     # ids are stable across runs for the same source rows
     first_ids = {r for (r,) in _catalog_query("select resource_id from read_parquet(?) where source_id = 'js'",
                                               [str(Path(settings().exchange_dir) / "data_resource" / "v1" / "*.parquet")])}
@@ -243,7 +248,7 @@ def test_exchange_answers_sql_read_only(first_run):
     cols, rows = exchange.query(settings().exchange_dir,
                                 "select province_code, count(*) as n from data_resource group by 1 order by 1")
     assert cols == ["province_code", "n"] and len(rows) >= 3
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(PermissionError, match="the exchange is read-only"):
         exchange.query(settings().exchange_dir, "create table x as select 1")
 
 

@@ -20,6 +20,7 @@ pandera checks the header and a bounded sample (:func:`_sample_frame`).
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -170,11 +171,15 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
                                     required={c.name for c in m.delivery.columns if c.required},
                                     work_dir=work, source_id=m.source_id, run_id=run_id)
         except DeliveryReadError as exc:
-            # unreadable: what came is recorded by its size and sha256, its rows are unknown (never 0)
+            # rejected whole: what came is recorded by its size and sha256 and, where its lines can be
+            # told apart, their count; never as 0 rows delivered
+            declared = {c.name for c in m.delivery.columns}
             result.status = "rejected"
-            result.rows_delivered = None
             result.size_bytes, result.delivery_sha256 = _file_facts(paths)
-            result.message = (f"{who}: {exc} (rejected whole, {result.size_bytes} bytes, "
+            result.rows_delivered, headerless = _count_lines(paths, m.delivery.format, declared)
+            problem = (f"{exc.path.name}: the first line looks like data, not a header — the province must "
+                       f"re-deliver with the column names in the first line") if headerless else str(exc)
+            result.message = (f"{who}: {problem} (rejected whole, {result.size_bytes} bytes, "
                               f"sha256 {result.delivery_sha256[:12]}…)")
             _land_empty(m, out)
             return result
@@ -336,6 +341,40 @@ def _file_facts(paths: list[Path]) -> tuple[int, str]:
 
     existing = [p for p in paths if p.is_file()]
     return sum(p.stat().st_size for p in existing), combined_sha256([(p.name, sha256_file(p)) for p in existing])
+
+
+def _count_lines(paths: list[Path], format: str | None, declared: set[str]) -> tuple[int | None, bool]:
+    """(data lines, whether the first line is a record) of a delivery that could not be read: its
+    non-blank lines, less a CSV header that is one — for text in UTF-8 or GB18030 only; for anything
+    else (a workbook, a JSON array, bytes that are not text) the count is unknown (None)."""
+    from tongban.intake.readers import _sniff_delimiter
+
+    total, headerless = 0, False
+    for path in paths:
+        suffix = path.suffix.lower().lstrip(".")
+        kind = format or {"csv": "csv", "txt": "csv", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix)
+        if kind not in ("csv", "jsonl") or not path.is_file():
+            return None, False
+        data = path.read_bytes()
+        if b"\x00" in data:
+            return None, False
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            return None, False
+        lines = [line for line in text.splitlines() if line.strip()]
+        if kind == "csv" and lines:
+            first = next(csv.reader([lines[0]], delimiter=_sniff_delimiter(lines[0])), [])
+            if header_looks_like_data(first, declared):
+                headerless = True
+            else:
+                lines = lines[1:]
+        total += len(lines)
+    return total, headerless
 
 
 def _land_staged(staged, out: Path, work: Path) -> None:
