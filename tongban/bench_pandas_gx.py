@@ -334,6 +334,8 @@ def standard_checks(std, ent, frame, *, ref_dir: Path | None):
             frame[f"chk__out_of_range__{f.name}"] = bad.fillna(False).astype(bool)
         if f.not_future:
             frame[f"chk__date_in_future__{f.name}"] = (col > pd.Timestamp(today)).fillna(False).astype(bool)
+        if f.not_before is not None:
+            frame[f"chk__date_too_early__{f.name}"] = (col < pd.Timestamp(f.not_before)).fillna(False).astype(bool)
         if f.unique:
             frame[f"chk__duplicate_value__{f.name}"] = col.notna() & col.duplicated()
     for r in ent.rules:

@@ -415,6 +415,8 @@ def field_rules(ent: Entity, f: FieldDef) -> list[str]:
         out.append(f"取值范围 range {lo} ≤ x ≤ {hi}; outside → out_of_range")
     if f.not_future:
         out.append("不得晚于运行日期 not after the run date; later → date_in_future")
+    if f.not_before is not None:
+        out.append(f"不得早于 {f.not_before.isoformat()} not before {f.not_before.isoformat()}; earlier → date_too_early")
     if f.unique:
         out.append("全区域唯一 unique across the region; a later duplicate → duplicate_value")
     if f.code_list and not f.derived:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -153,3 +154,50 @@ def test_proposed_entries_hold_back_blocking_fields_and_only_note_others():
     rows = run_field("formats", [{"split": [","]}, {"crosswalk": "format"}], ["csv,xls", "csv,rdf"],
                      crosswalk={"csv": "csv"}, pending={"xls": "xls"})
     assert rows == [(["csv", "xls"], ["mapping_not_approved"]), (["csv", "unknown"], ["unmapped_code"])]
+
+
+# ---- odd values: parsed correctly, or quarantined with a reason of their own (issue: trust) ----
+
+def test_a_nested_json_object_in_a_text_field_is_quarantined_not_published_as_json():
+    from tongban.intake.readers import _json_text
+
+    nested = _json_text({"given": "小明", "family": "王"})  # what the reader makes of a nested record
+    rows = run_field("summary", ["trim"], [nested, '["a list", "is text here"]', "{not json", "普通文本"])
+    assert rows[0][1] == ["nested_object"]
+    assert [r[1] for r in rows[1:]] == [[], [], []]
+
+
+def test_an_integral_float_in_a_json_delivery_is_its_integer_text():
+    from tongban.intake.readers import _json_text
+
+    assert _json_text(12345.0) == "12345" and _json_text(-7.0) == "-7"
+    assert _json_text(0.5) == "0.5" and _json_text(1e300) == "1e+300"  # not an integer's text
+
+
+def test_full_width_digits_in_a_phone_number_are_read():
+    rows = run_field("contact_phone", ["trim", "phone"], ["１３９６２９９９３９８", "（０５７１）８８２１７８００",
+                                                          "０５７１－８８２１７８００"])
+    assert [r[0] for r in rows] == ["13962999398", "0571-88217800", "0571-88217800"]
+    assert all(r[1] == [] for r in rows)
+
+
+def test_an_amount_finer_than_fen_is_quarantined_not_rounded():
+    rows = run_field("registered_capital_yuan", ["trim", {"parse_amount": "元"}],
+                     ["150000.004", "150000.01", "１５００００", "15.0001"], entity="business_license")
+    assert rows[0][1] == ["too_precise"] and rows[3][1] == ["too_precise"]
+    assert rows[1] == (Decimal("150000.01"), []) and rows[2] == (Decimal(150000), [])
+
+
+def test_a_birth_date_before_1900_has_its_own_reason():
+    import duckdb as _duckdb
+
+    from tongban.standards.dbtgen import _standard_checks
+
+    ent = STD.entities["birth_registration"]
+    assert ent.field("birth_date").not_before == date(1900, 1, 1)
+    _cols, items, _helpers = _standard_checks(ent)
+    (cond,) = [c for c, issue in items if "date_too_early" in issue]
+    con = _duckdb.connect()
+    got = con.execute(f"select birth_date, {cond} from (select unnest(?::date[]) as birth_date)",
+                      [[date(1800, 1, 1), date(1900, 1, 1), date(2024, 5, 1)]]).fetchall()
+    assert [r[1] for r in got] == [True, False, False]

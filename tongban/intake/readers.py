@@ -414,6 +414,10 @@ def _json_text(value: object) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
+        # an integral number written as a float (12345.0, an ID or code exported by a spreadsheet)
+        # is its integer's text, as an XLSX cell's is (_cell_text); never "12345.0"
+        if math.isfinite(value) and value.is_integer() and abs(value) < 2 ** 53:
+            return str(int(value))
         return _PLAIN_JSON.encode(value)
     if isinstance(value, str):
         return str(value)

@@ -174,6 +174,11 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
         elif op == "first":
             expr = f"{expr}[1]"
             shape = "s"
+    if shape == "s" and fm.source is not None and fdef.type == "varchar" and not fdef.code_list:
+        # a JSON object where text is expected (a nested record in a JSON delivery): never published
+        # as its JSON text
+        checks.append((f"starts_with({expr}, '{{') and coalesce(json_valid({expr}), false) "
+                       f"and json_type({expr}::json) = 'OBJECT'", "nested_object", True))
     before = expr
     b = ref if ref is not None else before
     if terminal is None:
@@ -228,19 +233,22 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
         checks.append((f"{b} is not null and {value} is null", "invalid_date", blocking_invalid))
     elif op == "parse_amount":
         factor = AMOUNT_UNITS[arg]
-        number = f"try_cast(replace(replace({b}, ',', ''), '，', '') as decimal(38, 6))"
+        number = f"try_cast(replace(replace({_halfwidth(b)}, ',', ''), '，', '') as decimal(38, 6))"
         scaled = number if factor == 1 else f"({number} * {factor})"
         fits = f"abs({number}::double) * {factor} < 1e17"  # decimal(20,2), checked before multiplying
         value = f"case when {fits} then {scaled} end"
         checks.append((f"{b} is not null and {number} is null", "invalid_number", blocking_invalid))
         checks.append((f"{number} is not null and not ({fits})", "out_of_range", blocking_invalid))
+        # the standard keeps fen (2 decimals): more precision would be rounded away silently
+        checks.append((f"{number} is not null and ({fits}) and {scaled} <> round({scaled}, 2)", "too_precise",
+                       blocking_invalid))
     elif op == "email":
         lowered = f"lower({b})"
         ok = f"regexp_full_match({lowered}, {quote_literal(EMAIL_RE)})"
         checks.append((f"contains({b}, '@') and not {ok}", "invalid_email", blocking_invalid))
         value = f"case when {ok} then {lowered} end"
     elif op == "phone":
-        cleaned = f"replace(replace(replace(replace({b}, '—', '-'), '－', '-'), '（', '('), '）', ')')"
+        cleaned = f"replace({_halfwidth(b)}, '—', '-')"
         fixed = f"regexp_extract({cleaned}, {quote_literal(PHONE_FIXED_RE)}, ['area', 'local'])"
         mobile = f"regexp_extract({cleaned}, {quote_literal(PHONE_MOBILE_RE)}, 1)"
         found = f"coalesce(nullif({fixed}.area || '-' || {fixed}.local, '-'), nullif({mobile}, ''))"
@@ -250,6 +258,16 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
     else:  # pragma: no cover - the models refuse other terminal steps
         raise ValueError(f"unknown terminal step {op!r}")
     return Compiled(before=before, value=value, checks=checks)
+
+
+#: full-width digits, letters and the punctuation of numbers (Ａ-Ｚ, ０-９, （）－＋．，) as ASCII: what NFKC
+#: does to them, for DuckDB, which has no NFKC
+_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F))
+_HALFWIDTH = "".join(chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F))
+
+
+def _halfwidth(expr: str) -> str:
+    return f"translate({expr}, {quote_literal(_FULLWIDTH)}, {quote_literal(_HALFWIDTH)})"
 
 
 def _issue(field: str, reason: str, value_expr: str, pii: str | None = None, reason_is_sql: bool = False) -> str:
@@ -429,6 +447,9 @@ def _standard_checks(ent: Entity) -> tuple[list[str], list[str], list[str]]:
             items.append((' or '.join(conds), _issue(f.name, 'out_of_range', v, f.pii)))
         if f.not_future:
             items.append((f"{v} > current_date", _issue(f.name, 'date_in_future', v, f.pii)))
+        if f.not_before is not None:
+            items.append((f"{v} < {quote_literal(f.not_before.isoformat())}::date",
+                          _issue(f.name, 'date_too_early', v, f.pii)))
     for r in ent.rules:
         if isinstance(r, MinAgeAt):
             pid, day = quote_ident(r.id_field), quote_ident(r.date_field)

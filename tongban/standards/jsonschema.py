@@ -64,6 +64,7 @@ _DOCS: dict[str, dict[str, str]] = {
         "min": "Inclusive lower bound of a number; below it the row is quarantined (out_of_range).",
         "max": "Inclusive upper bound of a number; above it the row is quarantined (out_of_range).",
         "not_future": "A date after the run date quarantines the row (date_in_future).",
+        "not_before": "The earliest plausible date (YYYY-MM-DD); an earlier one quarantines the row (date_too_early).",
         "unique": "A value seen earlier in the region quarantines the row (duplicate_value).",
         "pii": "Personal information: published only as <name>_pseudonym (keyed HMAC) and <name>_masked.",
         "label": "Name shown to people, in Chinese and English.",
