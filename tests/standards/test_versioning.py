@@ -124,7 +124,9 @@ def test_removing_a_code_is_major_for_the_code_list_and_the_entities_using_it(re
     assert entity_change.line == _line(repo / "standards/entities/birth_registration.yaml", "  - name: child_sex_code")
     by_file = {f.file: f for f in findings}
     assert set(by_file) == {"standards/code_lists/sex.yaml", "standards/entities/birth_registration.yaml"}
-    assert all(f.severity == "error" and f.hint == "set version: 2.0.0" for f in findings)
+    assert all(f.severity == "error" for f in findings)
+    assert by_file["standards/code_lists/sex.yaml"].hint == "set version: 2.0.0"  # from 1.0.0
+    assert by_file["standards/entities/birth_registration.yaml"].hint == "set version: 3.0.0"  # from 2.0.0
     assert "code '9' removed" in by_file["standards/code_lists/sex.yaml"].message
 
 
@@ -159,7 +161,7 @@ def test_mapping_and_crosswalk_changes_are_minor_for_the_mapping(repo: Path):
         ("mapping js/birth_registration", "minor", "standards/mappings/js/crosswalks/birth_service.csv")}
     (f,) = findings
     assert f.severity == "warning" and f.file == "standards/mappings/js/birth_registration.yaml"
-    _set_version(mapping, "1.1.0")
+    _set_version(mapping, "1.2.0")  # from 1.1.0
     assert _against(repo)[1] == []
 
 

@@ -177,8 +177,8 @@ def compile_field(std: Standards, m: Mapping, fdef: FieldDef, ref: str | None = 
     if shape == "s" and fm.source is not None and fdef.type == "varchar" and not fdef.code_list:
         # a JSON object where text is expected (a nested record in a JSON delivery): never published
         # as its JSON text
-        checks.append((f"starts_with({expr}, '{{') and coalesce(json_valid({expr}), false) "
-                       f"and json_type({expr}::json) = 'OBJECT'", "nested_object", True))
+        # (valid JSON that starts with "{" is an object; nothing is parsed unless it is valid)
+        checks.append((f"starts_with({expr}, '{{') and coalesce(json_valid({expr}), false)", "nested_object", True))
     before = expr
     b = ref if ref is not None else before
     if terminal is None:
