@@ -114,3 +114,34 @@ def test_a_rejected_redelivery_keeps_the_province_and_leaks_nothing(work, varian
     leaks = _scan([terminal, base / "exchange", base / "build" / "runs", base / "build" / "dbt" / "logs"],
                   _needles(work["good"]))
     assert not leaks, leaks[:5]
+
+
+def test_feedback_cells_a_spreadsheet_would_run_are_written_as_text(work):
+    """OWASP CSV injection: cells of 上海's rows that start with =, +, -, @, a tab or a CR come back
+    with a ' in front (shown as text by Excel and LibreOffice); stripping it gives the value."""
+    text = work["good"].decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    header[0] += "_旧"  # the delivery is rejected whole: every row goes back
+    payloads = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "'quoted"]
+    col = header.index("hospital_name")
+    for row, payload in zip(rows[1:], payloads, strict=False):
+        row[col] = payload
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path = work["inbox"] / "sh" / "births.csv"
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "tongban.cli", *RUN], env=work["env"], capture_output=True,
+                              text=True, timeout=600)
+    finally:
+        path.write_bytes(work["good"])
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    report = json.loads((work["base"] / "build" / "runs" / "latest.json").read_text(encoding="utf-8"))
+    feedback = work["base"] / "feedback" / "sh" / f"{report['run_id']}__birth_registration.csv"
+    with feedback.open(encoding="utf-8", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    cells = [r["hospital_name"] for r in back[: len(payloads)]]
+    assert cells == ["'" + p for p in payloads]
+    assert [c[1:] for c in cells] == payloads  # recoverable
+    assert not any(v[:1] in ("=", "+", "@", "\t", "\r") for r in back for v in r.values() if v)
