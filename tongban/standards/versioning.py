@@ -132,6 +132,7 @@ _STRICTNESS = {
     "division_level": lambda o, n: n is not None,
     "format": lambda o, n: n is not None,
     "not_future": lambda o, n: bool(n),
+    "not_before": lambda o, n: n is not None and (o is None or n > o),
     "unique": lambda o, n: bool(n),
     "min": lambda o, n: n is not None and (o is None or n > o),
     "max": lambda o, n: n is not None and (o is None or n < o),

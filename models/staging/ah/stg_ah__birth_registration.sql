@@ -34,19 +34,19 @@ trimmed as (
 prepared as (
     select
         src.*,
-        upper(case when src."出生医学证明编号__trim" in ('', 'None') then null else src."出生医学证明编号__trim" end) as "birth_certificate_number__in",
-        case when src."新生儿姓名__trim" in ('', 'None') then null else src."新生儿姓名__trim" end as "child_name__in",
-        case when src."性别__trim" in ('', 'None') then null else src."性别__trim" end as "child_sex_code__in",
-        case when src."出生日期__trim" in ('', 'None') then null else src."出生日期__trim" end as "birth_date__in",
-        case when src."出生地行政区划代码__trim" in ('', 'None') then null else src."出生地行政区划代码__trim" end as "birth_division_code__in",
-        case when src."助产机构名称__trim" in ('', 'None') then null else src."助产机构名称__trim" end as "birth_institution_name__in",
-        case when src."母亲姓名__trim" in ('', 'None') then null else src."母亲姓名__trim" end as "mother_name__in",
-        upper(case when src."母亲身份证号__trim" in ('', 'None') then null else src."母亲身份证号__trim" end) as "mother_id_number__in",
-        upper(case when src."父亲身份证号__trim" in ('', 'None') then null else src."父亲身份证号__trim" end) as "father_id_number__in",
-        case when src."母亲民族__trim" in ('', 'None') then null else src."母亲民族__trim" end as "mother_ethnicity_code__in",
-        case when src."户籍地行政区划代码__trim" in ('', 'None') then null else src."户籍地行政区划代码__trim" end as "hukou_division_code__in",
-        list_filter(list_transform(string_split(case when src."申请事项__trim" in ('', 'None') then null else src."申请事项" end, '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
-        case when src."联系电话__trim" in ('', 'None') then null else src."联系电话__trim" end as "contact_phone__in",
+        case when (starts_with(src."出生医学证明编号__trim", chr(123)) and json_valid(src."出生医学证明编号__trim")) then null else upper(case when src."出生医学证明编号__trim" in ('', 'None') then null else case when strlen(src."出生医学证明编号__trim") = length(src."出生医学证明编号__trim") then src."出生医学证明编号__trim" else translate(src."出生医学证明编号__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "birth_certificate_number__in",
+        case when (starts_with(src."新生儿姓名__trim", chr(123)) and json_valid(src."新生儿姓名__trim")) then null else case when src."新生儿姓名__trim" in ('', 'None') then null else src."新生儿姓名__trim" end end as "child_name__in",
+        case when (starts_with(src."性别__trim", chr(123)) and json_valid(src."性别__trim")) then null else case when src."性别__trim" in ('', 'None') then null else src."性别__trim" end end as "child_sex_code__in",
+        case when (starts_with(src."出生日期__trim", chr(123)) and json_valid(src."出生日期__trim")) then null else case when src."出生日期__trim" in ('', 'None') then null else src."出生日期__trim" end end as "birth_date__in",
+        case when (starts_with(src."出生地行政区划代码__trim", chr(123)) and json_valid(src."出生地行政区划代码__trim")) then null else case when src."出生地行政区划代码__trim" in ('', 'None') then null else case when strlen(src."出生地行政区划代码__trim") = length(src."出生地行政区划代码__trim") then src."出生地行政区划代码__trim" else translate(src."出生地行政区划代码__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "birth_division_code__in",
+        case when (starts_with(src."助产机构名称__trim", chr(123)) and json_valid(src."助产机构名称__trim")) then null else case when src."助产机构名称__trim" in ('', 'None') then null else src."助产机构名称__trim" end end as "birth_institution_name__in",
+        case when (starts_with(src."母亲姓名__trim", chr(123)) and json_valid(src."母亲姓名__trim")) then null else case when src."母亲姓名__trim" in ('', 'None') then null else src."母亲姓名__trim" end end as "mother_name__in",
+        case when (starts_with(src."母亲身份证号__trim", chr(123)) and json_valid(src."母亲身份证号__trim")) then null else upper(case when src."母亲身份证号__trim" in ('', 'None') then null else case when strlen(src."母亲身份证号__trim") = length(src."母亲身份证号__trim") then src."母亲身份证号__trim" else translate(src."母亲身份证号__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "mother_id_number__in",
+        case when (starts_with(src."父亲身份证号__trim", chr(123)) and json_valid(src."父亲身份证号__trim")) then null else upper(case when src."父亲身份证号__trim" in ('', 'None') then null else case when strlen(src."父亲身份证号__trim") = length(src."父亲身份证号__trim") then src."父亲身份证号__trim" else translate(src."父亲身份证号__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "father_id_number__in",
+        case when (starts_with(src."母亲民族__trim", chr(123)) and json_valid(src."母亲民族__trim")) then null else case when src."母亲民族__trim" in ('', 'None') then null else src."母亲民族__trim" end end as "mother_ethnicity_code__in",
+        case when (starts_with(src."户籍地行政区划代码__trim", chr(123)) and json_valid(src."户籍地行政区划代码__trim")) then null else case when src."户籍地行政区划代码__trim" in ('', 'None') then null else case when strlen(src."户籍地行政区划代码__trim") = length(src."户籍地行政区划代码__trim") then src."户籍地行政区划代码__trim" else translate(src."户籍地行政区划代码__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "hukou_division_code__in",
+        case when (starts_with(src."申请事项__trim", chr(123)) and json_valid(src."申请事项__trim")) then null else list_filter(list_transform(string_split(case when src."申请事项__trim" in ('', 'None') then null else src."申请事项" end, '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) end as "services_requested__in",
+        case when (starts_with(src."联系电话__trim", chr(123)) and json_valid(src."联系电话__trim")) then null else case when src."联系电话__trim" in ('', 'None') then null else case when strlen(src."联系电话__trim") = length(src."联系电话__trim") then src."联系电话__trim" else translate(src."联系电话__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "contact_phone__in",
     from trimmed as src
 ),
 
@@ -65,7 +65,7 @@ valued as (
         case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end as "mother_ethnicity_code__out",
         src."hukou_division_code__in" as "hukou_division_code__out",
         list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cl_birth_service.lookup, x), null)) as "services_requested__out",
-        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
     from prepared as src
     cross join cw_sex
     cross join cl_birth_service
@@ -95,20 +95,46 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null)
+        case when ((starts_with(src."出生医学证明编号__trim", chr(123)) and json_valid(src."出生医学证明编号__trim")))
+            or ((starts_with(src."新生儿姓名__trim", chr(123)) and json_valid(src."新生儿姓名__trim")))
+            or ((starts_with(src."性别__trim", chr(123)) and json_valid(src."性别__trim")))
+            or (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null)
             or (src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null)
+            or ((starts_with(src."出生日期__trim", chr(123)) and json_valid(src."出生日期__trim")))
             or (src."birth_date__in" is not null and src."birth_date__out" is null)
+            or ((starts_with(src."出生地行政区划代码__trim", chr(123)) and json_valid(src."出生地行政区划代码__trim")))
+            or ((starts_with(src."助产机构名称__trim", chr(123)) and json_valid(src."助产机构名称__trim")))
+            or ((starts_with(src."母亲姓名__trim", chr(123)) and json_valid(src."母亲姓名__trim")))
+            or ((starts_with(src."母亲身份证号__trim", chr(123)) and json_valid(src."母亲身份证号__trim")))
+            or ((starts_with(src."父亲身份证号__trim", chr(123)) and json_valid(src."父亲身份证号__trim")))
+            or ((starts_with(src."母亲民族__trim", chr(123)) and json_valid(src."母亲民族__trim")))
             or (src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null)
+            or ((starts_with(src."户籍地行政区划代码__trim", chr(123)) and json_valid(src."户籍地行政区划代码__trim")))
+            or ((starts_with(src."申请事项__trim", chr(123)) and json_valid(src."申请事项__trim")))
             or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0)
         then list_filter([
+            case when (starts_with(src."出生医学证明编号__trim", chr(123)) and json_valid(src."出生医学证明编号__trim")) then {'reason': 'nested_object', 'field': 'birth_certificate_number', 'value': left(tongban_mask('id_number', (src."birth_certificate_number__in")::varchar), 200)} end,
+            case when (starts_with(src."新生儿姓名__trim", chr(123)) and json_valid(src."新生儿姓名__trim")) then {'reason': 'nested_object', 'field': 'child_name', 'value': left(tongban_mask('name', (src."child_name__in")::varchar), 200)} end,
+            case when (starts_with(src."性别__trim", chr(123)) and json_valid(src."性别__trim")) then {'reason': 'nested_object', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."child_sex_code__in" is not null and map_extract_value(cw_sex.lookup, src."child_sex_code__in") is null and map_extract_value(cw_sex.pending, src."child_sex_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
+            case when (starts_with(src."出生日期__trim", chr(123)) and json_valid(src."出生日期__trim")) then {'reason': 'nested_object', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."birth_date__in" is not null and src."birth_date__out" is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
+            case when (starts_with(src."出生地行政区划代码__trim", chr(123)) and json_valid(src."出生地行政区划代码__trim")) then {'reason': 'nested_object', 'field': 'birth_division_code', 'value': left((src."birth_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."助产机构名称__trim", chr(123)) and json_valid(src."助产机构名称__trim")) then {'reason': 'nested_object', 'field': 'birth_institution_name', 'value': left((src."birth_institution_name__in")::varchar, 200)} end,
+            case when (starts_with(src."母亲姓名__trim", chr(123)) and json_valid(src."母亲姓名__trim")) then {'reason': 'nested_object', 'field': 'mother_name', 'value': left(tongban_mask('name', (src."mother_name__in")::varchar), 200)} end,
+            case when (starts_with(src."母亲身份证号__trim", chr(123)) and json_valid(src."母亲身份证号__trim")) then {'reason': 'nested_object', 'field': 'mother_id_number', 'value': left(tongban_mask('id_number', (src."mother_id_number__in")::varchar), 200)} end,
+            case when (starts_with(src."父亲身份证号__trim", chr(123)) and json_valid(src."父亲身份证号__trim")) then {'reason': 'nested_object', 'field': 'father_id_number', 'value': left(tongban_mask('id_number', (src."father_id_number__in")::varchar), 200)} end,
+            case when (starts_with(src."母亲民族__trim", chr(123)) and json_valid(src."母亲民族__trim")) then {'reason': 'nested_object', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
+            case when (starts_with(src."户籍地行政区划代码__trim", chr(123)) and json_valid(src."户籍地行政区划代码__trim")) then {'reason': 'nested_object', 'field': 'hukou_division_code', 'value': left((src."hukou_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."申请事项__trim", chr(123)) and json_valid(src."申请事项__trim")) then {'reason': 'nested_object', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cl_birth_service.lookup, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
-        case when (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        case when ((starts_with(src."联系电话__trim", chr(123)) and json_valid(src."联系电话__trim")))
+            or (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
         then list_filter([
+            case when (starts_with(src."联系电话__trim", chr(123)) and json_valid(src."联系电话__trim")) then {'reason': 'nested_object', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end,
             case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
     from valued as src

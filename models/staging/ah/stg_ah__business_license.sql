@@ -28,16 +28,16 @@ trimmed as (
 prepared as (
     select
         src.*,
-        upper(case when src."统一社会信用代码__trim" in ('', 'None') then null else src."统一社会信用代码__trim" end) as "uscc__in",
-        case when src."企业名称__trim" in ('', 'None') then null else src."企业名称__trim" end as "enterprise_name__in",
-        case when src."法定代表人__trim" in ('', 'None') then null else src."法定代表人__trim" end as "legal_representative__in",
-        case when src."企业类型__trim" in ('', 'None') then null else src."企业类型__trim" end as "entity_type_code__in",
-        case when src."注册资本（万元）__trim" in ('', 'None') then null else src."注册资本（万元）__trim" end as "registered_capital_yuan__in",
-        case when src."成立日期__trim" in ('', 'None') then null else src."成立日期__trim" end as "established_date__in",
-        case when src."登记机关行政区划代码__trim" in ('', 'None') then null else src."登记机关行政区划代码__trim" end as "registration_division_code__in",
-        case when src."行业代码__trim" in ('', 'None') then null else src."行业代码__trim" end as "industry_code__in",
-        case when src."登记状态__trim" in ('', 'None') then null else src."登记状态__trim" end as "status_code__in",
-        upper(case when src."电子证照标识__trim" in ('', 'None') then null else src."电子证照标识__trim" end) as "ecert_identifier__in",
+        case when (starts_with(src."统一社会信用代码__trim", chr(123)) and json_valid(src."统一社会信用代码__trim")) then null else upper(case when src."统一社会信用代码__trim" in ('', 'None') then null else case when strlen(src."统一社会信用代码__trim") = length(src."统一社会信用代码__trim") then src."统一社会信用代码__trim" else translate(src."统一社会信用代码__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "uscc__in",
+        case when (starts_with(src."企业名称__trim", chr(123)) and json_valid(src."企业名称__trim")) then null else case when src."企业名称__trim" in ('', 'None') then null else src."企业名称__trim" end end as "enterprise_name__in",
+        case when (starts_with(src."法定代表人__trim", chr(123)) and json_valid(src."法定代表人__trim")) then null else case when src."法定代表人__trim" in ('', 'None') then null else src."法定代表人__trim" end end as "legal_representative__in",
+        case when (starts_with(src."企业类型__trim", chr(123)) and json_valid(src."企业类型__trim")) then null else case when src."企业类型__trim" in ('', 'None') then null else src."企业类型__trim" end end as "entity_type_code__in",
+        case when (starts_with(src."注册资本（万元）__trim", chr(123)) and json_valid(src."注册资本（万元）__trim")) then null else case when src."注册资本（万元）__trim" in ('', 'None') then null else src."注册资本（万元）__trim" end end as "registered_capital_yuan__in",
+        case when (starts_with(src."成立日期__trim", chr(123)) and json_valid(src."成立日期__trim")) then null else case when src."成立日期__trim" in ('', 'None') then null else src."成立日期__trim" end end as "established_date__in",
+        case when (starts_with(src."登记机关行政区划代码__trim", chr(123)) and json_valid(src."登记机关行政区划代码__trim")) then null else case when src."登记机关行政区划代码__trim" in ('', 'None') then null else case when strlen(src."登记机关行政区划代码__trim") = length(src."登记机关行政区划代码__trim") then src."登记机关行政区划代码__trim" else translate(src."登记机关行政区划代码__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "registration_division_code__in",
+        case when (starts_with(src."行业代码__trim", chr(123)) and json_valid(src."行业代码__trim")) then null else case when src."行业代码__trim" in ('', 'None') then null else case when strlen(src."行业代码__trim") = length(src."行业代码__trim") then src."行业代码__trim" else translate(src."行业代码__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "industry_code__in",
+        case when (starts_with(src."登记状态__trim", chr(123)) and json_valid(src."登记状态__trim")) then null else case when src."登记状态__trim" in ('', 'None') then null else src."登记状态__trim" end end as "status_code__in",
+        case when (starts_with(src."电子证照标识__trim", chr(123)) and json_valid(src."电子证照标识__trim")) then null else upper(case when src."电子证照标识__trim" in ('', 'None') then null else case when strlen(src."电子证照标识__trim") = length(src."电子证照标识__trim") then src."电子证照标识__trim" else translate(src."电子证照标识__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "ecert_identifier__in",
     from trimmed as src
 ),
 
@@ -48,7 +48,7 @@ valued as (
         src."enterprise_name__in" as "enterprise_name__out",
         src."legal_representative__in" as "legal_representative__out",
         case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
-        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17 then (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) * 10000) end as "registered_capital_yuan__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17 and list_transform([regexp_extract(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', ''), '^\s*[+-]?[0-9]*\.?([0-9]*?)0*(?:[eE]([+-]?[0-9]+))?\s*$', ['fraction', 'exponent'])], lambda p: length(p.fraction) - coalesce(try_cast(nullif(p.exponent, '') as integer), 0))[1] <= 6 then (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) * 10000) end as "registered_capital_yuan__out",
         try_strptime(src."established_date__in", ['%Y年%-m月%-d日'])::date as "established_date__out",
         src."registration_division_code__in" as "registration_division_code__out",
         src."industry_code__in" as "industry_code__out",
@@ -79,17 +79,39 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+        case when ((starts_with(src."统一社会信用代码__trim", chr(123)) and json_valid(src."统一社会信用代码__trim")))
+            or ((starts_with(src."企业名称__trim", chr(123)) and json_valid(src."企业名称__trim")))
+            or ((starts_with(src."法定代表人__trim", chr(123)) and json_valid(src."法定代表人__trim")))
+            or ((starts_with(src."企业类型__trim", chr(123)) and json_valid(src."企业类型__trim")))
+            or (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+            or ((starts_with(src."注册资本（万元）__trim", chr(123)) and json_valid(src."注册资本（万元）__trim")))
             or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
             or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17))
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17 and src."registered_capital_yuan__out" is null)
+            or ((starts_with(src."成立日期__trim", chr(123)) and json_valid(src."成立日期__trim")))
             or (src."established_date__in" is not null and src."established_date__out" is null)
+            or ((starts_with(src."登记机关行政区划代码__trim", chr(123)) and json_valid(src."登记机关行政区划代码__trim")))
+            or ((starts_with(src."行业代码__trim", chr(123)) and json_valid(src."行业代码__trim")))
+            or ((starts_with(src."登记状态__trim", chr(123)) and json_valid(src."登记状态__trim")))
             or (src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null)
+            or ((starts_with(src."电子证照标识__trim", chr(123)) and json_valid(src."电子证照标识__trim")))
         then list_filter([
+            case when (starts_with(src."统一社会信用代码__trim", chr(123)) and json_valid(src."统一社会信用代码__trim")) then {'reason': 'nested_object', 'field': 'uscc', 'value': left((src."uscc__in")::varchar, 200)} end,
+            case when (starts_with(src."企业名称__trim", chr(123)) and json_valid(src."企业名称__trim")) then {'reason': 'nested_object', 'field': 'enterprise_name', 'value': left((src."enterprise_name__in")::varchar, 200)} end,
+            case when (starts_with(src."法定代表人__trim", chr(123)) and json_valid(src."法定代表人__trim")) then {'reason': 'nested_object', 'field': 'legal_representative', 'value': left(tongban_mask('name', (src."legal_representative__in")::varchar), 200)} end,
+            case when (starts_with(src."企业类型__trim", chr(123)) and json_valid(src."企业类型__trim")) then {'reason': 'nested_object', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
+            case when (starts_with(src."注册资本（万元）__trim", chr(123)) and json_valid(src."注册资本（万元）__trim")) then {'reason': 'nested_object', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 10000 < 1e17 and src."registered_capital_yuan__out" is null then {'reason': 'too_precise', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when (starts_with(src."成立日期__trim", chr(123)) and json_valid(src."成立日期__trim")) then {'reason': 'nested_object', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
-            case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
+            case when (starts_with(src."登记机关行政区划代码__trim", chr(123)) and json_valid(src."登记机关行政区划代码__trim")) then {'reason': 'nested_object', 'field': 'registration_division_code', 'value': left((src."registration_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."行业代码__trim", chr(123)) and json_valid(src."行业代码__trim")) then {'reason': 'nested_object', 'field': 'industry_code', 'value': left((src."industry_code__in")::varchar, 200)} end,
+            case when (starts_with(src."登记状态__trim", chr(123)) and json_valid(src."登记状态__trim")) then {'reason': 'nested_object', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when (starts_with(src."电子证照标识__trim", chr(123)) and json_valid(src."电子证照标识__trim")) then {'reason': 'nested_object', 'field': 'ecert_identifier', 'value': left((src."ecert_identifier__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
     from valued as src

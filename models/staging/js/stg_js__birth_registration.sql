@@ -34,19 +34,19 @@ trimmed as (
 prepared as (
     select
         src.*,
-        upper(case when src."CSYXZMBH__trim" in ('', 'None') then null else src."CSYXZMBH__trim" end) as "birth_certificate_number__in",
-        case when src."XM__trim" in ('', 'None') then null else src."XM__trim" end as "child_name__in",
-        case when src."XB__trim" in ('', 'None') then null else src."XB__trim" end as "child_sex_code__in",
-        case when src."CSRQ__trim" in ('', 'None') then null else src."CSRQ__trim" end as "birth_date__in",
-        case when src."CSDQDM__trim" in ('', 'None') then null else src."CSDQDM__trim" end as "birth_division_code__in",
-        case when src."JSJG__trim" in ('', 'None') then null else src."JSJG__trim" end as "birth_institution_name__in",
-        case when src."MQXM__trim" in ('', 'None') then null else src."MQXM__trim" end as "mother_name__in",
-        upper(case when src."MQSFZH__trim" in ('', 'None') then null else src."MQSFZH__trim" end) as "mother_id_number__in",
-        upper(case when src."FQSFZH__trim" in ('', 'None') then null else src."FQSFZH__trim" end) as "father_id_number__in",
-        case when src."MQMZ__trim" in ('', 'None') then null else src."MQMZ__trim" end as "mother_ethnicity_code__in",
-        case when src."HJDQDM__trim" in ('', 'None') then null else src."HJDQDM__trim" end as "hukou_division_code__in",
-        list_filter(list_transform(string_split(case when src."BLSX__trim" in ('', 'None') then null else src."BLSX" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "services_requested__in",
-        case when src."LXDH__trim" in ('', 'None') then null else src."LXDH__trim" end as "contact_phone__in",
+        case when (starts_with(src."CSYXZMBH__trim", chr(123)) and json_valid(src."CSYXZMBH__trim")) then null else upper(case when src."CSYXZMBH__trim" in ('', 'None') then null else case when strlen(src."CSYXZMBH__trim") = length(src."CSYXZMBH__trim") then src."CSYXZMBH__trim" else translate(src."CSYXZMBH__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "birth_certificate_number__in",
+        case when (starts_with(src."XM__trim", chr(123)) and json_valid(src."XM__trim")) then null else case when src."XM__trim" in ('', 'None') then null else src."XM__trim" end end as "child_name__in",
+        case when (starts_with(src."XB__trim", chr(123)) and json_valid(src."XB__trim")) then null else case when src."XB__trim" in ('', 'None') then null else src."XB__trim" end end as "child_sex_code__in",
+        case when (starts_with(src."CSRQ__trim", chr(123)) and json_valid(src."CSRQ__trim")) then null else case when src."CSRQ__trim" in ('', 'None') then null else src."CSRQ__trim" end end as "birth_date__in",
+        case when (starts_with(src."CSDQDM__trim", chr(123)) and json_valid(src."CSDQDM__trim")) then null else case when src."CSDQDM__trim" in ('', 'None') then null else case when strlen(src."CSDQDM__trim") = length(src."CSDQDM__trim") then src."CSDQDM__trim" else translate(src."CSDQDM__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "birth_division_code__in",
+        case when (starts_with(src."JSJG__trim", chr(123)) and json_valid(src."JSJG__trim")) then null else case when src."JSJG__trim" in ('', 'None') then null else src."JSJG__trim" end end as "birth_institution_name__in",
+        case when (starts_with(src."MQXM__trim", chr(123)) and json_valid(src."MQXM__trim")) then null else case when src."MQXM__trim" in ('', 'None') then null else src."MQXM__trim" end end as "mother_name__in",
+        case when (starts_with(src."MQSFZH__trim", chr(123)) and json_valid(src."MQSFZH__trim")) then null else upper(case when src."MQSFZH__trim" in ('', 'None') then null else case when strlen(src."MQSFZH__trim") = length(src."MQSFZH__trim") then src."MQSFZH__trim" else translate(src."MQSFZH__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "mother_id_number__in",
+        case when (starts_with(src."FQSFZH__trim", chr(123)) and json_valid(src."FQSFZH__trim")) then null else upper(case when src."FQSFZH__trim" in ('', 'None') then null else case when strlen(src."FQSFZH__trim") = length(src."FQSFZH__trim") then src."FQSFZH__trim" else translate(src."FQSFZH__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "father_id_number__in",
+        case when (starts_with(src."MQMZ__trim", chr(123)) and json_valid(src."MQMZ__trim")) then null else case when src."MQMZ__trim" in ('', 'None') then null else src."MQMZ__trim" end end as "mother_ethnicity_code__in",
+        case when (starts_with(src."HJDQDM__trim", chr(123)) and json_valid(src."HJDQDM__trim")) then null else case when src."HJDQDM__trim" in ('', 'None') then null else case when strlen(src."HJDQDM__trim") = length(src."HJDQDM__trim") then src."HJDQDM__trim" else translate(src."HJDQDM__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "hukou_division_code__in",
+        case when (starts_with(src."BLSX__trim", chr(123)) and json_valid(src."BLSX__trim")) then null else list_filter(list_transform(string_split(case when src."BLSX__trim" in ('', 'None') then null else src."BLSX" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) end as "services_requested__in",
+        case when (starts_with(src."LXDH__trim", chr(123)) and json_valid(src."LXDH__trim")) then null else case when src."LXDH__trim" in ('', 'None') then null else case when strlen(src."LXDH__trim") = length(src."LXDH__trim") then src."LXDH__trim" else translate(src."LXDH__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "contact_phone__in",
     from trimmed as src
 ),
 
@@ -65,7 +65,7 @@ valued as (
         case when src."mother_ethnicity_code__in" is null then null else coalesce(map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in"), null) end as "mother_ethnicity_code__out",
         src."hukou_division_code__in" as "hukou_division_code__out",
         list_transform(src."services_requested__in", lambda x: coalesce(map_extract_value(cw_birth_service.lookup, x), null)) as "services_requested__out",
-        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(replace(replace(replace(src."contact_phone__in", '—', '-'), '－', '-'), '（', '('), '）', ')'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
     from prepared as src
     cross join cw_birth_service
     cross join cl_ethnicity
@@ -95,20 +95,46 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (src."child_sex_code__in" is not null and map_extract_value(cl_sex.lookup, src."child_sex_code__in") is null)
+        case when ((starts_with(src."CSYXZMBH__trim", chr(123)) and json_valid(src."CSYXZMBH__trim")))
+            or ((starts_with(src."XM__trim", chr(123)) and json_valid(src."XM__trim")))
+            or ((starts_with(src."XB__trim", chr(123)) and json_valid(src."XB__trim")))
+            or (src."child_sex_code__in" is not null and map_extract_value(cl_sex.lookup, src."child_sex_code__in") is null)
+            or ((starts_with(src."CSRQ__trim", chr(123)) and json_valid(src."CSRQ__trim")))
             or (src."birth_date__in" is not null and src."birth_date__out" is null)
+            or ((starts_with(src."CSDQDM__trim", chr(123)) and json_valid(src."CSDQDM__trim")))
+            or ((starts_with(src."JSJG__trim", chr(123)) and json_valid(src."JSJG__trim")))
+            or ((starts_with(src."MQXM__trim", chr(123)) and json_valid(src."MQXM__trim")))
+            or ((starts_with(src."MQSFZH__trim", chr(123)) and json_valid(src."MQSFZH__trim")))
+            or ((starts_with(src."FQSFZH__trim", chr(123)) and json_valid(src."FQSFZH__trim")))
+            or ((starts_with(src."MQMZ__trim", chr(123)) and json_valid(src."MQMZ__trim")))
             or (src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null)
+            or ((starts_with(src."HJDQDM__trim", chr(123)) and json_valid(src."HJDQDM__trim")))
+            or ((starts_with(src."BLSX__trim", chr(123)) and json_valid(src."BLSX__trim")))
             or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is null)) > 0)
             or (len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is not null)) > 0)
         then list_filter([
+            case when (starts_with(src."CSYXZMBH__trim", chr(123)) and json_valid(src."CSYXZMBH__trim")) then {'reason': 'nested_object', 'field': 'birth_certificate_number', 'value': left(tongban_mask('id_number', (src."birth_certificate_number__in")::varchar), 200)} end,
+            case when (starts_with(src."XM__trim", chr(123)) and json_valid(src."XM__trim")) then {'reason': 'nested_object', 'field': 'child_name', 'value': left(tongban_mask('name', (src."child_name__in")::varchar), 200)} end,
+            case when (starts_with(src."XB__trim", chr(123)) and json_valid(src."XB__trim")) then {'reason': 'nested_object', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
             case when src."child_sex_code__in" is not null and map_extract_value(cl_sex.lookup, src."child_sex_code__in") is null then {'reason': 'unmapped_code', 'field': 'child_sex_code', 'value': left((src."child_sex_code__in")::varchar, 200)} end,
+            case when (starts_with(src."CSRQ__trim", chr(123)) and json_valid(src."CSRQ__trim")) then {'reason': 'nested_object', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
             case when src."birth_date__in" is not null and src."birth_date__out" is null then {'reason': 'invalid_date', 'field': 'birth_date', 'value': left((src."birth_date__in")::varchar, 200)} end,
+            case when (starts_with(src."CSDQDM__trim", chr(123)) and json_valid(src."CSDQDM__trim")) then {'reason': 'nested_object', 'field': 'birth_division_code', 'value': left((src."birth_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."JSJG__trim", chr(123)) and json_valid(src."JSJG__trim")) then {'reason': 'nested_object', 'field': 'birth_institution_name', 'value': left((src."birth_institution_name__in")::varchar, 200)} end,
+            case when (starts_with(src."MQXM__trim", chr(123)) and json_valid(src."MQXM__trim")) then {'reason': 'nested_object', 'field': 'mother_name', 'value': left(tongban_mask('name', (src."mother_name__in")::varchar), 200)} end,
+            case when (starts_with(src."MQSFZH__trim", chr(123)) and json_valid(src."MQSFZH__trim")) then {'reason': 'nested_object', 'field': 'mother_id_number', 'value': left(tongban_mask('id_number', (src."mother_id_number__in")::varchar), 200)} end,
+            case when (starts_with(src."FQSFZH__trim", chr(123)) and json_valid(src."FQSFZH__trim")) then {'reason': 'nested_object', 'field': 'father_id_number', 'value': left(tongban_mask('id_number', (src."father_id_number__in")::varchar), 200)} end,
+            case when (starts_with(src."MQMZ__trim", chr(123)) and json_valid(src."MQMZ__trim")) then {'reason': 'nested_object', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
             case when src."mother_ethnicity_code__in" is not null and map_extract_value(cl_ethnicity.lookup, src."mother_ethnicity_code__in") is null then {'reason': 'unmapped_code', 'field': 'mother_ethnicity_code', 'value': left((src."mother_ethnicity_code__in")::varchar, 200)} end,
+            case when (starts_with(src."HJDQDM__trim", chr(123)) and json_valid(src."HJDQDM__trim")) then {'reason': 'nested_object', 'field': 'hukou_division_code', 'value': left((src."hukou_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."BLSX__trim", chr(123)) and json_valid(src."BLSX__trim")) then {'reason': 'nested_object', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end,
             case when len(list_filter(src."services_requested__in", lambda x: map_extract_value(cw_birth_service.lookup, x) is null and map_extract_value(cw_birth_service.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'services_requested', 'value': left((src."services_requested__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
-        case when (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
+        case when ((starts_with(src."LXDH__trim", chr(123)) and json_valid(src."LXDH__trim")))
+            or (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
         then list_filter([
+            case when (starts_with(src."LXDH__trim", chr(123)) and json_valid(src."LXDH__trim")) then {'reason': 'nested_object', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end,
             case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left(tongban_mask('phone', (src."contact_phone__in")::varchar), 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
     from valued as src

@@ -28,16 +28,16 @@ trimmed as (
 prepared as (
     select
         src.*,
-        upper(case when src."TYSHXYDM__trim" in ('', 'None') then null else src."TYSHXYDM__trim" end) as "uscc__in",
-        case when src."QYMC__trim" in ('', 'None') then null else src."QYMC__trim" end as "enterprise_name__in",
-        case when src."FDDBR__trim" in ('', 'None') then null else src."FDDBR__trim" end as "legal_representative__in",
-        case when src."QYLX__trim" in ('', 'None') then null else src."QYLX__trim" end as "entity_type_code__in",
-        case when src."ZCZB__trim" in ('', 'None') then null else src."ZCZB__trim" end as "registered_capital_yuan__in",
-        case when src."CLRQ__trim" in ('', 'None') then null else src."CLRQ__trim" end as "established_date__in",
-        case when src."DJJGDM__trim" in ('', 'None') then null else src."DJJGDM__trim" end as "registration_division_code__in",
-        case when src."HYDM__trim" in ('', 'None') then null else src."HYDM__trim" end as "industry_code__in",
-        case when src."JYZT__trim" in ('', 'None') then null else src."JYZT__trim" end as "status_code__in",
-        upper(case when src."DZZZBS__trim" in ('', 'None') then null else src."DZZZBS__trim" end) as "ecert_identifier__in",
+        case when (starts_with(src."TYSHXYDM__trim", chr(123)) and json_valid(src."TYSHXYDM__trim")) then null else upper(case when src."TYSHXYDM__trim" in ('', 'None') then null else case when strlen(src."TYSHXYDM__trim") = length(src."TYSHXYDM__trim") then src."TYSHXYDM__trim" else translate(src."TYSHXYDM__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "uscc__in",
+        case when (starts_with(src."QYMC__trim", chr(123)) and json_valid(src."QYMC__trim")) then null else case when src."QYMC__trim" in ('', 'None') then null else src."QYMC__trim" end end as "enterprise_name__in",
+        case when (starts_with(src."FDDBR__trim", chr(123)) and json_valid(src."FDDBR__trim")) then null else case when src."FDDBR__trim" in ('', 'None') then null else src."FDDBR__trim" end end as "legal_representative__in",
+        case when (starts_with(src."QYLX__trim", chr(123)) and json_valid(src."QYLX__trim")) then null else case when src."QYLX__trim" in ('', 'None') then null else src."QYLX__trim" end end as "entity_type_code__in",
+        case when (starts_with(src."ZCZB__trim", chr(123)) and json_valid(src."ZCZB__trim")) then null else case when src."ZCZB__trim" in ('', 'None') then null else src."ZCZB__trim" end end as "registered_capital_yuan__in",
+        case when (starts_with(src."CLRQ__trim", chr(123)) and json_valid(src."CLRQ__trim")) then null else case when src."CLRQ__trim" in ('', 'None') then null else src."CLRQ__trim" end end as "established_date__in",
+        case when (starts_with(src."DJJGDM__trim", chr(123)) and json_valid(src."DJJGDM__trim")) then null else case when src."DJJGDM__trim" in ('', 'None') then null else case when strlen(src."DJJGDM__trim") = length(src."DJJGDM__trim") then src."DJJGDM__trim" else translate(src."DJJGDM__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "registration_division_code__in",
+        case when (starts_with(src."HYDM__trim", chr(123)) and json_valid(src."HYDM__trim")) then null else case when src."HYDM__trim" in ('', 'None') then null else case when strlen(src."HYDM__trim") = length(src."HYDM__trim") then src."HYDM__trim" else translate(src."HYDM__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "industry_code__in",
+        case when (starts_with(src."JYZT__trim", chr(123)) and json_valid(src."JYZT__trim")) then null else case when src."JYZT__trim" in ('', 'None') then null else src."JYZT__trim" end end as "status_code__in",
+        case when (starts_with(src."DZZZBS__trim", chr(123)) and json_valid(src."DZZZBS__trim")) then null else upper(case when src."DZZZBS__trim" in ('', 'None') then null else case when strlen(src."DZZZBS__trim") = length(src."DZZZBS__trim") then src."DZZZBS__trim" else translate(src."DZZZBS__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "ecert_identifier__in",
     from trimmed as src
 ),
 
@@ -48,7 +48,7 @@ valued as (
         src."enterprise_name__in" as "enterprise_name__out",
         src."legal_representative__in" as "legal_representative__out",
         case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cw_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
-        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and list_transform([regexp_extract(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', ''), '^\s*[+-]?[0-9]*\.?([0-9]*?)0*(?:[eE]([+-]?[0-9]+))?\s*$', ['fraction', 'exponent'])], lambda p: length(p.fraction) - coalesce(try_cast(nullif(p.exponent, '') as integer), 0))[1] <= 2 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
         try_strptime(src."established_date__in", ['%Y%m%d'])::date as "established_date__out",
         src."registration_division_code__in" as "registration_division_code__out",
         src."industry_code__in" as "industry_code__out",
@@ -79,21 +79,43 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is null)
+        case when ((starts_with(src."TYSHXYDM__trim", chr(123)) and json_valid(src."TYSHXYDM__trim")))
+            or ((starts_with(src."QYMC__trim", chr(123)) and json_valid(src."QYMC__trim")))
+            or ((starts_with(src."FDDBR__trim", chr(123)) and json_valid(src."FDDBR__trim")))
+            or ((starts_with(src."QYLX__trim", chr(123)) and json_valid(src."QYLX__trim")))
+            or (src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is null)
             or (src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is not null)
+            or ((starts_with(src."ZCZB__trim", chr(123)) and json_valid(src."ZCZB__trim")))
             or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
             or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17))
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and src."registered_capital_yuan__out" is null)
+            or ((starts_with(src."CLRQ__trim", chr(123)) and json_valid(src."CLRQ__trim")))
             or (src."established_date__in" is not null and src."established_date__out" is null)
+            or ((starts_with(src."DJJGDM__trim", chr(123)) and json_valid(src."DJJGDM__trim")))
+            or ((starts_with(src."HYDM__trim", chr(123)) and json_valid(src."HYDM__trim")))
+            or ((starts_with(src."JYZT__trim", chr(123)) and json_valid(src."JYZT__trim")))
             or (src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is null)
             or (src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is not null)
+            or ((starts_with(src."DZZZBS__trim", chr(123)) and json_valid(src."DZZZBS__trim")))
         then list_filter([
+            case when (starts_with(src."TYSHXYDM__trim", chr(123)) and json_valid(src."TYSHXYDM__trim")) then {'reason': 'nested_object', 'field': 'uscc', 'value': left((src."uscc__in")::varchar, 200)} end,
+            case when (starts_with(src."QYMC__trim", chr(123)) and json_valid(src."QYMC__trim")) then {'reason': 'nested_object', 'field': 'enterprise_name', 'value': left((src."enterprise_name__in")::varchar, 200)} end,
+            case when (starts_with(src."FDDBR__trim", chr(123)) and json_valid(src."FDDBR__trim")) then {'reason': 'nested_object', 'field': 'legal_representative', 'value': left(tongban_mask('name', (src."legal_representative__in")::varchar), 200)} end,
+            case when (starts_with(src."QYLX__trim", chr(123)) and json_valid(src."QYLX__trim")) then {'reason': 'nested_object', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."entity_type_code__in" is not null and map_extract_value(cw_entity_type.lookup, src."entity_type_code__in") is null and map_extract_value(cw_entity_type.pending, src."entity_type_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
+            case when (starts_with(src."ZCZB__trim", chr(123)) and json_valid(src."ZCZB__trim")) then {'reason': 'nested_object', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and src."registered_capital_yuan__out" is null then {'reason': 'too_precise', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when (starts_with(src."CLRQ__trim", chr(123)) and json_valid(src."CLRQ__trim")) then {'reason': 'nested_object', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
+            case when (starts_with(src."DJJGDM__trim", chr(123)) and json_valid(src."DJJGDM__trim")) then {'reason': 'nested_object', 'field': 'registration_division_code', 'value': left((src."registration_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."HYDM__trim", chr(123)) and json_valid(src."HYDM__trim")) then {'reason': 'nested_object', 'field': 'industry_code', 'value': left((src."industry_code__in")::varchar, 200)} end,
+            case when (starts_with(src."JYZT__trim", chr(123)) and json_valid(src."JYZT__trim")) then {'reason': 'nested_object', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
             case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
-            case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
+            case when src."status_code__in" is not null and map_extract_value(cw_license_status.lookup, src."status_code__in") is null and map_extract_value(cw_license_status.pending, src."status_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when (starts_with(src."DZZZBS__trim", chr(123)) and json_valid(src."DZZZBS__trim")) then {'reason': 'nested_object', 'field': 'ecert_identifier', 'value': left((src."ecert_identifier__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
     from valued as src

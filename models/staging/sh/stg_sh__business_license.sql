@@ -28,16 +28,16 @@ trimmed as (
 prepared as (
     select
         src.*,
-        upper(case when src."uscc__trim" in ('', 'None') then null else src."uscc__trim" end) as "uscc__in",
-        case when src."enterprise_name__trim" in ('', 'None') then null else src."enterprise_name__trim" end as "enterprise_name__in",
-        case when src."legal_representative__trim" in ('', 'None') then null else src."legal_representative__trim" end as "legal_representative__in",
-        case when src."entity_type__trim" in ('', 'None') then null else src."entity_type__trim" end as "entity_type_code__in",
-        case when src."registered_capital__trim" in ('', 'None') then null else src."registered_capital__trim" end as "registered_capital_yuan__in",
-        case when src."established_date__trim" in ('', 'None') then null else src."established_date__trim" end as "established_date__in",
-        case when src."registration_district_code__trim" in ('', 'None') then null else src."registration_district_code__trim" end as "registration_division_code__in",
-        nullif(trim(regexp_replace(upper(case when src."industry_code__trim" in ('', 'None') then null else src."industry_code__trim" end), '^[A-T]', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "industry_code__in",
-        case when src."status__trim" in ('', 'None') then null else src."status__trim" end as "status_code__in",
-        upper(case when src."ecert_id__trim" in ('', 'None') then null else src."ecert_id__trim" end) as "ecert_identifier__in",
+        case when (starts_with(src."uscc__trim", chr(123)) and json_valid(src."uscc__trim")) then null else upper(case when src."uscc__trim" in ('', 'None') then null else case when strlen(src."uscc__trim") = length(src."uscc__trim") then src."uscc__trim" else translate(src."uscc__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "uscc__in",
+        case when (starts_with(src."enterprise_name__trim", chr(123)) and json_valid(src."enterprise_name__trim")) then null else case when src."enterprise_name__trim" in ('', 'None') then null else src."enterprise_name__trim" end end as "enterprise_name__in",
+        case when (starts_with(src."legal_representative__trim", chr(123)) and json_valid(src."legal_representative__trim")) then null else case when src."legal_representative__trim" in ('', 'None') then null else src."legal_representative__trim" end end as "legal_representative__in",
+        case when (starts_with(src."entity_type__trim", chr(123)) and json_valid(src."entity_type__trim")) then null else case when src."entity_type__trim" in ('', 'None') then null else src."entity_type__trim" end end as "entity_type_code__in",
+        case when (starts_with(src."registered_capital__trim", chr(123)) and json_valid(src."registered_capital__trim")) then null else case when src."registered_capital__trim" in ('', 'None') then null else src."registered_capital__trim" end end as "registered_capital_yuan__in",
+        case when (starts_with(src."established_date__trim", chr(123)) and json_valid(src."established_date__trim")) then null else case when src."established_date__trim" in ('', 'None') then null else src."established_date__trim" end end as "established_date__in",
+        case when (starts_with(src."registration_district_code__trim", chr(123)) and json_valid(src."registration_district_code__trim")) then null else case when src."registration_district_code__trim" in ('', 'None') then null else case when strlen(src."registration_district_code__trim") = length(src."registration_district_code__trim") then src."registration_district_code__trim" else translate(src."registration_district_code__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "registration_division_code__in",
+        case when (starts_with(src."industry_code__trim", chr(123)) and json_valid(src."industry_code__trim")) then null else nullif(trim(regexp_replace(upper(case when src."industry_code__trim" in ('', 'None') then null else case when strlen(src."industry_code__trim") = length(src."industry_code__trim") then src."industry_code__trim" else translate(src."industry_code__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end), '^[A-T]', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') end as "industry_code__in",
+        case when (starts_with(src."status__trim", chr(123)) and json_valid(src."status__trim")) then null else case when src."status__trim" in ('', 'None') then null else src."status__trim" end end as "status_code__in",
+        case when (starts_with(src."ecert_id__trim", chr(123)) and json_valid(src."ecert_id__trim")) then null else upper(case when src."ecert_id__trim" in ('', 'None') then null else case when strlen(src."ecert_id__trim") = length(src."ecert_id__trim") then src."ecert_id__trim" else translate(src."ecert_id__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "ecert_identifier__in",
     from trimmed as src
 ),
 
@@ -48,7 +48,7 @@ valued as (
         src."enterprise_name__in" as "enterprise_name__out",
         src."legal_representative__in" as "legal_representative__out",
         case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
-        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and list_transform([regexp_extract(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', ''), '^\s*[+-]?[0-9]*\.?([0-9]*?)0*(?:[eE]([+-]?[0-9]+))?\s*$', ['fraction', 'exponent'])], lambda p: length(p.fraction) - coalesce(try_cast(nullif(p.exponent, '') as integer), 0))[1] <= 2 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
         try_strptime(src."established_date__in", ['%Y-%m-%d'])::date as "established_date__out",
         src."registration_division_code__in" as "registration_division_code__out",
         src."industry_code__in" as "industry_code__out",
@@ -79,17 +79,39 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+        case when ((starts_with(src."uscc__trim", chr(123)) and json_valid(src."uscc__trim")))
+            or ((starts_with(src."enterprise_name__trim", chr(123)) and json_valid(src."enterprise_name__trim")))
+            or ((starts_with(src."legal_representative__trim", chr(123)) and json_valid(src."legal_representative__trim")))
+            or ((starts_with(src."entity_type__trim", chr(123)) and json_valid(src."entity_type__trim")))
+            or (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+            or ((starts_with(src."registered_capital__trim", chr(123)) and json_valid(src."registered_capital__trim")))
             or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
             or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17))
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and src."registered_capital_yuan__out" is null)
+            or ((starts_with(src."established_date__trim", chr(123)) and json_valid(src."established_date__trim")))
             or (src."established_date__in" is not null and src."established_date__out" is null)
+            or ((starts_with(src."registration_district_code__trim", chr(123)) and json_valid(src."registration_district_code__trim")))
+            or ((starts_with(src."industry_code__trim", chr(123)) and json_valid(src."industry_code__trim")))
+            or ((starts_with(src."status__trim", chr(123)) and json_valid(src."status__trim")))
             or (src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null)
+            or ((starts_with(src."ecert_id__trim", chr(123)) and json_valid(src."ecert_id__trim")))
         then list_filter([
+            case when (starts_with(src."uscc__trim", chr(123)) and json_valid(src."uscc__trim")) then {'reason': 'nested_object', 'field': 'uscc', 'value': left((src."uscc__in")::varchar, 200)} end,
+            case when (starts_with(src."enterprise_name__trim", chr(123)) and json_valid(src."enterprise_name__trim")) then {'reason': 'nested_object', 'field': 'enterprise_name', 'value': left((src."enterprise_name__in")::varchar, 200)} end,
+            case when (starts_with(src."legal_representative__trim", chr(123)) and json_valid(src."legal_representative__trim")) then {'reason': 'nested_object', 'field': 'legal_representative', 'value': left(tongban_mask('name', (src."legal_representative__in")::varchar), 200)} end,
+            case when (starts_with(src."entity_type__trim", chr(123)) and json_valid(src."entity_type__trim")) then {'reason': 'nested_object', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
+            case when (starts_with(src."registered_capital__trim", chr(123)) and json_valid(src."registered_capital__trim")) then {'reason': 'nested_object', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and src."registered_capital_yuan__out" is null then {'reason': 'too_precise', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when (starts_with(src."established_date__trim", chr(123)) and json_valid(src."established_date__trim")) then {'reason': 'nested_object', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
-            case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
+            case when (starts_with(src."registration_district_code__trim", chr(123)) and json_valid(src."registration_district_code__trim")) then {'reason': 'nested_object', 'field': 'registration_division_code', 'value': left((src."registration_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."industry_code__trim", chr(123)) and json_valid(src."industry_code__trim")) then {'reason': 'nested_object', 'field': 'industry_code', 'value': left((src."industry_code__in")::varchar, 200)} end,
+            case when (starts_with(src."status__trim", chr(123)) and json_valid(src."status__trim")) then {'reason': 'nested_object', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when (starts_with(src."ecert_id__trim", chr(123)) and json_valid(src."ecert_id__trim")) then {'reason': 'nested_object', 'field': 'ecert_identifier', 'value': left((src."ecert_identifier__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
     from valued as src

@@ -28,16 +28,16 @@ trimmed as (
 prepared as (
     select
         src.*,
-        upper(case when src."uscc__trim" in ('', 'None') then null else src."uscc__trim" end) as "uscc__in",
-        case when src."enterpriseName__trim" in ('', 'None') then null else src."enterpriseName__trim" end as "enterprise_name__in",
-        case when src."legalRepresentative__trim" in ('', 'None') then null else src."legalRepresentative__trim" end as "legal_representative__in",
-        lower(case when src."entityType__trim" in ('', 'None') then null else src."entityType__trim" end) as "entity_type_code__in",
-        case when src."registeredCapital__trim" in ('', 'None') then null else src."registeredCapital__trim" end as "registered_capital_yuan__in",
-        case when src."establishedDate__trim" in ('', 'None') then null else src."establishedDate__trim" end as "established_date__in",
-        case when src."registrationDivisionCode__trim" in ('', 'None') then null else src."registrationDivisionCode__trim" end as "registration_division_code__in",
-        case when src."industryCode__trim" in ('', 'None') then null else src."industryCode__trim" end as "industry_code__in",
-        lower(case when src."status__trim" in ('', 'None') then null else src."status__trim" end) as "status_code__in",
-        upper(case when src."ecertIdentifier__trim" in ('', 'None') then null else src."ecertIdentifier__trim" end) as "ecert_identifier__in",
+        case when (starts_with(src."uscc__trim", chr(123)) and json_valid(src."uscc__trim")) then null else upper(case when src."uscc__trim" in ('', 'None') then null else case when strlen(src."uscc__trim") = length(src."uscc__trim") then src."uscc__trim" else translate(src."uscc__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "uscc__in",
+        case when (starts_with(src."enterpriseName__trim", chr(123)) and json_valid(src."enterpriseName__trim")) then null else case when src."enterpriseName__trim" in ('', 'None') then null else src."enterpriseName__trim" end end as "enterprise_name__in",
+        case when (starts_with(src."legalRepresentative__trim", chr(123)) and json_valid(src."legalRepresentative__trim")) then null else case when src."legalRepresentative__trim" in ('', 'None') then null else src."legalRepresentative__trim" end end as "legal_representative__in",
+        case when (starts_with(src."entityType__trim", chr(123)) and json_valid(src."entityType__trim")) then null else lower(case when src."entityType__trim" in ('', 'None') then null else src."entityType__trim" end) end as "entity_type_code__in",
+        case when (starts_with(src."registeredCapital__trim", chr(123)) and json_valid(src."registeredCapital__trim")) then null else case when src."registeredCapital__trim" in ('', 'None') then null else src."registeredCapital__trim" end end as "registered_capital_yuan__in",
+        case when (starts_with(src."establishedDate__trim", chr(123)) and json_valid(src."establishedDate__trim")) then null else case when src."establishedDate__trim" in ('', 'None') then null else src."establishedDate__trim" end end as "established_date__in",
+        case when (starts_with(src."registrationDivisionCode__trim", chr(123)) and json_valid(src."registrationDivisionCode__trim")) then null else case when src."registrationDivisionCode__trim" in ('', 'None') then null else case when strlen(src."registrationDivisionCode__trim") = length(src."registrationDivisionCode__trim") then src."registrationDivisionCode__trim" else translate(src."registrationDivisionCode__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "registration_division_code__in",
+        case when (starts_with(src."industryCode__trim", chr(123)) and json_valid(src."industryCode__trim")) then null else case when src."industryCode__trim" in ('', 'None') then null else case when strlen(src."industryCode__trim") = length(src."industryCode__trim") then src."industryCode__trim" else translate(src."industryCode__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "industry_code__in",
+        case when (starts_with(src."status__trim", chr(123)) and json_valid(src."status__trim")) then null else lower(case when src."status__trim" in ('', 'None') then null else src."status__trim" end) end as "status_code__in",
+        case when (starts_with(src."ecertIdentifier__trim", chr(123)) and json_valid(src."ecertIdentifier__trim")) then null else upper(case when src."ecertIdentifier__trim" in ('', 'None') then null else case when strlen(src."ecertIdentifier__trim") = length(src."ecertIdentifier__trim") then src."ecertIdentifier__trim" else translate(src."ecertIdentifier__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end) end as "ecert_identifier__in",
     from trimmed as src
 ),
 
@@ -48,7 +48,7 @@ valued as (
         src."enterprise_name__in" as "enterprise_name__out",
         src."legal_representative__in" as "legal_representative__out",
         case when src."entity_type_code__in" is null then null else coalesce(map_extract_value(cl_entity_type.lookup, src."entity_type_code__in"), null) end as "entity_type_code__out",
-        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
+        case when abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and list_transform([regexp_extract(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', ''), '^\s*[+-]?[0-9]*\.?([0-9]*?)0*(?:[eE]([+-]?[0-9]+))?\s*$', ['fraction', 'exponent'])], lambda p: length(p.fraction) - coalesce(try_cast(nullif(p.exponent, '') as integer), 0))[1] <= 2 then try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) end as "registered_capital_yuan__out",
         case when regexp_full_match(src."established_date__in", '[0-9]{10,13}') then (epoch_ms(src."established_date__in"::bigint) + interval 8 hours)::date end as "established_date__out",
         src."registration_division_code__in" as "registration_division_code__out",
         src."industry_code__in" as "industry_code__out",
@@ -79,17 +79,39 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+        case when ((starts_with(src."uscc__trim", chr(123)) and json_valid(src."uscc__trim")))
+            or ((starts_with(src."enterpriseName__trim", chr(123)) and json_valid(src."enterpriseName__trim")))
+            or ((starts_with(src."legalRepresentative__trim", chr(123)) and json_valid(src."legalRepresentative__trim")))
+            or ((starts_with(src."entityType__trim", chr(123)) and json_valid(src."entityType__trim")))
+            or (src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null)
+            or ((starts_with(src."registeredCapital__trim", chr(123)) and json_valid(src."registeredCapital__trim")))
             or (src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null)
             or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17))
+            or (try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and src."registered_capital_yuan__out" is null)
+            or ((starts_with(src."establishedDate__trim", chr(123)) and json_valid(src."establishedDate__trim")))
             or (src."established_date__in" is not null and src."established_date__out" is null)
+            or ((starts_with(src."registrationDivisionCode__trim", chr(123)) and json_valid(src."registrationDivisionCode__trim")))
+            or ((starts_with(src."industryCode__trim", chr(123)) and json_valid(src."industryCode__trim")))
+            or ((starts_with(src."status__trim", chr(123)) and json_valid(src."status__trim")))
             or (src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null)
+            or ((starts_with(src."ecertIdentifier__trim", chr(123)) and json_valid(src."ecertIdentifier__trim")))
         then list_filter([
+            case when (starts_with(src."uscc__trim", chr(123)) and json_valid(src."uscc__trim")) then {'reason': 'nested_object', 'field': 'uscc', 'value': left((src."uscc__in")::varchar, 200)} end,
+            case when (starts_with(src."enterpriseName__trim", chr(123)) and json_valid(src."enterpriseName__trim")) then {'reason': 'nested_object', 'field': 'enterprise_name', 'value': left((src."enterprise_name__in")::varchar, 200)} end,
+            case when (starts_with(src."legalRepresentative__trim", chr(123)) and json_valid(src."legalRepresentative__trim")) then {'reason': 'nested_object', 'field': 'legal_representative', 'value': left(tongban_mask('name', (src."legal_representative__in")::varchar), 200)} end,
+            case when (starts_with(src."entityType__trim", chr(123)) and json_valid(src."entityType__trim")) then {'reason': 'nested_object', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
             case when src."entity_type_code__in" is not null and map_extract_value(cl_entity_type.lookup, src."entity_type_code__in") is null then {'reason': 'unmapped_code', 'field': 'entity_type_code', 'value': left((src."entity_type_code__in")::varchar, 200)} end,
+            case when (starts_with(src."registeredCapital__trim", chr(123)) and json_valid(src."registeredCapital__trim")) then {'reason': 'nested_object', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when src."registered_capital_yuan__in" is not null and try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is null then {'reason': 'invalid_number', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
             case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and not (abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17) then {'reason': 'out_of_range', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6)) is not null and abs(try_cast(replace(replace(src."registered_capital_yuan__in", ',', ''), '，', '') as decimal(38, 6))::double) * 1 < 1e17 and src."registered_capital_yuan__out" is null then {'reason': 'too_precise', 'field': 'registered_capital_yuan', 'value': left((src."registered_capital_yuan__in")::varchar, 200)} end,
+            case when (starts_with(src."establishedDate__trim", chr(123)) and json_valid(src."establishedDate__trim")) then {'reason': 'nested_object', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
             case when src."established_date__in" is not null and src."established_date__out" is null then {'reason': 'invalid_date', 'field': 'established_date', 'value': left((src."established_date__in")::varchar, 200)} end,
-            case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end
+            case when (starts_with(src."registrationDivisionCode__trim", chr(123)) and json_valid(src."registrationDivisionCode__trim")) then {'reason': 'nested_object', 'field': 'registration_division_code', 'value': left((src."registration_division_code__in")::varchar, 200)} end,
+            case when (starts_with(src."industryCode__trim", chr(123)) and json_valid(src."industryCode__trim")) then {'reason': 'nested_object', 'field': 'industry_code', 'value': left((src."industry_code__in")::varchar, 200)} end,
+            case when (starts_with(src."status__trim", chr(123)) and json_valid(src."status__trim")) then {'reason': 'nested_object', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when src."status_code__in" is not null and map_extract_value(cl_license_status.lookup, src."status_code__in") is null then {'reason': 'unmapped_code', 'field': 'status_code', 'value': left((src."status_code__in")::varchar, 200)} end,
+            case when (starts_with(src."ecertIdentifier__trim", chr(123)) and json_valid(src."ecertIdentifier__trim")) then {'reason': 'nested_object', 'field': 'ecert_identifier', 'value': left((src."ecert_identifier__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         []::struct(reason varchar, field varchar, value varchar)[] as note_issues,
     from valued as src
