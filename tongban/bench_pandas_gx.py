@@ -29,6 +29,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import re
 import secrets
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tongban.bench import Stages as _Stages
+from tongban.standards.dbtgen import AMOUNT_PARTS_RE, field_columns, reads_half_width
 
 TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (dbtgen.TRIM_CHARS)
 
@@ -96,7 +98,7 @@ def _phone(values: list) -> list:
     from tongban.standards.dbtgen import PHONE_FIXED_RE, PHONE_MOBILE_RE
 
     fixed, mobile = re.compile(PHONE_FIXED_RE), re.compile(PHONE_MOBILE_RE)
-    table = str.maketrans({"—": "-", "－": "-", "（": "(", "）": ")"})
+    table = str.maketrans({"—": "-"})  # full-width characters were read half-width already
     out = []
     for v in values:
         if v is None:
@@ -110,6 +112,37 @@ def _phone(values: list) -> list:
         m = mobile.search(cleaned)
         out.append(m.group(1) if m else None)
     return out
+
+
+def _half_width(s):
+    """The SQL's half_width_sql: only the values with a non-ASCII character are translated."""
+    from tongban.validators import half_width
+
+    wide = s.notna() & ~s.str.isascii().fillna(True).astype(bool)
+    return s.where(~wide, s[wide].map(half_width)) if wide.any() else s
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _nested_objects(frame, columns: list[str], n: int):
+    """Rows where one of ``columns`` holds a JSON object (the SQL's nested_object)."""
+    import pandas as pd
+
+    flag = pd.Series(False, index=pd.RangeIndex(n))
+    for c in columns:
+        if c not in frame.columns:
+            continue
+        t = frame[c].astype(object).where(frame[c].notna(), None).str.strip(TRIM)
+        candidate = t.str.startswith("{").fillna(False).astype(bool)
+        if candidate.any():
+            hit = t[candidate].map(_is_json_object).astype(bool)  # the few values starting with '{'
+            flag[hit[hit].index] = True
+    return flag
 
 
 def _parse_list(v: str | None) -> list[str] | None:
@@ -159,6 +192,13 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
             out[f.name] = "unknown" if has_unknown else None
             continue
         s = source(fm.source, m.null_values if fm.null_values is None else fm.null_values)
+        if reads_half_width(f, fm):
+            s = _half_width(s)
+        if not any(step.op == "parse_list" for step in fm.steps):
+            objects = _nested_objects(frame, field_columns(fm), n)
+            if objects.any():
+                s = s.where(~objects, None)
+            checks[f"chk__nested_object__{f.name}"] = (objects, f.on_invalid == "quarantine")
         is_list = False
         steps = list(fm.steps)
         terminal = steps.pop() if steps and steps[-1].op in ("crosswalk", "match_code", "parse_date",
@@ -254,11 +294,16 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
             from tongban.standards.models import AMOUNT_UNITS
 
             factor = float(AMOUNT_UNITS[arg])
-            number = pd.to_numeric(s.str.replace(",", "").str.replace("，", ""), errors="coerce")
+            text = s.str.replace(",", "").str.replace("，", "")
+            number = pd.to_numeric(text, errors="coerce")
             fits = (number.abs() * factor) < 1e17
-            out[f.name] = (number * factor).where(fits)
+            parts = text.str.extract(AMOUNT_PARTS_RE)  # as the SQL: places stated, trailing zeros aside
+            places = parts[0].str.len().fillna(0) - pd.to_numeric(parts[1], errors="coerce").fillna(0)
+            exact = places <= 2 + round(math.log10(factor))
+            out[f.name] = (number * factor).where(fits & exact)
             checks[f"chk__invalid_number__{f.name}"] = (s.notna() & number.isna(), blocking_invalid)
             checks[f"chk__out_of_range__{f.name}"] = (number.notna() & ~fits, blocking_invalid)
+            checks[f"chk__too_precise__{f.name}"] = (number.notna() & fits & ~exact, blocking_invalid)
         elif op == "phone":
             has_at = s.str.contains("@", regex=False).fillna(False).astype(bool)
             found = pd.Series(_phone(s.tolist()), dtype=object)
@@ -340,11 +385,15 @@ def standard_checks(std, ent, frame, *, ref_dir: Path | None):
             frame[f"chk__duplicate_value__{f.name}"] = col.notna() & col.duplicated()
     for r in ent.rules:
         if isinstance(r, MinAgeAt):
-            def too_young(idn, day, years=r.years):
+            earliest = ent.field(r.date_field).not_before
+
+            def too_young(idn, day, years=r.years, earliest=earliest):
                 born = validators.gb11643_birth_date(idn)
                 if born is None or day is None or day is pd.NaT:
                     return False
                 day = day.date()
+                if earliest is not None and day < earliest:
+                    return False  # the date's own reason (date_too_early), no age from it
                 try:
                     limit = born.replace(year=born.year + years)
                 except ValueError:  # 29 February

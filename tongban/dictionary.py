@@ -416,7 +416,12 @@ def field_rules(ent: Entity, f: FieldDef) -> list[str]:
     if f.not_future:
         out.append("不得晚于运行日期 not after the run date; later → date_in_future")
     if f.not_before is not None:
-        out.append(f"不得早于 {f.not_before.isoformat()} not before {f.not_before.isoformat()}; earlier → date_too_early")
+        d = f.not_before.isoformat()
+        out.append(f"不得早于 {d} not before {d}; earlier → date_too_early")
+    if f.type == "decimal(20,2)":
+        out.append("精确到分 exact to the fen (0.01 yuan); more decimal places → too_precise, never rounded")
+    if f.validator or f.pii == "id_number":
+        out.append("全角数字和字母按半角读取 full-width digits and letters are read as half-width (NFKC)")
     if f.unique:
         out.append("全区域唯一 unique across the region; a later duplicate → duplicate_value")
     if f.code_list and not f.derived:
@@ -602,6 +607,11 @@ class _Builder:
             ids.append(f"f-{f.name}")
         p.add(Table(("字段 Field", "中文名", "English name", "类型 Type", "必填 Required", "代码表 Code list",
                      "规则 Rules", "说明 Description"), rows, ids))
+        p.add(Para(("嵌套的 JSON 对象不是任何字段的取值：该字段留空，记录以 ", Code("nested_object"),
+                    " 退回（on_invalid: null 的字段置空发布；parse_list 只读 JSON 列表）。A nested JSON object is no "
+                    "field's value: the field is left empty and the row goes back with ", Code("nested_object"),
+                    " (a field with on_invalid: null is published empty; parse_list reads JSON lists only)."),
+                   note=True))
 
         p.add(Heading(2, ("跨字段规则 Cross-field rules",), "rules"))
         if e.rules:

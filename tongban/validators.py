@@ -29,6 +29,19 @@ from tongban.reference import (
     nbs_statistical_codes,
 )
 
+#: Full-width ASCII (U+FF01-U+FF5E) and the ideographic space, and what NFKC makes of each:
+#: identifiers typed with a Chinese input method (１３８００１３８０００, （０２１）, ９１３１...Ｘ) are
+#: read as the half-width identifiers they are. The SQL twin is dbtgen's ``half_width_sql``.
+FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+HALF_WIDTH = "".join(chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)) + " "
+_HALF_WIDTH_TABLE = str.maketrans(FULL_WIDTH, HALF_WIDTH)
+
+
+def half_width(value: str | None) -> str | None:
+    """``value`` with full-width ASCII and the ideographic space made half-width (as NFKC does)."""
+    return value.translate(_HALF_WIDTH_TABLE) if value is not None and not value.isascii() else value
+
+
 #: problem code → what is wrong (English; for feedback to producers)
 PROBLEMS: dict[str, str] = {
     # GB 11643-1999 citizen identity number

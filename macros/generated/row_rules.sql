@@ -31,12 +31,12 @@ select
             or ("hukou_division_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'hukou_division_code'))
             or ("province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code'))
             or ("birth_date" > current_date)
-            or ("birth_date" < '1900-01-01'::date)
+            or ("birth_date" < date '1900-01-01')
             or ("birth_division_code__problem" is not null)
             or ("mother_id_number__problem" is not null)
             or ("father_id_number__problem" is not null)
             or ("hukou_division_code__problem" is not null)
-            or (gb11643_birth_date("mother_id_number") is not null and "birth_date" is not null and gb11643_birth_date("mother_id_number") + to_years(14) > "birth_date")
+            or (gb11643_birth_date("mother_id_number") is not null and "birth_date" is not null and "birth_date" >= date '1900-01-01' and gb11643_birth_date("mother_id_number") + to_years(14) > "birth_date")
         then list_filter([
             case when "birth_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_id') then {'reason': 'missing_required', 'field': 'birth_id', 'value': left((null)::varchar, 200)} end,
             case when "birth_certificate_number" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'birth_certificate_number') then {'reason': 'missing_required', 'field': 'birth_certificate_number', 'value': left((null)::varchar, 200)} end,
@@ -50,12 +50,12 @@ select
             case when "hukou_division_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'hukou_division_code') then {'reason': 'missing_required', 'field': 'hukou_division_code', 'value': left((null)::varchar, 200)} end,
             case when "province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code') then {'reason': 'missing_required', 'field': 'province_code', 'value': left((null)::varchar, 200)} end,
             case when "birth_date" > current_date then {'reason': 'date_in_future', 'field': 'birth_date', 'value': left(("birth_date")::varchar, 200)} end,
-            case when "birth_date" < '1900-01-01'::date then {'reason': 'date_too_early', 'field': 'birth_date', 'value': left(("birth_date")::varchar, 200)} end,
+            case when "birth_date" < date '1900-01-01' then {'reason': 'date_too_early', 'field': 'birth_date', 'value': left(("birth_date")::varchar, 200)} end,
             case when "birth_division_code__problem" is not null then {'reason': "birth_division_code__problem", 'field': 'birth_division_code', 'value': left(("birth_division_code")::varchar, 200)} end,
             case when "mother_id_number__problem" is not null then {'reason': "mother_id_number__problem", 'field': 'mother_id_number', 'value': left(tongban_mask('id_number', ("mother_id_number")::varchar), 200)} end,
             case when "father_id_number__problem" is not null then {'reason': "father_id_number__problem", 'field': 'father_id_number', 'value': left(tongban_mask('id_number', ("father_id_number")::varchar), 200)} end,
             case when "hukou_division_code__problem" is not null then {'reason': "hukou_division_code__problem", 'field': 'hukou_division_code', 'value': left(("hukou_division_code")::varchar, 200)} end,
-            case when gb11643_birth_date("mother_id_number") is not null and "birth_date" is not null and gb11643_birth_date("mother_id_number") + to_years(14) > "birth_date" then {'reason': 'mother_too_young', 'field': 'mother_id_number', 'value': left(tongban_mask('id_number', ("mother_id_number")::varchar), 200)} end
+            case when gb11643_birth_date("mother_id_number") is not null and "birth_date" is not null and "birth_date" >= date '1900-01-01' and gb11643_birth_date("mother_id_number") + to_years(14) > "birth_date" then {'reason': 'mother_too_young', 'field': 'mother_id_number', 'value': left(tongban_mask('id_number', ("mother_id_number")::varchar), 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as row_reasons,
 from checked
 {% endmacro %}

@@ -62,3 +62,21 @@ def test_a_few_bad_identifiers_are_rows_to_quarantine_not_a_shape_problem(inbox:
     those rows go to quarantine with reasons, the delivery lands."""
     res = _land(inbox, "js", "business_license", tmp_path)
     assert res.status == "landed"
+
+
+def test_identifiers_typed_full_width_are_identifiers(inbox: Path, tmp_path: Path):
+    """A column of ID numbers typed with a Chinese input method (３１０...Ｘ) holds ID numbers: the
+    shape check reads them half-width, as the models do, and the delivery lands."""
+    to_full = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
+    p = inbox / "sh" / "births.csv"
+    with p.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    i = rows[0].index("mother_id_no")
+    for r in rows[1:]:
+        r[i] = r[i].translate(to_full)
+    full = tmp_path / "inbox"
+    (full / "sh").mkdir(parents=True)
+    with (full / "sh" / "births.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    res = _land(full, "sh", "birth_registration", tmp_path)
+    assert res.status == "landed", res.message

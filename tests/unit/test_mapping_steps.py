@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import duckdb
 import pytest
@@ -156,48 +155,59 @@ def test_proposed_entries_hold_back_blocking_fields_and_only_note_others():
     assert rows == [(["csv", "xls"], ["mapping_not_approved"]), (["csv", "unknown"], ["unmapped_code"])]
 
 
-# ---- odd values: parsed correctly, or quarantined with a reason of their own (issue: trust) ----
-
-def test_a_nested_json_object_in_a_text_field_is_quarantined_not_published_as_json():
-    from tongban.intake.readers import _json_text
-
-    nested = _json_text({"given": "小明", "family": "王"})  # what the reader makes of a nested record
-    rows = run_field("summary", ["trim"], [nested, '["a list", "is text here"]', "{not json", "普通文本"])
-    assert rows[0][1] == ["nested_object"]
-    assert [r[1] for r in rows[1:]] == [[], [], []]
+# ---- odd values (issue 14): each parses correctly or gets its own reason ----------------------
 
 
-def test_an_integral_float_in_a_json_delivery_is_its_integer_text():
-    from tongban.intake.readers import _json_text
-
-    assert _json_text(12345.0) == "12345" and _json_text(-7.0) == "-7"
-    assert _json_text(0.5) == "0.5" and _json_text(1e300) == "1e+300"  # not an integer's text
-
-
-def test_full_width_digits_in_a_phone_number_are_read():
-    rows = run_field("contact_phone", ["trim", "phone"], ["１３９６２９９９３９８", "（０５７１）８８２１７８００",
-                                                          "０５７１－８８２１７８００"])
-    assert [r[0] for r in rows] == ["13962999398", "0571-88217800", "0571-88217800"]
-    assert all(r[1] == [] for r in rows)
+def test_full_width_phone_numbers_are_read_half_width():
+    rows = run_field("contact_phone", ["trim", "phone"], [
+        "１３８００１３８０００", "（０２１）６４３７８８８８", "０５７１－８８２１７８００", "ｓｊｋｆ＠ｓｈａｎｇｈａｉ.ｇｏｖ.ｃｎ",
+        "１２３"], entity="birth_registration")
+    assert rows == [("13800138000", []), ("021-64378888", []), ("0571-88217800", []), (None, []),
+                    (None, ["invalid_phone"])]
 
 
-def test_an_amount_finer_than_fen_is_quarantined_not_rounded():
-    rows = run_field("registered_capital_yuan", ["trim", {"parse_amount": "元"}],
-                     ["150000.004", "150000.01", "１５００００", "15.0001"], entity="business_license")
-    assert rows[0][1] == ["too_precise"] and rows[3][1] == ["too_precise"]
-    assert rows[1] == (Decimal("150000.01"), []) and rows[2] == (Decimal(150000), [])
+@pytest.mark.parametrize(("field", "entity", "delivered", "read"), [
+    ("mother_id_number", "birth_registration", "　３１０１０１１９９００１０１１２３ｘ", "31010119900101123X"),
+    ("birth_certificate_number", "birth_registration", "Ｏ３１０１２３４５６７", "O3101234567"),
+    ("birth_division_code", "birth_registration", "３３０１０６", "330106"),
+    ("uscc", "business_license", "９１３１００００ＭＡ１ＦＬ４ＸＸ３Ｘ", "91310000MA1FL4XX3X"),
+    ("ecert_identifier", "business_license", "１．２．１５６", "1.2.156"),
+])
+def test_full_width_identifiers_are_read_half_width(field: str, entity: str, delivered: str, read: str):
+    assert run_field(field, ["trim", "upper"], [delivered, read], entity=entity) == [(read, []), (read, [])]
 
 
-def test_a_birth_date_before_1900_has_its_own_reason():
-    import duckdb as _duckdb
+def test_names_keep_their_full_width_characters():
+    """Only identifiers are read half-width: a name or title is published as delivered."""
+    assert run_field("child_name", ["trim"], ["张（Ａ）"], entity="birth_registration") == [("张（Ａ）", [])]
 
-    from tongban.standards.dbtgen import _standard_checks
 
-    ent = STD.entities["birth_registration"]
-    assert ent.field("birth_date").not_before == date(1900, 1, 1)
-    _cols, items, _helpers = _standard_checks(ent)
-    (cond,) = [c for c, issue in items if "date_too_early" in issue]
-    con = _duckdb.connect()
-    got = con.execute(f"select birth_date, {cond} from (select unnest(?::date[]) as birth_date)",
-                      [[date(1800, 1, 1), date(1900, 1, 1), date(2024, 5, 1)]]).fetchall()
-    assert [r[1] for r in got] == [True, False, False]
+def test_amounts_more_precise_than_a_fen_are_refused_not_rounded():
+    from decimal import Decimal
+
+    def amounts(unit: str, values: list[str]):
+        return run_field("registered_capital_yuan", ["trim", {"parse_amount": unit}], values,
+                         entity="business_license")
+
+    assert amounts("元", ["150000.004", "150000.00", "150000.0040000", "12.50", "1.5e3", "1.5e-20", "-0.001"]) == [
+        (None, ["too_precise"]), (Decimal("150000.00"), []), (None, ["too_precise"]), (Decimal("12.50"), []),
+        (Decimal("1500"), []), (None, ["too_precise"]), (None, ["too_precise"])]
+    # the scale is the fen in yuan: 万元 may have six places, 亿元 ten
+    assert amounts("万元", ["0.000001", "0.0000001", "12.3456785"]) == [
+        (Decimal("0.01"), []), (None, ["too_precise"]), (None, ["too_precise"])]
+    assert amounts("亿元", ["1.23456789", "0.0000000001", "0.00000000001"]) == [
+        (Decimal("123456789"), []), (Decimal("0.01"), []), (None, ["too_precise"])]
+
+
+def test_nested_json_objects_get_their_own_reason_and_no_value():
+    objects = ['{"given":"伟","family":"张"}', ' {"a": {"b": 1}} ', "{}"]
+    rows = run_field("title", ["trim"], [*objects, '["a"]', "{not json}", "{{ title }}"])
+    assert rows == [(None, ["nested_object"])] * 3 + [('["a"]', []), ("{not json}", []), ("{{ title }}", [])]
+    # a terminal step adds no second reason: the object never reaches it
+    rows = run_field("published_date", ["trim", {"parse_date": ["%Y-%m-%d"]}], [objects[0], "2023-06-02"])
+    assert rows == [(None, ["nested_object"]), (date(2023, 6, 2), [])]
+    rows = run_field("contact_phone", ["trim", "phone"], [objects[0]], entity="birth_registration")
+    assert rows == [(None, ["nested_object"])]
+    # only parse_list reads JSON, and only lists: an object there stays an invalid list
+    rows = run_field("formats", ["parse_list", {"crosswalk": "format"}], [objects[0]], crosswalk={"csv": "csv"})
+    assert rows == [(None, ["invalid_list"])]

@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import pytest
 
@@ -82,7 +83,7 @@ def test_json_array_values(tmp_path: Path) -> None:
     assert first["数据集名称"] == " 企业登记信息 "  # no trimming
     assert first["记录数"] == "19053"
     assert first["比例"] == "0.25"
-    assert first["整数浮点"] == "1.0"
+    assert first["整数浮点"] == "1"  # an integral number is its integer text (issue 14)
     assert first["大整数"] == "320586198503120011"
     assert first["开放"] == "true"
     assert first["停用"] == "false"
@@ -93,6 +94,32 @@ def test_json_array_values(tmp_path: Path) -> None:
     assert second["记录数"] == "-3"
     assert second["比例"] is None  # missing key
     assert second["联系人"] is None
+
+
+# identifiers and codes exported as numbers: the fraction part of zero is no part of the value;
+# a float past 2^53 has lost digits, so it keeps its float text for the validators to refuse
+ODD_NUMBERS = {"区划": 330106.0, "证号": 12345.0, "负零": -0.0, "半": 330106.5,
+               "身份证": 320586198503120011.0, "整数": 320586198503120011}
+ODD_NUMBERS_TEXT = ["330106", "12345", "0", "330106.5", "3.2058619850312e+17", "320586198503120011"]
+
+
+def test_json_integral_floats_are_integer_text(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    path.write_text(json.dumps([ODD_NUMBERS]), encoding="utf-8")
+    assert rows_of(read_delivery(path)) == [ODD_NUMBERS_TEXT]
+
+
+def test_json_lines_integral_floats_are_integer_text_when_duckdb_reads_them(tmp_path: Path) -> None:
+    from tongban.intake.staging import stage_delivery
+
+    path = tmp_path / "ids.jsonl"
+    path.write_text(json.dumps(ODD_NUMBERS) + "\n", encoding="utf-8")
+    staged = stage_delivery([path], format=None, sheet=None, declared=list(ODD_NUMBERS), work_dir=tmp_path / "w")
+    assert [p.reader for p in staged.parts] == ["duckdb"]
+    columns = ", ".join(f'"{c}"' for c in ODD_NUMBERS)
+    with duckdb.connect() as con:
+        rows = con.execute(f"select {columns} from {staged.relation()}").fetchall()
+    assert rows == [tuple(ODD_NUMBERS_TEXT)]
 
 
 def test_json_union_of_keys_in_first_seen_order(tmp_path: Path) -> None:
@@ -440,6 +467,15 @@ def test_xlsx_round_trip(tmp_path: Path) -> None:
         DeliveryReadError, match=r"has no sheet '附表'; its sheets are \['企业登记', '说明'\]"
     ):
         read_delivery(path, sheet="附表")
+
+
+def test_xlsx_number_cells_of_identifiers(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(list(ODD_NUMBERS)[:5])
+    workbook.active.append(list(ODD_NUMBERS.values())[:5])
+    path = tmp_path / "ids.xlsx"
+    workbook.save(path)
+    assert rows_of(read_delivery(path)) == [ODD_NUMBERS_TEXT[:5]]
 
 
 def test_xlsx_empty_header_cell_names_excel_column(tmp_path: Path) -> None:

@@ -81,8 +81,9 @@ def _valid_share(values, validator: str) -> float:
     check = {"gb11643": partial(validators.gb11643_problem, ref_dir=ref_dir),
              "gb32100": partial(validators.gb32100_problem, ref_dir=ref_dir),
              "gbt36904": validators.gbt36904_problem}[validator]
-    # only the first values are read: the check must not walk a 10M-row column in Python
-    stripped = (str(v).strip() for v in values if v is not None)
+    # only the first values are read: the check must not walk a 10M-row column in Python; they
+    # are read half-width, as the models read identifiers (３１０... typed in Chinese is an ID)
+    stripped = (validators.half_width(str(v)).strip() for v in values if v is not None)
     sample = list(islice((v for v in stripped if v), _SHAPE_SAMPLE))
     if not sample:
         return 1.0

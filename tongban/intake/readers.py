@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,6 +68,8 @@ _ASCII_BYTES = bytes(range(128))
 # json.dumps builds a new encoder per call when given options; these are reused.
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _PLAIN_JSON = json.JSONEncoder()
+#: every integer below this is exactly a float (53-bit significand)
+_EXACT_FLOAT_INTEGERS = 2**53
 
 
 class DeliveryReadError(Exception):
@@ -402,6 +403,18 @@ def _first_significant_char(path: Path, encoding: str) -> str:
 # JSON
 
 
+def _integral_text(value: float) -> str | None:
+    """An integral float as its integer text, else None. Exporters write identifiers and codes
+    as numbers (an XLSX cell, a JSON ``330106.0``): the digits are the value, ``.0`` is not.
+    From 2^53 on a float no longer holds every digit (an 18-digit ID typed into Excel has lost
+    its last ones), so None: the caller keeps the float's own text, which no identifier
+    validator accepts, rather than digits nobody delivered."""
+    if value.is_integer() and abs(value) < _EXACT_FLOAT_INTEGERS:  # is_integer: False for nan, inf
+        return str(int(value))
+    return None
+
+
+
 def _json_text(value: object) -> str | None:
     if value is None:
         return None
@@ -414,11 +427,7 @@ def _json_text(value: object) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        # an integral number written as a float (12345.0, an ID or code exported by a spreadsheet)
-        # is its integer's text, as an XLSX cell's is (_cell_text); never "12345.0"
-        if math.isfinite(value) and value.is_integer() and abs(value) < 2 ** 53:
-            return str(int(value))
-        return _PLAIN_JSON.encode(value)
+        return _integral_text(value) or _PLAIN_JSON.encode(value)
     if isinstance(value, str):
         return str(value)
     return _COMPACT_JSON.encode(value)
@@ -710,9 +719,7 @@ def _cell_text(value: object) -> str | None:
     if value is False:
         return "false"
     if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer():
-            return str(int(value))
-        return repr(value)
+        return _integral_text(value) or repr(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):

@@ -64,7 +64,8 @@ _DOCS: dict[str, dict[str, str]] = {
         "min": "Inclusive lower bound of a number; below it the row is quarantined (out_of_range).",
         "max": "Inclusive upper bound of a number; above it the row is quarantined (out_of_range).",
         "not_future": "A date after the run date quarantines the row (date_in_future).",
-        "not_before": "The earliest plausible date (YYYY-MM-DD); an earlier one quarantines the row (date_too_early).",
+        "not_before": "The earliest plausible date (YYYY-MM-DD); an earlier date quarantines the row "
+                      "(date_too_early) instead of passing as a placeholder such as 1800-01-01.",
         "unique": "A value seen earlier in the region quarantines the row (duplicate_value).",
         "pii": "Personal information: published only as <name>_pseudonym (keyed HMAC) and <name>_masked.",
         "label": "Name shown to people, in Chinese and English.",

@@ -7,8 +7,7 @@ climb out of the delivery inbox), so nothing in a mapping file can become code.
 
 from __future__ import annotations
 
-from datetime import date
-
+import datetime as dt
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -46,7 +45,8 @@ class FieldDef(Strict):
     min: float | None = None  # inclusive bounds of a number; outside -> out_of_range
     max: float | None = None
     not_future: bool = False  # a date after the run date -> date_in_future
-    not_before: date | None = None  # a date before this one -> date_too_early (e.g. a birth in 1800)
+    #: the earliest plausible date (a 1800-01-01 birth date is a placeholder, not a birth)
+    not_before: dt.date | None = None  # an earlier date -> date_too_early
     unique: bool = False  # a value seen earlier in the region -> duplicate_value
     #: personal information: published only as <name>_pseudonym (keyed HMAC) and <name>_masked.
     pii: Literal["name", "id_number", "phone"] | None = None
@@ -59,8 +59,10 @@ class FieldDef(Strict):
             raise ValueError("division_level applies only with validator: gbt2260")
         if (self.min is not None or self.max is not None) and self.type not in ("bigint", "double", "decimal(20,2)"):
             raise ValueError("min/max apply only to number fields (bigint, double, decimal(20,2))")
-        if (self.not_future or self.not_before is not None) and self.type != "date":
-            raise ValueError("not_future and not_before apply only to date fields")
+        if self.not_future and self.type != "date":
+            raise ValueError("not_future applies only to date fields")
+        if self.not_before is not None and self.type != "date":
+            raise ValueError("not_before applies only to date fields")
         if self.pii and (self.code_list or self.type != "varchar"):
             raise ValueError("a pii field must be varchar without a code list (its values are never listed)")
         return self

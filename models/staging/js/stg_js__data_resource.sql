@@ -33,15 +33,15 @@ trimmed as (
 prepared as (
     select
         src.*,
-        case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end as "title__in",
-        case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end as "summary__in",
-        case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end as "provider_name__in",
-        case when src."所属主题__trim" in ('', 'None', '无', '暂无') then null else src."所属主题__trim" end as "domain_code__in",
-        case when src."开放类型__trim" in ('', 'None', '无', '暂无') then null else src."开放类型__trim" end as "open_condition_code__in",
-        case when src."更新周期__trim" in ('', 'None', '无', '暂无') then null else src."更新周期__trim" end as "update_frequency_code__in",
-        case when src."资源更新日期__trim" in ('', 'None', '无', '暂无') then null else src."资源更新日期__trim" end as "updated_date__in",
+        case when (starts_with(src."资源名称__trim", chr(123)) and json_valid(src."资源名称__trim")) then null else case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end end as "title__in",
+        case when (starts_with(src."资源描述__trim", chr(123)) and json_valid(src."资源描述__trim")) then null else case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end end as "summary__in",
+        case when (starts_with(src."所属单位__trim", chr(123)) and json_valid(src."所属单位__trim")) then null else case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end end as "provider_name__in",
+        case when (starts_with(src."所属主题__trim", chr(123)) and json_valid(src."所属主题__trim")) then null else case when src."所属主题__trim" in ('', 'None', '无', '暂无') then null else src."所属主题__trim" end end as "domain_code__in",
+        case when (starts_with(src."开放类型__trim", chr(123)) and json_valid(src."开放类型__trim")) then null else case when src."开放类型__trim" in ('', 'None', '无', '暂无') then null else src."开放类型__trim" end end as "open_condition_code__in",
+        case when (starts_with(src."更新周期__trim", chr(123)) and json_valid(src."更新周期__trim")) then null else case when src."更新周期__trim" in ('', 'None', '无', '暂无') then null else src."更新周期__trim" end end as "update_frequency_code__in",
+        case when (starts_with(src."资源更新日期__trim", chr(123)) and json_valid(src."资源更新日期__trim")) then null else case when src."资源更新日期__trim" in ('', 'None', '无', '暂无') then null else src."资源更新日期__trim" end end as "updated_date__in",
         list_transform(case when json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)) as "formats__in",
-        case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end as "detail_url__in",
+        case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then null else case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end end as "detail_url__in",
     from trimmed as src
 ),
 
@@ -87,23 +87,31 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (starts_with(case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end, '{') and coalesce(json_valid(case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end), false))
-            or (starts_with(case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end, '{') and coalesce(json_valid(case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end), false))
-            or (starts_with(case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end, '{') and coalesce(json_valid(case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end), false))
+        case when ((starts_with(src."资源名称__trim", chr(123)) and json_valid(src."资源名称__trim")))
+            or ((starts_with(src."资源描述__trim", chr(123)) and json_valid(src."资源描述__trim")))
+            or ((starts_with(src."所属单位__trim", chr(123)) and json_valid(src."所属单位__trim")))
+            or ((starts_with(src."所属主题__trim", chr(123)) and json_valid(src."所属主题__trim")))
+            or ((starts_with(src."开放类型__trim", chr(123)) and json_valid(src."开放类型__trim")))
             or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null)
             or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null)
+            or ((starts_with(src."更新周期__trim", chr(123)) and json_valid(src."更新周期__trim")))
+            or ((starts_with(src."资源更新日期__trim", chr(123)) and json_valid(src."资源更新日期__trim")))
             or (src."updated_date__in" is not null and src."updated_date__out" is null)
             or (case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false))
-            or (starts_with(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end, '{') and coalesce(json_valid(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end), false))
+            or ((starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")))
         then list_filter([
-            case when starts_with(case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end, '{') and coalesce(json_valid(case when src."资源名称__trim" in ('', 'None', '无', '暂无') then null else src."资源名称__trim" end), false) then {'reason': 'nested_object', 'field': 'title', 'value': left((src."title__in")::varchar, 200)} end,
-            case when starts_with(case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end, '{') and coalesce(json_valid(case when src."资源描述__trim" in ('', 'None', '无', '暂无') then null else src."资源描述__trim" end), false) then {'reason': 'nested_object', 'field': 'summary', 'value': left((src."summary__in")::varchar, 200)} end,
-            case when starts_with(case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end, '{') and coalesce(json_valid(case when src."所属单位__trim" in ('', 'None', '无', '暂无') then null else src."所属单位__trim" end), false) then {'reason': 'nested_object', 'field': 'provider_name', 'value': left((src."provider_name__in")::varchar, 200)} end,
+            case when (starts_with(src."资源名称__trim", chr(123)) and json_valid(src."资源名称__trim")) then {'reason': 'nested_object', 'field': 'title', 'value': left((src."title__in")::varchar, 200)} end,
+            case when (starts_with(src."资源描述__trim", chr(123)) and json_valid(src."资源描述__trim")) then {'reason': 'nested_object', 'field': 'summary', 'value': left((src."summary__in")::varchar, 200)} end,
+            case when (starts_with(src."所属单位__trim", chr(123)) and json_valid(src."所属单位__trim")) then {'reason': 'nested_object', 'field': 'provider_name', 'value': left((src."provider_name__in")::varchar, 200)} end,
+            case when (starts_with(src."所属主题__trim", chr(123)) and json_valid(src."所属主题__trim")) then {'reason': 'nested_object', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
+            case when (starts_with(src."开放类型__trim", chr(123)) and json_valid(src."开放类型__trim")) then {'reason': 'nested_object', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
+            case when (starts_with(src."更新周期__trim", chr(123)) and json_valid(src."更新周期__trim")) then {'reason': 'nested_object', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
+            case when (starts_with(src."资源更新日期__trim", chr(123)) and json_valid(src."资源更新日期__trim")) then {'reason': 'nested_object', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
             case when src."updated_date__in" is not null and src."updated_date__out" is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
             case when case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
-            case when starts_with(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end, '{') and coalesce(json_valid(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end), false) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
+            case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         case when (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null)
             or (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null)

@@ -36,19 +36,19 @@ trimmed as (
 prepared as (
     select
         src.*,
-        case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end as "title__in",
-        case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end as "summary__in",
-        list_filter(list_transform(string_split(replace(case when src."标签__trim" in ('', 'None', '无', '暂无') then null else src."标签" end, ',', '、'), '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) as "keywords__in",
-        case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end as "provider_name__in",
-        list_filter(list_transform(string_split(case when src."数据领域__trim" in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1] as "domain_code__in",
-        case when src."开放条件__trim" in ('') then null else src."开放条件" end as "open_condition_code__in",
-        nullif(trim(regexp_replace(case when src."更新周期__trim" in ('', 'None', '无', '暂无') then null else src."更新周期__trim" end, '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') as "update_frequency_code__in",
-        case when src."发布日期__trim" in ('', 'None', '无', '暂无') then null else src."发布日期__trim" end as "published_date__in",
-        case when src."更新日期__trim" in ('', 'None', '无', '暂无') then null else src."更新日期__trim" end as "updated_date__in",
-        case when case when src."资源格式__trim" in ('', 'None', '无', '暂无') then null else src."资源格式__trim" end is null then null else [case when src."资源格式__trim" in ('', 'None', '无', '暂无') then null else src."资源格式__trim" end] end as "formats__in",
-        case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end as "contact_email__in",
-        case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end as "contact_phone__in",
-        case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end as "detail_url__in",
+        case when (starts_with(src."标题__trim", chr(123)) and json_valid(src."标题__trim")) then null else case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end end as "title__in",
+        case when (starts_with(src."摘要__trim", chr(123)) and json_valid(src."摘要__trim")) then null else case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end end as "summary__in",
+        case when (starts_with(src."标签__trim", chr(123)) and json_valid(src."标签__trim")) then null else list_filter(list_transform(string_split(replace(case when src."标签__trim" in ('', 'None', '无', '暂无') then null else src."标签" end, ',', '、'), '、'), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null) end as "keywords__in",
+        case when (starts_with(src."数源单位__trim", chr(123)) and json_valid(src."数源单位__trim")) then null else case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end end as "provider_name__in",
+        case when (starts_with(src."数据领域__trim", chr(123)) and json_valid(src."数据领域__trim")) then null else list_filter(list_transform(string_split(case when src."数据领域__trim" in ('', 'None', '无', '暂无') then null else src."数据领域" end, ','), lambda x: nullif(trim(x, (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '')), lambda x: x is not null)[1] end as "domain_code__in",
+        case when (starts_with(src."开放条件__trim", chr(123)) and json_valid(src."开放条件__trim")) then null else case when src."开放条件__trim" in ('') then null else src."开放条件" end end as "open_condition_code__in",
+        case when (starts_with(src."更新周期__trim", chr(123)) and json_valid(src."更新周期__trim")) then null else nullif(trim(regexp_replace(case when src."更新周期__trim" in ('', 'None', '无', '暂无') then null else src."更新周期__trim" end, '\(更新说明:[^)]*\)$', ''), (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))), '') end as "update_frequency_code__in",
+        case when (starts_with(src."发布日期__trim", chr(123)) and json_valid(src."发布日期__trim")) then null else case when src."发布日期__trim" in ('', 'None', '无', '暂无') then null else src."发布日期__trim" end end as "published_date__in",
+        case when (starts_with(src."更新日期__trim", chr(123)) and json_valid(src."更新日期__trim")) then null else case when src."更新日期__trim" in ('', 'None', '无', '暂无') then null else src."更新日期__trim" end end as "updated_date__in",
+        case when (starts_with(src."资源格式__trim", chr(123)) and json_valid(src."资源格式__trim")) then null else case when case when src."资源格式__trim" in ('', 'None', '无', '暂无') then null else src."资源格式__trim" end is null then null else [case when src."资源格式__trim" in ('', 'None', '无', '暂无') then null else src."资源格式__trim" end] end end as "formats__in",
+        case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end end as "contact_email__in",
+        case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else case when strlen(src."联系方式__trim") = length(src."联系方式__trim") then src."联系方式__trim" else translate(src."联系方式__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "contact_phone__in",
+        case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then null else case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end end as "detail_url__in",
     from trimmed as src
 ),
 
@@ -66,7 +66,7 @@ valued as (
         try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date as "updated_date__out",
         list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')) as "formats__out",
         case when regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(src."contact_email__in") end as "contact_email__out",
-        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(translate(src."contact_phone__in", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'), '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(translate(src."contact_phone__in", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'), '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(translate(src."contact_phone__in", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'), '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
+        case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
         src."detail_url__in" as "detail_url__out",
     from prepared as src
     cross join cw_domain
@@ -98,27 +98,37 @@ mapped as (
         src.delivery_sha256,
         src.source_row_number,
         src.run_id,
-        case when (starts_with(case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end, '{') and coalesce(json_valid(case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end), false))
-            or (starts_with(case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end, '{') and coalesce(json_valid(case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end), false))
-            or (starts_with(case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end, '{') and coalesce(json_valid(case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end), false))
+        case when ((starts_with(src."标题__trim", chr(123)) and json_valid(src."标题__trim")))
+            or ((starts_with(src."摘要__trim", chr(123)) and json_valid(src."摘要__trim")))
+            or ((starts_with(src."标签__trim", chr(123)) and json_valid(src."标签__trim")))
+            or ((starts_with(src."数源单位__trim", chr(123)) and json_valid(src."数源单位__trim")))
+            or ((starts_with(src."数据领域__trim", chr(123)) and json_valid(src."数据领域__trim")))
+            or ((starts_with(src."开放条件__trim", chr(123)) and json_valid(src."开放条件__trim")))
             or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null)
             or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null)
+            or ((starts_with(src."更新周期__trim", chr(123)) and json_valid(src."更新周期__trim")))
+            or ((starts_with(src."发布日期__trim", chr(123)) and json_valid(src."发布日期__trim")))
             or (src."published_date__in" is not null and src."published_date__out" is null)
+            or ((starts_with(src."更新日期__trim", chr(123)) and json_valid(src."更新日期__trim")))
             or (src."updated_date__in" is not null and src."updated_date__out" is null)
-            or (starts_with(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end, '{') and coalesce(json_valid(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end), false))
-            or (starts_with(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end, '{') and coalesce(json_valid(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end), false))
-            or (starts_with(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end, '{') and coalesce(json_valid(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end), false))
+            or ((starts_with(src."资源格式__trim", chr(123)) and json_valid(src."资源格式__trim")))
+            or ((starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")))
         then list_filter([
-            case when starts_with(case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end, '{') and coalesce(json_valid(case when src."标题__trim" in ('', 'None', '无', '暂无') then null else src."标题__trim" end), false) then {'reason': 'nested_object', 'field': 'title', 'value': left((src."title__in")::varchar, 200)} end,
-            case when starts_with(case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end, '{') and coalesce(json_valid(case when src."摘要__trim" in ('', 'None', '无', '暂无') then null else src."摘要__trim" end), false) then {'reason': 'nested_object', 'field': 'summary', 'value': left((src."summary__in")::varchar, 200)} end,
-            case when starts_with(case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end, '{') and coalesce(json_valid(case when src."数源单位__trim" in ('', 'None', '无', '暂无') then null else src."数源单位__trim" end), false) then {'reason': 'nested_object', 'field': 'provider_name', 'value': left((src."provider_name__in")::varchar, 200)} end,
+            case when (starts_with(src."标题__trim", chr(123)) and json_valid(src."标题__trim")) then {'reason': 'nested_object', 'field': 'title', 'value': left((src."title__in")::varchar, 200)} end,
+            case when (starts_with(src."摘要__trim", chr(123)) and json_valid(src."摘要__trim")) then {'reason': 'nested_object', 'field': 'summary', 'value': left((src."summary__in")::varchar, 200)} end,
+            case when (starts_with(src."标签__trim", chr(123)) and json_valid(src."标签__trim")) then {'reason': 'nested_object', 'field': 'keywords', 'value': left((src."keywords__in")::varchar, 200)} end,
+            case when (starts_with(src."数源单位__trim", chr(123)) and json_valid(src."数源单位__trim")) then {'reason': 'nested_object', 'field': 'provider_name', 'value': left((src."provider_name__in")::varchar, 200)} end,
+            case when (starts_with(src."数据领域__trim", chr(123)) and json_valid(src."数据领域__trim")) then {'reason': 'nested_object', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
+            case when (starts_with(src."开放条件__trim", chr(123)) and json_valid(src."开放条件__trim")) then {'reason': 'nested_object', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
+            case when (starts_with(src."更新周期__trim", chr(123)) and json_valid(src."更新周期__trim")) then {'reason': 'nested_object', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
+            case when (starts_with(src."发布日期__trim", chr(123)) and json_valid(src."发布日期__trim")) then {'reason': 'nested_object', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
             case when src."published_date__in" is not null and src."published_date__out" is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
+            case when (starts_with(src."更新日期__trim", chr(123)) and json_valid(src."更新日期__trim")) then {'reason': 'nested_object', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
             case when src."updated_date__in" is not null and src."updated_date__out" is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
-            case when starts_with(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end, '{') and coalesce(json_valid(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end), false) then {'reason': 'nested_object', 'field': 'contact_email', 'value': left((src."contact_email__in")::varchar, 200)} end,
-            case when starts_with(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end, '{') and coalesce(json_valid(case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end), false) then {'reason': 'nested_object', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end,
-            case when starts_with(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end, '{') and coalesce(json_valid(case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end), false) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
+            case when (starts_with(src."资源格式__trim", chr(123)) and json_valid(src."资源格式__trim")) then {'reason': 'nested_object', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
+            case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         case when (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null)
             or (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null)
@@ -126,7 +136,9 @@ mapped as (
             or (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null)
             or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0)
             or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0)
+            or ((starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")))
             or (contains(src."contact_email__in", '@') and not regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$'))
+            or ((starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")))
             or (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
         then list_filter([
             case when src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null then {'reason': 'unmapped_code', 'field': 'domain_code', 'value': left((src."domain_code__in")::varchar, 200)} end,
@@ -135,7 +147,9 @@ mapped as (
             case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
             case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
+            case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then {'reason': 'nested_object', 'field': 'contact_email', 'value': left((src."contact_email__in")::varchar, 200)} end,
             case when contains(src."contact_email__in", '@') and not regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then {'reason': 'invalid_email', 'field': 'contact_email', 'value': left((src."contact_email__in")::varchar, 200)} end,
+            case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then {'reason': 'nested_object', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end,
             case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
     from valued as src
