@@ -504,7 +504,9 @@ def test_find_leaks_searches_the_nfkc_form_of_needles(tmp_path: Path) -> None:
     assert [leak.needle for leak in leaks] == [RAW_ID]
 
 
-def test_find_leaks_with_many_needles_is_fast_enough(tmp_path: Path) -> None:
+def test_find_leaks_among_many_needles_finds_only_the_planted_ones(tmp_path: Path) -> None:
+    """50,000 IDs hashed and masked in a Parquet file, 2,000 needles: none is a false hit, and the two
+    planted in a text file are both found (how long it takes is not a test's business)."""
     rng = random.Random(7)
     ids = [str(rng.randrange(10**17, 10**18)) for _ in range(50_000)]
     con = duckdb.connect(":memory:")
