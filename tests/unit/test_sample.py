@@ -295,7 +295,7 @@ def test_xlsx_zip_entries_have_fixed_timestamps(out):
 def test_text_shapes(out):
     for entity in ("births", "licenses"):
         js = (out / "js" / f"{entity}.csv").read_bytes()
-        with pytest.raises(UnicodeDecodeError):
+        with pytest.raises(UnicodeDecodeError, match="'utf-8' codec can't decode byte"):
             js.decode("utf-8")
         assert re.search("[\u4e00-\u9fff]", js.decode("gbk"))
         sh = (out / "sh" / f"{entity}.csv").read_bytes().decode("utf-8")
