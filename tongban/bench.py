@@ -568,8 +568,27 @@ print(json.dumps({"airflow_import": t1 - t0, "dagbag": t3 - t2, "dags": sorted(b
 """
 
 
+#: ``import tongban.gate`` in a fresh interpreter: the CLI and the DAG's gate task pay it, GX is
+#: imported only when a gate runs (tests/unit/test_gate.py checks that GX stays out, this measures)
+_GATE_IMPORT_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import tongban.gate
+print(json.dumps({"gate_import": time.perf_counter() - t0, "gx": "great_expectations" in sys.modules}))
+"""
+
+
+def _probe(code: str, args: list[str], env: dict[str, str], what: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} probe failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def bench_dag_parse(root: Path, repeat: int) -> dict[str, Any]:
-    """Seconds for DagBag to parse dags/ (Airflow already imported, as in the DAG processor)."""
+    """Seconds for DagBag to parse dags/ (Airflow already imported, as in the DAG processor), and
+    for ``import tongban.gate`` in a fresh interpreter."""
     work = root / "work" / "dag_parse"
     runs = []
     for _ in range(repeat):
@@ -577,13 +596,12 @@ def bench_dag_parse(root: Path, repeat: int) -> dict[str, Any]:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         env = _child_env(work)
-        out = subprocess.run([sys.executable, "-c", _PARSE_PROBE, str(PROJECT_ROOT / "dags")], env=env,
-                             cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise RuntimeError(f"DAG parse probe failed:\n{out.stderr[-3000:]}")
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        run = _probe(_PARSE_PROBE, [str(PROJECT_ROOT / "dags")], env, "DAG parse")
+        run.update(_probe(_GATE_IMPORT_PROBE, [], env, "gate import"))
+        runs.append(run)
     return {"runs": runs, "median_dagbag_seconds": round(statistics.median(r["dagbag"] for r in runs), 4),
-            "median_airflow_import_seconds": round(statistics.median(r["airflow_import"] for r in runs), 3)}
+            "median_airflow_import_seconds": round(statistics.median(r["airflow_import"] for r in runs), 3),
+            "median_gate_import_seconds": round(statistics.median(r["gate_import"] for r in runs), 4)}
 
 
 def machine() -> dict[str, Any]:
@@ -702,6 +720,12 @@ def _target_rows(results: dict[str, Any]) -> list[str]:
         rows.append(f"| DAG parse < 1 s | {'met' if t < 1 else 'NOT met'}: {t:.3f} s |")
     else:
         rows.append("| DAG parse < 1 s | not yet measured |")
+    gate = (dag or {}).get("median_gate_import_seconds")
+    if gate is not None:
+        rows.append(f"| `import tongban.gate` < 0.2 s (GX only when a gate runs) | "
+                    f"{'met' if gate < 0.2 else 'NOT met'}: {gate:.3f} s |")
+    else:
+        rows.append("| `import tongban.gate` < 0.2 s (GX only when a gate runs) | not yet measured |")
     return rows
 
 
@@ -811,6 +835,9 @@ def render(results: dict[str, Any]) -> str:
                   f"{dag['median_dagbag_seconds']:.3f} s over {len(dag['runs'])} runs (importing `airflow.sdk` "
                   f"first: {dag['median_airflow_import_seconds']:.1f} s, not counted). Command: `{dag.get('command', '?')}`",
                   ""]
+        if "median_gate_import_seconds" in dag:
+            lines += [f"`import tongban.gate` in a fresh interpreter: median {dag['median_gate_import_seconds']:.3f} s "
+                      "(great_expectations is imported only when a gate runs).", ""]
     lines.append(DOC_END)
     return "\n".join(lines)
 

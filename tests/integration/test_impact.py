@@ -3,10 +3,37 @@ read what the change would do before it runs — and nothing is published."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 
+import duckdb
 import pytest
 
+from tongban import exchange
 from tongban.config import settings
+
+
+def _state(*roots: Path) -> dict[str, str]:
+    """Every file under ``roots`` with the sha256 of its content."""
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for root in roots for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _published_before(work: Path) -> dict[str, Path]:
+    """A warehouse, an exchange with one snapshot and its catalog, and a feedback file: what a
+    previous run leaves, for the preview to leave alone."""
+    dirs = {name: work / name for name in ("build", "exchange", "feedback")}
+    dirs["build"].mkdir()
+    warehouse = dirs["build"] / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema harmonized")
+        con.execute("create table harmonized.data_resource as select 'zj' as source_id, 1 as source_row_number")
+    exchange.publish_snapshot(dirs["exchange"], entity="data_resource", warehouse_path=warehouse,
+                              relation="harmonized.data_resource", run_id="before", standard_version="1.0.0")
+    exchange.rebuild_catalog(dirs["exchange"])
+    (dirs["feedback"] / "zj").mkdir(parents=True)
+    (dirs["feedback"] / "zj" / "before__data_resource.csv").write_text("tongban_row_number\n1\n", encoding="utf-8")
+    return dirs
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +61,21 @@ def preview(tmp_path_factory) -> dict:
     assert old in text
     mapping.write_text(text.replace(old, "steps: [trim, {crosswalk: update_frequency}]"), encoding="utf-8")
     md = tmp_path_factory.mktemp("impact-md") / "impact.md"
-    exchange_before = sorted(p.name for p in s.exchange_dir.rglob("*")) if s.exchange_dir.exists() else []
+    dirs = _published_before(tmp_path_factory.mktemp("impact-state"))
+    # what the preview must not touch: the run's state, and what the repository generates for a run
+    watched = [*dirs.values(), *(s.project_root / d for d in ("models", "expectations", "seeds"))]
+    before = _state(*watched)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TONGBAN_STANDARDS_DIR", str(scratch))
+        for var, path in [("TONGBAN_BUILD_DIR", dirs["build"]), ("TONGBAN_EXCHANGE_DIR", dirs["exchange"]),
+                          ("TONGBAN_FEEDBACK_DIR", dirs["feedback"])]:
+            mp.setenv(var, str(path))
         code = main(["standards", "impact", "--against", "HEAD", "--markdown", str(md)])
     assert code == 0
-    exchange_after = sorted(p.name for p in s.exchange_dir.rglob("*")) if s.exchange_dir.exists() else []
-    return {"markdown": md.read_text(encoding="utf-8"), "exchange": (exchange_before, exchange_after)}
+    with duckdb.connect(str(dirs["build"] / "warehouse.duckdb"), read_only=True) as con:
+        tables = con.execute("select schema_name, table_name from duckdb_tables() order by all").fetchall()
+    return {"markdown": md.read_text(encoding="utf-8"), "before": before, "after": _state(*watched),
+            "tables": tables, "dirs": dirs}
 
 
 def test_only_the_changed_source_is_rebuilt_and_rows_leave_quarantine(preview):
@@ -63,5 +98,10 @@ def test_value_changes_are_counted_per_field(preview):
 
 
 def test_the_preview_publishes_nothing(preview):
-    before, after = preview["exchange"]
-    assert before == after
+    dirs = preview["dirs"]
+    assert sum(k.startswith(str(dirs["exchange"])) for k in preview["before"]) >= 3  # parquet, manifest, catalog
+    assert sum(k.startswith(str(dirs["build"])) for k in preview["before"]) == 1  # the warehouse
+    assert preview["after"] == preview["before"]  # no file added, removed or changed
+    assert preview["tables"] == [("harmonized", "data_resource")]
+    _, rows = exchange.query(dirs["exchange"], "select version, run_id from exchange_snapshots")
+    assert rows == [(1, "before")]

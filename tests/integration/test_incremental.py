@@ -320,9 +320,12 @@ def test_checked_tables_built_during_intake_are_not_built_again(runs):
     assert early["transformed"]["reused_checked"] == expected
     for entity in ENTITIES:
         assert _rows(runs["early_work"], entity, 1) == _rows(runs["fresh_work"], entity, 1)
-    # DuckDB's threads were given back: a new handle on the warehouse sees the default
+    # DuckDB's threads were given back: a new handle on the warehouse sees DuckDB's default (which
+    # is not os.cpu_count() under every cgroup or affinity mask)
+    with duckdb.connect() as con:
+        default = con.execute("select current_setting('threads')").fetchone()[0]
     with duckdb.connect(str(runs["early_work"] / "build" / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("select current_setting('threads')").fetchone()[0] == (os.cpu_count() or 1)
+        assert con.execute("select current_setting('threads')").fetchone()[0] == default
 
 
 def test_a_failed_early_build_records_nothing(runs, tmp_path, monkeypatch):
@@ -423,11 +426,31 @@ def test_a_copied_work_directory_is_still_recognised(runs, tmp_path):
     """Backups and moves keep sizes and mtimes (cp -p, shutil.copytree): nothing is redone."""
     copy = tmp_path / "copied"
     shutil.copytree(runs["work"], copy, symlinks=True)
-    # the recorded paths of the landed files are absolute: a moved work directory lands again,
-    # a copy restored in place (as the benchmark does) is reused
+    # the recorded paths of the landed files are absolute: a moved work directory lands again
+    # (test_a_moved_work_directory_lands_again), a copy restored in place (as the benchmark does)
+    # is reused
     shutil.rmtree(runs["work"])
     shutil.copytree(copy, runs["work"], symlinks=True)
     with pytest.MonkeyPatch.context() as mp:
         again, _ = _run(mp, runs["work"], runs["inbox"])
     assert all(i.get("reused") for i in again["intakes"])
     assert len(again["transformed"]["reused_checked"]) == 8
+
+
+def test_a_moved_work_directory_lands_again(runs, tmp_path):
+    """The landed files are recorded by absolute path: after a move they are not found where the
+    record says, so every delivery is landed again, into the moved directory."""
+    from tongban import pipeline
+
+    moved = tmp_path / "moved"
+    shutil.move(runs["work"], moved)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            _use(mp, moved, runs["inbox"])
+            run = pipeline.start_run(list(ENTITIES))
+            intakes = [pipeline.intake(run, src) for src in run["sources"]]
+    finally:
+        shutil.move(moved, runs["work"])
+    assert len(intakes) == 8
+    assert [bool(i.get("reused")) for i in intakes] == [False] * 8
+    assert all(i["status"] == "landed" and Path(i["raw_path"]).is_relative_to(moved) for i in intakes)

@@ -30,6 +30,7 @@ def _run(**env: str) -> dict:
         configure()
         outcome = run_dag("tongban_regional", conf={"entities": ["data_resource"]})
     assert outcome["published"], f"publish did not run: {outcome['task_states']}"
+    assert outcome["state"] == "success", outcome["task_states"]
     report = json.loads(Path(outcome["published"]["report"]).read_text(encoding="utf-8"))
     return {"outcome": outcome, "report": report}
 
@@ -106,13 +107,31 @@ def gated_run(second_run, tmp_path_factory):
     return _run(TONGBAN_EXPECTATIONS_DIR=str(exp_dir))
 
 
+def _own_counts(run: dict, source_id: str, name: str) -> tuple[int, int, int]:
+    """(delivered, published, returned) counted here: the catalogue's entries, the rows of the run's
+    snapshot files in the exchange, the lines of its feedback file; none read from the run record
+    or from the step that enforces conservation."""
+    s = settings()
+    delivered = len(json.loads((s.reference_dir / "opendata_catalogs" / name).read_text(encoding="utf-8")))
+    version = run["report"]["snapshots"]["data_resource"]["version"]
+    with duckdb.connect() as con:
+        published = con.execute("select count(*) from read_parquet(?) where source_id = ?", [
+            str(Path(s.exchange_dir) / "data_resource" / f"v{version}" / "*.parquet"), source_id]).fetchone()[0]
+        # a source with nothing to send back gets no feedback file
+        feedback = Path(s.feedback_dir) / source_id / f"{run['report']['run_id']}__data_resource.csv"
+        returned = con.execute("select count(*) from read_csv(?, all_varchar=true)", [str(feedback)]).fetchone()[0] \
+            if feedback.exists() else 0
+    return delivered, published, returned
+
+
 def test_conservation_per_delivery(first_run):
     deliveries = {d["source_id"]: d for d in first_run["report"]["deliveries"]}
     assert set(deliveries) == set(CATALOGUES)
-    for source_id, (_, n_rows) in CATALOGUES.items():
+    for source_id, (name, n_rows) in CATALOGUES.items():
         d = deliveries[source_id]
-        assert d["rows_delivered"] == n_rows
-        assert d["rows_published"] + d["rows_quarantined"] == n_rows
+        delivered, published, returned = _own_counts(first_run, source_id, name)
+        assert delivered == n_rows and published + returned == n_rows, source_id
+        assert (d["rows_delivered"], d["rows_published"], d["rows_quarantined"]) == (n_rows, published, returned)
         assert d["status"] == "published" and d["province_code"] == PROVINCE[source_id]
     # the exchange agrees with the run record
     got = dict(_catalog_query("select province_code, count(*) from data_resource group by 1"))
@@ -302,12 +321,12 @@ def test_the_data_dictionary_is_published_beside_the_data(first_run):
     assert (d / "dictionary.md").read_text(encoding="utf-8").count("\n### ") >= 3
 
 
-def test_other_standards_never_rewrite_the_repository(approved_run):
+def test_other_standards_never_rewrite_the_repository(first_run, approved_run):
     """The approved run used a copy of the standards (TONGBAN_STANDARDS_DIR): it built its own
-    dbt project under build/, and the repository's generated seed still has the entry proposed."""
+    dbt project under build/, and the repository's generated seed (git-ignored, written by
+    first_run on the repository's own standards) still has the entry proposed."""
     seed = settings().project_root / "seeds" / "generated" / "crosswalks.csv"
-    if seed.exists():  # written by the runs on the repository's own standards
-        assert f"zj,open_condition,{APPROVED_VALUE},unconditional,proposed," in seed.read_text(encoding="utf-8")
+    assert f"zj,open_condition,{APPROVED_VALUE},unconditional,proposed," in seed.read_text(encoding="utf-8")
     project = Path(settings().build_dir) / "dbt" / "project"
     generated = (project / "seeds" / "generated" / "crosswalks.csv").read_text(encoding="utf-8")
     assert f"zj,open_condition,{APPROVED_VALUE},unconditional,approved," in generated

@@ -140,7 +140,7 @@ def test_broken_entities_fail_the_schema_and_the_model(breaker):
     assert _schema_errors("entity.schema.json", data) == []
     breaker(data)
     assert _schema_errors("entity.schema.json", data)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=r"validation errors? for Entity"):
         Entity.model_validate(data)
 
 
@@ -180,7 +180,7 @@ def test_broken_mappings_fail_the_schema_and_the_model(breaker):
     breaker(data)
     assert _schema_errors("mapping.schema.json", data)
     if breaker.__name__ not in SCHEMA_ONLY:
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError, match=r"validation errors? for Mapping"):
             Mapping.model_validate(data)
 
 

@@ -378,7 +378,7 @@ def test_write_dictionary_replaces_the_directory(tmp_path: Path, files: dict[str
 def test_write_dictionary_keeps_the_old_set_when_it_fails(tmp_path: Path, files: dict[str, str]) -> None:
     out = tmp_path / "dictionary"
     write_dictionary(out, files)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a relative path inside the dictionary: '../escape.html'"):
         write_dictionary(out, {"index.html": "x", "../escape.html": "x"})
     assert (out / "index.html").read_text(encoding="utf-8") == files["index.html"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dictionary"]

@@ -126,18 +126,18 @@ def results(env):
     return {table: _gate(env, table) for table in ROWS}
 
 
-def test_import_is_fast_and_does_not_import_gx():
+def test_import_does_not_import_gx():
+    """GX costs seconds to import: only running a gate may pay it. (How long the import takes is
+    measured by `make bench`, tongban/bench.py, not asserted here.)"""
     code = (
-        "import json, sys, time\n"
-        "t = time.perf_counter()\n"
+        "import json, sys\n"
         "import tongban.gate\n"
-        "dt = time.perf_counter() - t\n"
-        "print(json.dumps({'seconds': dt, 'gx': 'great_expectations' in sys.modules}))\n"
+        "print(json.dumps({'gate': 'tongban.gate' in sys.modules,\n"
+        "                  'gx': sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations')}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["gx"] is False
-    assert out["seconds"] < 0.2, out
+    assert out == {"gate": True, "gx": []}
 
 
 def test_blocking_failure_fails_the_gate(results):

@@ -7,12 +7,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tongban.config import PROJECT_ROOT
 from tongban.intake.land import land
+from tongban.reference import load_reference
 from tongban.sample import write_samples
+from tongban.sqlquote import quote_ident
 from tongban.standards.generate import load_checked
+from tongban.validators import sql_ddl
 
 STD = load_checked(PROJECT_ROOT / "standards")
 
@@ -58,10 +62,24 @@ def test_swapped_id_and_name_columns_reject_the_delivery_without_quoting_values(
 
 
 def test_a_few_bad_identifiers_are_rows_to_quarantine_not_a_shape_problem(inbox: Path, tmp_path: Path):
-    """The injected defects (bad check characters, 15-digit IDs ...) stay below the threshold:
-    those rows go to quarantine with reasons, the delivery lands."""
+    """The injected defects (bad check characters ...) stay below the threshold: the delivery
+    lands whole, and the row rule the quarantine applies (the SQL validator dbt's models call)
+    flags exactly the rows the sample's answer key says are bad, in the landed rows."""
     res = _land(inbox, "js", "business_license", tmp_path)
-    assert res.status == "landed"
+    assert res.status == "landed" and res.rows_delivered == 120
+    with (inbox / "js" / "licenses.answer_key.csv").open(encoding="utf-8", newline="") as fh:
+        bad = {int(r["row_number"]) for r in csv.DictReader(fh)
+               if r["field"] == "uscc" and r["expected_reason"].startswith("uscc_")}
+    assert bad  # the sample injected some
+    column = STD.mapping("js", "business_license").fields["uscc"].source
+    with duckdb.connect() as con:
+        load_reference(con)
+        con.execute(sql_ddl())
+        landed, flagged = con.execute(
+            f"select count(*), coalesce(list(source_row_number order by source_row_number) "
+            f"filter (where gb32100_problem(upper(nullif(trim({quote_ident(column)}), ''))) is not null), []) "
+            "from read_parquet(?)", [res.raw_path]).fetchone()
+    assert landed == 120 and set(flagged) == bad
 
 
 def test_identifiers_typed_full_width_are_identifiers(inbox: Path, tmp_path: Path):

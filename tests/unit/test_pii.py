@@ -268,19 +268,19 @@ def test_udfs_match_python_and_pass_null_through(con) -> None:
 
 def test_udf_error_names_the_kind_not_the_value(con) -> None:
     register_udfs(con, KEY)
-    with pytest.raises(duckdb.Error) as info:
+    with pytest.raises(duckdb.Error, match="unknown PII kind 'passport'") as info:
         con.execute("SELECT tongban_pseudonym('passport', ?)", [ID]).fetchall()
     assert "passport" in str(info.value) and ID not in str(info.value)
 
 
 def test_udfs_refuse_a_short_key_and_can_be_renamed_and_removed(con) -> None:
-    with pytest.raises(PiiKeyError):
+    with pytest.raises(PiiKeyError, match="pseudonym key must be at least 32 bytes"):
         register_udfs(con, b"short")
     register_udfs(con, KEY, names=("p", "m"))
     assert con.execute("SELECT m('name', '张三')").fetchall() == [("张*",)]
     pii.unregister_udfs(con, names=("p", "m"))
     pii.unregister_udfs(con, names=("p", "m"))  # already gone: ignored
-    with pytest.raises(duckdb.CatalogException):
+    with pytest.raises(duckdb.CatalogException, match="Scalar Function with name m does not exist"):
         con.execute("SELECT m('name', '张三')")
 
 
@@ -308,7 +308,7 @@ def test_short_key_in_environment_is_refused(
     tmp_path: Path, no_key_env: pytest.MonkeyPatch, value: str
 ) -> None:
     no_key_env.setenv(KEY_ENV, value)
-    with pytest.raises(PiiKeyError) as info:
+    with pytest.raises(PiiKeyError, match=KEY_ENV) as info:
         pseudonym_key(tmp_path)
     message = str(info.value)
     assert KEY_ENV in message and "secrets.token_hex(32)" in message
@@ -491,7 +491,7 @@ def test_find_leaks_limit_and_needle_rules(tmp_path: Path) -> None:
     assert find_leaks([tmp_path / "single.txt"], ["欧", RAW_ID]) == []  # one character: skipped
     with pytest.raises(ValueError, match="no needles"):
         find_leaks([tmp_path], ["欧", None, "  "])  # type: ignore[list-item]
-    with pytest.raises(LeakScanError):
+    with pytest.raises(LeakScanError, match="nothing to scan at .*missing"):
         find_leaks([tmp_path / "missing"], NEEDLES)
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(LeakScanError, match="broken.parquet"):
@@ -504,7 +504,9 @@ def test_find_leaks_searches_the_nfkc_form_of_needles(tmp_path: Path) -> None:
     assert [leak.needle for leak in leaks] == [RAW_ID]
 
 
-def test_find_leaks_with_many_needles_is_fast_enough(tmp_path: Path) -> None:
+def test_find_leaks_among_many_needles_finds_only_the_planted_ones(tmp_path: Path) -> None:
+    """20,000 IDs hashed and masked in a Parquet file, 2,000 needles: none is a false hit, and the two
+    planted in a text file are both found (how long it takes is not a test's business)."""
     rng = random.Random(7)
     ids = [str(rng.randrange(10**17, 10**18)) for _ in range(50_000)]
     con = duckdb.connect(":memory:")

@@ -146,7 +146,7 @@ def test_real_usccs():
 
 
 def test_missing_file_error(tmp_path, monkeypatch):
-    with pytest.raises(ReferenceDataError) as err:
+    with pytest.raises(ReferenceDataError, match="reference file gbt2260/gbt2260_mca_2024_all.csv not found") as err:
         divisions_current(tmp_path)
     assert isinstance(err.value, FileNotFoundError)
     message = str(err.value)
@@ -158,7 +158,7 @@ def test_missing_file_error(tmp_path, monkeypatch):
             loader()
     with pytest.raises(ReferenceDataError, match="identifiers/uscc_real_numbers_python-stdnum.csv"):
         real_usccs()
-    with pytest.raises(ReferenceDataError):
+    with pytest.raises(ReferenceDataError, match="not found at .*; set TONGBAN_REFERENCE_DIR"):
         load_reference(duckdb.connect())
 
 

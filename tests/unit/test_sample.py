@@ -295,7 +295,7 @@ def test_xlsx_zip_entries_have_fixed_timestamps(out):
 def test_text_shapes(out):
     for entity in ("births", "licenses"):
         js = (out / "js" / f"{entity}.csv").read_bytes()
-        with pytest.raises(UnicodeDecodeError):
+        with pytest.raises(UnicodeDecodeError, match="'utf-8' codec can't decode byte"):
             js.decode("utf-8")
         assert re.search("[\u4e00-\u9fff]", js.decode("gbk"))
         sh = (out / "sh" / f"{entity}.csv").read_bytes().decode("utf-8")
@@ -532,3 +532,64 @@ def test_xlsx_parts_are_replaced_by_a_smaller_delivery(tmp_path, monkeypatch):
             write_samples("births", 10, SEED, tmp_path, xlsx_max_rows=bad)
     with pytest.raises(ValueError, match="unknown province"):
         write_samples("births", 10, SEED, tmp_path, provinces=["xx"])
+
+
+# --------------------------------------------------------------------------------------------
+# the check characters by the tests' own arithmetic: tongban.validators computes the expected
+# problems above and also writes the answer keys, so a shared bug there would hide; these do not
+
+
+def _iso7064_mod11_2(first17: str) -> str:
+    """GB 11643's check character, written out from the standard (ISO 7064 MOD 11-2)."""
+    total = sum(int(c) * (2 ** (17 - i) % 11) for i, c in enumerate(first17))
+    return "10X98765432"[total % 11]
+
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100: no I, O, Z, S, V
+
+
+def _gb32100_check(first17: str) -> str:
+    total = sum(_USCC_ALPHABET.index(c) * (3 ** i % 31) for i, c in enumerate(first17))
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def _gb11714_check(first8: str) -> str:
+    total = sum(int(c, 36) * w for c, w in zip(first8, (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
+    return "0123456789X0"[11 - total % 11]
+
+
+def test_the_independent_check_characters_know_the_published_examples():
+    assert _iso7064_mod11_2("11010519491231002") == "X"  # GB 11643-1999's own example
+    assert _iso7064_mod11_2("44052418800101001") == "4"
+    assert _gb32100_check("91350100M000100Y4") == "3"  # GB 32100-2015's example 91350100M000100Y43
+    assert _gb11714_check("M000100Y") == "4"
+
+
+@pytest.mark.parametrize("province", PROVINCES, ids=lambda p: p.key)
+def test_check_character_defects_are_what_the_arithmetic_says(out, ref, province):
+    births_rows = _births_std(province.key, out / province.key / births.FILE_NAMES[province.key],
+                              births.ethnic_groups())
+    key = {int(k["row_number"]): k for k in _key(out / province.key / "births.answer_key.csv")}
+    checked = 0
+    for i, r in enumerate(births_rows, start=1):
+        for field in ("mother_id_number", "father_id_number"):
+            number = r[field]
+            if number is None or not re.fullmatch(r"\d{17}[\dXx]", number):
+                continue  # a missing or malformed number has no check character to test
+            k = key.get(i, {})
+            wrong = (k.get("field"), k.get("expected_reason")) == (field, "id_bad_check_character")
+            assert (_iso7064_mod11_2(number[:17]) != number[17].upper()) == wrong, (i, field, k)
+            checked += wrong
+    assert checked >= 1
+    license_rows = _licenses_std(province.key, out / province.key / licenses.FILE_NAMES[province.key], ref)
+    key = {int(k["row_number"]): k for k in _key(out / province.key / "licenses.answer_key.csv")}
+    bad = {"uscc_bad_check_character", "uscc_bad_org_code_check"}
+    checked = 0
+    for i, r in enumerate(license_rows, start=1):
+        uscc = r["uscc"]
+        if uscc is None or not re.fullmatch(f"[{_USCC_ALPHABET}]{{18}}", uscc):
+            continue
+        arithmetic = _gb32100_check(uscc[:17]) != uscc[17] or _gb11714_check(uscc[8:16]) != uscc[16]
+        assert arithmetic == (key.get(i, {}).get("expected_reason") in bad), (i, key.get(i))
+        checked += arithmetic
+    assert checked >= 1
