@@ -7,10 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from tests.workdirs import work_env
+
 _ROOT = Path(tempfile.mkdtemp(prefix="tongban-tests-"))
-for _var, _sub in [("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
-                   ("TONGBAN_FEEDBACK_DIR", "feedback")]:
-    os.environ[_var] = str(_ROOT / _sub)
+os.environ.update(work_env(_ROOT))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -16,6 +16,8 @@ from tongban.airflow_env import configure, run_dag
 from tongban.config import settings
 from tongban.sample import write_samples
 
+from tests.workdirs import use_work
+
 ROWS = 120
 KEY = "tongban-test-pseudonym-key-0123456789abcdef"
 ENTITY = "birth_registration"
@@ -51,11 +53,7 @@ def broken_run(request, inbox, tmp_path_factory) -> dict:
     configure()  # Airflow's home stays the session's: it cannot move once airflow is imported
     work = tmp_path_factory.mktemp("conservation")
     with pytest.MonkeyPatch.context() as mp:
-        for var, sub in [("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
-                         ("TONGBAN_FEEDBACK_DIR", "feedback")]:
-            mp.setenv(var, str(work / sub))
-        mp.setenv("TONGBAN_INBOX_DIR", str(inbox))
-        mp.setenv("TONGBAN_PSEUDONYM_KEY", KEY)
+        use_work(mp, work, inbox, KEY)
         mp.setattr(pipeline, "transform", _losing_a_row(table, source_id))
         outcome = run_dag("tongban_regional", conf={"entities": [ENTITY]})
         s = settings()
@@ -103,11 +101,7 @@ def test_the_report_of_a_good_run_agrees_with_an_own_count(inbox, tmp_path_facto
     configure()
     work = tmp_path_factory.mktemp("conservation-ok")
     with pytest.MonkeyPatch.context() as mp:
-        for var, sub in [("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
-                         ("TONGBAN_FEEDBACK_DIR", "feedback")]:
-            mp.setenv(var, str(work / sub))
-        mp.setenv("TONGBAN_INBOX_DIR", str(inbox))
-        mp.setenv("TONGBAN_PSEUDONYM_KEY", KEY)
+        use_work(mp, work, inbox, KEY)
         outcome = run_dag("tongban_regional", conf={"entities": [ENTITY]})
     assert outcome["state"] == "success", outcome["task_states"]
     report = json.loads(Path(outcome["published"]["report"]).read_text(encoding="utf-8"))

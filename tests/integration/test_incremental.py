@@ -18,17 +18,15 @@ import pytest
 
 from tongban.sample import write_samples
 
+from tests.workdirs import use_work
+
 ROWS = 300
 ENTITIES = ("birth_registration", "business_license")
 KEY = "tongban-test-pseudonym-key-0123456789abcdef"
 
 
 def _use(mp: pytest.MonkeyPatch, work: Path, inbox: Path) -> None:
-    for var, sub in [("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
-                     ("TONGBAN_FEEDBACK_DIR", "feedback")]:
-        mp.setenv(var, str(work / sub))
-    mp.setenv("TONGBAN_INBOX_DIR", str(inbox))
-    mp.setenv("TONGBAN_PSEUDONYM_KEY", KEY)
+    use_work(mp, work, inbox, KEY)
 
 
 def _run(mp, work: Path, inbox: Path, *, lanes: bool = False, early: bool = False) -> tuple[dict, dict]:

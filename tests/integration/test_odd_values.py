@@ -15,6 +15,8 @@ import pytest
 
 from tongban.sample import write_samples
 
+from tests.workdirs import use_work
+
 ROWS = 60
 SEED = 3
 ENTITIES = ("birth_registration", "business_license")
@@ -82,11 +84,7 @@ def case(tmp_path_factory) -> dict:
     sh_original = _edit_csv(inbox / "sh" / "licenses.csv", {
         sh_licenses[1]: {"uscc": sh_original[sh_licenses[1] - 1]["uscc"].translate(FULL)}})
     with pytest.MonkeyPatch.context() as mp:
-        for var, sub in [("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
-                         ("TONGBAN_FEEDBACK_DIR", "feedback")]:
-            mp.setenv(var, str(work / sub))
-        mp.setenv("TONGBAN_INBOX_DIR", str(inbox))
-        mp.setenv("TONGBAN_PSEUDONYM_KEY", KEY)
+        use_work(mp, work, inbox, KEY)
         run = pipeline.start_run(list(ENTITIES))
         intakes = [pipeline.intake(run, src) for src in run["sources"]]
         transformed = pipeline.transform(run, intakes)

@@ -19,6 +19,8 @@ import pytest
 
 from tongban import exchange
 
+from tests.workdirs import work_env
+
 ROWS = 40
 SEED = 11
 RUN = ("run", "--without-airflow", "--entity", "birth_registration")
@@ -31,9 +33,7 @@ def work(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("rejects")
     inbox = base / "inbox"
     write_samples("births", ROWS, SEED, inbox)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
-    env.update(TONGBAN_BUILD_DIR=str(base / "build"), TONGBAN_EXCHANGE_DIR=str(base / "exchange"),
-               TONGBAN_FEEDBACK_DIR=str(base / "feedback"), TONGBAN_INBOX_DIR=str(inbox))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}, **work_env(base, inbox)}
     first = subprocess.run([sys.executable, "-m", "tongban.cli", *RUN], env=env, capture_output=True, text=True,
                            timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -21,12 +21,11 @@ from tongban import exchange, integrity
 from tongban.pipeline import CRASH_AT_ENV
 from tongban.runlock import HOLDER_FILE, run_lock
 
+from tests.workdirs import work_env
+
 
 def _env(base: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}
-    env.update(TONGBAN_BUILD_DIR=str(base / "build"), TONGBAN_EXCHANGE_DIR=str(base / "exchange"),
-               TONGBAN_FEEDBACK_DIR=str(base / "feedback"), **extra)
-    return env
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("TONGBAN_")}, **work_env(base), **extra}
 
 
 def _tongban(base: Path, *args: str, wait: bool = True, **extra: str):
