@@ -73,7 +73,12 @@ def test_nothing_is_published(broken_run):
     assert broken_run["outcome"]["published"] is None
     exchange = [p for p in s.exchange_dir.rglob("*")] if s.exchange_dir.exists() else []
     assert exchange == []
-    assert not (s.build_dir / "runs").exists()
+    # no run report; only the record of the failed step that `tongban run` shows in one line
+    runs = s.build_dir / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["last-failure.json"]
+    failure = json.loads((runs / "last-failure.json").read_text(encoding="utf-8"))
+    assert failure["step"] == "check_conservation" and failure["error"] == "ConservationError"
+    assert f"{broken_run['source_id']}/{ENTITY}: delivered" in failure["message"]
     assert not s.feedback_dir.exists() or list(s.feedback_dir.rglob("*")) == []
 
 
