@@ -235,3 +235,18 @@ def test_a_rejected_delivery_in_parts_goes_back_whole_naming_part_and_row(xlsx_i
     assert {r["tongban_details"] for r in rows} == {"delivery_rejected:missing_column=母亲民族"}
     expected = read_delivery(inbox / "ah" / "births-3.xlsx").frame["登记编号"].tolist()
     assert [r["登记编号"] for r in rows[200:]] == expected
+
+
+def test_a_header_only_delivery_is_empty_unless_the_mapping_says_it_is_valid(tmp_path: Path):
+    """A header and no rows: `empty` (0 rows delivered, held back, the previous publication kept),
+    or, where the mapping declares `delivery.empty_is_valid: true`, landed with 0 rows."""
+    write_samples("births", 10, 5, tmp_path, provinces=["sh"])
+    path = tmp_path / "sh" / "births.csv"
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    m = _mapping("sh", "birth_registration", "sh/births.csv")
+    res = _land(m, tmp_path, tmp_path)
+    assert res.status == "empty" and res.rows_delivered == 0
+    assert "has a header but no rows" in res.message and "empty_is_valid" in res.message
+    valid = m.model_copy(update={"delivery": m.delivery.model_copy(update={"empty_is_valid": True})})
+    res = _land(valid, tmp_path, tmp_path)
+    assert res.status == "landed" and res.rows_delivered == 0 and _landed(res) == []
