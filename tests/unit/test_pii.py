@@ -231,6 +231,42 @@ def test_pseudonym_separates_kinds() -> None:
     assert pseudonym("id_number", "13812341234", KEY) != pseudonym("phone", "13812341234", KEY)
 
 
+@pytest.mark.parametrize("length", [32, 63, 64, 65, 100])
+def test_pseudonym_is_rfc_2104_hmac_for_keys_of_any_length(length: int) -> None:
+    """Keys longer than SHA-256's 64-byte block are hashed first (RFC 2104): in Python and in the
+    vectorised SQL over the key blocks, as ``hmac`` computes it (killed mutants of hmac_pads)."""
+    key = bytes(range(48, 48 + length % 64)) + b"k" * (length - length % 64)
+    assert len(key) == length
+    expected = hmac.new(key, f"id_number\x1f{ID}".encode(), hashlib.sha256).hexdigest()
+    assert pseudonym("id_number", ID, key) == expected
+    con = duckdb.connect()
+    try:
+        register_udfs(con, key)  # the SQL falls back to it for text beyond plain ASCII and CJK
+        pii.create_pads_table(con, "pads", key)
+        sql = pii.pseudonym_sql("id_number", "v", "pads", pii.UDF_NAMES[0])
+        assert con.execute(f"SELECT {sql} FROM (SELECT ? AS v) CROSS JOIN pads", [ID]).fetchone()[0] == expected
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("key", ["0123456789abcdef0123456789abcdef", b""])
+def test_pseudonym_refuses_a_key_that_is_not_bytes(key: object) -> None:
+    with pytest.raises(PiiKeyError, match="^pseudonym key must be non-empty bytes$"):
+        pseudonym("name", "张三", key)  # type: ignore[arg-type]
+
+
+def test_pads_table_takes_a_key_of_the_minimum_length_and_refuses_shorter_or_text() -> None:
+    con = duckdb.connect()
+    try:
+        pii.create_pads_table(con, "pads", KEY)  # exactly KEY_MIN_LENGTH bytes
+        assert len(KEY) == pii.KEY_MIN_LENGTH
+        for bad in (KEY[:-1], KEY.decode()):
+            with pytest.raises(PiiKeyError, match=f"^pseudonym key must be at least {pii.KEY_MIN_LENGTH} bytes$"):
+                pii.create_pads_table(con, "pads", bad)  # type: ignore[arg-type]
+    finally:
+        con.close()
+
+
 def test_pseudonym_none_blank_and_unknown_kind() -> None:
     assert pseudonym("name", None, KEY) is None
     assert pseudonym("name", "  ", KEY) is None

@@ -48,13 +48,13 @@ def test_quote_ident_accepts_plain_identifiers(name: str) -> None:
 )
 def test_quote_ident_rejects_everything_else(name: str) -> None:
     assert not is_identifier(name)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^invalid identifier .*: expected an ASCII identifier matching"):
         quote_ident(name)
 
 
 @pytest.mark.parametrize("name", [None, 1, b"abc", ["a"]])
 def test_quote_ident_rejects_non_strings(name: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^invalid identifier .*: expected an ASCII identifier matching"):
         quote_ident(name)  # type: ignore[arg-type]
 
 
@@ -78,7 +78,7 @@ def test_quote_qualified() -> None:
     assert quote_qualified("main.orders") == '"main"."orders"'
     assert quote_qualified("db.main.orders", parts=3) == '"db"."main"."orders"'
     for bad in ["orders", "a.b.c", "a.", ".b", "a..b", 'a.b"; drop table x; --', "a.b c", None]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"^invalid (qualified name|identifier) "):
             quote_qualified(bad)  # type: ignore[arg-type]
 
 
@@ -121,8 +121,8 @@ def test_quote_literal_round_trips_injection_attempts(payload: str) -> None:
 
 
 def test_quote_literal_rejects_nul_and_non_strings() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^string literal must not contain NUL characters$"):
         quote_literal("a\x00b")
     for bad in [None, 1, b"x"]:
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match=f"^quote_literal expects str, got {type(bad).__name__}$"):
             quote_literal(bad)  # type: ignore[arg-type]
