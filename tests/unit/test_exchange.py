@@ -363,7 +363,7 @@ def test_a_failed_rebuild_keeps_the_previous_catalog_current(root: Path, warehou
     "run_id", ["", "..", ".", "../x", "a/b", "a\\b", "a b", "a;b", "a'b", "运行1", "x" * 101, None]
 )
 def test_record_run_rejects_unsafe_run_ids(root: Path, run_id: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid run_id"):
         record_run(root, run_id, [])  # type: ignore[arg-type]
     assert not (root / "_runs").exists() or list((root / "_runs").iterdir()) == []
 
@@ -472,7 +472,7 @@ def test_query_limit_and_statements_without_rows(root: Path, warehouse: Path) ->
     rebuild_catalog(root)
     assert query(root, "SELECT id FROM orgs ORDER BY id", limit=2) == (["id"], [(10,), (11,)])
     assert query(root, "SELECT id FROM orgs", limit=0) == (["id"], [])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit must be a non-negative int"):
         query(root, "SELECT 1", limit=-1)
 
 
@@ -546,14 +546,14 @@ def test_publish_raises_if_version_dir_appears_during_rename(
         real_rename(src, dst)
 
     monkeypatch.setattr(exchange.os, "rename", racing_rename)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="appeared while publishing orgs v1"):
         publish(root, warehouse)
     assert [p.name for p in (root / "orgs").iterdir()] == ["v1"]  # temp dir cleaned up
     assert (root / "orgs" / "v1" / "_manifest.json").read_text(encoding="utf-8") == "{}"  # untouched
 
 
 def test_publish_failure_cleans_up_temp_dir(root: Path, warehouse: Path) -> None:
-    with pytest.raises(duckdb.CatalogException):
+    with pytest.raises(duckdb.CatalogException, match="marts.missing|missing does not exist"):
         publish_snapshot(
             root,
             entity="orgs",
@@ -601,7 +601,7 @@ def test_publish_with_warehouse_open_read_write_in_this_process_is_explained(
     ],
 )
 def test_bad_entity_names_raise(root: Path, warehouse: Path, entity: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid (entity name|identifier)"):
         publish(root, warehouse, entity=entity)  # type: ignore[arg-type]
     assert not root.exists()
 
@@ -622,7 +622,7 @@ def test_bad_entity_names_raise(root: Path, warehouse: Path, entity: object) -> 
     ],
 )
 def test_bad_relation_names_raise(root: Path, warehouse: Path, relation: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid (relation|relation part)"):
         publish_snapshot(
             root,
             entity="orgs",
@@ -640,7 +640,7 @@ def test_bad_relation_names_raise(root: Path, warehouse: Path, relation: object)
 
 
 def test_bad_run_id_on_publish_raises(root: Path, warehouse: Path) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid run_id"):
         publish(root, warehouse, run_id="../evil")
 
 

@@ -238,7 +238,7 @@ def test_csv_utf8_bom_not_in_first_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
 def test_csv_gbk_round_trips(tmp_path: Path, encoding: str) -> None:
     path = write_csv(tmp_path / "gbk.csv", [GBK_HEADER, *GBK_ROWS], encoding=encoding)
-    with pytest.raises(UnicodeDecodeError):
+    with pytest.raises(UnicodeDecodeError, match="can.t decode"):
         path.read_bytes().decode("utf-8")  # the premise: really not UTF-8
 
     delivery = read_delivery(path)
@@ -253,7 +253,7 @@ def test_csv_gbk_round_trips(tmp_path: Path, encoding: str) -> None:
 def test_csv_gb18030_only_characters(tmp_path: Path) -> None:
     rows = [["XM", "XB", "ZZ"], ["王䶮", "男", "江苏省苏州市"], ["𠀀先生", "男", "上海市"]]
     for rare in ("䶮", "𠀀"):
-        with pytest.raises(UnicodeEncodeError):
+        with pytest.raises(UnicodeEncodeError, match="can.t encode"):
             rare.encode("gbk")  # the premise: outside GBK
     path = write_csv(tmp_path / "gb18030.csv", rows, encoding="gb18030")
     delivery = read_delivery(path)
