@@ -7,7 +7,9 @@ import pytest
 
 from tongban.sqlquote import (
     check_ident,
+    has_jinja,
     is_identifier,
+    JINJA_OPENERS,
     quote_ident,
     quote_literal,
     quote_qualified,
@@ -126,3 +128,29 @@ def test_quote_literal_rejects_nul_and_non_strings() -> None:
     for bad in [None, 1, b"x"]:
         with pytest.raises(TypeError, match=f"^quote_literal expects str, got {type(bad).__name__}$"):
             quote_literal(bad)  # type: ignore[arg-type]
+
+
+# ---- inert under Jinja: dbt runs Jinja over every generated model before DuckDB sees it ----
+
+@pytest.mark.parametrize("value", ['{{ env_var("K") }}', "{% do run_query('x') %}", "{# c #}", "a{{b", "{{{",
+                                   "it's {{x}}", "{%", "x{#"])
+def test_quote_literal_is_inert_under_jinja_and_reads_back(value: str) -> None:
+    text = quote_literal(value)
+    assert not [o for o in JINJA_OPENERS if o in text], text
+    assert text.startswith("('") and text.endswith("')")  # one parenthesised expression
+    con = duckdb.connect()
+    assert con.execute(f"select {text}").fetchone()[0] == value
+    # a cast after it applies to the whole value, not to its last piece
+    assert con.execute(f"select {text}::varchar || '!'").fetchone()[0] == value + "!"
+
+
+def test_plain_text_stays_one_literal_byte_for_byte() -> None:
+    assert quote_literal("a{b}%#") == "'a{b}%#'"
+    assert quote_literal("o'neil") == "'o''neil'"
+    assert quote_literal("") == "''"
+
+
+@pytest.mark.parametrize("text,expected", [("{{", True), ("{%", True), ("{#", True), ("{ {", False),
+                                           ("}}", False), ("{x}", False), ("", False), ("a{#", True)])
+def test_has_jinja(text: str, expected: bool) -> None:
+    assert has_jinja(text) is expected
