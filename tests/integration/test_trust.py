@@ -60,9 +60,10 @@ def test_a_second_run_exits_at_once_naming_the_holder_or_waits(tmp_path: Path):
 
 
 def test_two_real_runs_at_once_one_waits_for_the_other(tmp_path: Path):
-    """Two `tongban run` processes started together: the second waits (--wait), both succeed and
-    each published rows carry the run that published them."""
-    first = _tongban(tmp_path, *RUN, wait=False)
+    """Two `tongban run --wait` processes started together: one waits for the other, both succeed
+    and each snapshot carries the run that published it."""
+    # either may take the lock first: both wait for the other
+    first = _tongban(tmp_path, *RUN, "--wait", "600", wait=False)
     second = _tongban(tmp_path, *RUN, "--wait", "600", wait=False)
     results = [p.communicate(timeout=600) + (p.returncode,) for p in (first, second)]
     for _out, err, code in results:
