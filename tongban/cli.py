@@ -88,11 +88,19 @@ class StepFailed(RuntimeError):
 
     def __init__(self, failure: dict):
         super().__init__(f"{failure['step']} failed: {failure['message']}")
-        self.exit_code = _EXIT_BY_NAME.get(failure.get("error"), EXIT_FAILED)
+        self.exit_code = _exit_codes().get(failure.get("error"), EXIT_FAILED)
 
 
-_EXIT_BY_NAME = {"StandardsError": EXIT_INPUT, "UsageError": EXIT_INPUT, "ReferenceDataError": EXIT_INPUT,
-                 "TransformError": EXIT_FAILED, "ConservationError": EXIT_FAILED}
+def _exit_codes() -> dict[str, int]:
+    """Error class name -> its exit code, from the classes themselves (an Airflow task's error
+    reaches `tongban run` by name only, through the last-failure record)."""
+    from tongban.pipeline import ConservationError, UsageError
+    from tongban.reference import ReferenceDataError
+    from tongban.standards.loader import StandardsError
+    from tongban.transform import TransformError
+
+    return {c.__name__: c.exit_code for c in (StandardsError, UsageError, ReferenceDataError, TransformError,
+                                                 ConservationError)}
 
 
 def _last_failure(since: str) -> StepFailed | None:
@@ -378,7 +386,7 @@ def _exit_code(exc: BaseException) -> int:
     code = getattr(exc, "exit_code", None)
     if isinstance(code, int):
         return code
-    return _EXIT_BY_NAME.get(type(exc).__name__, EXIT_INTERNAL)
+    return EXIT_INTERNAL
 
 
 def _one_line(exc: BaseException, code: int) -> str:
