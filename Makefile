@@ -55,7 +55,7 @@ airflow: env  ## Airflow UI + scheduler for dags/ at http://127.0.0.1:$(AIRFLOW_
 generate: env
 	$(VENV)/bin/tongban generate
 
-# tongban end to end vs a hand-written DuckDB lower bound vs pandas + GX (tongban/bench.py):
+# tongban end to end vs a hand-written DuckDB lower bound vs pandas + GX (bench/harness.py):
 # BENCH_SIZES is N, the rows delivered over all 8 deliveries (100000, 1m, 5m, 10m, ...), comma-separated;
 # results accumulate in build/bench/results.json and are rendered into docs/benchmarks.md.
 # BENCH_PATHS: a subset of tongban,lower_bound,pandas_gx (pandas_gx runs only up to N=1m anyway);
@@ -71,15 +71,15 @@ BENCH_XLSX_MAX_ROWS ?=
 bench: env  ## measure; not part of `make test`
 	BENCH_MAKE_COMMAND="make bench $(if $(filter 1,$(BENCH_SMOKE)),BENCH_SMOKE=1,BENCH_SIZES=$(BENCH_SIZES) BENCH_REPEAT=$(BENCH_REPEAT))$(if $(BENCH_PATHS), BENCH_PATHS=$(BENCH_PATHS))$(if $(BENCH_XLSX_MAX_ROWS), BENCH_XLSX_MAX_ROWS=$(BENCH_XLSX_MAX_ROWS))" \
 	BENCH_PATHS="$(BENCH_PATHS)" BENCH_XLSX_MAX_ROWS="$(BENCH_XLSX_MAX_ROWS)" \
-		$(VENV)/bin/python -m tongban.bench run --sizes $(BENCH_SIZES) --repeat $(BENCH_REPEAT) $(if $(filter 1,$(BENCH_SMOKE)),--smoke)
+		$(VENV)/bin/python -m bench.harness run --sizes $(BENCH_SIZES) --repeat $(BENCH_REPEAT) $(if $(filter 1,$(BENCH_SMOKE)),--smoke)
 
 # Mutation testing (mutmut 3, dev dependency) of the invariant modules with the fast tests that guard
 # them ([tool.mutmut] in pyproject.toml); not part of `make test`. MUTATE: mutant names to run, e.g.
-# tongban.sqlquote* (about a minute) or tongban.pii* (long); MUTATE= (empty) runs sqlquote, pii and gate.
+# tongban.common.sqlquote* (about a minute) or tongban.common.pii* (long); MUTATE= (empty) runs sqlquote, pii and gate.
 # Survivors: `.venv/bin/mutmut results`, `.venv/bin/mutmut show NAME`; see docs/mutation.md.
 # The reference directory is given absolute: the tests run in a copy under mutants/, whose
 # default ../shared/reference would be another place.
-MUTATE ?= tongban.sqlquote*
+MUTATE ?= tongban.common.sqlquote*
 MUTATE_CHILDREN ?= 1
 
 mutate: env  ## mutation testing; not part of `make test`

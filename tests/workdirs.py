@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: the settings that move a run's output (tongban.config), and their folder under a work directory
+#: the settings that move a run's output (tongban.common.config), and their folder under a work directory
 WORK_DIRS = (("TONGBAN_BUILD_DIR", "build"), ("TONGBAN_EXCHANGE_DIR", "exchange"),
              ("TONGBAN_FEEDBACK_DIR", "feedback"))
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tongban.config import quiet_third_parties, settings
+from tongban.common.config import quiet_third_parties, settings
 
 DAG_ID = "tongban_regional"
 _STAMP = "tongban-db-migrated"

@@ -24,7 +24,29 @@ import os
 import sys
 from pathlib import Path
 
-from tongban.config import quiet_third_parties, settings
+from tongban.common.config import quiet_third_parties, settings
+from tongban.common.runlock import run_lock
+from tongban import pipeline
+from tongban.airflow_env import configure, run_dag
+from tongban.pipeline import ConservationError, UsageError
+from tongban.common.reference import ReferenceDataError
+from tongban.standards.load import StandardsError
+from tongban.steps.harmonize import TransformError
+from tongban.pipeline import LAST_FAILURE
+from tongban.standards.lint import check
+from tongban.committee.coverage import coverage, coverage_findings
+from tongban.standards.gitref import GitRefError
+from tongban.standards.versioning import check_against
+from tongban.standards.generate import out_of_date
+from tongban.committee.coverage import format_coverage
+from tongban.standards.versioning import format_changes
+from tongban.committee.impact import impact, to_markdown, to_text
+from tongban.pipeline import publish_dictionary
+from tongban.standards.generate import load_checked, write_generated
+from tongban import exchange
+from tongban.exchange import integrity
+from tongban.sample import generate_deliveries
+from tongban.sample import DEFAULT_ROWS, DEFAULT_SEED, ENTITIES
 
 
 def _table(columns: list[str], rows: list[tuple], title: str | None = None) -> None:
@@ -45,7 +67,6 @@ EXIT_OK, EXIT_INPUT, EXIT_GATE, EXIT_HELD, EXIT_BUSY, EXIT_FAILED, EXIT_INTERNAL
 
 def cmd_run(args: argparse.Namespace) -> int:
     quiet_third_parties()
-    from tongban.runlock import run_lock
 
     # one run at a time per build directory, taken before anything is read
     with run_lock(settings().build_dir, wait=args.wait):
@@ -53,13 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tongban import pipeline
 
     entities = args.entity or None
     if args.without_airflow:
         report = pipeline.run_in_process(entities)
     else:
-        from tongban.airflow_env import configure, run_dag
 
         configure()
         started = pipeline._now()
@@ -94,17 +113,12 @@ class StepFailed(RuntimeError):
 def _exit_codes() -> dict[str, int]:
     """Error class name -> its exit code, from the classes themselves (an Airflow task's error
     reaches `tongban run` by name only, through the last-failure record)."""
-    from tongban.pipeline import ConservationError, UsageError
-    from tongban.reference import ReferenceDataError
-    from tongban.standards.loader import StandardsError
-    from tongban.transform import TransformError
 
     return {c.__name__: c.exit_code for c in (StandardsError, UsageError, ReferenceDataError, TransformError,
                                                  ConservationError)}
 
 
 def _last_failure(since: str) -> StepFailed | None:
-    from tongban.pipeline import LAST_FAILURE
 
     path = settings().build_dir / "runs" / LAST_FAILURE
     try:
@@ -126,21 +140,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     and (with --against) the semantic-version check of what changed since a git ref."""
     from dataclasses import asdict
 
-    from tongban.standards.check import check
 
     s = settings()
     std = check(s.standards_dir)
     findings = list(std.findings)
     cov = []
     if args.coverage and not std.errors:
-        from tongban.standards.coverage import coverage, coverage_findings
 
         cov = coverage(std, s)
         findings += coverage_findings(std, cov)
     changes = []
     if args.against:
-        from tongban.standards.gitref import GitRefError
-        from tongban.standards.versioning import check_against
 
         try:
             changes, version_findings = check_against(args.against, s.standards_dir, s.project_root)
@@ -150,7 +160,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         findings += version_findings
     stale = []
     if not std.errors:
-        from tongban.standards.generate import out_of_date
 
         stale = out_of_date(std, s.project_root)
     errors = [f for f in findings if f.severity == "error"]
@@ -163,12 +172,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         for f in findings:
             print(str(f))
         if cov:
-            from tongban.standards.coverage import format_coverage
 
             print("\ncoverage of the latest deliveries (share of rows mapped through approved entries):")
             print(format_coverage(cov))
         if args.against:
-            from tongban.standards.versioning import format_changes
 
             print(f"\nchanges since {args.against}:")
             print(format_changes(changes) if changes else "  none")
@@ -182,9 +189,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_impact(args: argparse.Namespace) -> int:
     """What a standards/mapping change would do to the latest deliveries, before it runs."""
     quiet_third_parties()
-    from tongban.impact import impact, to_markdown, to_text
-    from tongban.standards.gitref import GitRefError
-    from tongban.standards.loader import StandardsError
 
     s = settings()
     try:
@@ -204,7 +208,6 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
     """Write the bilingual data dictionary (HTML + Markdown) with coverage of the latest deliveries."""
     from datetime import UTC, datetime
 
-    from tongban.pipeline import publish_dictionary
 
     s = settings()
     out = Path(args.out) if args.out else s.build_dir / "dictionary"
@@ -215,8 +218,6 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from tongban.standards.generate import load_checked, write_generated
-    from tongban.standards.loader import StandardsError
 
     s = settings()
     try:
@@ -230,7 +231,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_exchange_list(args: argparse.Namespace) -> int:
-    from tongban import exchange
 
     snaps = exchange.list_snapshots(settings().exchange_dir)
     current = {e: s.version for e, s in exchange.current_snapshots(settings().exchange_dir).items()}
@@ -246,7 +246,6 @@ def cmd_exchange_list(args: argparse.Namespace) -> int:
 def cmd_exchange_verify(args: argparse.Namespace) -> int:
     """Every part of the current snapshots against its manifest's sha256; exit 1 naming each
     part that does not match (the next run writes it again from the warehouse)."""
-    from tongban import integrity
 
     root = settings().exchange_dir
     problems = integrity.verify(root)
@@ -263,7 +262,6 @@ def cmd_exchange_verify(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from tongban import exchange
 
     try:
         columns, rows = exchange.query(settings().exchange_dir, args.sql, limit=args.limit)
@@ -280,7 +278,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import time
 
-    from tongban.sample import generate_deliveries
 
     out = Path(args.out) if args.out else settings().build_dir / "inbox"
     started = time.perf_counter()
@@ -342,7 +339,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--limit", type=int, default=1000)
     q.set_defaults(func=cmd_query)
-    from tongban.sample import DEFAULT_ROWS, DEFAULT_SEED, ENTITIES
 
     smp = sub.add_parser("sample", help="write synthetic province deliveries with answer keys")
     smp.add_argument("entity", choices=ENTITIES)

@@ -16,8 +16,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tongban import exchange, integrity
-from tongban.config import Settings, quiet_third_parties, settings
+from tongban import exchange
+from tongban.exchange import integrity
+from tongban.common.config import Settings, quiet_third_parties, settings
+from tongban.standards.generate import load_checked
+from tongban.standards.generate import scratch_project, write_generated
+from tongban.steps.intake.land import land
+from tongban.steps.incremental import record_intake, reusable_intake
+from tongban.steps.intake.readers import _SUFFIX_FORMATS
+from tongban.steps.intake.staging import limit_threads
+from tongban.steps.intake.staging import _bytes
+from tongban.common.config import duckdb_memory_limit
+from tongban.steps.harmonize import run_dbt
+from tongban.steps.incremental import checked_fingerprints, record_fingerprints, unchanged_models
+from tongban.steps.harmonize import TransformError, source_counts
+from tongban.steps.incremental import (definitions_fingerprint, entity_fingerprints,
+                                 forget_fingerprints, staging_for)
+from tongban.common.reference import load_reference
+from tongban.steps.gate import run_gate
+from tongban.steps.incremental import gate_fingerprint, record_gate, reusable_gate
+from tongban.common.sqlquote import quote_ident, quote_literal
+from tongban.common.pii import pseudonym_key
+from tongban.standards.targets.dictionary import build_dictionary, write_dictionary
+from tongban.committee.coverage import coverage
+from tongban.steps.feedback import write_feedback
 
 
 class UsageError(ValueError):
@@ -79,7 +101,6 @@ def _tree_stamp(root: Path) -> tuple:
 def _standards(s: Settings):
     """The checked standards, loaded once per process while ``standards/`` is unchanged (loading
     and checking them takes ~1 s, and an in-process run asks at every step)."""
-    from tongban.standards.generate import load_checked
 
     key = (str(s.standards_dir), _tree_stamp(s.standards_dir))
     with _standards_lock:
@@ -95,7 +116,6 @@ def _standards(s: Settings):
 def start_run(entities: list[str] | None = None) -> dict[str, Any]:
     """Check the standards, regenerate what derives from them, and name the run."""
     quiet_third_parties()
-    from tongban.standards.generate import scratch_project, write_generated
 
     s = settings()
     # whatever a killed run left in the exchange (never committed) goes before anything reads it
@@ -121,9 +141,7 @@ def start_run(entities: list[str] | None = None) -> dict[str, Any]:
 @records_failure
 def intake(run: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     quiet_third_parties()
-    from tongban.intake.land import land
 
-    from tongban.incremental import record_intake, reusable_intake
 
     s = settings()
     std = _standards(s)
@@ -152,7 +170,6 @@ def _reads_in_python(m) -> bool:
     """Whether intake reads this delivery in Python (XLSX through python-calamine), holding the
     interpreter, rather than in DuckDB, which works outside it. The format as the readers
     resolve it: declared, else by the file's suffix."""
-    from tongban.intake.readers import _SUFFIX_FORMATS
 
     return (m.delivery.format or _SUFFIX_FORMATS.get(Path(m.delivery.file).suffix.lower())) == "xlsx"
 
@@ -198,7 +215,6 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None,
     spare = max(1, (os.cpu_count() or 1) - 1)
 
     def lane(indices: list[int], is_python: bool) -> None:
-        from tongban.intake.staging import limit_threads
 
         if not is_python:
             limit_threads(lambda: spare if python_running.is_set() else None)
@@ -234,9 +250,7 @@ EARLY_MEMORY_LIMIT = "512MB"
 
 
 def _early_memory_limit() -> str:
-    from tongban.intake.staging import _bytes
 
-    from tongban.config import duckdb_memory_limit
 
     own = duckdb_memory_limit()
     early, limit = _bytes(EARLY_MEMORY_LIMIT), _bytes(own)
@@ -257,9 +271,7 @@ def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
     quiet_third_parties()
     import duckdb
 
-    from tongban.transform import run_dbt
 
-    from tongban.incremental import checked_fingerprints, record_fingerprints, unchanged_models
 
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
@@ -311,10 +323,7 @@ def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
 @records_failure
 def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
     quiet_third_parties()
-    from tongban.transform import TransformError, run_dbt, source_counts
 
-    from tongban.incremental import (checked_fingerprints, definitions_fingerprint, entity_fingerprints,
-                                     forget_fingerprints, record_fingerprints, staging_for, unchanged_models)
 
     s = settings()
     s.build_dir.mkdir(parents=True, exist_ok=True)
@@ -363,7 +372,6 @@ def _load_reference(s: Settings) -> None:
     TONGBAN_REFERENCE_DIR, never copied into the repo); the validator macros and marts read them."""
     import duckdb
 
-    from tongban.reference import load_reference
 
     con = duckdb.connect(str(s.warehouse_path))
     try:
@@ -390,9 +398,7 @@ def published_marts(s: Settings, entities: list[str]) -> dict[str, dict[str, Any
 @records_failure
 def gate(run: dict[str, Any], transformed: dict[str, Any]) -> dict[str, Any]:
     quiet_third_parties()
-    from tongban.gate import run_gate
 
-    from tongban.incremental import gate_fingerprint, record_gate, reusable_gate
 
     s = settings()
     results = {}
@@ -419,7 +425,6 @@ def check_conservation(run: dict[str, Any], intakes: list[dict[str, Any]], trans
     """For every delivery: delivered = harmonized + quarantined, counted in the warehouse itself."""
     import duckdb
 
-    from tongban.sqlquote import quote_ident, quote_literal
 
     s = settings()
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
@@ -452,7 +457,6 @@ def check_conservation(run: dict[str, Any], intakes: list[dict[str, Any]], trans
 def publish(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any],
             gate_result: dict[str, Any], conservation: dict[str, Any]) -> dict[str, Any]:
     """Publish the entities whose gate passed; record the run either way."""
-    from tongban.pii import pseudonym_key
 
     s = settings()
     snapshots: dict[str, dict[str, Any]] = {}
@@ -562,8 +566,6 @@ def publish_dictionary(s: Settings, *, generated_at: str | None = None, out_dir:
     """The bilingual data dictionary, with each source's coverage of its latest landed delivery,
     into ``exchange/dictionary/`` beside the data (replaced whole, never half written). ``intakes``:
     this run's, whose sha256 say which deliveries are the latest without hashing them again."""
-    from tongban.dictionary import build_dictionary, write_dictionary
-    from tongban.standards.coverage import coverage
 
     std = _standards(s)
     known = {(i["source_id"], i["entity"]): i["delivery_sha256"] for i in intakes or []
@@ -609,7 +611,6 @@ def _list_values(value: str | None) -> set[str]:
 
 @records_failure
 def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
-    from tongban.feedback import write_feedback
 
     s = settings()
     files = write_feedback(s, run["run_id"], intakes)

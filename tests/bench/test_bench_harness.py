@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tongban import bench
+from bench import harness as bench
 
 
 def test_sizes_parts_and_cache_key():
@@ -146,7 +146,7 @@ def test_mappings_must_read_every_part(tmp_path, monkeypatch):
     repository's mappings (globs for 安徽) read both parts."""
     import shutil
 
-    from tongban.config import settings
+    from tongban.common.config import settings
 
     data = _fake_data(tmp_path)
     bench.check_mappings(data / "inbox")  # the repository's standards: accepted
@@ -169,5 +169,5 @@ def test_the_dag_parse_and_the_gate_import_are_measured(tmp_path):
     assert run["dags"] == ["tongban_regional"] and run["gx"] is False
     assert set(res) == {"runs", "median_dagbag_seconds", "median_airflow_import_seconds", "median_gate_import_seconds"}
     text = bench.render({"sizes": {}, "dag_parse": {**res, "command": "make bench"}})
-    assert "| `import tongban.gate` < 0.2 s (GX only when a gate runs) | " in text
-    assert f"`import tongban.gate` in a fresh interpreter: median {res['median_gate_import_seconds']:.3f} s" in text
+    assert "| `import tongban.steps.gate` < 0.2 s (GX only when a gate runs) | " in text
+    assert f"`import tongban.steps.gate` in a fresh interpreter: median {res['median_gate_import_seconds']:.3f} s" in text

@@ -11,14 +11,14 @@ import subprocess
 import sys
 
 
-from tongban.bench import DOC_BEGIN, ENTITIES, PATHS, SMOKE_ROWS
-from tongban.config import PROJECT_ROOT
+from bench.harness import DOC_BEGIN, ENTITIES, PATHS, SMOKE_ROWS
+from tongban.common.config import PROJECT_ROOT
 
 
 def test_bench_smoke(tmp_path):
     out, doc = tmp_path / "bench", tmp_path / "benchmarks.md"
     env = {**os.environ, "BENCH_SMOKE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "tongban.bench", "run", "--out", str(out), "--doc", str(doc)],
+    proc = subprocess.run([sys.executable, "-m", "bench.harness", "run", "--out", str(out), "--doc", str(doc)],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -45,7 +45,7 @@ def test_bench_smoke(tmp_path):
 def _ah_delivery_files() -> list[str]:
     import yaml
 
-    from tongban.config import settings
+    from tongban.common.config import settings
 
     mappings = settings().standards_dir / "mappings" / "ah"
     return [yaml.safe_load((mappings / f"{e}.yaml").read_text(encoding="utf-8"))["delivery"]["file"] for e in ENTITIES]
@@ -55,7 +55,7 @@ def test_bench_smoke_with_xlsx_parts(tmp_path):
     """With 300 rows per XLSX part, 安徽's two deliveries (500 rows each) are written as two files
     each; tongban, the lower bound and pandas + GX all read both parts, number the rows across
     them and publish the same rows (source_row_number and delivery_sha256 included)."""
-    from tongban.intake.parts import is_pattern
+    from tongban.common.parts import is_pattern
 
     files = _ah_delivery_files()
     assert all(is_pattern(f) for f in files), f"the 安徽 mappings must read every part: {files}"
@@ -63,7 +63,7 @@ def test_bench_smoke_with_xlsx_parts(tmp_path):
 
     out, doc = tmp_path / "bench", tmp_path / "benchmarks.md"
     env = {**os.environ, "BENCH_SMOKE": "1", "BENCH_XLSX_MAX_ROWS": "300"}
-    proc = subprocess.run([sys.executable, "-m", "tongban.bench", "run", "--out", str(out), "--doc", str(doc),
+    proc = subprocess.run([sys.executable, "-m", "bench.harness", "run", "--out", str(out), "--doc", str(doc),
                            "--no-dag-parse"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
                           check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

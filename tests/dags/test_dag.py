@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tongban import airflow_env
-from tongban.config import settings
+from tongban.common.config import settings
 
 DAGS = settings().project_root / "dags"
 DAG_FILE = DAGS / "tongban_regional.py"
@@ -115,7 +115,7 @@ print(json.dumps({"dags": sorted(bag.dags), "errors": bag.import_errors,
 
 def test_parsing_imports_nothing_heavy():
     """Parsing stays cheap because the heavy libraries stay out of it (how long DagBag takes is
-    measured by `make bench`, tongban/bench.py's DAG parse, not asserted here)."""
+    measured by `make bench`, bench/harness.py's DAG parse, not asserted here)."""
     env = dict(os.environ)
     out = subprocess.run([sys.executable, "-c", _PARSE_PROBE, str(DAG_FILE), ",".join(HEAVY)],
                          capture_output=True, text=True, env=env, cwd=settings().project_root, timeout=300,

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import settings
+from tongban.common.config import settings
 
 ROWS = 400  # per province per entity; every defect class appears at least once per province
 SEED = 7
@@ -173,8 +173,8 @@ def _delivered_frame(inbox: Path, m):
     """The whole delivery as the reference reader gives it (every part, in order)."""
     import pandas as pd
 
-    from tongban.intake.parts import find_parts
-    from tongban.intake.readers import read_delivery
+    from tongban.common.parts import find_parts
+    from tongban.steps.intake.readers import read_delivery
 
     parts = find_parts([inbox], m.delivery.file)
     assert parts, m.delivery.file
@@ -211,7 +211,7 @@ def _raw_pii(inbox: Path) -> set[str]:
                         needles |= _phone_needles(v)
     # a name that is also an ordinary word of the public vocabularies (a county called 金华, the
     # code list value 其他 ...) is not evidence of a leak
-    from tongban.reference import divisions_current, industry_classes
+    from tongban.common.reference import divisions_current, industry_classes
 
     public = " ".join([d.name for d in divisions_current().values()]
                       + [t for c in industry_classes().values() for t in (c.name, c.section_name, c.division_name)]
@@ -220,7 +220,7 @@ def _raw_pii(inbox: Path) -> set[str]:
 
 
 def test_no_raw_id_or_name_reaches_anything_consumer_facing(run, inbox):
-    from tongban.pii import find_leaks
+    from tongban.common.pii import find_leaks
     from tongban.pipeline import summarize
 
     s = settings()
@@ -274,7 +274,7 @@ def _key_needles(key: str) -> set[str]:
 def test_the_pseudonym_key_is_written_nowhere(run, tmp_path):
     """Everything the run wrote (warehouse, landed files, dbt, GX, Airflow's home and logs, run
     records, exchange, feedback) holds neither the key nor an encoding of it."""
-    from tongban.pii import find_leaks
+    from tongban.common.pii import find_leaks
 
     s = settings()
     written = [s.build_dir, s.exchange_dir, s.feedback_dir]
@@ -299,7 +299,7 @@ def test_pseudonyms_are_stable_and_keyed(run):
     published = dict(rows)
     assert len(raw) == 20
     for birth_id, id_number in raw:
-        # HMAC-SHA256 computed here, not by tongban.pii: a normalisation bug shared by the code that
+        # HMAC-SHA256 computed here, not by tongban.common.pii: a normalisation bug shared by the code that
         # publishes and the code that checks cannot hide (an 18-character upper-case ID is its own
         # normal form)
         assert re.fullmatch(r"\d{17}[0-9X]", id_number)
@@ -390,7 +390,7 @@ def test_tongban_run_prints_and_logs_no_raw_id_or_name(inbox, tmp_path_factory):
     import subprocess
     import sys
 
-    from tongban.pii import find_leaks
+    from tongban.common.pii import find_leaks
 
     work = tmp_path_factory.mktemp("cli-run")
     env = {**os.environ, "TONGBAN_BUILD_DIR": str(work / "build"), "TONGBAN_EXCHANGE_DIR": str(work / "exchange"),

@@ -13,7 +13,7 @@ import pytest
 
 from tongban import pipeline
 from tongban.airflow_env import configure, run_dag
-from tongban.config import settings
+from tongban.common.config import settings
 from tongban.sample import write_samples
 
 from tests.workdirs import use_work

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from tongban import exchange
-from tongban.config import settings
+from tongban.common.config import settings
 
 
 def _state(*roots: Path) -> dict[str, str]:

@@ -185,8 +185,8 @@ def test_coverage_counts_only_a_delivery_it_has_not_counted(runs):
     publishes equals counting everything afresh."""
     from tongban import pipeline
 
-    from tongban.config import settings
-    from tongban.standards.coverage import coverage
+    from tongban.common.config import settings
+    from tongban.committee.coverage import coverage
 
     changed, _ = runs["changed"]
     cache = runs["work"] / "build" / "state" / "coverage"
@@ -331,8 +331,8 @@ def test_a_failed_early_build_records_nothing(runs, tmp_path, monkeypatch):
     transform: nothing about it is recorded as up to date."""
     from tongban import pipeline
 
-    from tongban.config import settings
-    from tongban.incremental import checked_fingerprints, unchanged_models
+    from tongban.common.config import settings
+    from tongban.steps.incremental import checked_fingerprints, unchanged_models
 
     work = tmp_path / "w"
     _use(monkeypatch, work, runs["inbox"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import settings
+from tongban.common.config import settings
 
 CATALOGUES = {
     "sh": ("nju-websoft_CNPDS_shanghai_shanghai.json", 4494),

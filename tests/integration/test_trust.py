@@ -17,9 +17,10 @@ from pathlib import Path
 
 import duckdb
 
-from tongban import exchange, integrity
+from tongban import exchange
+from tongban.exchange import integrity
 from tongban.pipeline import CRASH_AT_ENV
-from tongban.runlock import HOLDER_FILE, run_lock
+from tongban.common.runlock import HOLDER_FILE, run_lock
 
 from tests.workdirs import work_env
 
@@ -102,7 +103,7 @@ def test_a_missing_reference_directory_is_one_line(tmp_path: Path):
 def test_a_bad_yaml_file_names_its_line(tmp_path: Path):
     import shutil
 
-    from tongban.config import PROJECT_ROOT
+    from tongban.common.config import PROJECT_ROOT
 
     scratch = tmp_path / "standards"
     shutil.copytree(PROJECT_ROOT / "standards", scratch)
@@ -129,7 +130,7 @@ def test_a_dbt_compilation_error_names_the_model_and_what_to_do(tmp_path: Path, 
 
     import shutil
 
-    from tongban.config import PROJECT_ROOT
+    from tongban.common.config import PROJECT_ROOT
 
     shutil.copytree(PROJECT_ROOT / "standards", tmp_path / "standards")
     for k, v in _env(tmp_path, TONGBAN_STANDARDS_DIR=str(tmp_path / "standards")).items():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tongban.cli import main
-from tongban.config import PROJECT_ROOT
+from tongban.common.config import PROJECT_ROOT
 
 
 @pytest.fixture

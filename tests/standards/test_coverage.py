@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from tongban.config import PROJECT_ROOT, settings
-from tongban.standards.check import check
-from tongban.standards.coverage import coverage, coverage_findings, format_coverage
+from tongban.common.config import PROJECT_ROOT, settings
+from tongban.standards.lint import check
+from tongban.committee.coverage import coverage, coverage_findings, format_coverage
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,8 @@ def test_counts_per_distinct_value_equal_counts_row_by_row(tmp_path):
     exactly the counts of evaluating it row by row."""
     import duckdb
 
-    from tongban.standards.coverage import _counts_sql, _delivery_relation
-    from tongban.standards.dbtgen import compile_field, field_columns
+    from tongban.committee.coverage import _counts_sql, _delivery_relation
+    from tongban.standards.targets.dbt import compile_field, field_columns
 
     std = check(PROJECT_ROOT / "standards")
     s = settings()

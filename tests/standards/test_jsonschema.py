@@ -12,10 +12,10 @@ import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from pydantic import ValidationError
 
-from tongban.config import PROJECT_ROOT
-from tongban.standards.check import check
+from tongban.common.config import PROJECT_ROOT
+from tongban.standards.lint import check
 from tongban.standards.generate import committed_files
-from tongban.standards.jsonschema import schema_files, schemas
+from tongban.standards.targets.jsonschema import schema_files, schemas
 from tongban.standards.models import AMOUNT_UNITS, PARAM_STEPS, SIMPLE_STEPS, Entity, Mapping, Step
 
 STANDARDS = PROJECT_ROOT / "standards"

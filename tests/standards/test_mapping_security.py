@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import PROJECT_ROOT
-from tongban.standards.check import check
-from tongban.sqlquote import JINJA_OPENERS
-from tongban.standards.dbtgen import compile_field, quote_source_column
+from tongban.common.config import PROJECT_ROOT
+from tongban.standards.lint import check
+from tongban.common.sqlquote import JINJA_OPENERS
+from tongban.standards.targets.dbt import compile_field, quote_source_column
 from tongban.standards.models import Mapping
 
 STD = check(PROJECT_ROOT / "standards")
@@ -154,11 +154,11 @@ def _plant(scratch: Path) -> None:
 def built_with_payloads(tmp_path_factory) -> dict:
     """The planted standards generated past the lint (as if it were bypassed) and the 上海
     catalogue built through its checked table with the real dbt, the canary in the environment."""
-    from tongban.config import settings
-    from tongban.intake.land import land
+    from tongban.common.config import settings
+    from tongban.steps.intake.land import land
     from tongban.pipeline import _load_reference
     from tongban.standards.generate import scratch_project
-    from tongban.transform import run_dbt
+    from tongban.steps.harmonize import run_dbt
 
     root = tmp_path_factory.mktemp("jinja")
     scratch = root / "standards"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tongban.config import PROJECT_ROOT
-from tongban.standards.check import check
+from tongban.common.config import PROJECT_ROOT
+from tongban.standards.lint import check
 from tongban.standards.generate import out_of_date
 
 STANDARDS = PROJECT_ROOT / "standards"

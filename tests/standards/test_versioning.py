@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tongban.config import PROJECT_ROOT
+from tongban.common.config import PROJECT_ROOT
 from tongban.standards.gitref import GitRefError, resolve, standards_at
-from tongban.standards.loader import Standards, load_standards
+from tongban.standards.load import Standards, load_standards
 from tongban.standards.versioning import (
     Change,
     VersionDecrease,

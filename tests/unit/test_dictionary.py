@@ -1,4 +1,4 @@
-"""tongban.dictionary: the bilingual data dictionary generated from the real standards."""
+"""tongban.standards.targets.dictionary: the bilingual data dictionary generated from the real standards."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tongban.config import PROJECT_ROOT
-from tongban.dictionary import PROVENANCE_COLUMNS, WORKLIST_LIMIT, build_dictionary, write_dictionary
-from tongban.standards.check import check
-from tongban.standards.coverage import FieldCoverage, ValueCount
+from tongban.common.config import PROJECT_ROOT
+from tongban.standards.targets.dictionary import PROVENANCE_COLUMNS, WORKLIST_LIMIT, build_dictionary, write_dictionary
+from tongban.standards.lint import check
+from tongban.committee.coverage import FieldCoverage, ValueCount
 from tongban.standards.generate import load_checked
-from tongban.standards.loader import Standards
+from tongban.standards.load import Standards
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 

@@ -667,7 +667,7 @@ PEOPLE_PII = {"child_name": "name", "mother_name": "name", "id_number": "id_numb
 
 
 def write_people(path: Path, *, with_sql_macro: bool = False) -> None:
-    from tongban.pii import sql_ddl
+    from tongban.common.pii import sql_ddl
 
     con = duckdb.connect(str(path))
     try:
@@ -705,7 +705,7 @@ def raw_pii_values() -> list[str]:
 def test_publish_with_pii_writes_pseudonyms_and_masks_only(
     root: Path, warehouse: Path, with_sql_macro: bool
 ) -> None:
-    from tongban.pii import find_leaks, mask, pseudonym
+    from tongban.common.pii import find_leaks, mask, pseudonym
 
     write_people(warehouse, with_sql_macro=with_sql_macro)
     snap = publish_people(root, warehouse)
@@ -740,9 +740,9 @@ def test_publish_with_pii_writes_pseudonyms_and_masks_only(
     finally:
         con.close()
     assert names == [c["name"] for c in expected_columns]
-    # literal vectors, not tongban.pii's own output: each value's normal form and mask written out by
+    # literal vectors, not tongban.common.pii's own output: each value's normal form and mask written out by
     # hand, the pseudonym an HMAC-SHA256 computed here (a normalisation bug shared by the publishing
-    # SQL and tongban.pii cannot hide)
+    # SQL and tongban.common.pii cannot hide)
     def hmac_hex(kind: str, normal: str) -> str:
         return hmac.new(PII_KEY, f"{kind}\x1f{normal}".encode(), hashlib.sha256).hexdigest()
 
@@ -758,7 +758,7 @@ def test_publish_with_pii_writes_pseudonyms_and_masks_only(
                 for vectors in literal]
     assert got == [(person[0], *[x for pair in pairs for x in pair], person[6])
                    for person, pairs in zip(PEOPLE, expected, strict=True)]
-    # and tongban.pii's Python functions agree with the vectors
+    # and tongban.common.pii's Python functions agree with the vectors
     assert [[(pseudonym(kind, value, PII_KEY), mask(kind, value)) for kind, value in zip(kinds, person[1:6], strict=True)]
             for person in PEOPLE] == expected
     assert got[0][2] == "欧阳**" and got[0][6] == "310***********123X" and got[1][10] == "0571-****7800"

@@ -21,9 +21,9 @@ import duckdb
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tongban.config import PROJECT_ROOT
-from tongban.intake.land import land
-from tongban.standards.check import check
+from tongban.common.config import PROJECT_ROOT
+from tongban.steps.intake.land import land
+from tongban.standards.lint import check
 from tongban.standards.models import Mapping
 
 STD = check(PROJECT_ROOT / "standards")

@@ -1,4 +1,4 @@
-"""tongban.gate.run_gate: real GX, real DuckDB, no mocks.
+"""tongban.steps.gate.run_gate: real GX, real DuckDB, no mocks.
 
 One warehouse with three tables (clean, with blocking failures, with only non-blocking
 failures) and one suite; the runs are shared module-wide because GX is slow to import.
@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.gate import GateResult, SuiteFileError, run_gate
+from tongban.steps.gate import GateResult, SuiteFileError, run_gate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,11 +128,11 @@ def results(env):
 
 def test_import_does_not_import_gx():
     """GX costs seconds to import: only running a gate may pay it. (How long the import takes is
-    measured by `make bench`, tongban/bench.py, not asserted here.)"""
+    measured by `make bench`, bench/harness.py, not asserted here.)"""
     code = (
         "import json, sys\n"
-        "import tongban.gate\n"
-        "print(json.dumps({'gate': 'tongban.gate' in sys.modules,\n"
+        "import tongban.steps.gate\n"
+        "print(json.dumps({'gate': 'tongban.steps.gate' in sys.modules,\n"
         "                  'gx': sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations')}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)

@@ -1,4 +1,4 @@
-"""tongban.gx_duckdb: the GX-on-DuckDB patch.
+"""tongban.steps.gx_duckdb: the GX-on-DuckDB patch.
 
 Three kinds of test:
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import quiet_third_parties
+from tongban.common.config import quiet_third_parties
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_apply_is_idempotent():
     import duckdb_engine
     import great_expectations.execution_engine.sqlalchemy_execution_engine as see
 
-    from tongban import gx_duckdb
+    from tongban.steps import gx_duckdb
 
     gx_duckdb.apply()
     gx_duckdb.apply()
@@ -123,7 +123,7 @@ def test_apply_is_idempotent():
 
 @pytest.fixture(scope="module")
 def batches(tmp_path_factory):
-    from tongban import gx_duckdb
+    from tongban.steps import gx_duckdb
 
     gx_duckdb.apply()
     import great_expectations as gx
@@ -210,7 +210,7 @@ _UNPATCHED_SCRIPT = textwrap.dedent(
     logging.disable(logging.CRITICAL)
     sys.path.insert(0, sys.argv[1])
     from tests.unit.test_gx_duckdb import _make_warehouse
-    from tongban import gx_duckdb
+    from tongban.steps import gx_duckdb
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -272,7 +272,7 @@ def unpatched(tmp_path_factory):
     return json.loads(lines[-1].removeprefix("RESULT="))
 
 
-UPSTREAM = "fixed upstream? patch {} in tongban/gx_duckdb.py may be unnecessary now."
+UPSTREAM = "fixed upstream? patch {} in tongban/steps/gx_duckdb.py may be unnecessary now."
 NOT_NULL = "expect_column_values_to_not_be_null"
 IN_SET = "expect_column_values_to_be_in_set"
 REGEX = "expect_column_values_to_match_regex"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tongban.incremental import DEFINITIONS, definitions_fingerprint
+from tongban.steps.incremental import DEFINITIONS, definitions_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 

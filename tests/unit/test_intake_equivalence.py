@@ -1,5 +1,5 @@
 """Intake reads deliveries through DuckDB, but the values are defined by the reference reader
-(:func:`tongban.intake.readers.read_delivery`): for every sample delivery and every real
+(:func:`tongban.steps.intake.readers.read_delivery`): for every sample delivery and every real
 catalogue a mapping reads, the landed Parquet holds exactly the reference reader's values ('' and
 None kept apart), in its order, numbered 1..N. Constructs DuckDB reads differently (more
 leniently) must end in the reference reader's result or its very error message."""
@@ -14,11 +14,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import PROJECT_ROOT, settings
-from tongban.intake.land import land
-from tongban.intake.parts import combined_sha256, find_parts, sha256_file
-from tongban.intake.readers import DeliveryReadError, read_delivery
-from tongban.intake.staging import stage_delivery
+from tongban.common.config import PROJECT_ROOT, settings
+from tongban.steps.intake.land import land
+from tongban.common.parts import combined_sha256, find_parts, sha256_file
+from tongban.steps.intake.readers import DeliveryReadError, read_delivery
+from tongban.steps.intake.staging import stage_delivery
 from tongban.sample import write_samples
 from tongban.standards.generate import load_checked
 
@@ -45,7 +45,7 @@ def _reference_rows(paths: list[Path], declared: list[str], format: str | None =
 
 
 def _parquet_rows(relation: str, declared: list[str]) -> list[tuple]:
-    from tongban.standards.dbtgen import quote_source_column
+    from tongban.standards.targets.dbt import quote_source_column
 
     cols = ", ".join(quote_source_column(c) for c in declared)
     with duckdb.connect() as con:  # file order, no sorting: the order is part of the contract

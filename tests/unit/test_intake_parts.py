@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import PROJECT_ROOT
-from tongban.intake.land import SAMPLE_ROWS, land
-from tongban.intake.parts import combined_sha256, find_parts, natural_key, part_offsets, sha256_file
-from tongban.intake.readers import read_delivery
+from tongban.common.config import PROJECT_ROOT
+from tongban.steps.intake.land import SAMPLE_ROWS, land
+from tongban.common.parts import combined_sha256, find_parts, natural_key, part_offsets, sha256_file
+from tongban.steps.intake.readers import read_delivery
 from tongban.sample import write_samples
 from tongban.standards.generate import load_checked
 
@@ -31,7 +31,7 @@ def _land(m, inbox: Path, tmp_path: Path):
 
 
 def _landed(res) -> list[tuple]:
-    from tongban.standards.dbtgen import quote_source_column
+    from tongban.standards.targets.dbt import quote_source_column
 
     m = STD.mapping(res.source_id, res.entity)
     cols = ", ".join(quote_source_column(c.name) for c in m.delivery.columns)
@@ -184,7 +184,7 @@ def test_the_shape_check_reads_past_the_sample_rows(tmp_path: Path):
 
 
 def test_find_delivery_takes_a_pattern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from tongban.config import settings
+    from tongban.common.config import settings
 
     (tmp_path / "ah").mkdir()
     for k in (2, 1):
@@ -207,8 +207,8 @@ def _write_xlsx(path: Path, frame) -> None:
 
 def test_a_rejected_delivery_in_parts_goes_back_whole_naming_part_and_row(xlsx_inbox: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch):
-    from tongban.config import settings
-    from tongban.feedback import write_feedback
+    from tongban.common.config import settings
+    from tongban.steps.feedback import write_feedback
 
     inbox = tmp_path / "inbox"
     (inbox / "ah").mkdir(parents=True)

@@ -10,13 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban.config import PROJECT_ROOT
-from tongban.intake.land import land
-from tongban.reference import load_reference
+from tongban.common.config import PROJECT_ROOT
+from tongban.steps.intake.land import land
+from tongban.common.reference import load_reference
 from tongban.sample import write_samples
-from tongban.sqlquote import quote_ident
+from tongban.common.sqlquote import quote_ident
 from tongban.standards.generate import load_checked
-from tongban.validators import sql_ddl
+from tongban.common.validators import sql_ddl
 
 STD = load_checked(PROJECT_ROOT / "standards")
 

@@ -1,6 +1,6 @@
 """Never trust a file on disk (a part changed after publication is found, named and written again
 from the warehouse), a province keeps its last good publication, and whatever a killed run left
-uncommitted is removed (tongban.integrity, exchange.publish_snapshot(keep=))."""
+uncommitted is removed (tongban.exchange.integrity, exchange.publish_snapshot(keep=))."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban import exchange, integrity
+from tongban import exchange
+from tongban.exchange import integrity
 
 KW = dict(entity="t", relation="main.t", standard_version="1", partition_by="source_id")
 

@@ -7,9 +7,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from tongban.config import PROJECT_ROOT
-from tongban.standards.check import check
-from tongban.standards.dbtgen import compile_field
+from tongban.common.config import PROJECT_ROOT
+from tongban.standards.lint import check
+from tongban.standards.targets.dbt import compile_field
 from tongban.standards.models import Mapping
 
 STD = check(PROJECT_ROOT / "standards")

@@ -1,13 +1,13 @@
-"""The bench's pandas path (tongban.bench_pandas_gx) maps odd values as the generated SQL does
+"""The bench's pandas path (bench.pandas_gx) maps odd values as the generated SQL does
 (tests/unit/test_mapping_steps.py): otherwise the benchmark would compare different work."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from tongban.bench_pandas_gx import map_delivery
-from tongban.config import PROJECT_ROOT
-from tongban.standards.check import check
+from bench.pandas_gx import map_delivery
+from tongban.common.config import PROJECT_ROOT
+from tongban.standards.lint import check
 
 STD = check(PROJECT_ROOT / "standards")
 

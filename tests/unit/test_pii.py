@@ -1,4 +1,4 @@
-"""tongban.pii: pseudonyms, masks (Python and the SQL macro), key handling and the leak scanner."""
+"""tongban.common.pii: pseudonyms, masks (Python and the SQL macro), key handling and the leak scanner."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tongban import pii
-from tongban.pii import (
+from tongban.common import pii
+from tongban.common.pii import (
     COMPOUND_SURNAMES,
     KEY_ENV,
     KEY_FILE_ENV,
@@ -355,7 +355,7 @@ def test_short_key_in_environment_is_refused(
 def test_local_key_file_is_created_once_private_and_reused(
     tmp_path: Path, no_key_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="tongban.pii")
+    caplog.set_level(logging.WARNING, logger="tongban.common.pii")
     with pytest.warns(PiiKeyWarning, match="generated a local pseudonym key") as record:
         key = pseudonym_key(tmp_path / "build")
     path = tmp_path / "build" / "secrets" / "pseudonym.key"

@@ -1,5 +1,5 @@
 """The vectorised pseudonym (DuckDB sha256 over the HMAC key blocks, for plain ASCII/CJK text;
-the Python UDF for anything else) equals tongban.pii.pseudonym for every value."""
+the Python UDF for anything else) equals tongban.common.pii.pseudonym for every value."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 import duckdb
 import pytest
 
-from tongban import pii
+from tongban.common import pii
 
 KEY = b"a-test-key-that-is-long-enough-0123456789"
 FIXED = [None, "", " ", "\t", "张三", " 张三 ", "欧阳娜娜", "310101199001011234", "31010119900101123x",

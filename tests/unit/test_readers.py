@@ -12,9 +12,9 @@ import duckdb
 import openpyxl
 import pytest
 
-from tongban.config import settings
-from tongban.intake import readers
-from tongban.intake.readers import (
+from tongban.common.config import settings
+from tongban.steps.intake import readers
+from tongban.steps.intake.readers import (
     Delivery,
     DeliveryReadError,
     detect_encoding,
@@ -110,7 +110,7 @@ def test_json_integral_floats_are_integer_text(tmp_path: Path) -> None:
 
 
 def test_json_lines_integral_floats_are_integer_text_when_duckdb_reads_them(tmp_path: Path) -> None:
-    from tongban.intake.staging import stage_delivery
+    from tongban.steps.intake.staging import stage_delivery
 
     path = tmp_path / "ids.jsonl"
     path.write_text(json.dumps(ODD_NUMBERS) + "\n", encoding="utf-8")

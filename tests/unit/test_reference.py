@@ -11,9 +11,9 @@ from collections import Counter
 import duckdb
 import pytest
 
-from tongban import reference
-from tongban.config import settings
-from tongban.reference import (
+from tongban.common import reference
+from tongban.common.config import settings
+from tongban.common.reference import (
     Division,
     HistoryEntry,
     ReferenceDataError,

@@ -8,11 +8,12 @@ import datetime as dt
 import duckdb
 import pytest
 
-from tongban import pii, validators
-from tongban.config import PROJECT_ROOT
-from tongban.reference import load_reference
-from tongban.standards.check import check
-from tongban.standards.dbtgen import row_rules_sql
+from tongban.common import pii
+from tongban.common import validators
+from tongban.common.config import PROJECT_ROOT
+from tongban.common.reference import load_reference
+from tongban.standards.lint import check
+from tongban.standards.targets.dbt import row_rules_sql
 
 STD = check(PROJECT_ROOT / "standards")
 BIRTHS = STD.entities["birth_registration"]

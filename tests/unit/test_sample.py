@@ -20,7 +20,7 @@ import pytest
 
 from tongban.sample import births, licenses, write_samples
 from tongban.sample.common import PROVINCES, RefView, defect_count
-from tongban.validators import (
+from tongban.common.validators import (
     gb11643_birth_date,
     gb11643_problem,
     gb32100_problem,
@@ -340,7 +340,7 @@ def test_xlsx_shape_with_calamine_and_openpyxl(out):
 
 
 def test_project_reader_reads_every_delivery(out):
-    from tongban.intake.readers import read_delivery
+    from tongban.steps.intake.readers import read_delivery
 
     for f in FILES:
         if "answer_key" in f:
@@ -493,7 +493,7 @@ def _xlsx_rows(paths: list[Path]) -> tuple[list, list]:
 
 
 def test_xlsx_delivery_in_parts_keeps_rows_and_answer_key(tmp_path):
-    from tongban.intake.parts import find_parts
+    from tongban.common.parts import find_parts
 
     whole, split = tmp_path / "whole", tmp_path / "split"
     for entity in ("births", "licenses"):
@@ -535,7 +535,7 @@ def test_xlsx_parts_are_replaced_by_a_smaller_delivery(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------
-# the check characters by the tests' own arithmetic: tongban.validators computes the expected
+# the check characters by the tests' own arithmetic: tongban.common.validators computes the expected
 # problems above and also writes the answer keys, so a shared bug there would hide; these do not
 
 

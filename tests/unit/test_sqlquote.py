@@ -1,11 +1,11 @@
-"""tongban.sqlquote: the only way configuration-supplied names and paths enter SQL text."""
+"""tongban.common.sqlquote: the only way configuration-supplied names and paths enter SQL text."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from tongban.sqlquote import (
+from tongban.common.sqlquote import (
     check_ident,
     has_jinja,
     is_identifier,

@@ -16,9 +16,9 @@ from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.iso7064 import mod_37_36
 
-from tongban import validators as V
-from tongban.reference import division_history, load_reference, nbs_statistical_codes, real_usccs
-from tongban.config import settings
+from tongban.common import validators as V
+from tongban.common.reference import division_history, load_reference, nbs_statistical_codes, real_usccs
+from tongban.common.config import settings
 
 VECTORS_FILE = Path(__file__).with_name("identifier_vectors.csv")
 with VECTORS_FILE.open(encoding="utf-8", newline="") as _fh:
@@ -298,7 +298,7 @@ def test_sql_ddl_renders_as_the_dbt_macro():
     """What dbt renders for ``{{ tongban_validators_ddl() }}`` is what sql_ddl() returns."""
     import jinja2
 
-    from tongban.config import PROJECT_ROOT
+    from tongban.common.config import PROJECT_ROOT
 
     template = jinja2.Environment().from_string((PROJECT_ROOT / V.SQL_MACROS_FILE).read_text(encoding="utf-8"))
     assert str(template.module.tongban_validators_ddl()).strip() == V.sql_ddl()

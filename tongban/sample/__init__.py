@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from tongban.sample import common
+from tongban.sample.common import resolve_xlsx_max_rows
+from tongban.sample import births
+from tongban.sample import licenses
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -29,7 +33,6 @@ def __getattr__(name: str) -> Any:
     # PROVINCES and WrittenDelivery load the reference and validator modules: only on use, so
     # that building the CLI parser stays cheap
     if name in ("PROVINCES", "WrittenDelivery", "XLSX_MAX_ROWS"):
-        from tongban.sample import common
 
         return getattr(common, name)
     raise AttributeError(name)
@@ -50,15 +53,12 @@ def generate_deliveries(entity: str, rows: int, seed: int, out_dir: Path,
         raise ValueError(f"unknown entity {entity!r}; use one of {', '.join(ENTITIES)}")
     if rows < 1:
         raise ValueError("rows must be at least 1")
-    from tongban.sample.common import resolve_xlsx_max_rows
 
     xlsx_max_rows = resolve_xlsx_max_rows(xlsx_max_rows)  # a bad value fails before anything is written
     out_dir = Path(out_dir)
     if entity == "births":
-        from tongban.sample import births
 
         return births.write(out_dir, rows, seed, ref_dir, xlsx_max_rows=xlsx_max_rows, provinces=provinces)
-    from tongban.sample import licenses
 
     return licenses.write(out_dir, rows, seed, ref_dir, xlsx_max_rows=xlsx_max_rows, provinces=provinces)
 

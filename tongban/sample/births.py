@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tongban.config import settings
+from tongban.common.config import settings
 from tongban.sample.common import (
     FUTURE_FIRST,
     FUTURE_LAST,

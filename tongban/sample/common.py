@@ -27,8 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from tongban import reference
-from tongban.validators import USCC_ALPHABET
+from tongban.common import reference
+from tongban.common.validators import USCC_ALPHABET
 
 # --------------------------------------------------------------------------------------------
 # provinces
@@ -289,7 +289,7 @@ def id15(address: str, born: dt.date, seq: int) -> str:
     return f"{address}{born.year % 100:02d}{born.month:02d}{born.day:02d}{seq:03d}"
 
 
-# GB 32100 / GB 11714 / MOD 37,36: the rules of tongban.validators, table-driven for speed
+# GB 32100 / GB 11714 / MOD 37,36: the rules of tongban.common.validators, table-driven for speed
 # (the tests compare every generated code with the validators).
 _USCC_VALUES = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_W = tuple(pow(3, i, 31) for i in range(17))

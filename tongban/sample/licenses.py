@@ -42,7 +42,7 @@ from tongban.sample.common import (
     wrong_check_char,
     zh_date,
 )
-from tongban.validators import (
+from tongban.common.validators import (
     ECERT_ROOT,
     MOD37_36_ALPHABET,
     USCC_ALPHABET,

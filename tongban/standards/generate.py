@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tongban.standards.check import check
-from tongban.standards.dbtgen import generated_files, seed_files
-from tongban.standards.gxgen import suite_files
-from tongban.standards.jsonschema import schema_files
-from tongban.standards.loader import Standards, StandardsError
+from tongban.standards.lint import check
+from tongban.standards.targets.dbt import generated_files, seed_files
+from tongban.standards.targets.gx import suite_files
+from tongban.standards.targets.jsonschema import schema_files
+from tongban.standards.load import Standards, StandardsError
 
 
 def load_checked(standards_dir: Path, *, legacy: bool = False) -> Standards:

@@ -38,7 +38,7 @@ class FieldDef(Strict):
     format: Literal["email", "phone"] | None = None
     derived: Literal["identity_hash", "mapping_constant"] | None = None
     gate: Literal["blocking", "warning"] = "blocking"
-    #: a national identifier or code validator (tongban.validators and macros/validators.sql);
+    #: a national identifier or code validator (tongban.common.validators and macros/validators.sql);
     #: a value it rejects quarantines the row with the validator's problem code.
     validator: Literal["gb11643", "gb32100", "gbt2260", "gbt36904", "gbt4754"] | None = None
     division_level: Literal["province", "prefecture", "county"] | None = None  # for gbt2260

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tongban.standards.gitref import standards_at
-from tongban.standards.loader import Finding, Standards, line_of, load_standards
+from tongban.standards.load import Finding, Standards, line_of, load_standards
 from tongban.standards.models import CodeList, Entity, FieldDef, Mapping
 
 LEVELS = ("patch", "minor", "major")

@@ -12,7 +12,7 @@ What it does, per entity, in one in-memory DuckDB connection:
    cell-to-text rule, and feeds DuckDB in batches of 50,000 rows through pandas frames.
    A delivery in several parts (``delivery.file`` a glob, e.g. ``ah/births*.xlsx``: an XLSX sheet
    holds 1,048,575 data rows) is found and ordered as intake does
-   (:func:`tongban.intake.parts.find_parts`) and read part after part, its row ordinals
+   (:func:`tongban.common.parts.find_parts`) and read part after part, its row ordinals
    continuing across the parts. Every delivery is hashed (SHA-256 of its one file, or intake's
    combined digest of its parts: the ``delivery_sha256`` provenance column). All of this is
    inside the measured time. The XLSX deliveries load in a second thread (one after another,
@@ -20,7 +20,7 @@ What it does, per entity, in one in-memory DuckDB connection:
    its XLSX lane beside its DuckDB lane (:func:`tongban.pipeline.intake_all`): python-calamine
    holds one core, DuckDB the other.
 2. **Apply the same mappings and row checks**: the SQL is tongban's own generated SQL
-   (:func:`tongban.standards.dbtgen.staging_sql` per delivery, :func:`~tongban.standards.dbtgen.unioned_sql`
+   (:func:`tongban.standards.targets.dbt.staging_sql` per delivery, :func:`~tongban.standards.targets.dbt.unioned_sql`
    per entity: renames, parsing, crosswalks and code lookups, the validator macros, required
    fields, ranges, dates in the future, unique values, duplicate keys, cross-field rules), with
    its few Jinja calls (``source``, ``ref``, the two lookup macros of ``macros/lookups.sql``)
@@ -29,8 +29,8 @@ What it does, per entity, in one in-memory DuckDB connection:
    this SQL by hand would give the same plan; generating it costs well under a second and is
    measured (stage ``prepare``).
 3. **Write the same Parquet**: per entity the published rows with every personal-data field as
-   ``<field>_pseudonym`` (keyed HMAC, :func:`tongban.pii.pseudonym_sql`) and ``<field>_masked``
-   (the Python UDF of :func:`tongban.pii.register_udfs`, as publish does: here it is ~10× faster
+   ``<field>_pseudonym`` (keyed HMAC, :func:`tongban.common.pii.pseudonym_sql`) and ``<field>_masked``
+   (the Python UDF of :func:`tongban.common.pii.register_udfs`, as publish does: here it is ~10× faster
    than the SQL macro ``tongban_mask``), at its position, as the exchange publishes them; the
    rejections (source key and reasons); and the entity's dashboard marts.
 
@@ -53,7 +53,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tongban.bench import Stages as _Stages
+from bench.common import Stages as _Stages
+from tongban.common.sqlquote import quote_literal
+from tongban.steps.intake.readers import _cell_text  # intake's cell -> text rule, so the values agree
+from tongban.standards.targets.dbt import quote_source_column
+from tongban.common.config import PROJECT_ROOT
+from tongban.common.pii import mask_sql, pseudonym_sql
+from tongban.common.sqlquote import quote_ident
+from tongban.common import pii
+from tongban.common import validators
+from tongban.common.parts import combined_sha256
+from tongban.common.reference import load_reference
+from tongban.standards.targets import dbt as dbtgen
+from tongban.standards.generate import load_checked
+from bench.common import ENTITIES
+from tongban.common.config import quiet_third_parties, settings
+from tongban.common.parts import find_parts
+from tongban.common.pii import pseudonym_key
 
 XLSX_BATCH = 50_000
 _CHUNK = 4 * 1024 * 1024
@@ -74,7 +90,6 @@ def _sha256(path: Path) -> str:
 def _file_list(paths: list[Path]) -> str:
     """A DuckDB reader's file argument: one quoted path, or a list read in this order (the
     ordinality continues across the files)."""
-    from tongban.sqlquote import quote_literal
 
     if len(paths) == 1:
         return quote_literal(str(paths[0]))
@@ -109,8 +124,6 @@ def _load_xlsx(con, paths: list[Path], sheet: str | int | None, table: str) -> l
     import pandas as pd
     from python_calamine import CalamineWorkbook
 
-    from tongban.intake.readers import _cell_text  # intake's cell -> text rule, so the values agree
-    from tongban.standards.dbtgen import quote_source_column
 
     header: list[str] | None = None
     cols: list[str] = []
@@ -166,7 +179,6 @@ def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
     come from ``macros/lookups.sql``."""
     import jinja2
 
-    from tongban.config import PROJECT_ROOT
 
     macros = "\n".join((PROJECT_ROOT / "macros" / name).read_text(encoding="utf-8")
                        for name in ("lookups.sql", "generated/row_rules.sql"))
@@ -186,8 +198,6 @@ def _renderer(ref_map: dict[str, str], source_map: dict[tuple[str, str], str]):
 
 def _published_select(con, relation: str, pii: dict[str, str]) -> str:
     """``relation`` as the exchange publishes it: each pii column ``c`` -> ``c_pseudonym, c_masked``."""
-    from tongban.pii import mask_sql, pseudonym_sql
-    from tongban.sqlquote import quote_ident
 
     items = []
     for (name, _type, *_rest) in con.execute(f"describe select * from {relation}").fetchall():
@@ -202,7 +212,6 @@ def _published_select(con, relation: str, pii: dict[str, str]) -> str:
 
 
 def _copy(con, select: str, out: Path) -> int:
-    from tongban.sqlquote import quote_literal
 
     return int(con.execute(f"copy ({select}) to {quote_literal(str(out))} (format parquet, compression zstd)")
                .fetchone()[0])
@@ -210,18 +219,11 @@ def _copy(con, select: str, out: Path) -> int:
 
 def run(*, standards_dir: Path, find_parts, out_dir: Path, tmp_dir: Path, reference_dir: Path,
         key: bytes, entities: tuple[str, ...]) -> dict[str, Any]:
-    """``find_parts(file)``: the delivery's files in order (:func:`tongban.intake.parts.find_parts`
+    """``find_parts(file)``: the delivery's files in order (:func:`tongban.common.parts.find_parts`
     over the inbox directories)."""
     st = _Stages()
     import duckdb
 
-    from tongban import pii, validators
-    from tongban.intake.parts import combined_sha256
-    from tongban.reference import load_reference
-    from tongban.sqlquote import quote_ident, quote_literal
-    from tongban.standards import dbtgen
-    from tongban.standards.generate import load_checked
-    from tongban.config import PROJECT_ROOT
 
     st.mark("import")
     std = load_checked(standards_dir)
@@ -346,10 +348,6 @@ def run(*, standards_dir: Path, find_parts, out_dir: Path, tmp_dir: Path, refere
 
 def run_from_env() -> dict[str, Any]:
     """Run with tongban's settings (the bench harness sets the directories per run)."""
-    from tongban.bench import ENTITIES
-    from tongban.config import quiet_third_parties, settings
-    from tongban.intake.parts import find_parts
-    from tongban.pii import pseudonym_key
 
     quiet_third_parties()
     s = settings()

@@ -13,7 +13,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tongban.sqlquote import quote_literal
+from tongban.common.sqlquote import quote_literal
+from tongban.common.parts import delivery_location, delivery_sha256, locate_parts
+from tongban.steps.intake.staging import stage_delivery
+from tongban.common.config import settings
+from tongban.standards.targets.dbt import compile_field, field_columns
+from tongban.standards.targets.dbt import quote_source_column
+from tongban.standards.load import Finding, line_of
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,6 @@ def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = N
 
     ``known_sha256``: the delivery's sha256 as this run's intake found it in the inbox; when the
     landed file holds it, the inbox is not hashed again."""
-    from tongban.intake.parts import delivery_location, delivery_sha256, locate_parts
-    from tongban.intake.staging import stage_delivery
 
     found, paths = locate_parts(s.inbox_dirs, m.delivery.file)
     if not paths:
@@ -96,8 +100,6 @@ def coverage(std, s=None, *, read_inbox: bool = True,
     that delivery (at 10M rows, 13.7 s for all deliveries)."""
     import duckdb
 
-    from tongban.config import settings
-    from tongban.standards.dbtgen import compile_field, field_columns
 
     s = s or settings()
     out: list[FieldCoverage] = []
@@ -142,7 +144,6 @@ def _counts_sql(before: str, columns: list[str], relation: str) -> str:
     """Rows per value of ``before``: the rows are first counted per distinct combination of the
     columns it reads, so its expression runs once per distinct value, not once per row (at 10M
     rows, coverage of every delivery took 13.7 s evaluated row by row)."""
-    from tongban.standards.dbtgen import quote_source_column
 
     if columns:
         cols = ", ".join(quote_source_column(c) for c in columns)
@@ -221,7 +222,6 @@ def _classify(std, m, field_name: str, step, counts: dict[str, int], delivery: s
 def coverage_findings(std, cov: list[FieldCoverage], *, top: int = 20):
     """The committee's worklist as findings (warnings): each unmapped value, most rows first,
     at the file where the fix goes, and each proposed entry that holds rows back."""
-    from tongban.standards.loader import Finding, line_of
 
     findings = []
     for fc in cov:

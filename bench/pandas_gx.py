@@ -2,10 +2,10 @@
 
 Per entity: pandas reads every delivery (``read_csv`` with the GBK encoding for 江苏,
 ``read_json(lines=True)``, ``read_excel(engine="calamine")``; a delivery in parts, found and
-ordered by :func:`tongban.intake.parts.find_parts`, part by part, concatenated); the mapping
+ordered by :func:`tongban.common.parts.find_parts`, part by part, concatenated); the mapping
 steps are applied with pandas string methods and Python (one small interpreter of the closed
 vocabulary, for the steps the births and licence mappings use); the standard's rules are
-computed with the Python validators of :mod:`tongban.validators`; then
+computed with the Python validators of :mod:`tongban.common.validators`; then
 
 1. a GX 1.x suite on a pandas data source (ephemeral context, ``add_pandas``, a dataframe
    asset, whole-dataframe batch) holds one expectation per row check — not null for required
@@ -15,7 +15,7 @@ computed with the Python validators of :mod:`tongban.validators`; then
 2. the gate's own suite, ``expectations/<entity>.json`` as committed (table shape, not null, in
    set, regex shapes, between, unique key, provenance), runs on the rows that passed, on pandas;
 3. the published rows get their personal-data fields as pseudonym and mask (the Python
-   functions of :mod:`tongban.pii`, ``Series.map``) and are written to Parquet through DuckDB
+   functions of :mod:`tongban.common.pii`, ``Series.map``) and are written to Parquet through DuckDB
    (no pyarrow here), with the rejections (key and reason codes).
 
 It leaves out what the lower bound also leaves out, and in addition the dashboard marts and
@@ -36,8 +36,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tongban.bench import Stages as _Stages
-from tongban.standards.dbtgen import AMOUNT_PARTS_RE, field_columns, reads_half_width
+from bench.common import Stages as _Stages
+from tongban.standards.targets.dbt import AMOUNT_PARTS_RE, field_columns, reads_half_width
+from bench.lower_bound import _is_utf8
+from tongban.steps.intake.readers import _json_text
+from tongban.standards.targets.dbt import PHONE_FIXED_RE, PHONE_MOBILE_RE
+from tongban.common.validators import half_width
+from tongban.standards.models import AMOUNT_UNITS
+from tongban.common import reference
+from tongban.common import validators
+from tongban.standards.models import MinAgeAt, UsccRegionAgrees
+from tongban.steps.gate import _build_suite, load_suite_dict
+from tongban.common import pii
+from bench.lower_bound import _sha256
+from tongban.common.parts import combined_sha256
+from tongban.standards.generate import load_checked
+from bench.common import ENTITIES
+from tongban.common.config import quiet_third_parties, settings
+from tongban.common.parts import find_parts
+from tongban.common.pii import pseudonym_key
 
 TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (dbtgen.TRIM_CHARS)
 
@@ -52,7 +69,6 @@ def read_delivery(path: Path | list[Path], fmt: str, sheet: str | int | None):
     several parts (a list, in intake's order) is read part by part and concatenated in order."""
     import pandas as pd
 
-    from tongban.bench_lower_bound import _is_utf8
 
     if isinstance(path, list):
         if len(path) != 1:
@@ -71,7 +87,6 @@ def read_delivery(path: Path | list[Path], fmt: str, sheet: str | int | None):
 
 
 def _text(v: object) -> str | None:
-    from tongban.intake.readers import _json_text
 
     if v is None:
         return None
@@ -95,7 +110,6 @@ def _trim(s):
 
 
 def _phone(values: list) -> list:
-    from tongban.standards.dbtgen import PHONE_FIXED_RE, PHONE_MOBILE_RE
 
     fixed, mobile = re.compile(PHONE_FIXED_RE), re.compile(PHONE_MOBILE_RE)
     table = str.maketrans({"—": "-"})  # full-width characters were read half-width already
@@ -116,7 +130,6 @@ def _phone(values: list) -> list:
 
 def _half_width(s):
     """The SQL's half_width_sql: only the values with a non-ASCII character are translated."""
-    from tongban.validators import half_width
 
     wide = s.notna() & ~s.str.isascii().fillna(True).astype(bool)
     return s.where(~wide, s[wide].map(half_width)) if wide.any() else s
@@ -291,7 +304,6 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
             out[f.name] = parsed.dt.floor("D")  # datetime64; written as DATE
             checks[f"chk__invalid_date__{f.name}"] = (s.notna() & parsed.isna(), blocking_invalid)
         elif op == "parse_amount":
-            from tongban.standards.models import AMOUNT_UNITS
 
             factor = float(AMOUNT_UNITS[arg])
             text = s.str.replace(",", "").str.replace("，", "")
@@ -346,8 +358,6 @@ def standard_checks(std, ent, frame, *, ref_dir: Path | None):
     boolean ``chk__<reason>__<field>``; the frame must be in (source_id, source_row_number) order."""
     import pandas as pd
 
-    from tongban import reference, validators
-    from tongban.standards.models import MinAgeAt, UsccRegionAgrees
 
     # The Python validators resolve the reference directory on every call (Path.resolve, ~0.1 ms
     # a value, more than the check itself); memoised in this process only, so that this path is
@@ -470,7 +480,6 @@ def validate(context, gx, ent, frame) -> tuple[list[list[str]], dict[str, Any]]:
 
 def gate(context, gx, ent, frame, suite_path: Path) -> bool:
     """The committed gate suite (expectations/<entity>.json), counts only, on pandas."""
-    from tongban.gate import _build_suite, load_suite_dict
 
     ds = context.data_sources.add_pandas(f"gate_{ent.entity}")
     bd = ds.add_dataframe_asset(name=ent.entity).add_batch_definition_whole_dataframe("all")
@@ -486,16 +495,12 @@ def gate(context, gx, ent, frame, suite_path: Path) -> bool:
 
 def run(*, standards_dir: Path, expectations_dir: Path, find_parts, out_dir: Path, reference_dir: Path,
         key: bytes, entities: tuple[str, ...]) -> dict[str, Any]:
-    """``find_parts(file)``: the delivery's files in order (:func:`tongban.intake.parts.find_parts`)."""
+    """``find_parts(file)``: the delivery's files in order (:func:`tongban.common.parts.find_parts`)."""
     st = _Stages()
     import duckdb
     import great_expectations as gx
     import pandas as pd
 
-    from tongban import pii
-    from tongban.bench_lower_bound import _sha256
-    from tongban.intake.parts import combined_sha256
-    from tongban.standards.generate import load_checked
 
     st.mark("import")
     std = load_checked(standards_dir)
@@ -571,10 +576,6 @@ def run(*, standards_dir: Path, expectations_dir: Path, find_parts, out_dir: Pat
 
 
 def run_from_env() -> dict[str, Any]:
-    from tongban.bench import ENTITIES
-    from tongban.config import quiet_third_parties, settings
-    from tongban.intake.parts import find_parts
-    from tongban.pii import pseudonym_key
 
     quiet_third_parties()
     s = settings()

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from tongban.common.config import duckdb_memory_limit
+from tongban.common.config import DUCKDB_MEMORY_ENV
+from tongban.common.sqlquote import quote_ident
 
 
 class TransformError(RuntimeError):
@@ -28,7 +31,6 @@ class DbtOutcome:
 
 
 def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path, memory_limit: str | None = None) -> dict[str, str]:
-    from tongban.config import duckdb_memory_limit
 
     return {
         "TONGBAN_WAREHOUSE": str(warehouse),
@@ -44,7 +46,6 @@ def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path, memory_limit: str |
 def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Path,
             args: list[str] | None = None, memory_limit: str | None = None) -> DbtOutcome:
     """``memory_limit``: DuckDB's for this invocation only (default: tongban's)."""
-    from tongban.config import DUCKDB_MEMORY_ENV
 
     before = os.environ.get(DUCKDB_MEMORY_ENV)
     os.environ.update(dbt_env(warehouse, raw_dir, build_dir, memory_limit))
@@ -107,7 +108,6 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
     """Per source: rows seen by dbt, rows that passed, rows rejected, top reasons, unmapped values."""
     import duckdb
 
-    from tongban.sqlquote import quote_ident
 
     int_rel = f"intermediate.{quote_ident(f'int_{entity}__unioned')}"
     con = duckdb.connect(str(warehouse), read_only=True)

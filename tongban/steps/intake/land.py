@@ -4,7 +4,7 @@ Each source lands in its own file (``<raw_dir>/<source_id>/<entity>.parquet``), 
 be taken in parallel by Airflow's mapped tasks without sharing a DuckDB write lock. Every source
 column is kept as text, plus the provenance columns; nothing is dropped.
 
-A delivery may come in parts (``delivery.file`` is then a glob, see :mod:`tongban.intake.parts`):
+A delivery may come in parts (``delivery.file`` is then a glob, see :mod:`tongban.common.parts`):
 they are landed as one file, the rows numbered across the parts in their natural order, and
 every part must have the same header.
 
@@ -13,8 +13,8 @@ file with the declared columns is landed (so the transform still runs for everyo
 the result says why, naming the province, the file (the part) and the column.
 
 The rows never pass through a pandas frame of the whole delivery: DuckDB reads them into
-Parquet (:mod:`tongban.intake.staging`, which falls back to the reference reader
-:func:`~tongban.intake.readers.read_delivery` where DuckDB cannot promise the same values), and
+Parquet (:mod:`tongban.steps.intake.staging`, which falls back to the reference reader
+:func:`~tongban.steps.intake.readers.read_delivery` where DuckDB cannot promise the same values), and
 pandera checks the header and a bounded sample (:func:`_sample_frame`).
 """
 
@@ -29,8 +29,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tongban.sqlquote import quote_literal
+from tongban.common.sqlquote import quote_literal
 from tongban.standards.models import Entity, Mapping
+from tongban.common import validators
+from tongban.common.config import settings
+from tongban.standards.targets.dbt import quote_source_column
+from tongban.common.parts import delivery_location, locate_parts
+from tongban.steps.intake.readers import DeliveryReadError
+from tongban.steps.intake.staging import stage_delivery
+from tongban.common.parts import combined_sha256
+from tongban.steps.intake.readers import sha256_file
+from tongban.steps.intake.readers import _sniff_delimiter
+from tongban.steps.intake.staging import connect
 
 PROVENANCE_TYPES = {"source_id": "varchar", "delivery_sha256": "varchar",
                     "source_row_number": "bigint", "run_id": "varchar"}
@@ -74,8 +84,6 @@ def _valid_share(values, validator: str) -> float:
     from functools import partial
     from itertools import islice
 
-    from tongban import validators
-    from tongban.config import settings
 
     ref_dir = settings().reference_dir  # once, not per value
     check = {"gb11643": partial(validators.gb11643_problem, ref_dir=ref_dir),
@@ -131,7 +139,6 @@ def pandera_schema(m: Mapping, entity: Entity | None = None):
 
 
 def _quote_col(name: str) -> str:
-    from tongban.standards.dbtgen import quote_source_column
 
     return quote_source_column(name)
 
@@ -140,10 +147,7 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
          entity: Entity | None = None) -> IntakeResult:
     """Read ``m``'s delivery (all its parts) from the first inbox directory that has it and land
     it as Parquet. The rows go from the files to Parquet through DuckDB
-    (:mod:`tongban.intake.staging`); pandera checks the header and a bounded sample."""
-    from tongban.intake.parts import delivery_location, locate_parts
-    from tongban.intake.readers import DeliveryReadError
-    from tongban.intake.staging import stage_delivery
+    (:mod:`tongban.steps.intake.staging`); pandera checks the header and a bounded sample."""
 
     inbox_dirs = [Path(d) for d in inbox_dirs]
     found, paths = locate_parts(inbox_dirs, m.delivery.file)
@@ -337,8 +341,6 @@ def describe_columns(header: list[str], declared: set[str]) -> str:
 
 def _file_facts(paths: list[Path]) -> tuple[int, str]:
     """(total size, sha256 as intake records a delivery's) of files that could not be read."""
-    from tongban.intake.parts import combined_sha256
-    from tongban.intake.readers import sha256_file
 
     existing = [p for p in paths if p.is_file()]
     return sum(p.stat().st_size for p in existing), combined_sha256([(p.name, sha256_file(p)) for p in existing])
@@ -348,7 +350,6 @@ def _count_lines(paths: list[Path], format: str | None, declared: set[str]) -> t
     """(data lines, whether the first line is a record) of a delivery that could not be read: its
     non-blank lines, less a CSV header that is one — for text in UTF-8 or GB18030 only; for anything
     else (a workbook, a JSON array, bytes that are not text) the count is unknown (None)."""
-    from tongban.intake.readers import _sniff_delimiter
 
     total, headerless = 0, False
     for path in paths:
@@ -380,7 +381,6 @@ def _count_lines(paths: list[Path], format: str | None, declared: set[str]) -> t
 
 def _land_staged(staged, out: Path, work: Path) -> None:
     """The staged pieces become the landed file: moved when there is one, else copied into one."""
-    from tongban.intake.staging import connect
 
     pieces = staged.pieces
     if len(pieces) == 1:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from tongban.common.parts import find_parts
+from tongban.common.sqlquote import quote_literal
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _path(env: str, default: Path) -> Path:
@@ -41,8 +43,7 @@ class Settings:
         """The delivery file in the first inbox directory that has it (else where it was expected).
 
         ``relative`` may be a glob (a delivery in parts): this is then its first part; all of
-        them, in order, are :func:`tongban.intake.parts.find_parts`'s."""
-        from tongban.intake.parts import find_parts
+        them, in order, are :func:`tongban.common.parts.find_parts`'s."""
 
         parts = find_parts(self.inbox_dirs, relative)
         return parts[0] if parts else self.inbox_dirs[0] / relative
@@ -113,7 +114,6 @@ def duckdb_memory_limit() -> str:
 
 def limit_memory(con, temp_dir: Path | None = None):
     """Apply tongban's DuckDB memory limit (and spill directory) to a connection; returns it."""
-    from tongban.sqlquote import quote_literal
 
     con.execute(f"set memory_limit = {quote_literal(duckdb_memory_limit())}")
     if temp_dir is not None:

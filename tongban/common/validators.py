@@ -20,8 +20,8 @@ from pathlib import Path
 
 from stdnum.cn import uscc as _stdnum_uscc
 
-from tongban import config
-from tongban.reference import (
+from tongban.common import config
+from tongban.common.reference import (
     all_division_codes,
     divisions_current,
     division_in_use,

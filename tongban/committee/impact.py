@@ -20,8 +20,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tongban.config import Settings, settings
-from tongban.sqlquote import quote_ident, quote_literal
+from tongban.common.config import Settings, settings
+from tongban.common.sqlquote import quote_ident, quote_literal
+from tongban.steps.intake.land import land
+from tongban.common.reference import load_reference
+from tongban.standards.generate import scratch_project
+from tongban.steps.harmonize import TransformError, run_dbt
+from tongban.standards.generate import load_checked
+from tongban.standards.gitref import resolve, standards_at
+from tongban.common.pii import sql_ddl
 
 
 
@@ -112,10 +119,6 @@ def _build_side(std, entities: list[str], s: Settings, work: Path, run_id: str) 
     ``entities`` built (models and seeds, no data tests) into a warehouse of its own."""
     import duckdb
 
-    from tongban.intake.land import land
-    from tongban.reference import load_reference
-    from tongban.standards.generate import scratch_project
-    from tongban.transform import TransformError, run_dbt
 
     project = scratch_project(std, s.project_root, work / "project")
     raw = work / "raw"
@@ -207,8 +210,6 @@ def impact(ref: str, *, s: Settings | None = None, entities: list[str] | None = 
     """Build both sides and compare them (see the module docstring)."""
     import duckdb
 
-    from tongban.standards.generate import load_checked
-    from tongban.standards.gitref import resolve, standards_at
 
     s = s or settings()
     new = load_checked(s.standards_dir)
@@ -225,7 +226,6 @@ def impact(ref: str, *, s: Settings | None = None, entities: list[str] | None = 
         new_wh = _build_side(new, [e for e in wanted if e in new.entities], s, work / "new", "impact-new")
         con = duckdb.connect()  # both warehouses attached read-only, side by side
         try:
-            from tongban.pii import sql_ddl
 
             con.execute(sql_ddl())  # tongban_mask, for personal-data values in the report
             con.execute(f"attach {quote_literal(str(old_wh))} as old (read_only)")

@@ -37,7 +37,7 @@ from tongban.exchange import (
     current_snapshots,
     part_problem,
 )
-from tongban.sqlquote import quote_literal
+from tongban.common.sqlquote import quote_literal
 
 #: temporary names of every writer here: ``.v3.tmp-<hex>``, ``catalog.duckdb.tmp-<hex>(.wal)``,
 #: ``.<run>.parquet.tmp-<hex>``, the dictionary's ``.<name>.new-…``/``.<name>.old-…``

@@ -19,15 +19,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tongban.config import Settings
-from tongban.sqlquote import quote_ident, quote_literal
+from tongban.common.config import Settings
+from tongban.common.sqlquote import quote_ident, quote_literal
+from tongban.standards.targets.dbt import quote_source_column
+from tongban.standards.generate import load_checked
+from tongban.steps.intake.readers import DeliveryReadError
+from tongban.common.parts import part_offsets
+from tongban.steps.intake.staging import present_columns, stage_delivery
 
 
 def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> list[str]:
     import duckdb
 
-    from tongban.standards.dbtgen import quote_source_column
-    from tongban.standards.generate import load_checked
 
     std = load_checked(s.standards_dir)
     written: list[str] = []
@@ -86,7 +89,6 @@ def _formula_safe(sql: str) -> str:
 def _rejected_sql(con, m, i: dict[str, Any], work: Path) -> str:
     """A delivery held back whole goes back whole where its rows can be read (each with the reason),
     else as one line saying why."""
-    from tongban.intake.readers import DeliveryReadError
 
     if i["status"] == "rejected" and i["rows_delivered"]:
         try:
@@ -107,7 +109,6 @@ def _notice_sql(i: dict[str, Any]) -> str:
 def _part_columns_sql(i: dict[str, Any], row: str) -> str:
     """``tongban_file, tongban_file_row, `` for a delivery in several parts ('' for one file):
     the part a delivery row is in and its row there, from the intake's ``parts``."""
-    from tongban.intake.parts import part_offsets
 
     parts = i.get("parts") or []
     if len(parts) < 2:
@@ -123,8 +124,6 @@ def _whole_delivery_sql(con, m, i: dict[str, Any], work: Path) -> str:
     """A delivery rejected whole goes back whole, each row with the delivery's reason. It is read
     again (every part, through the same staging as intake: nothing of it is held in Python)
     into ``work``, which must outlive the query."""
-    from tongban.intake.staging import present_columns, stage_delivery
-    from tongban.standards.dbtgen import quote_source_column
 
     paths = [Path(p["file"]) for p in i.get("parts") or []] or [Path(i["delivery_file"])]
     staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,

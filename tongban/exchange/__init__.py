@@ -40,9 +40,10 @@ from pathlib import Path
 
 import duckdb
 
-from tongban import pii as tongban_pii
-from tongban.config import limit_memory
-from tongban.sqlquote import check_ident, is_identifier, quote_ident, quote_literal
+from tongban.common import pii as tongban_pii
+from tongban.common.config import limit_memory
+from tongban.common.sqlquote import check_ident, is_identifier, quote_ident, quote_literal
+from tongban.common.config import settings
 
 CATALOG_FILE = "catalog.duckdb"
 RUNS_DIR = "_runs"
@@ -314,7 +315,7 @@ def _check_pii(pii: Mapping[str, str] | None, key: bytes | None) -> dict[str, st
     if checked:
         if key is None:
             raise ValueError(
-                "publishing pii columns needs a pseudonym_key (see tongban.pii.pseudonym_key / "
+                "publishing pii columns needs a pseudonym_key (see tongban.common.pii.pseudonym_key / "
                 f"${tongban_pii.KEY_ENV})"
             )
         if not isinstance(key, bytes) or len(key) < tongban_pii.KEY_MIN_LENGTH:
@@ -381,7 +382,7 @@ def _pii_projection(
                 "rename the source column"
             )
         seen.add(name.lower())
-    # the HMAC key blocks come from a one-row temp table (see tongban.pii.create_pads_table); positional
+    # the HMAC key blocks come from a one-row temp table (see tongban.common.pii.create_pads_table); positional
     # references (#n) still point into the relation, which comes first
     return (f"SELECT {', '.join(items)} FROM {quoted_relation} CROSS JOIN {udf_names[0]}_pads AS {_PII_PADS_ALIAS}",
             manifest)
@@ -406,7 +407,7 @@ def publish_snapshot(
     The warehouse is opened read-only, so no process (including this one) may hold a read-write
     connection to it at the time.
 
-    ``pii`` maps column names of ``relation`` to a kind of :data:`tongban.pii.PII_KINDS`. Each such
+    ``pii`` maps column names of ``relation`` to a kind of :data:`tongban.common.pii.PII_KINDS`. Each such
     column ``c`` is published, at its position, as ``c_pseudonym`` (keyed HMAC, needs ``pseudonym_key``)
     and ``c_masked`` (both VARCHAR); its raw values never reach the snapshot. The manifest records them
     under ``"pii"``.
@@ -1010,6 +1011,5 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def default_exchange_root() -> Path:
     """The configured exchange directory (``TONGBAN_EXCHANGE_DIR`` or ``exchange/``)."""
-    from tongban.config import settings
 
     return settings().exchange_dir

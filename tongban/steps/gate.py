@@ -29,7 +29,7 @@ GX's own log output is not filtered (GX logs SQL errors at ERROR level, values i
 is for tables without personal data: it switches to result_format SUMMARY (up to 20 unexpected
 values per expectation) and keeps error texts.
 
-great_expectations is imported inside functions only, so ``import tongban.gate`` stays cheap.
+great_expectations is imported inside functions only, so ``import tongban.steps.gate`` stays cheap.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
+from tongban.steps import gx_duckdb
 
 __all__ = ["VALUE_REVEALING_EXPECTATIONS", "GateResult", "SuiteFileError", "load_suite_dict", "run_gate"]
 
@@ -345,7 +346,6 @@ def run_gate(
                 "values; pass include_unexpected_values=True only for tables without personal data"
             )
 
-    from tongban import gx_duckdb
 
     gx_duckdb.apply()  # also switches GX telemetry off before GX is first imported
 

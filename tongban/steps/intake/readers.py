@@ -105,7 +105,7 @@ def read_delivery(path: Path, format: str | None = None, *, sheet: str | int | N
                   sha256: str | None = None, encoding: str | None = None) -> Delivery:
     """Read one delivered file; every value in the frame is ``str`` or ``None`` (object dtype).
 
-    This is the reference reader: intake lands through DuckDB (:mod:`tongban.intake.staging`)
+    This is the reference reader: intake lands through DuckDB (:mod:`tongban.steps.intake.staging`)
     and falls back to this reader whenever DuckDB cannot promise its result, so its error
     messages are the ones a province sees. ``sha256`` and ``encoding``, when the caller has
     already computed them for this file, are not computed again."""

@@ -2,7 +2,7 @@
 
 Each part becomes one or more Parquet *pieces* in the landing schema (every declared column as
 text, then the provenance columns), its rows numbered across the delivery. The values are
-those of the reference reader, :func:`tongban.intake.readers.read_delivery`, exactly; the
+those of the reference reader, :func:`tongban.steps.intake.readers.read_delivery`, exactly; the
 reading is DuckDB's wherever it can promise that:
 
 * **CSV** in UTF-8 (with or without a byte-order mark) is read by ``read_csv`` straight into
@@ -41,9 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tongban.intake.parts import combined_sha256
-from tongban.intake.readers import DeliveryReadError
-from tongban.sqlquote import quote_literal
+from tongban.common.parts import combined_sha256
+from tongban.steps.intake.readers import DeliveryReadError
+from tongban.common.sqlquote import quote_literal
+from tongban.steps.intake.readers import _first_significant_char, csv_header, detect_encoding, resolve_delivery
+from tongban.steps.intake.readers import _json_text
+from tongban.common.config import duckdb_memory_limit, limit_memory
+from tongban.standards.targets.dbt import quote_source_column
+from tongban.steps.intake.readers import _cell_text
+from tongban.steps.intake.readers import _check_header, open_xlsx
+from tongban.steps.intake.readers import read_delivery
 
 #: DuckDB's memory while staging (when tongban's own limit is not lower)
 STAGING_MEMORY_LIMIT = "256MB"
@@ -225,7 +232,6 @@ def _scan(part: Part, work_dir: Path, index: int) -> None:
 def inspect_part(path: Path, format: str | None, sheet: str | int | None, work_dir: Path, index: int) -> Part:
     """Check the part can be read (the reference reader's checks and messages for the file, its
     encoding and a CSV header), hash it, and decide who reads it."""
-    from tongban.intake.readers import _first_significant_char, csv_header, detect_encoding, resolve_delivery
 
     fmt = resolve_delivery(path, format, sheet)
     part = Part(path=path, format=fmt, sheet=sheet)
@@ -268,9 +274,7 @@ def connect(work_dir: Path):
     """A DuckDB connection for staging: bounded memory, spilling to ``work_dir``, order kept."""
     import duckdb
 
-    from tongban.intake.readers import _json_text
 
-    from tongban.config import duckdb_memory_limit, limit_memory
 
     # tongban's DuckDB memory limit (TONGBAN_DUCKDB_MEMORY_LIMIT), at most STAGING_MEMORY_LIMIT:
     # staging streams, and DuckDB would otherwise fill whatever it may while writing Parquet.
@@ -303,7 +307,6 @@ def _bytes(size: str) -> int | None:
 
 
 def _q(name: str) -> str:
-    from tongban.standards.dbtgen import quote_source_column
 
     return quote_source_column(name)
 
@@ -369,7 +372,6 @@ def _write_xlsx_text(fh, rows_iter, width: int, kept: int, offset: int) -> int:
     as NULL, and the rule never gives ``''``), its empty rows (kept only when a non-empty row
     follows). A row that needs quoting goes through the csv module; the rest are joined, which
     is several times cheaper."""
-    from tongban.intake.readers import _cell_text
 
     quoted = csv.writer(fh, delimiter="\t", lineterminator="\n")
     rows = pending = 0
@@ -404,7 +406,6 @@ def _stage_xlsx(con, part: Part, declared: list[str], prov, offset: int, piece: 
     """python-calamine's rows, as text by the reference reader's rule, streamed to a temporary
     text file that DuckDB reads into the piece: cheaper than handing DuckDB Python objects, and
     nothing accumulates in memory but python-calamine's sheet."""
-    from tongban.intake.readers import _check_header, open_xlsx
 
     text = work_dir / f"part-{index}.xlsx.tsv"
     try:
@@ -440,7 +441,6 @@ def _stage_xlsx(con, part: Part, declared: list[str], prov, offset: int, piece: 
 def _stage_python(con, part: Part, declared: list[str], prov, offset: int, piece: Path) -> int:
     import duckdb
 
-    from tongban.intake.readers import read_delivery
 
     d = read_delivery(part.path, part.format if part.format != "jsonl" else "json", sheet=part.sheet,
                       sha256=part.sha256, encoding=part.encoding)
@@ -525,7 +525,6 @@ def present_columns(part: Part) -> list[str]:
                 [str(part.path)]).fetchall()]
         finally:
             con.close()
-    from tongban.intake.readers import read_delivery
 
     return read_delivery(part.path, sheet=part.sheet, sha256=part.sha256, encoding=part.encoding).columns
 

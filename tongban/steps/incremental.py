@@ -33,6 +33,10 @@ import os
 from datetime import date
 from pathlib import Path
 from typing import Any
+from tongban.common.parts import find_parts
+from tongban.common.parts import sha256_file
+from tongban.common import reference
+from tongban.standards.targets.dbt import checked_model
 
 INTAKE_STATE_VERSION = 1
 STATE_SCHEMA = "tongban_state"
@@ -62,8 +66,6 @@ def mapping_digest(m, entity) -> str:
 def reusable_intake(m, entity, *, inbox_dirs, raw_dir: Path) -> dict[str, Any] | None:
     """The recorded intake result of ``m``'s delivery when its parts are byte for byte the ones
     landed before (sha256) under the same mapping, and the landed file is still there."""
-    from tongban.intake.parts import find_parts
-    from tongban.intake.parts import sha256_file
 
     state_path = intake_state_path(raw_dir, m.source_id, m.entity)
     try:
@@ -88,7 +90,6 @@ def reusable_intake(m, entity, *, inbox_dirs, raw_dir: Path) -> dict[str, Any] |
 
 def record_intake(result: dict[str, Any], m, entity, *, raw_dir: Path, run_id: str) -> None:
     """Remember a landed delivery (its parts' sha256) so the next run can recognise it."""
-    from tongban.intake.parts import sha256_file
 
     path = intake_state_path(raw_dir, m.source_id, m.entity)
     if result.get("status") != "landed" or not result.get("raw_path"):
@@ -128,7 +129,6 @@ def _tree_digest(paths: list[Path]) -> str:
 
 def _reference_digest(ref_dir: Path) -> str:
     """The reference files the warehouse's reference tables are loaded from (name, size, mtime)."""
-    from tongban import reference
 
     out = []
     for rel in (reference.MCA_2024_FILE, reference.HISTORY_FILE, reference.NBS_AREAS_FILE,
@@ -142,7 +142,6 @@ def _reference_digest(ref_dir: Path) -> str:
 def checked_fingerprints(project_dir: Path, ref_dir: Path, std, intakes: list[dict[str, Any]],
                          today: date | None = None) -> dict[str, str]:
     """``int_<entity>__checked_<source>`` -> the fingerprint of everything it is built from."""
-    from tongban.standards.dbtgen import checked_model
 
     import duckdb
 

@@ -1,6 +1,6 @@
 """Loaders of the real reference data in ``settings().reference_dir`` (see its SOURCES.md).
 
-Every loader takes ``ref_dir`` (None means ``tongban.config.settings().reference_dir``, which
+Every loader takes ``ref_dir`` (None means ``tongban.common.config.settings().reference_dir``, which
 ``TONGBAN_REFERENCE_DIR`` moves) and caches its result per resolved directory. A missing file
 raises :class:`ReferenceDataError`, a ``FileNotFoundError`` that names the file.
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tongban.config import settings
+from tongban.common.config import settings
 
 MCA_2024_FILE = "gbt2260/gbt2260_mca_2024_all.csv"
 HISTORY_FILE = "gbt2260/yescallop_areacodes_history_result.csv"

@@ -74,6 +74,7 @@ import functools
 import os
 import threading
 import warnings
+from tongban.common.config import quiet_third_parties
 
 __all__ = ["DUCKDB_DIALECT", "apply", "is_applied"]
 
@@ -97,7 +98,6 @@ _lock = threading.Lock()
 
 def _engine_module():
     # Telemetry off before great_expectations is first imported.
-    from tongban.config import quiet_third_parties
 
     quiet_third_parties()
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
@@ -109,7 +109,7 @@ def _engine_module():
 
 def _changed(what: str) -> RuntimeError:
     return RuntimeError(
-        f"{what}: GX or duckdb-engine changed what tongban/gx_duckdb.py patches; re-check the patch "
+        f"{what}: GX or duckdb-engine changed what tongban/steps/gx_duckdb.py patches; re-check the patch "
         "against the installed versions (GX issues #10738, #11579)."
     )
 

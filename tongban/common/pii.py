@@ -41,7 +41,8 @@ from pathlib import Path
 
 import duckdb
 
-from tongban.sqlquote import quote_literal
+from tongban.common.sqlquote import quote_literal
+from tongban.common.config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,6 @@ _MACRO_END = "{% endmacro %}"
 
 def sql_ddl() -> str:
     """The DuckDB DDL of ``macros/pii.sql`` (the body of the dbt macro ``tongban_pii_ddl``)."""
-    from tongban.config import PROJECT_ROOT
 
     text = (PROJECT_ROOT / "macros" / "pii.sql").read_text(encoding="utf-8")
     start = text.index(_MACRO_START) + len(_MACRO_START)

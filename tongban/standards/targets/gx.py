@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tongban.standards.dbtgen import EMAIL_RE
-from tongban.standards.loader import Standards
+from tongban.standards.targets.dbt import EMAIL_RE
+from tongban.standards.load import Standards
 from tongban.standards.models import Entity
 
 PHONE_NORMAL_RE = r"^(0[1-9][0-9]{1,2}-[1-9][0-9]{6,7}|1[3-9][0-9][0-9*]{4}[0-9]{4})$"

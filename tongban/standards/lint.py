@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from tongban.sqlquote import JINJA_OPENERS, has_jinja
-from tongban.standards.loader import Finding, Standards, line_of, load_standards, suggest
+from tongban.common.sqlquote import JINJA_OPENERS, has_jinja
+from tongban.standards.load import Finding, Standards, line_of, load_standards, suggest
 from tongban.standards.models import REVIEW_STATUSES, Mapping
 
 # What each step takes and gives: "s" scalar text, "l" list of text.
