@@ -333,10 +333,8 @@ def run_path(name: str, out_json: Path) -> int:
     if name == "tongban":
         result = run_tongban()
     elif name == "lower_bound":
-
         result = bench_lower_bound.run_from_env()
     elif name == "pandas_gx":
-
         result = bench_pandas_gx.run_from_env()
     else:
         raise SystemExit(f"unknown path {name!r}; one of {', '.join(PATHS)}")

@@ -45,7 +45,6 @@ in the first MiB, else GB18030"; the readers' error messages for broken files do
 from __future__ import annotations
 
 import codecs
-import hashlib
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +61,7 @@ from tongban.common.pii import mask_sql, pseudonym_sql
 from tongban.common.sqlquote import quote_ident
 from tongban.common import pii
 from tongban.common import validators
-from tongban.common.parts import combined_sha256
+from tongban.common.hashing import combined_sha256, sha256_file
 from tongban.common.reference import load_reference
 from tongban.standards.targets import dbt as dbtgen
 from tongban.standards.generate import load_checked
@@ -77,14 +76,6 @@ _PADS = "lb_pads"
 _UDFS = ("lb_pseudonym", "lb_mask_py")
 
 
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _file_list(paths: list[Path]) -> str:
@@ -212,7 +203,6 @@ def _published_select(con, relation: str, pii: dict[str, str]) -> str:
 
 
 def _copy(con, select: str, out: Path) -> int:
-
     return int(con.execute(f"copy ({select}) to {quote_literal(str(out))} (format parquet, compression zstd)")
                .fetchone()[0])
 
@@ -289,7 +279,7 @@ def run(*, standards_dir: Path, find_parts, out_dir: Path, tmp_dir: Path, refere
             paths = [Path(p) for p in find_parts(m.delivery.file)]
             if not paths:
                 raise FileNotFoundError(f"{m.source_id}/{entity}: no delivery matches {m.delivery.file!r}")
-            sha = combined_sha256([(p.name, _sha256(p)) for p in paths])
+            sha = combined_sha256([(p.name, sha256_file(p)) for p in paths])
             declared = [c.name for c in m.delivery.columns]
             if m.delivery.format == "xlsx":
                 xlsx_sha[m.source_id] = sha  # its view comes once the lane has loaded it (below)

@@ -48,8 +48,7 @@ from tongban.common import validators
 from tongban.standards.models import MinAgeAt, UsccRegionAgrees
 from tongban.steps.gate import _build_suite, load_suite_dict
 from tongban.common import pii
-from bench.lower_bound import _sha256
-from tongban.common.parts import combined_sha256
+from tongban.common.hashing import combined_sha256, sha256_file
 from tongban.standards.generate import load_checked
 from bench.common import ENTITIES
 from tongban.common.config import quiet_third_parties, settings
@@ -87,7 +86,6 @@ def read_delivery(path: Path | list[Path], fmt: str, sheet: str | int | None):
 
 
 def _text(v: object) -> str | None:
-
     if v is None:
         return None
     if isinstance(v, float):
@@ -110,7 +108,6 @@ def _trim(s):
 
 
 def _phone(values: list) -> list:
-
     fixed, mobile = re.compile(PHONE_FIXED_RE), re.compile(PHONE_MOBILE_RE)
     table = str.maketrans({"—": "-"})  # full-width characters were read half-width already
     out = []
@@ -304,7 +301,6 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
             out[f.name] = parsed.dt.floor("D")  # datetime64; written as DATE
             checks[f"chk__invalid_date__{f.name}"] = (s.notna() & parsed.isna(), blocking_invalid)
         elif op == "parse_amount":
-
             factor = float(AMOUNT_UNITS[arg])
             text = s.str.replace(",", "").str.replace("，", "")
             number = pd.to_numeric(text, errors="coerce")
@@ -522,7 +518,7 @@ def run(*, standards_dir: Path, expectations_dir: Path, find_parts, out_dir: Pat
             if not paths:
                 raise FileNotFoundError(f"{m.source_id}/{entity}: no delivery matches {m.delivery.file!r}")
             raw = read_delivery(paths, m.delivery.format, m.delivery.sheet)
-            sha = combined_sha256([(p.name, _sha256(p)) for p in paths])  # intake's digest of the parts
+            sha = combined_sha256([(p.name, sha256_file(p)) for p in paths])  # intake's digest of the parts
             st.mark("read")
             frames.append(map_delivery(std, m, raw, sha256=sha, run_id=run_id))
             del raw
@@ -576,7 +572,6 @@ def run(*, standards_dir: Path, expectations_dir: Path, find_parts, out_dir: Pat
 
 
 def run_from_env() -> dict[str, Any]:
-
     quiet_third_parties()
     s = settings()
     return run(standards_dir=s.standards_dir, expectations_dir=s.expectations_dir,

@@ -74,12 +74,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-
     entities = args.entity or None
     if args.without_airflow:
         report = pipeline.run_in_process(entities)
     else:
-
         configure()
         started = pipeline._now()
         outcome = run_dag("tongban_regional", conf={"entities": entities})
@@ -119,7 +117,6 @@ def _exit_codes() -> dict[str, int]:
 
 
 def _last_failure(since: str) -> StepFailed | None:
-
     path = settings().build_dir / "runs" / LAST_FAILURE
     try:
         failure = json.loads(path.read_text(encoding="utf-8"))
@@ -146,12 +143,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     findings = list(std.findings)
     cov = []
     if args.coverage and not std.errors:
-
         cov = coverage(std, s)
         findings += coverage_findings(std, cov)
     changes = []
     if args.against:
-
         try:
             changes, version_findings = check_against(args.against, s.standards_dir, s.project_root)
         except GitRefError as exc:
@@ -160,7 +155,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         findings += version_findings
     stale = []
     if not std.errors:
-
         stale = out_of_date(std, s.project_root)
     errors = [f for f in findings if f.severity == "error"]
     if args.format == "json":
@@ -172,11 +166,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for f in findings:
             print(str(f))
         if cov:
-
             print("\ncoverage of the latest deliveries (share of rows mapped through approved entries):")
             print(format_coverage(cov))
         if args.against:
-
             print(f"\nchanges since {args.against}:")
             print(format_changes(changes) if changes else "  none")
         print(f"\n{len(std.entities)} entities, {len(std.code_lists)} code lists, {len(std.mappings)} mappings, "
@@ -218,7 +210,6 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-
     s = settings()
     try:
         std = load_checked(s.standards_dir)
@@ -231,7 +222,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_exchange_list(args: argparse.Namespace) -> int:
-
     snaps = exchange.list_snapshots(settings().exchange_dir)
     current = {e: s.version for e, s in exchange.current_snapshots(settings().exchange_dir).items()}
     if not snaps:

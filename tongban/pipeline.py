@@ -215,7 +215,6 @@ def intake_all(run: dict[str, Any], *, workers: int | None = None, on_done=None,
     spare = max(1, (os.cpu_count() or 1) - 1)
 
     def lane(indices: list[int], is_python: bool) -> None:
-
         if not is_python:
             limit_threads(lambda: spare if python_running.is_set() else None)
         try:
@@ -611,7 +610,6 @@ def _list_values(value: str | None) -> set[str]:
 
 @records_failure
 def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
-
     s = settings()
     files = write_feedback(s, run["run_id"], intakes)
     return {"files": files}

@@ -16,7 +16,8 @@ import pytest
 
 from tongban.common.config import PROJECT_ROOT, settings
 from tongban.steps.intake.land import land
-from tongban.common.parts import combined_sha256, find_parts, sha256_file
+from tongban.common.hashing import combined_sha256, sha256_file
+from tongban.common.parts import find_parts
 from tongban.steps.intake.readers import DeliveryReadError, read_delivery
 from tongban.steps.intake.staging import stage_delivery
 from tongban.sample import write_samples

@@ -19,8 +19,8 @@ from tongban.steps.intake.readers import (
     DeliveryReadError,
     detect_encoding,
     read_delivery,
-    sha256_file,
 )
+from tongban.common.hashing import sha256_file
 
 GBK_HEADER = ["XM", "XB", "CSRQ", "MQSFZH", "ZZ"]
 GBK_ROWS = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tongban.common.sqlquote import quote_literal
@@ -20,36 +19,7 @@ from tongban.common.config import settings
 from tongban.standards.targets.dbt import compile_field, field_columns
 from tongban.standards.targets.dbt import quote_source_column
 from tongban.standards.load import Finding, line_of
-
-
-@dataclass(frozen=True)
-class ValueCount:
-    value: str
-    rows: int
-    status: str  # approved | proposed | rejected | unmapped
-    target_code: str | None = None
-    line: int | None = None  # line of the crosswalk entry, if any
-
-
-@dataclass
-class FieldCoverage:
-    source_id: str
-    entity: str
-    field: str
-    code_list: str
-    step: str  # crosswalk | match_code
-    crosswalk_path: str | None  # standards/mappings/<src>/crosswalks/<code_list>.csv (crosswalk only)
-    delivery: str  # the delivery file the counts come from
-    rows: int = 0  # rows with a non-null value at the crosswalk step
-    values: list[ValueCount] = field(default_factory=list)  # most rows first
-
-    def rows_with(self, status: str) -> int:
-        return sum(v.rows for v in self.values if v.status == status)
-
-    @property
-    def mapped_share(self) -> float:
-        """Share of rows whose value maps through an approved entry (1.0 when there are none)."""
-        return self.rows_with("approved") / self.rows if self.rows else 1.0
+from tongban.standards.models import FieldCoverage, ValueCount
 
 
 def _delivery_relation(con, m, s, read_inbox: bool = True, work: Path | None = None,

@@ -226,7 +226,6 @@ def impact(ref: str, *, s: Settings | None = None, entities: list[str] | None = 
         new_wh = _build_side(new, [e for e in wanted if e in new.entities], s, work / "new", "impact-new")
         con = duckdb.connect()  # both warehouses attached read-only, side by side
         try:
-
             con.execute(sql_ddl())  # tongban_mask, for personal-data values in the report
             con.execute(f"attach {quote_literal(str(old_wh))} as old (read_only)")
             con.execute(f"attach {quote_literal(str(new_wh))} as new (read_only)")

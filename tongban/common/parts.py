@@ -3,20 +3,18 @@
 1,048,575 data rows). The parts are read in natural order (``births-2`` before ``births-10``)
 as one delivery; its rows are numbered across the parts in that order.
 
-The delivery's sha256 is the file's own for one part, and for several the sha256 of the lines
-``<name>\\t<sha256>\\n`` of its parts in order, so re-delivering the same parts gives the same
-digest and changing, adding or renaming a part changes it.
+The delivery's sha256 is :func:`tongban.common.hashing.combined_sha256` of its parts.
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import re
 from pathlib import Path
 
+from tongban.common.hashing import files_sha256
+
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_CHUNK = 1 << 20
 
 
 def is_pattern(file: str) -> bool:
@@ -61,23 +59,5 @@ def part_offsets(parts: list[dict]) -> list[tuple[str, int, int]]:
     return out
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def combined_sha256(parts: list[tuple[str, str]]) -> str:
-    """(name, sha256) per part, in order -> the delivery's digest."""
-    if len(parts) == 1:
-        return parts[0][1]
-    h = hashlib.sha256()
-    for name, digest in parts:
-        h.update(f"{name}\t{digest}\n".encode())
-    return h.hexdigest()
-
-
 def delivery_sha256(paths: list[Path]) -> str:
-    return combined_sha256([(p.name, sha256_file(p)) for p in paths])
+    return files_sha256(paths)

@@ -2,7 +2,6 @@
 
 DuckDB allows one read-write process *or* many read-only ones on a file, never both, so dashboards
 never open the warehouse. Publication instead works like this::
-
     exchange/<entity>/v<N>/part-0.parquet     immutable snapshot, N = 1, 2, ... per entity
     exchange/<entity>/v<N>/_manifest.json     entity, version, run_id, rows, created_at, sha256, ...
     exchange/_runs/<run_id>.parquet           the run record rows of one run
@@ -42,6 +41,7 @@ import duckdb
 
 from tongban.common import pii as tongban_pii
 from tongban.common.config import limit_memory
+from tongban.common.hashing import combined_sha256, sha256_file
 from tongban.common.sqlquote import check_ident, is_identifier, quote_ident, quote_literal
 from tongban.common.config import settings
 
@@ -202,14 +202,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _utc_now_iso() -> str:
@@ -525,7 +517,7 @@ def publish_snapshot(
             "run_id": run_id,
             "rows": int(rows),
             "created_at": created_at,
-            "sha256": _sha256(part) if parts_manifest is None else _combined_sha256(parts_manifest),
+            "sha256": sha256_file(part) if parts_manifest is None else combined_sha256([(p["file"], p["sha256"]) for p in parts_manifest]),
             "columns": columns,
             "standard_version": standard_version,
             "pii": pii_manifest,
@@ -573,13 +565,6 @@ def publish_snapshot(
 _PART_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: a part computed by other masking code is not reused
 _PII_CODE = hashlib.sha256(Path(tongban_pii.__file__).read_bytes()).hexdigest()
-
-
-def _combined_sha256(parts: Sequence[Mapping]) -> str:
-    digest = hashlib.sha256()
-    for p in parts:
-        digest.update(f"{p['file']}\t{p['sha256']}\n".encode())
-    return digest.hexdigest()
 
 
 def _previous_manifest(entity_dir: Path) -> tuple[int, Path, dict] | None:
@@ -637,7 +622,7 @@ def part_problem(version_dir: Path, entry: Mapping) -> str | None:
     where = f"{Path(version_dir).parent.name}/{Path(version_dir).name}/{entry.get('file')}"
     if not path.is_file():
         return f"{where}: missing"
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != entry.get("sha256"):
         return (f"{where}: sha256 {actual[:12]}… does not match the manifest's {str(entry.get('sha256'))[:12]}… "
                 "(the file was changed after publication)")
@@ -738,7 +723,7 @@ def _write_parts(con, tmp_dir: Path, source: Sequence[tuple[str, str]], projecti
         finally:
             cursor.close()
         _fsync_file(target)
-        entry["sha256"] = _sha256(target)
+        entry["sha256"] = sha256_file(target)
 
     workers = int(os.environ.get(PUBLISH_WORKERS_ENV) or min(2, os.cpu_count() or 1))
     if workers > 1 and len(to_write) > 1:
@@ -752,7 +737,7 @@ def _write_parts(con, tmp_dir: Path, source: Sequence[tuple[str, str]], projecti
     if not parts:  # an empty snapshot still has its (empty) file with the columns
         target = tmp_dir / PART_FILE
         con.execute(f"COPY ({select}) TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)")
-        parts.append({"file": PART_FILE, "value": None, "rows": 0, "fingerprint": None, "sha256": _sha256(target)})
+        parts.append({"file": PART_FILE, "value": None, "rows": 0, "fingerprint": None, "sha256": sha256_file(target)})
     return parts
 
 

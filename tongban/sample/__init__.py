@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from tongban.sample import common
-from tongban.sample.common import resolve_xlsx_max_rows
+
+from tongban.sample.common import PROVINCES, XLSX_MAX_ROWS, WrittenDelivery, resolve_xlsx_max_rows
 from tongban.sample import births
 from tongban.sample import licenses
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from tongban.sample.common import WrittenDelivery
 
 __all__ = ["DEFAULT_ROWS", "DEFAULT_SEED", "ENTITIES", "PROVINCES", "XLSX_MAX_ROWS", "WrittenDelivery",
            "generate_deliveries", "write_samples"]
@@ -27,15 +25,6 @@ __all__ = ["DEFAULT_ROWS", "DEFAULT_SEED", "ENTITIES", "PROVINCES", "XLSX_MAX_RO
 ENTITIES = ("births", "licenses")
 DEFAULT_ROWS = 50_000
 DEFAULT_SEED = 20261127
-
-
-def __getattr__(name: str) -> Any:
-    # PROVINCES and WrittenDelivery load the reference and validator modules: only on use, so
-    # that building the CLI parser stays cheap
-    if name in ("PROVINCES", "WrittenDelivery", "XLSX_MAX_ROWS"):
-
-        return getattr(common, name)
-    raise AttributeError(name)
 
 
 def generate_deliveries(entity: str, rows: int, seed: int, out_dir: Path,
@@ -57,7 +46,6 @@ def generate_deliveries(entity: str, rows: int, seed: int, out_dir: Path,
     xlsx_max_rows = resolve_xlsx_max_rows(xlsx_max_rows)  # a bad value fails before anything is written
     out_dir = Path(out_dir)
     if entity == "births":
-
         return births.write(out_dir, rows, seed, ref_dir, xlsx_max_rows=xlsx_max_rows, provinces=provinces)
 
     return licenses.write(out_dir, rows, seed, ref_dir, xlsx_max_rows=xlsx_max_rows, provinces=provinces)

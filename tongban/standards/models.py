@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import PurePosixPath
+from dataclasses import dataclass, field as dc_field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -305,3 +306,34 @@ class Crosswalk(Strict):
     def lookup(self, status: str = "approved") -> dict[str, str]:
         return {e.source_value: e.target_code for e in self.entries if e.status == status}
 
+
+# What the committee's coverage (tongban.committee.coverage) counts in a delivery, as the dictionary
+# shows it: the counting reads deliveries and lives above; the shape of the result lives here.
+@dataclass(frozen=True)
+class ValueCount:
+    value: str
+    rows: int
+    status: str  # approved | proposed | rejected | unmapped
+    target_code: str | None = None
+    line: int | None = None  # line of the crosswalk entry, if any
+
+
+@dataclass
+class FieldCoverage:
+    source_id: str
+    entity: str
+    field: str
+    code_list: str
+    step: str  # crosswalk | match_code
+    crosswalk_path: str | None  # standards/mappings/<src>/crosswalks/<code_list>.csv (crosswalk only)
+    delivery: str  # the delivery file the counts come from
+    rows: int = 0  # rows with a non-null value at the crosswalk step
+    values: list[ValueCount] = dc_field(default_factory=list)  # most rows first
+
+    def rows_with(self, status: str) -> int:
+        return sum(v.rows for v in self.values if v.status == status)
+
+    @property
+    def mapped_share(self) -> float:
+        """Share of rows whose value maps through an approved entry (1.0 when there are none)."""
+        return self.rows_with("approved") / self.rows if self.rows else 1.0

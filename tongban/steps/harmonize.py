@@ -31,7 +31,6 @@ class DbtOutcome:
 
 
 def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path, memory_limit: str | None = None) -> dict[str, str]:
-
     return {
         "TONGBAN_WAREHOUSE": str(warehouse),
         "TONGBAN_RAW_DIR": str(raw_dir),

@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 from tongban.common.parts import find_parts
-from tongban.common.parts import sha256_file
+from tongban.common.hashing import sha256_file
 from tongban.common import reference
 from tongban.standards.targets.dbt import checked_model
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tongban.committee.coverage import FieldCoverage, ValueCount
 from tongban.standards.load import Standards
+from tongban.standards.models import FieldCoverage, ValueCount
 from tongban.standards.models import Entity, FieldDef, Mapping, MinAgeAt, Step, UsccRegionAgrees
 
 __all__ = ["PROVENANCE_COLUMNS", "WORKLIST_LIMIT", "build_dictionary", "write_dictionary"]

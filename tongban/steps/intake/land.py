@@ -37,8 +37,7 @@ from tongban.standards.targets.dbt import quote_source_column
 from tongban.common.parts import delivery_location, locate_parts
 from tongban.steps.intake.readers import DeliveryReadError
 from tongban.steps.intake.staging import stage_delivery
-from tongban.common.parts import combined_sha256
-from tongban.steps.intake.readers import sha256_file
+from tongban.common.hashing import combined_sha256, sha256_file
 from tongban.steps.intake.readers import _sniff_delimiter
 from tongban.steps.intake.staging import connect
 
@@ -139,7 +138,6 @@ def pandera_schema(m: Mapping, entity: Entity | None = None):
 
 
 def _quote_col(name: str) -> str:
-
     return quote_source_column(name)
 
 

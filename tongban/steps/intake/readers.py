@@ -15,7 +15,6 @@ import codecs
 import contextlib
 import csv
 import datetime as dt
-import hashlib
 import itertools
 import json
 import re
@@ -25,14 +24,15 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Delivery", "DeliveryReadError", "detect_encoding", "read_delivery", "sha256_file"]
+from tongban.common.hashing import sha256_file
+
+__all__ = ["Delivery", "DeliveryReadError", "detect_encoding", "read_delivery"]
 
 # Files up to this size are decoded completely while detecting the encoding; larger files are
 # sampled from the head (cut at a line boundary) and decoded strictly while they are parsed.
 LARGE_FILE_BYTES = 8 * 1024 * 1024
 # Size of one detection sample for large files.
 SAMPLE_BYTES = 1024 * 1024
-_HASH_CHUNK = 1024 * 1024
 
 _SUFFIX_FORMATS = {
     ".json": "json",
@@ -149,15 +149,6 @@ def resolve_delivery(path: Path, format: str | None, sheet: str | int | None) ->
     if sheet is not None and fmt != "xlsx":
         raise DeliveryReadError(path, f"a sheet ({sheet!r}) was given but the delivery is {fmt}, not xlsx")
     return fmt
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of the file bytes, read in chunks."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def detect_encoding(path: Path) -> str:

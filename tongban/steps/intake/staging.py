@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tongban.common.parts import combined_sha256
+from tongban.common.hashing import combined_sha256
 from tongban.steps.intake.readers import DeliveryReadError
 from tongban.common.sqlquote import quote_literal
 from tongban.steps.intake.readers import _first_significant_char, csv_header, detect_encoding, resolve_delivery
@@ -307,7 +307,6 @@ def _bytes(size: str) -> int | None:
 
 
 def _q(name: str) -> str:
-
     return quote_source_column(name)
 
 
