@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tongban.sample.common import PROVINCES, XLSX_MAX_ROWS, WrittenDelivery, resolve_xlsx_max_rows
+from tongban.sample.common import PROVINCES
+from tongban.sample.writers import XLSX_MAX_ROWS, WrittenDelivery, resolve_xlsx_max_rows
 from tongban.sample import births
 from tongban.sample import licenses
 

@@ -15,32 +15,11 @@ from pathlib import Path
 
 from tongban.common.config import settings
 from tongban.sample.common import (
-    FUTURE_FIRST,
-    FUTURE_LAST,
-    GIVEN_FEMALE,
-    GIVEN_CHILD,
-    DefectClass,
-    KeyRow,
-    Province,
-    RefView,
-    WrittenDelivery,
-    born_at_age,
-    epoch_ms_beijing,
-    id15,
-    id18,
-    mobile_phone,
-    person_name,
-    pick,
-    plan_defects,
-    province_rng,
-    rand_int,
-    random_date,
-    select_provinces,
-    sex_sequence,
-    write_delivery,
-    wrong_check_char,
-    zh_date,
+    FUTURE_FIRST, FUTURE_LAST, GIVEN_FEMALE, GIVEN_CHILD, DefectClass, KeyRow, Province, RefView,
+    born_at_age, epoch_ms_beijing, id15, id18, mobile_phone, person_name, pick, plan_defects, province_rng,
+    rand_int, random_date, sex_sequence, wrong_check_char, zh_date,
 )
+from tongban.sample.writers import WrittenDelivery, select_provinces, write_delivery
 
 ENTITY = "births"
 
@@ -369,7 +348,7 @@ def generate(province: Province, rows: int, seed: int, ref: RefView | None = Non
 def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None, *, xlsx_max_rows: int | None = None,
           provinces: Iterable[str] | None = None) -> list[WrittenDelivery]:
     """Each province's delivery and answer key, streamed: generated, rendered and written row by
-    row (see :func:`tongban.sample.common.write_delivery` for ``xlsx_max_rows``)."""
+    row (see :func:`tongban.sample.writers.write_delivery` for ``xlsx_max_rows``)."""
     ref = RefView(ref_dir)
     ethnic = ethnic_groups(ref_dir)
     written: list[WrittenDelivery] = []

@@ -14,34 +14,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from tongban.sample.common import (
-    FUTURE_FIRST,
-    FUTURE_LAST,
-    GIVEN_ADULT,
-    PROVINCES,
-    DefectClass,
-    KeyRow,
-    Province,
-    RefView,
-    WrittenDelivery,
-    cumulative,
-    epoch_ms_beijing,
-    fast_gb11714_check_char,
-    fast_gb32100_check_char,
-    mod37_36_check_from_state,
-    mod37_36_state,
-    person_name,
-    pick,
-    plan_defects,
-    province_rng,
-    rand_int,
-    random_date,
-    select_provinces,
-    weighted_choice,
-    write_delivery,
-    wrong_check_char,
-    zh_date,
+from tongban.sample.license_vocab import (
+    AUTHORITY_CUM, AUTHORITY_TYPES, BRAND_CHARS, COOP_WORDS, ENTERPRISE_CUM, ENTERPRISE_TYPES,
+    ENTITY_TYPE_JS, ENTITY_TYPE_ZH, INDUSTRY_WORDS, SHOP_WORDS, SOLE_SUFFIXES, STATUS_CUM, STATUS_JS,
+    STATUS_ZH, STATUSES,
 )
+from tongban.sample.common import (
+    FUTURE_FIRST, FUTURE_LAST, GIVEN_ADULT, PROVINCES, DefectClass, KeyRow, Province, RefView,
+    epoch_ms_beijing, fast_gb11714_check_char, fast_gb32100_check_char, mod37_36_check_from_state,
+    mod37_36_state, person_name, pick, plan_defects, province_rng, rand_int, random_date, weighted_choice,
+    wrong_check_char, zh_date,
+)
+from tongban.sample.writers import WrittenDelivery, select_provinces, write_delivery
 from tongban.common.validators import (
     ECERT_ROOT,
     MOD37_36_ALPHABET,
@@ -61,24 +45,6 @@ MA_CODES_FROM = dt.date(2015, 10, 1)
 LETTER_AUTHORITY_SHARE = 0.015
 #: registration authority + entity type characters of the other rows. The 383 real USCCs
 #: (python-stdnum's test numbers) have 91 : 92 = 130 : 252; 93 (farmer cooperatives) is added.
-AUTHORITY_TYPES = ("91", "92", "93")
-_AUTHORITY_CUM = cumulative((0.335, 0.64, 0.025))
-ENTERPRISE_TYPES = ("llc", "joint_stock", "sole_proprietorship", "partnership", "branch")
-_ENTERPRISE_CUM = cumulative((0.70, 0.05, 0.07, 0.06, 0.12))
-STATUSES = ("active", "cancelled", "revoked", "moved_out")
-_STATUS_CUM = cumulative((0.86, 0.08, 0.04, 0.02))
-
-ENTITY_TYPE_ZH = {
-    "llc": "有限责任公司", "joint_stock": "股份有限公司", "sole_proprietorship": "个人独资企业",
-    "partnership": "合伙企业", "individual_business": "个体工商户", "farmer_cooperative": "农民专业合作社",
-    "branch": "分公司",
-}
-ENTITY_TYPE_JS = {
-    "llc": "1100", "joint_stock": "1200", "sole_proprietorship": "4000", "partnership": "4500",
-    "individual_business": "9100", "farmer_cooperative": "9300", "branch": "2100",
-}
-STATUS_ZH = {"active": "存续", "revoked": "吊销", "cancelled": "注销", "moved_out": "迁出"}
-STATUS_JS = {"active": "1", "revoked": "2", "cancelled": "3", "moved_out": "4"}
 
 #: a synthetic (not a real organisation's) but well-formed USCC as the e-licence type owner
 ECERT_TYPE_OWNER_FIRST16 = "11100000TB2026EC"
@@ -111,20 +77,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 FILE_NAMES = {"sh": "licenses.csv", "js": "licenses.csv", "zj": "licenses.jsonl", "ah": "licenses.xlsx"}
 
-BRAND_CHARS = "华鑫恒泰盛达兴隆源丰瑞祥宏博创新智联汇通佳信德康安顺利宇辰星海天正和美嘉诚晟昊骏腾飞远航峰睿卓越锦程"
-INDUSTRY_WORDS = {
-    "A": ("农业科技", "生态农业", "农业发展"), "B": ("矿业", "矿产品"), "C": ("科技", "机械", "电子", "新材料", "实业"),
-    "D": ("能源", "电力", "燃气"), "E": ("建设工程", "建筑工程", "装饰工程"), "F": ("贸易", "商贸", "供应链管理"),
-    "G": ("物流", "运输", "仓储"), "H": ("餐饮管理", "酒店管理"), "I": ("信息技术", "网络科技", "软件"),
-    "J": ("投资管理", "金融信息服务"), "K": ("置业", "房地产开发", "物业管理"),
-    "L": ("企业管理咨询", "商务服务", "人力资源"), "M": ("检测技术", "工程设计", "技术服务"),
-    "N": ("环保科技", "园林绿化", "水务"), "O": ("家政服务", "维修服务"), "P": ("教育科技", "培训"),
-    "Q": ("健康管理", "医疗科技"), "R": ("文化传媒", "体育文化", "影视"), "S": ("社会服务",), "T": ("国际交流",),
-}
-SHOP_WORDS = {"F": ("便利店", "商行", "超市", "批发部", "水果店"), "H": ("小吃店", "餐馆", "面馆", "饭店"),
-              "O": ("理发店", "维修部", "洗衣店", "家电维修部")}
-SOLE_SUFFIXES = ("商行", "经营部", "工作室", "服务部")
-COOP_WORDS = ("水稻种植", "果蔬", "茶叶", "畜禽养殖", "苗木", "农机服务", "水产养殖")
 
 
 @dataclass
@@ -307,10 +259,10 @@ class _Generator:
             elif name == "capital_wrong_unit":
                 authority_type = "91"
             else:
-                authority_type = weighted_choice(rng, AUTHORITY_TYPES, _AUTHORITY_CUM)
+                authority_type = weighted_choice(rng, AUTHORITY_TYPES, AUTHORITY_CUM)
             if authority_type == "91":
                 entity_type = "llc" if name == "capital_wrong_unit" else weighted_choice(
-                    rng, ENTERPRISE_TYPES, _ENTERPRISE_CUM)
+                    rng, ENTERPRISE_TYPES, ENTERPRISE_CUM)
             elif authority_type == "92":
                 entity_type = "individual_business"
             else:
@@ -337,7 +289,7 @@ class _Generator:
                 established_date=established,
                 registration_division_code=division,
                 industry_code=industry,
-                status_code=weighted_choice(rng, STATUSES, _STATUS_CUM),
+                status_code=weighted_choice(rng, STATUSES, STATUS_CUM),
                 ecert_identifier=self.ecert(region if name == "nbs_division_code" else division,
                                             established.year),
             )
@@ -431,7 +383,7 @@ def generate(province: Province, rows: int, seed: int,
 def write(out_dir: Path, rows: int, seed: int, ref_dir: Path | None = None, *, xlsx_max_rows: int | None = None,
           provinces: Iterable[str] | None = None) -> list[WrittenDelivery]:
     """Each province's delivery and answer key, streamed: generated, rendered and written row by
-    row (see :func:`tongban.sample.common.write_delivery` for ``xlsx_max_rows``)."""
+    row (see :func:`tongban.sample.writers.write_delivery` for ``xlsx_max_rows``)."""
     ref = RefView(ref_dir)
     written: list[WrittenDelivery] = []
     for p in select_provinces(provinces):
