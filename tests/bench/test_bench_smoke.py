@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 
-from bench.harness import DOC_BEGIN, ENTITIES, PATHS, SMOKE_ROWS
+from bench.common import DOC_BEGIN, ENTITIES, PATHS, SMOKE_ROWS
 from tongban.common.config import PROJECT_ROOT
 
 
