@@ -44,6 +44,7 @@ import os
 import shlex
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from bench.runs import _git_commit, bench_dag_parse, bench_size, machine, merge_
 from bench.report import explain_top, write_doc
 from bench import lower_bound as bench_lower_bound
 from bench import pandas_gx as bench_pandas_gx
+from bench.small import bench_small
 
 
 # ------------------------------------------------------------------------------------------ one path (child)
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="data rows per 安徽 XLSX part (one sheet: 1,048,575); smaller to try parts on "
                             "small N [$BENCH_XLSX_MAX_ROWS]")
         p.add_argument("--no-dag-parse", action="store_true")
+        p.add_argument("--no-small", action="store_true", help="skip the 1,000-row single-delivery runs")
         p.add_argument("--smoke", action="store_true", default=os.environ.get("BENCH_SMOKE") == "1",
                        help=f"N={SMOKE_ROWS}, one run of each path, no re-run, results under --out only "
                             "[$BENCH_SMOKE=1]")
@@ -220,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         results["dag_parse"] = {**bench_dag_parse(out, 1 if smoke else max(repeat, 3)), "command": command,
                                 "commit": commit}
         print(f"bench: DAG parse {results['dag_parse']['median_dagbag_seconds']:.3f} s", flush=True)
+    if not args.no_small:
+        results["small"] = {**bench_small(out, args.seed, 1 if smoke else repeat), "commit": commit,
+                            "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
     results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     write_doc(doc, results)
     print(f"bench: results in {results_path}; report {doc}", flush=True)

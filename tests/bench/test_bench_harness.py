@@ -175,3 +175,29 @@ def test_the_dag_parse_and_the_gate_import_are_measured(tmp_path):
     text = bench_report.render({"sizes": {}, "dag_parse": {**res, "command": "make bench"}})
     assert "| `import tongban.steps.gate` < 0.2 s (GX only when a gate runs) | " in text
     assert f"`import tongban.steps.gate` in a fresh interpreter: median {res['median_gate_import_seconds']:.3f} s" in text
+
+
+def test_issue15_targets_read_the_results():
+    from bench.targets import issue15_rows
+
+    def size(tb, lb, rerun=None):
+        s = {"paths": {"tongban": {"median_seconds": tb, "max_peak_rss_bytes": 3 * 10**9},
+                       "lower_bound": {"median_seconds": lb}}}
+        if rerun is not None:
+            s["reruns"] = {"delivery": {"median_seconds": rerun, "changed_share": 0.125}}
+        return s
+
+    results = {"sizes": {"1000000": size(30.0, 20.0, rerun=5.0), "10000000": size(200.0, 100.0)},
+               "small": {p: {"median_seconds": s} for p, s in (("cold", 20.0), ("changed", 5.5), ("unchanged", 3.0))}}
+    text = "\n".join(issue15_rows(results))
+    assert "at 1M rows | met: 1.50×" in text
+    assert "at 10M rows | NOT met: 2.00×" in text
+    assert "+ 5 points | met (N=1,000,000: 17% for 12.5% of the rows)" in text  # 16.7 % ≤ 12.5 % + 5
+    assert "warm, end to end ≤ 6 s | met: 5.50 s re-delivered" in text
+    assert "2 GB at 10M rows | NOT met: 3.00 GB" in text
+    results["sizes"]["1000000"]["reruns"]["delivery"]["median_seconds"] = 6.0  # 20 %
+    results["small"]["changed"]["median_seconds"] = 6.5
+    text = "\n".join(issue15_rows(results))
+    assert "+ 5 points | NOT met (N=1,000,000: 20%" in text
+    assert "≤ 6 s | NOT met: 6.50 s" in text
+    assert "| tongban ≤ 1.5× the lower bound at 1M rows | not yet measured |" in "\n".join(issue15_rows({}))
