@@ -140,7 +140,6 @@ def staging_sql(std: Standards, m: Mapping) -> str:
     return "".join(lines)
 
 
-
 def sources_yml(std: Standards, source_id: str) -> str:
     """One dbt source per delivering source (named by its id), one table per entity, read from
     the Parquet file intake landed (dbt-duckdb's external_location)."""
@@ -159,7 +158,6 @@ def sources_yml(std: Standards, source_id: str) -> str:
     return "".join(out)
 
 
-
 def staging_models_yml(std: Standards, source_id: str) -> str:
     maps = sorted((m for m in std.mappings if m.source_id == source_id), key=lambda m: m.entity)
     out = [HEADER_YML.format(src=f"standards/mappings/{source_id}/"), "version: 2\n\nmodels:\n"]
@@ -168,7 +166,6 @@ def staging_models_yml(std: Standards, source_id: str) -> str:
         out.append(f"    description: {yaml_str(f'{m.label.en}: {m.entity} renamed, parsed and crosswalked by its mapping (issues kept, nothing dropped).')}\n")
         out.append("    columns:\n      - name: source_row_number\n        data_tests: [not_null, unique]\n")
     return "".join(out)
-
 
 
 _DBT_TYPES = {"varchar": "varchar", "varchar[]": "varchar[]", "date": "date", "bigint": "bigint",

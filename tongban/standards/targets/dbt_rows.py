@@ -23,7 +23,6 @@ def _issue(field: str, reason: str, value_expr: str, pii: str | None = None, rea
             f"'value': left({value}, 200)}}")
 
 
-
 ISSUES_EMPTY = "[]::struct(reason varchar, field varchar, value varchar)[]"
 
 
@@ -37,7 +36,6 @@ def _issue_list(items: list[tuple[str, str]]) -> str:
     any_holds = "\n            or ".join(f"({cond})" for cond, _ in items)
     return (f"case when {any_holds}\n        then list_filter([\n            {body}\n        ], "
             f"lambda x: x is not null) else {ISSUES_EMPTY} end")
-
 
 
 def _reason(ent: Entity, check: Check) -> str:
