@@ -4,9 +4,9 @@ rule kind, looked up by the kind's name, for the benchmark's pandas + GX path (b
 ``STEPS`` maps a mapping step to a function over the field's values, ``FIELD_RULES`` a field rule
 to the columns it adds (``prob__<field>``: a validator's problem code; ``chk__<reason>__<field>``:
 a failing row), ``ROW_RULES`` a row rule likewise. A kind the twin does not implement either
-says where its work happens instead (``ELSEWHERE``) or stops the bench with a message naming it
-(tests/unit/test_pandas_twin.py checks that every catalogue kind is one or the other), so the
-benchmark never compares different work. Pandas is imported lazily (a heavy import the rest of
+says where its work happens instead (``ELSEWHERE``), or is a step listed in ``NOT_MIRRORED`` with
+the reason (using one stops the bench with a message naming it); tests/unit/test_pandas_twin.py
+checks that every catalogue kind is one of these, so the benchmark never compares different work. Pandas is imported lazily (a heavy import the rest of
 the bench does not need).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from tongban.common import validators
 from tongban.standards.rules import AMOUNT_UNITS, VALIDATORS
-from tongban.standards.rules.sqlparts import AMOUNT_PARTS_RE, PHONE_FIXED_RE, PHONE_MOBILE_RE
+from tongban.standards.rules.sqlparts import AMOUNT_PARTS_RE, EMAIL_RE, PHONE_FIXED_RE, PHONE_MOBILE_RE
 
 TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (sqlparts.TRIM_CHARS)
 
@@ -228,11 +228,33 @@ def _phone(v: Values, arg: Any):
     return found.where(~has_at, None)
 
 
+def _email(v: Values, arg: Any):
+    lowered = v.s.str.lower()
+    ok = lowered.str.fullmatch(EMAIL_RE).fillna(False).astype(bool)
+    has_at = v.s.str.contains("@", regex=False).fillna(False).astype(bool)
+    v.check("invalid_email", has_at & ~ok, v.blocking_invalid)
+    return lowered.where(ok, None)
+
+
+def _to_list(v: Values, arg: Any) -> None:
+    v.s, v.is_list = _series([None if x is None else [x] for x in v.s.tolist()]), True
+
+
+def _first(v: Values, arg: Any) -> None:
+    v.s, v.is_list = _series([x[0] if x else None for x in v.s.tolist()]), False
+
+
+def _constant(v: Values, arg: Any) -> None:
+    v.s = _series([arg] * len(v.s))
+
+
 #: step name -> fn(values, arg); a terminal step's fn returns the field's values
 STEPS = {"trim": _trim, "upper": _case("upper"), "lower": _case("lower"), "remove_regex": _remove_regex,
-         "split": _split, "parse_list": _parse_list, "crosswalk": _code_step("crosswalk"),
-         "match_code": _code_step("match_code"), "parse_date": _parse_date, "parse_amount": _parse_amount,
-         "phone": _phone}
+         "split": _split, "parse_list": _parse_list, "to_list": _to_list, "first": _first,
+         "constant": _constant, "crosswalk": _code_step("crosswalk"), "match_code": _code_step("match_code"),
+         "parse_date": _parse_date, "parse_amount": _parse_amount, "email": _email, "phone": _phone}
+#: steps the twin does not implement, and why
+NOT_MIRRORED = {"concat": "it reads other delivery columns of the row; no benchmark mapping uses it"}
 
 
 def step(op: str, where: str):
