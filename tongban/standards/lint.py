@@ -100,19 +100,7 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
         if fm.source is not None and fm.source not in columns:
             add(Finding(rel, line_of(raw, ("fields", name, "from")), f"field {name!r} reads column {fm.source!r}, "
                         "which the delivery does not declare", suggest(fm.source, columns)))
-        shape = "-" if fm.source is None else "s"
-        for j, step in enumerate(fm.steps):
-            kind = STEPS[step.op]
-            takes, gives = kind.takes, kind.gives
-            step_line = line_of(raw, ("fields", name, "steps", j))
-            if takes not in ("*", shape) and not (takes == "-" and j == 0):
-                add(Finding(rel, step_line, f"field {name!r}: step {step.op!r} needs a "
-                            f"{'list' if takes == 'l' else 'single value'}, but gets a "
-                            f"{'list' if shape == 'l' else 'single value'}",
-                            "add 'split'/'parse_list' or 'first' before it"))
-            for message, hint in kind.lint(std, m, fdef, step.arg):
-                add(Finding(rel, step_line, message, hint))
-            shape = shape if gives == "=" else gives
+        shape = _check_steps(std, m, fdef, fm)
         want = _FIELD_SHAPE.get(fdef.type, "s")
         if fdef.type == "date" and shape != "date":
             add(Finding(rel, line, f"field {name!r} is a date: end its steps with {{parse_date: ['%Y-%m-%d']}}"))
@@ -132,6 +120,29 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
                 f.code_list and f.code_list in std.code_lists and "unknown" in std.code_lists[f.code_list].values):
             add(Finding(rel, line_of(raw, ("fields",)), f"required field {f.name!r} is not mapped",
                         f"add '{f.name}: {{from: <column>}}' under fields"))
+
+
+def _check_steps(std: Standards, m: Mapping, fdef, fm) -> str:
+    """Each step of one mapping field against what the step before gives and against the field
+    (the step kinds' own lint); returns what the last step gives."""
+    rel = std.mapping_path(m)
+    raw = std.raw.get(rel)
+    add = std.findings.append
+    name = fdef.name
+    shape = "-" if fm.source is None else "s"
+    for j, step in enumerate(fm.steps):
+        kind = STEPS[step.op]
+        takes, gives = kind.takes, kind.gives
+        step_line = line_of(raw, ("fields", name, "steps", j))
+        if takes not in ("*", shape) and not (takes == "-" and j == 0):
+            add(Finding(rel, step_line, f"field {name!r}: step {step.op!r} needs a "
+                        f"{'list' if takes == 'l' else 'single value'}, but gets a "
+                        f"{'list' if shape == 'l' else 'single value'}",
+                        "add 'split'/'parse_list' or 'first' before it"))
+        for message, hint in kind.lint(std, m, fdef, step.arg):
+            add(Finding(rel, step_line, message, hint))
+        shape = shape if gives == "=" else gives
+    return shape
 
 
 def _check_crosswalk(std: Standards, source_id: str, code_list: str) -> None:

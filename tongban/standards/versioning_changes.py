@@ -281,17 +281,23 @@ def _crosswalk_changes(old_std: Standards, new_std: Standards) -> list[Change]:
             firsts = [e.line for e in new_cw.entries if _row(e) in came]
             line = min(firsts) if firsts else 1
         elif [_row(e) for e in old_cw.entries] != [_row(e) for e in new_cw.entries]:
-            out += _attribute_crosswalk(old_std, new_std, source_id, code_list, "patch",
-                                        f"crosswalk {code_list}.csv: rows reordered", path, line)
+            out += _attribute_crosswalk((old_std, new_std), key, "patch",
+                                        f"crosswalk {code_list}.csv: rows reordered", (path, line))
             continue
         else:
             continue
-        out += _attribute_crosswalk(old_std, new_std, source_id, code_list, "minor", what, path, line)
+        out += _attribute_crosswalk((old_std, new_std), key, "minor", what, (path, line))
     return out
 
 
-def _attribute_crosswalk(old_std: Standards, new_std: Standards, source_id: str, code_list: str, level: str,
-                         what: str, path: str, line: int) -> list[Change]:
+def _attribute_crosswalk(stds: tuple[Standards, Standards], key: tuple[str, str], level: str, what: str,
+                         where: tuple[str, int]) -> list[Change]:
+    """The change of crosswalk ``key`` (source, code list) as a change of each mapping that reads
+    it, in the old standards or the new ones; ``where`` is (file, line)."""
+    old_std, new_std = stds
+    source_id, code_list = key
+    path, line = where
+
     def uses(std: Standards, m: Mapping) -> bool:
         return any(s.op == "crosswalk" and s.arg == code_list for fm in m.fields.values() for s in fm.steps)
 

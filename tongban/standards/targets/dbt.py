@@ -77,7 +77,6 @@ def _lookups(m: Mapping) -> list[tuple[object, str]]:
 
 
 def staging_sql(std: Standards, m: Mapping) -> str:
-    ent = std.entities[m.entity]
     lookups = _lookups(m)
     versioned = [cl for kind, cl in lookups if kind.versioned]
     lines = [HEADER_SQL.format(src=std.mapping_path(m))]
@@ -85,6 +84,39 @@ def staging_sql(std: Standards, m: Mapping) -> str:
     lines.append(f"source as (\n    select * from {{{{ source('{m.source_id}', '{m.entity}') }}}}\n),\n")
     for kind, cl in lookups:  # names checked against IDENT by the loader
         lines.append(f"{kind.lookup_cte}_{cl} as (\n{kind.lookup_sql(m, cl)}\n),\n")
+    prepared, valued, selects, blocking, notes = _staged_fields(std, m)
+    joins = "".join(f"\n    cross join {kind.lookup_cte}_{cl}" for kind, cl in lookups)
+    # every column the mapping reads, trimmed once (null values and `trim` compare the trimmed text)
+    trims = "".join(f"        {trim_sql(quote_source_column(c))} as {trimmed_column(c)},\n" for c in used_columns(m))
+    lines.append(f"trimmed as (\n    select\n        *,\n{trims}    from source\n),\n\n")
+    lines.append("prepared as (\n    select\n        src.*,\n")
+    lines.append("\n".join(prepared) + "\n")
+    lines.append("    from trimmed as src\n),\n\n")
+    lines.append("valued as (\n    select\n        src.*,\n")
+    lines.append("\n".join(valued) + "\n")
+    lines.append(f"    from prepared as src{joins}\n),\n\n")
+    lines.append("mapped as (\n    select\n")
+    lines.append("\n".join(selects) + "\n")
+    lines.append(f"        {quote_literal(m.version)} as mapping_version,\n")
+    # the approved content of every crosswalk this mapping reads (see macros/lookups.sql)
+    if versioned:
+        parts = ", ".join(f"{quote_literal(cl + ':')} || cw_{cl}.version" for cl in versioned)
+        lines.append(f"        left(md5(concat_ws('|', {parts})), 12) as crosswalk_version,\n")
+    else:
+        lines.append("        'none' as crosswalk_version,\n")
+    for p in PROVENANCE:
+        lines.append(f"        src.{p},\n")
+    lines.append(f"        {_issue_list(blocking)} as blocking_issues,\n")
+    lines.append(f"        {_issue_list(notes)} as note_issues,\n")
+    lines.append(f"    from valued as src{joins}\n)\n\nselect * from mapped\n")
+    return "".join(lines)
+
+
+def _staged_fields(std: Standards, m: Mapping) -> tuple[list[str], ...]:
+    """The staging model's lines of each standard field: (prepared: the value entering the terminal
+    step, valued: the terminal step's value, selects: the typed field) and the mapping's
+    (condition, reason) pairs, blocking and notes."""
+    ent = std.entities[m.entity]
     prepared: list[str] = []
     valued: list[str] = []
     selects: list[str] = []
@@ -113,31 +145,7 @@ def staging_sql(std: Standards, m: Mapping) -> str:
             code_list = std.code_lists.get(fdef.code_list) if fdef.code_list else None
             value = "'unknown'" if code_list is not None and "unknown" in code_list.values else "null"
         selects.append(f"        ({value})::{sql_type(fdef)} as {target},")
-    joins = "".join(f"\n    cross join {kind.lookup_cte}_{cl}" for kind, cl in lookups)
-    # every column the mapping reads, trimmed once (null values and `trim` compare the trimmed text)
-    trims = "".join(f"        {trim_sql(quote_source_column(c))} as {trimmed_column(c)},\n" for c in used_columns(m))
-    lines.append(f"trimmed as (\n    select\n        *,\n{trims}    from source\n),\n\n")
-    lines.append("prepared as (\n    select\n        src.*,\n")
-    lines.append("\n".join(prepared) + "\n")
-    lines.append("    from trimmed as src\n),\n\n")
-    lines.append("valued as (\n    select\n        src.*,\n")
-    lines.append("\n".join(valued) + "\n")
-    lines.append(f"    from prepared as src{joins}\n),\n\n")
-    lines.append("mapped as (\n    select\n")
-    lines.append("\n".join(selects) + "\n")
-    lines.append(f"        {quote_literal(m.version)} as mapping_version,\n")
-    # the approved content of every crosswalk this mapping reads (see macros/lookups.sql)
-    if versioned:
-        parts = ", ".join(f"{quote_literal(cl + ':')} || cw_{cl}.version" for cl in versioned)
-        lines.append(f"        left(md5(concat_ws('|', {parts})), 12) as crosswalk_version,\n")
-    else:
-        lines.append("        'none' as crosswalk_version,\n")
-    for p in PROVENANCE:
-        lines.append(f"        src.{p},\n")
-    lines.append(f"        {_issue_list(blocking)} as blocking_issues,\n")
-    lines.append(f"        {_issue_list(notes)} as note_issues,\n")
-    lines.append(f"    from valued as src{joins}\n)\n\nselect * from mapped\n")
-    return "".join(lines)
+    return prepared, valued, selects, blocking, notes
 
 
 def sources_yml(std: Standards, source_id: str) -> str:

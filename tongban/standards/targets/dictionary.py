@@ -195,14 +195,7 @@ class _Builder(SourcePages):
                     "原值从不进入交换目录。Fields marked pii are published only as <field>_pseudonym "
                     "(a keyed HMAC pseudonym) and <field>_masked (a masked display form); their raw values "
                     "never reach the exchange.",), note=True))
-        items = []
-        for name in self.entities:
-            e = std.entities[name]
-            for f in e.fields:
-                if f.pii:
-                    items.append((self.ent_link(name, f"f-{f.name}", f"{name}.{f.name}"), " → ",
-                                  Code(f"{f.name}_pseudonym"), " / ", Code(f"{f.name}_masked"),
-                                  f" ({f.label.zh} {f.label.en})"))
+        items = self._pii_items()
         p.add(Items(items) if items else Para(("没有个人信息字段。No field is marked pii.",)))
 
         p.add(Heading(2, ("溯源列 Provenance columns",), "provenance"),
@@ -210,6 +203,24 @@ class _Builder(SourcePages):
                     "columns, which trace it back to its delivery row: ",
                     *_join([(Code(c[0]),) for c in PROVENANCE_COLUMNS]), ".")))
         return p
+
+    def _pii_items(self) -> list[Rich]:
+        return [(self.ent_link(name, f"f-{f.name}", f"{name}.{f.name}"), " → ",
+                 Code(f"{f.name}_pseudonym"), " / ", Code(f"{f.name}_masked"), f" ({f.label.zh} {f.label.en})")
+                for name in self.entities for f in self.std.entities[name].fields if f.pii]
+
+    @staticmethod
+    def _rules(p: Page, e: Entity) -> None:
+        p.add(Heading(2, ("跨字段规则 Cross-field rules",), "rules"))
+        if e.rules:
+            rows = []
+            for r in e.rules:
+                zh, en = rule_words(r)
+                desc = _desc(r.description)
+                rows.append(((Code(r.rule),), _lines(zh, en), (Code(r.reason),), desc or ("—",)))
+            p.add(Table(("规则 Rule", "含义 Meaning", "退回原因 Reason code", "说明 Description"), rows))
+        else:
+            p.add(Para(("本实体没有跨字段规则。This entity has no cross-field rules.",)))
 
     def entity(self, name: str) -> Page:
         std, e = self.std, self.std.entities[name]
@@ -239,16 +250,7 @@ class _Builder(SourcePages):
                     " (a field with on_invalid: null is published empty; parse_list reads JSON lists only)."),
                    note=True))
 
-        p.add(Heading(2, ("跨字段规则 Cross-field rules",), "rules"))
-        if e.rules:
-            rows = []
-            for r in e.rules:
-                zh, en = rule_words(r)
-                desc = _desc(r.description)
-                rows.append(((Code(r.rule),), _lines(zh, en), (Code(r.reason),), desc or ("—",)))
-            p.add(Table(("规则 Rule", "含义 Meaning", "退回原因 Reason code", "说明 Description"), rows))
-        else:
-            p.add(Para(("本实体没有跨字段规则。This entity has no cross-field rules.",)))
+        self._rules(p, e)
 
         pii = [f for f in e.fields if f.pii]
         if pii:

@@ -100,28 +100,7 @@ class SourcePages:
         p.add(Heading(3, ("字段映射 Field mapping",), f"m-{m.entity}-fields"))
         order = [f.name for f in e.fields] if e else []
         names = order + sorted(n for n in m.fields if n not in order)
-        rows = []
-        for fname in names:
-            fdef = _field(e, fname)
-            label = (fdef.label.zh, BR, fdef.label.en) if fdef else ("—",)
-            fm = m.fields.get(fname)
-            if fm is not None:
-                src = (Code(fm.source),) if fm.source is not None else ("—",)
-                how: Rich = (Code(steps_words(fm.steps)),)
-                if fm.null_values is not None:
-                    how = (*how, BR, "空值 null values: ", Code(_value_list(fm.null_values)))
-            elif fdef is not None and fdef.derived == "identity_hash":
-                src = _join([(Code(c),) for c in m.identity])
-                how = ("派生 derived: ", Code(f"identity_hash({', '.join(m.identity)})"))
-            elif fdef is not None and fdef.derived == "mapping_constant":
-                src = ("—",)
-                how = ("派生 derived: ", Code(f"province_code = {m.province_code}"))
-            else:
-                src = ("—",)
-                unknown = fdef is not None and fdef.code_list in std.code_lists and \
-                    "unknown" in std.code_lists[fdef.code_list].values
-                how = ("未映射 not mapped → ", Code("unknown" if unknown else "null"))
-            rows.append(((self.ent_link(m.entity, f"f-{fname}", fname),), label, src, how))
+        rows = [self._field_row(m, e, fname) for fname in names]
         p.add(Table(("标准字段 Standard field", "名称 Name", "← 来源列 Source column", "步骤 Steps"), rows))
 
         covs = self.cov.get((m.source_id, m.entity))
@@ -131,6 +110,30 @@ class SourcePages:
                 p.add(Para(("没有本映射的覆盖统计。No coverage counts for this mapping.",)))
             else:
                 self._coverage(p, m, covs)
+
+    def _field_row(self, m: Mapping, e: Entity | None, fname: str) -> tuple[Rich, ...]:
+        """One standard field of a mapping: its name, label, source column and steps in words."""
+        std = self.std
+        fdef = _field(e, fname)
+        label = (fdef.label.zh, BR, fdef.label.en) if fdef else ("—",)
+        fm = m.fields.get(fname)
+        if fm is not None:
+            src = (Code(fm.source),) if fm.source is not None else ("—",)
+            how: Rich = (Code(steps_words(fm.steps)),)
+            if fm.null_values is not None:
+                how = (*how, BR, "空值 null values: ", Code(_value_list(fm.null_values)))
+        elif fdef is not None and fdef.derived == "identity_hash":
+            src = _join([(Code(c),) for c in m.identity])
+            how = ("派生 derived: ", Code(f"identity_hash({', '.join(m.identity)})"))
+        elif fdef is not None and fdef.derived == "mapping_constant":
+            src = ("—",)
+            how = ("派生 derived: ", Code(f"province_code = {m.province_code}"))
+        else:
+            src = ("—",)
+            unknown = fdef is not None and fdef.code_list in std.code_lists and \
+                "unknown" in std.code_lists[fdef.code_list].values
+            how = ("未映射 not mapped → ", Code("unknown" if unknown else "null"))
+        return (self.ent_link(m.entity, f"f-{fname}", fname),), label, src, how
 
     def _coverage(self, p: Page, m: Mapping, covs: list[FieldCoverage]) -> None:
         deliveries = sorted({c.delivery for c in covs})
