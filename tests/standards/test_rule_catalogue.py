@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import duckdb
@@ -15,6 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import Field, ValidationError
 
+from tests.standards.test_standards import _edit
 from tongban.common import pii, validators
 from tongban.common.config import PROJECT_ROOT
 from tongban.common.reference import load_reference
@@ -89,19 +89,6 @@ class Reverse(StepKind):
         return c.each(expr, lambda e: f"reverse({e})")
 
 
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    dst = tmp_path / "standards"
-    shutil.copytree(STANDARDS, dst)
-    return dst
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def _staged(con, ent: Entity, rows: list[dict[str, Any]]) -> str:
     cols = ", ".join(f"?::{f.type} as {quote_ident(f.name)}" for f in ent.fields)
     con.execute(f"create or replace temp table staged as select {cols}, "
@@ -110,8 +97,10 @@ def _staged(con, ent: Entity, rows: list[dict[str, Any]]) -> str:
     return "staged"
 
 
-def test_a_throwaway_row_rule_reaches_every_target(scratch):
+def test_a_throwaway_row_rule_reaches_every_target(tmp_path):
     old = check(STANDARDS)
+    scratch = tmp_path / "standards"
+    shutil.copytree(STANDARDS, scratch)
     _edit(scratch / "entities/birth_registration.yaml", "rules:\n",
           "rules:\n  - rule: hukou_elsewhere\n    birth_field: birth_division_code\n"
           "    hukou_field: hukou_division_code\n    reason: hukou_here\n")

@@ -18,7 +18,7 @@ from tongban.standards.rules.sqlparts import (
     quote_source_column,
     trimmed_column,
 )
-from tongban.standards.rules.steps import STEPS, FieldSql, StepKind, _string_list
+from tongban.standards.rules.steps import STEPS, FieldSql, StepKind, StringListStep, _string_list
 
 #: units parse_amount converts to yuan (the standard's unit for money)
 AMOUNT_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
@@ -123,20 +123,12 @@ class MatchCode(CodeStep):
 
 
 @STEPS.register
-class ParseDate(StepKind):
+class ParseDate(StringListStep):
     name = "parse_date"
     takes, gives = "s", "date"
     terminal = True
-    takes_arg = True
     doc = "parse a date with the first matching strptime format, or epoch_ms (last step)"
     words = ("按所列格式解析日期（epoch_ms 为毫秒时间戳）", "parse a date in one of the formats (epoch_ms: a millisecond timestamp)")
-
-    def check_arg(self, arg: Any) -> None:
-        if not _string_list(arg):
-            raise ValueError(f"step {self.name!r} needs a list of strings, e.g. {{{self.name}: [',']}}")
-
-    def arg_schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 
     def words_arg(self, arg: Any) -> str:
         return f"parse_date({' | '.join(arg)})"

@@ -109,6 +109,19 @@ def _string_list(arg: Any) -> bool:
     return isinstance(arg, list) and bool(arg) and all(isinstance(a, str) and a for a in arg)
 
 
+class StringListStep(StepKind):
+    """A step whose argument is a non-empty list of strings."""
+
+    takes_arg = True
+
+    def check_arg(self, arg: Any) -> None:
+        if not _string_list(arg):
+            raise ValueError(f"step {self.name!r} needs a list of strings, e.g. {{{self.name}: [',']}}")
+
+    def arg_schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+
+
 @STEPS.register
 class Trim(StepKind):
     name = "trim"
@@ -232,19 +245,11 @@ class Phone(FormatStep):
 
 
 @STEPS.register
-class Split(StepKind):
+class Split(StringListStep):
     name = "split"
     takes, gives = "s", "l"
-    takes_arg = True
     doc = "split text into a list on any of the given separators"
     words = ("按分隔符拆分为列表", "split into a list at the separators")
-
-    def check_arg(self, arg: Any) -> None:
-        if not _string_list(arg):
-            raise ValueError(f"step {self.name!r} needs a list of strings, e.g. {{{self.name}: [',']}}")
-
-    def arg_schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 
     def words_arg(self, arg: Any) -> str:
         return f"split({', '.join(json.dumps(v, ensure_ascii=False) for v in arg)})"
