@@ -2,7 +2,9 @@
 
 The committee edits YAML and CSV; these models are what the rest of tongban sees. They reject
 anything outside the closed vocabulary (unknown keys, unknown transform steps, paths that
-climb out of the delivery inbox), so nothing in a mapping file can become code.
+climb out of the delivery inbox), so nothing in a mapping file can become code. The vocabulary of
+rules and steps (validator names, formats, row rules, steps) is the rule catalogue's
+(tongban.standards.rules): the models follow it when a kind is registered.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class Catalogue(Generic[K]):
         self._listeners: list[Callable[[], None]] = []
 
     def register(self, cls: type) -> type:
-        name = cls.name if isinstance(getattr(cls, "name", None), str) else cls.model_fields["rule"].annotation.__args__[0]
+        name = kind_name(cls)
         if name in self._kinds:
             raise ValueError(f"{self.family} {name!r} is registered twice")
         self._kinds[name] = cls() if self._instances else cls  # type: ignore[assignment]
@@ -97,6 +97,13 @@ class Catalogue(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._kinds)
+
+
+def kind_name(cls: Any) -> str:
+    """A kind's name: its ``name``, or for a row rule model the value of its ``rule: Literal[...]``
+    (the YAML's tag, written once)."""
+    name = getattr(cls, "name", None)
+    return name if isinstance(name, str) else cls.model_fields["rule"].annotation.__args__[0]
 
 
 def sql(kind: Any, dialect: str, what: str = "sql") -> Callable[..., Any]:

@@ -134,7 +134,9 @@ def duplicates_sql(std: Standards, ent: Entity) -> str:
     """The rules across rows, over narrow columns only (the key, the unique fields, the content
     hash): a row whose key was delivered before is a duplicate (conflicting when the repeats'
     content differs), a unique field's repeated value is ``duplicate_value``. Only the rows with a
-    reason are kept; ``int_<entity>__unioned`` joins them back."""
+    reason are kept; ``int_<entity>__unioned`` joins them back. (The field rule ``unique``,
+    tongban.standards.rules.field_props.Unique, is this model's window: a rule across rows has no
+    per-row SQL to hand the catalogue walk.)"""
     sources = std.mappings_for(ent.entity)
     key = quote_ident(ent.key)
     uniques = [f for f in ent.fields if f.unique and f.name != ent.key]
