@@ -3,9 +3,10 @@
 Per entity: pandas reads every delivery (``read_csv`` with the GBK encoding for 江苏,
 ``read_json(lines=True)``, ``read_excel(engine="calamine")``; a delivery in parts, found and
 ordered by :func:`tongban.common.parts.find_parts`, part by part, concatenated); the mapping
-steps are applied with pandas string methods and Python (one small interpreter of the closed
-vocabulary, for the steps the births and licence mappings use); the standard's rules are
-computed with the Python validators of :mod:`tongban.common.validators`; then
+steps and the standard's rules are applied kind by kind from the same rule catalogue the dbt
+models are generated from (tongban.standards.rules), each kind by its pandas twin in
+:mod:`bench.pandas_rules` (pandas string methods and Python; the validators' Python checks of
+:mod:`tongban.common.validators`); a kind without a twin stops the run with its name; then
 
 1. a GX 1.x suite on a pandas data source (ephemeral context, ``add_pandas``, a dataframe
    asset, whole-dataframe batch) holds one expectation per row check — not null for required
@@ -29,23 +30,19 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import math
-import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import pandas_rules as rules
 from bench.common import Stages as _Stages
-from tongban.standards.targets.dbt import AMOUNT_PARTS_RE, field_columns, reads_half_width
+from tongban.standards.targets.dbt import field_columns, reads_half_width
 from bench.lower_bound import _is_utf8
 from tongban.steps.intake.readers import _json_text
-from tongban.standards.targets.dbt import PHONE_FIXED_RE, PHONE_MOBILE_RE
+from tongban.standards.rules import FIELD_RULES, STEPS
 from tongban.common.validators import half_width
-from tongban.standards.models import AMOUNT_UNITS
 from tongban.common import reference
-from tongban.common import validators
-from tongban.standards.models import MinAgeAt, UsccRegionAgrees
 from tongban.steps.gate import _build_suite, load_suite_dict
 from tongban.common import pii
 from tongban.common.hashing import combined_sha256, sha256_file
@@ -55,9 +52,7 @@ from tongban.common.config import quiet_third_parties, settings
 from tongban.common.parts import find_parts
 from tongban.common.pii import pseudonym_key
 
-TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (dbtgen.TRIM_CHARS)
-
-
+TRIM = rules.TRIM  # the characters the generated SQL trims (sqlparts.TRIM_CHARS)
 
 
 # ------------------------------------------------------------------------------------------ read
@@ -99,32 +94,6 @@ def _text(v: object) -> str | None:
 # ------------------------------------------------------------------------------------------ mapping
 
 
-def _blank_to_none(s):
-    return s.where(s.notna() & (s != ""), None).astype(object)
-
-
-def _trim(s):
-    return _blank_to_none(s.str.strip(TRIM))
-
-
-def _phone(values: list) -> list:
-    fixed, mobile = re.compile(PHONE_FIXED_RE), re.compile(PHONE_MOBILE_RE)
-    table = str.maketrans({"—": "-"})  # full-width characters were read half-width already
-    out = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        cleaned = v.translate(table)
-        m = fixed.search(cleaned)
-        if m:
-            out.append(f"{m.group(1)}-{m.group(2)}")
-            continue
-        m = mobile.search(cleaned)
-        out.append(m.group(1) if m else None)
-    return out
-
-
 def _half_width(s):
     """The SQL's half_width_sql: only the values with a non-ASCII character are translated."""
 
@@ -153,18 +122,6 @@ def _nested_objects(frame, columns: list[str], n: int):
             hit = t[candidate].map(_is_json_object).astype(bool)  # the few values starting with '{'
             flag[hit[hit].index] = True
     return flag
-
-
-def _parse_list(v: str | None) -> list[str] | None:
-    if v is None:
-        return None
-    text = v.replace("'", '"')
-    if not text.strip().startswith("["):
-        raise ValueError
-    items = json.loads(text)
-    if not isinstance(items, list):
-        raise ValueError
-    return [x if isinstance(x, str) else json.dumps(x) for x in items if x is not None and str(x).strip()]
 
 
 def map_delivery(std, m, frame, *, sha256: str, run_id: str):
@@ -204,121 +161,21 @@ def map_delivery(std, m, frame, *, sha256: str, run_id: str):
         s = source(fm.source, m.null_values if fm.null_values is None else fm.null_values)
         if reads_half_width(f, fm):
             s = _half_width(s)
-        if not any(step.op == "parse_list" for step in fm.steps):
+        if not any(STEPS[step.op].reads_json for step in fm.steps):
             objects = _nested_objects(frame, field_columns(fm), n)
             if objects.any():
                 s = s.where(~objects, None)
             checks[f"chk__nested_object__{f.name}"] = (objects, f.on_invalid == "quarantine")
-        is_list = False
+        v = rules.Values(s, False, checks, f, std, m, has_unknown)
         steps = list(fm.steps)
-        terminal = steps.pop() if steps and steps[-1].op in ("crosswalk", "match_code", "parse_date",
-                                                              "parse_amount", "email", "phone") else None
+        terminal = steps.pop() if steps and STEPS[steps[-1].op].terminal else None
+        where = f"{m.source_id}/{m.entity}"
         for step in steps:
-            op, arg = step.op, step.arg
-            if op == "trim":
-                s = s.map(lambda x: [y.strip(TRIM) or None for y in x] if x is not None else None) if is_list \
-                    else _trim(s)
-            elif op in ("upper", "lower"):
-                s = s.str.upper() if op == "upper" else s.str.lower()
-                s = s.where(s.notna(), None)
-            elif op == "remove_regex":
-                s = _trim(s.str.replace(arg, "", n=1, regex=True))
-            elif op == "split":
-                first, rest = arg[0], arg[1:]
-                vals = []
-                for v in s.tolist():
-                    if v is None:
-                        vals.append(None)
-                        continue
-                    for sep in rest:
-                        v = v.replace(sep, first)
-                    vals.append([p.strip(TRIM) for p in v.split(first) if p.strip(TRIM)])
-                s = pd.Series(vals, dtype=object)
-                is_list = True
-            elif op == "parse_list":
-                vals, bad = [], []
-                for v in s.tolist():
-                    try:
-                        vals.append(_parse_list(v))
-                        bad.append(False)
-                    except ValueError:
-                        vals.append(None)
-                        bad.append(True)
-                checks[f"chk__invalid_list__{f.name}"] = (pd.Series(bad), True)
-                s = pd.Series(vals, dtype=object)
-                is_list = True
-            else:
-                raise ValueError(f"the pandas bench path does not mirror step {op!r} (used by {m.source_id}/{m.entity}); add it there")
+            rules.step(step.op, where)(v, step.arg)
         if terminal is None:
-            out[f.name] = ("unknown" if has_unknown else s) if code_list is not None else s
-            continue
-        op, arg = terminal.op, terminal.arg
-        blocking_invalid = f.on_invalid == "quarantine"
-        if op in ("crosswalk", "match_code"):
-            if op == "crosswalk":
-                cw = std.crosswalks.get((m.source_id, arg))
-                lookup = cw.lookup("approved") if cw else {}
-                pending = cw.lookup("proposed") if cw else {}
-            else:
-                lookup = {}
-                for c in std.code_lists[arg].codes:
-                    for k in (c.code, c.zh):
-                        lookup[k] = min(lookup.get(k, c.code), c.code)
-                pending = {}
-            blocking = f.on_unmapped == "quarantine"
-            fallback = "unknown" if has_unknown else None
-            vals, unmapped, held = [], [], []
-            for v in s.tolist():
-                if v is None:
-                    vals.append(None if is_list else fallback)
-                    unmapped.append(False)
-                    held.append(False)
-                    continue
-                items = v if is_list else [v]
-                mapped = [lookup.get(x) for x in items]
-                if not blocking:
-                    mapped = [a if a is not None else pending.get(x) for a, x in zip(mapped, items, strict=True)]
-                unmapped.append(any(lookup.get(x) is None and pending.get(x) is None for x in items))
-                held.append(any(lookup.get(x) is None and pending.get(x) is not None for x in items))
-                if is_list:
-                    vals.append([a if a is not None else fallback for a in mapped])
-                else:
-                    vals.append(mapped[0] if mapped[0] is not None else (None if blocking else fallback))
-            out[f.name] = pd.Series(vals, dtype=object)
-            checks[f"chk__unmapped_code__{f.name}"] = (pd.Series(unmapped), blocking)
-            if pending:
-                checks[f"chk__mapping_not_approved__{f.name}"] = (pd.Series(held), blocking)
-        elif op == "parse_date":
-            parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-            for fmt in arg:
-                if fmt == "epoch_ms":
-                    ok = s.str.fullmatch(r"[0-9]{10,13}").fillna(False).astype(bool)
-                    ms = pd.to_numeric(s.where(ok), errors="coerce")
-                    when = pd.to_datetime(ms, unit="ms", errors="coerce") + pd.Timedelta(hours=8)
-                    parsed = parsed.fillna(when.dt.floor("D"))
-                else:
-                    parsed = parsed.fillna(pd.to_datetime(s, format=fmt.replace("%-", "%"), errors="coerce"))
-            out[f.name] = parsed.dt.floor("D")  # datetime64; written as DATE
-            checks[f"chk__invalid_date__{f.name}"] = (s.notna() & parsed.isna(), blocking_invalid)
-        elif op == "parse_amount":
-            factor = float(AMOUNT_UNITS[arg])
-            text = s.str.replace(",", "").str.replace("，", "")
-            number = pd.to_numeric(text, errors="coerce")
-            fits = (number.abs() * factor) < 1e17
-            parts = text.str.extract(AMOUNT_PARTS_RE)  # as the SQL: places stated, trailing zeros aside
-            places = parts[0].str.len().fillna(0) - pd.to_numeric(parts[1], errors="coerce").fillna(0)
-            exact = places <= 2 + round(math.log10(factor))
-            out[f.name] = (number * factor).where(fits & exact)
-            checks[f"chk__invalid_number__{f.name}"] = (s.notna() & number.isna(), blocking_invalid)
-            checks[f"chk__out_of_range__{f.name}"] = (number.notna() & ~fits, blocking_invalid)
-            checks[f"chk__too_precise__{f.name}"] = (number.notna() & fits & ~exact, blocking_invalid)
-        elif op == "phone":
-            has_at = s.str.contains("@", regex=False).fillna(False).astype(bool)
-            found = pd.Series(_phone(s.tolist()), dtype=object)
-            out[f.name] = found.where(~has_at, None)
-            checks[f"chk__invalid_phone__{f.name}"] = (s.notna() & ~has_at & found.isna(), blocking_invalid)
+            out[f.name] = ("unknown" if has_unknown else v.s) if code_list is not None else v.s
         else:
-            raise ValueError(f"the pandas bench path does not mirror step {op!r} (used by {m.source_id}/{m.entity}); add it there")
+            out[f.name] = rules.step(terminal.op, where)(v, terminal.arg)
     out["source_id"] = m.source_id
     out["delivery_sha256"] = sha256
     out["source_row_number"] = range(1, n + 1)
@@ -352,7 +209,6 @@ def _crosswalk_version(std, m) -> str:
 def standard_checks(std, ent, frame, *, ref_dir: Path | None):
     """The standard's rules as columns: ``prob__<field>`` (validator problem code or None) and
     boolean ``chk__<reason>__<field>``; the frame must be in (source_id, source_row_number) order."""
-    import pandas as pd
 
 
     # The Python validators resolve the reference directory on every call (Path.resolve, ~0.1 ms
@@ -361,55 +217,19 @@ def standard_checks(std, ent, frame, *, ref_dir: Path | None):
     if not hasattr(reference._resolve, "cache_info"):
         reference._resolve = functools.lru_cache(maxsize=8)(reference._resolve)
 
-    fns = {"gb11643": validators.gb11643_problem, "gb32100": validators.gb32100_problem,
-           "gbt36904": lambda v, _ref: validators.gbt36904_problem(v)}
     today = dt.date.today()
     for f in ent.fields:
-        col = frame[f.name]
-        if f.validator == "gbt2260":
-            frame[f"prob__{f.name}"] = col.map(lambda v, lvl=f.division_level: validators.gbt2260_problem(v, lvl, ref_dir)
-                                               if v is not None else None)
-        elif f.validator == "gbt4754":
-            frame[f"prob__{f.name}"] = col.map(lambda v: validators.gbt4754_problem(v, ref_dir) if v is not None else None)
-        elif f.validator:
-            fn = fns[f.validator]
-            # ref_dir given: without it every call re-reads tongban's settings (~0.5 ms a value)
-            frame[f"prob__{f.name}"] = col.map(lambda v, fn=fn: fn(v, ref_dir) if v is not None else None)
-        if f.min is not None or f.max is not None:
-            num = pd.to_numeric(col, errors="coerce")
-            bad = pd.Series(False, index=frame.index)
-            if f.min is not None:
-                bad |= num < f.min
-            if f.max is not None:
-                bad |= num > f.max
-            frame[f"chk__out_of_range__{f.name}"] = bad.fillna(False).astype(bool)
-        if f.not_future:
-            frame[f"chk__date_in_future__{f.name}"] = (col > pd.Timestamp(today)).fillna(False).astype(bool)
-        if f.not_before is not None:
-            frame[f"chk__date_too_early__{f.name}"] = (col < pd.Timestamp(f.not_before)).fillna(False).astype(bool)
-        if f.unique:
-            frame[f"chk__duplicate_value__{f.name}"] = col.notna() & col.duplicated()
+        for rule in FIELD_RULES:
+            if rule.name in rules.FIELD_RULES:
+                rules.FIELD_RULES[rule.name](frame, f, today, ref_dir)
+            elif rule.name not in rules.ELSEWHERE:
+                raise ValueError(f"the pandas bench path does not mirror field rule {rule.name!r}; add it to "
+                                 "bench/pandas_rules.py")
     for r in ent.rules:
-        if isinstance(r, MinAgeAt):
-            earliest = ent.field(r.date_field).not_before
-
-            def too_young(idn, day, years=r.years, earliest=earliest):
-                born = validators.gb11643_birth_date(idn)
-                if born is None or day is None or day is pd.NaT:
-                    return False
-                day = day.date()
-                if earliest is not None and day < earliest:
-                    return False  # the date's own reason (date_too_early), no age from it
-                try:
-                    limit = born.replace(year=born.year + years)
-                except ValueError:  # 29 February
-                    limit = born.replace(year=born.year + years, day=28)
-                return limit > day
-            frame[f"chk__{r.reason}__{r.id_field}"] = [too_young(a, b) for a, b in
-                                                       zip(frame[r.id_field], frame[r.date_field], strict=True)]
-        elif isinstance(r, UsccRegionAgrees):
-            frame[f"chk__{r.reason}__{r.division_field}"] = [validators.uscc_region_agrees(u, d) is False for u, d in
-                                                             zip(frame[r.uscc_field], frame[r.division_field], strict=True)]
+        if r.rule not in rules.ROW_RULES:
+            raise ValueError(f"the pandas bench path does not mirror row rule {r.rule!r}; add it to "
+                             "bench/pandas_rules.py")
+        rules.ROW_RULES[r.rule](frame, ent, r)
     key = ent.key
     content = None
     for f in ent.fields:

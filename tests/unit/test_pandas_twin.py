@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench import pandas_rules as twin
 from bench.pandas_gx import map_delivery
 from tongban.common.config import PROJECT_ROOT
 from tongban.standards.lint import check
+from tongban.standards.models import Mapping
+from tongban.standards.rules import FIELD_RULES, ROW_RULES, STEPS
 
 STD = check(PROJECT_ROOT / "standards")
 
@@ -33,3 +36,32 @@ def test_odd_licence_values():
 def test_full_width_phone():
     out = _map("zj", "birth_registration", [{"contactPhone": "（０２１）６４３７８８８８"}, {"contactPhone": "１３８００１３８０００"}])
     assert out["contact_phone"].tolist() == ["021-64378888", "13800138000"]
+
+
+def test_every_kind_of_the_catalogue_has_a_pandas_twin():
+    """A rule kind added to the catalogue gets its pandas twin (or a stated reason), so the
+    benchmark's pandas path never silently skips a rule tongban applies."""
+    assert set(STEPS.names()) == set(twin.STEPS) | set(twin.NOT_MIRRORED)
+    assert set(FIELD_RULES.names()) == set(twin.FIELD_RULES) | set(twin.ELSEWHERE)
+    assert set(ROW_RULES.names()) == set(twin.ROW_RULES)
+
+
+def test_steps_the_sample_mappings_do_not_use():
+    """to_list, first, constant and email, as the generated SQL maps them (test_mapping_steps.py)."""
+    m = Mapping.model_validate({
+        "source_id": "t1", "entity": "data_resource", "province_code": "31", "version": "1.0.0",
+        "standard_version": "1.0.0", "label": {"zh": "测试", "en": "test"},
+        "delivery": {"file": "x.json", "columns": [{"name": "列"}, {"name": "邮"}]}, "identity": ["列"],
+        "fields": {
+            "keywords": {"from": "列", "steps": ["to_list"]},
+            "title": {"from": "列", "steps": ["to_list", "first"]},
+            "contact_email": {"from": "邮", "steps": ["trim", "email"]},
+            "summary": {"steps": [{"constant": "无"}]}}})
+    frame = pd.DataFrame([{"列": "甲", "邮": "SJKF@Shanghai.gov.cn"}, {"列": None, "邮": "a@b"}], dtype=object)
+    out = map_delivery(STD, m, frame, sha256="x", run_id="r")
+    assert out["keywords"].tolist() == [["甲"], None]
+    assert out["title"].tolist() == ["甲", None]
+    assert out["contact_email"].tolist() == ["sjkf@shanghai.gov.cn", None]
+    # contact_email is on_invalid: null, so an invalid address is a note, not a reason
+    assert out["chk__invalid_email__contact_email"].tolist() == [False, False]
+    assert out["summary"].tolist() == ["无", "无"]

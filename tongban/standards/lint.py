@@ -9,14 +9,8 @@ from pathlib import Path
 from tongban.common.sqlquote import JINJA_OPENERS, has_jinja
 from tongban.standards.load import Finding, Standards, line_of, load_standards, suggest
 from tongban.standards.models import REVIEW_STATUSES, Mapping
+from tongban.standards.rules import STEPS
 
-# What each step takes and gives: "s" scalar text, "l" list of text.
-_STEP_TYPES: dict[str, tuple[str, str]] = {
-    "trim": ("*", "="), "lower": ("*", "="), "upper": ("*", "="), "remove_regex": ("s", "s"),
-    "split": ("s", "l"), "parse_list": ("s", "l"), "to_list": ("s", "l"), "first": ("l", "s"),
-    "crosswalk": ("*", "="), "match_code": ("*", "="), "parse_date": ("s", "date"), "email": ("s", "s"),
-    "phone": ("s", "s"), "parse_amount": ("s", "number"), "constant": ("-", "s"), "concat": ("s", "s"),
-}
 _FIELD_SHAPE = {"varchar[]": "l", "date": "date", "decimal(20,2)": "number", "double": "number", "bigint": "number"}
 
 
@@ -106,42 +100,7 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
         if fm.source is not None and fm.source not in columns:
             add(Finding(rel, line_of(raw, ("fields", name, "from")), f"field {name!r} reads column {fm.source!r}, "
                         "which the delivery does not declare", suggest(fm.source, columns)))
-        shape = "-" if fm.source is None else "s"
-        for j, step in enumerate(fm.steps):
-            takes, gives = _STEP_TYPES[step.op]
-            step_line = line_of(raw, ("fields", name, "steps", j))
-            if takes not in ("*", shape) and not (takes == "-" and j == 0):
-                add(Finding(rel, step_line, f"field {name!r}: step {step.op!r} needs a "
-                            f"{'list' if takes == 'l' else 'single value'}, but gets a "
-                            f"{'list' if shape == 'l' else 'single value'}",
-                            "add 'split'/'parse_list' or 'first' before it"))
-            if step.op == "concat":
-                for col in step.arg:
-                    if col not in columns:
-                        add(Finding(rel, step_line, f"field {name!r}: concat reads column {col!r}, which the "
-                                    "delivery does not declare", suggest(col, columns)))
-            if step.op == "match_code":
-                if fdef.code_list is None:
-                    add(Finding(rel, step_line, f"field {name!r} has no code list, so it cannot match codes"))
-                elif step.arg != fdef.code_list:
-                    add(Finding(rel, step_line, f"field {name!r} uses code list {fdef.code_list!r}, "
-                                f"not {step.arg!r}", f"write {{match_code: {fdef.code_list}}}"))
-            if step.op == "parse_amount" and fdef.type not in ("decimal(20,2)", "double", "bigint"):
-                add(Finding(rel, step_line, f"parse_amount on field {name!r} of type {fdef.type}"))
-            if step.op == "crosswalk":
-                if fdef.code_list is None:
-                    add(Finding(rel, step_line, f"field {name!r} has no code list, so it cannot be crosswalked"))
-                elif step.arg != fdef.code_list:
-                    add(Finding(rel, step_line, f"field {name!r} uses code list {fdef.code_list!r}, "
-                                f"not {step.arg!r}", f"write {{crosswalk: {fdef.code_list}}}"))
-                elif (m.source_id, step.arg) not in std.crosswalks:
-                    add(Finding(rel, step_line, f"no crosswalk file for {step.arg!r}",
-                                f"create standards/mappings/{m.source_id}/crosswalks/{step.arg}.csv"))
-            if step.op == "parse_date" and fdef.type != "date":
-                add(Finding(rel, step_line, f"parse_date on field {name!r} of type {fdef.type}"))
-            if step.op in ("email", "phone") and fdef.format != step.op:
-                add(Finding(rel, step_line, f"step {step.op!r} on field {name!r}, whose format is {fdef.format}"))
-            shape = shape if gives == "=" else gives
+        shape = _check_steps(std, m, fdef, fm)
         want = _FIELD_SHAPE.get(fdef.type, "s")
         if fdef.type == "date" and shape != "date":
             add(Finding(rel, line, f"field {name!r} is a date: end its steps with {{parse_date: ['%Y-%m-%d']}}"))
@@ -152,7 +111,7 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
             add(Finding(rel, line, f"field {name!r} is {fdef.type} but its steps give a "
                         f"{'list' if shape == 'l' else 'single value'}",
                         "use split/parse_list for lists, first for one value"))
-        if fdef.code_list and not any(s.op in ("crosswalk", "match_code") for s in fm.steps):
+        if fdef.code_list and not any(STEPS[s.op].lookup_cte for s in fm.steps):
             add(Finding(rel, line, f"field {name!r} is coded ({fdef.code_list}) but has no crosswalk step",
                         f"add {{crosswalk: {fdef.code_list}}} (or {{match_code: {fdef.code_list}}} when the "
                         "delivery already holds the standard's codes or Chinese labels) as its last step"))
@@ -161,6 +120,29 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
                 f.code_list and f.code_list in std.code_lists and "unknown" in std.code_lists[f.code_list].values):
             add(Finding(rel, line_of(raw, ("fields",)), f"required field {f.name!r} is not mapped",
                         f"add '{f.name}: {{from: <column>}}' under fields"))
+
+
+def _check_steps(std: Standards, m: Mapping, fdef, fm) -> str:
+    """Each step of one mapping field against what the step before gives and against the field
+    (the step kinds' own lint); returns what the last step gives."""
+    rel = std.mapping_path(m)
+    raw = std.raw.get(rel)
+    add = std.findings.append
+    name = fdef.name
+    shape = "-" if fm.source is None else "s"
+    for j, step in enumerate(fm.steps):
+        kind = STEPS[step.op]
+        takes, gives = kind.takes, kind.gives
+        step_line = line_of(raw, ("fields", name, "steps", j))
+        if takes not in ("*", shape) and not (takes == "-" and j == 0):
+            add(Finding(rel, step_line, f"field {name!r}: step {step.op!r} needs a "
+                        f"{'list' if takes == 'l' else 'single value'}, but gets a "
+                        f"{'list' if shape == 'l' else 'single value'}",
+                        "add 'split'/'parse_list' or 'first' before it"))
+        for message, hint in kind.lint(std, m, fdef, step.arg):
+            add(Finding(rel, step_line, message, hint))
+        shape = shape if gives == "=" else gives
+    return shape
 
 
 def _check_crosswalk(std: Standards, source_id: str, code_list: str) -> None:

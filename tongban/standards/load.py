@@ -8,7 +8,6 @@ never a traceback. Loading collects every finding it can instead of stopping at 
 from __future__ import annotations
 
 import csv
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,9 @@ import yaml
 from pydantic import ValidationError
 
 from tongban.standards.models import CROSSWALK_HEADER, CodeList, Crosswalk, CrosswalkEntry, Entity, Mapping
+from tongban.standards.rules.base import suggest
+
+__all__ = ["Finding", "Standards", "StandardsError", "line_of", "load_standards", "suggest"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,6 @@ def line_of(data: Any, loc: tuple[Any, ...]) -> int:
         else:
             break
     return line
-
-
-def suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(sorted(choices))}"
 
 
 @dataclass

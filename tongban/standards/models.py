@@ -2,7 +2,9 @@
 
 The committee edits YAML and CSV; these models are what the rest of tongban sees. They reject
 anything outside the closed vocabulary (unknown keys, unknown transform steps, paths that
-climb out of the delivery inbox), so nothing in a mapping file can become code.
+climb out of the delivery inbox), so nothing in a mapping file can become code. The vocabulary of
+rules and steps (validator names, formats, row rules, steps) is the rule catalogue's
+(tongban.standards.rules): the models follow it when a kind is registered.
 """
 
 from __future__ import annotations
@@ -11,22 +13,16 @@ import datetime as dt
 import re
 from pathlib import PurePosixPath
 from dataclasses import dataclass, field as dc_field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-IDENT = r"^[a-z][a-z0-9_]{0,62}$"
-SEMVER = r"^\d+\.\d+\.\d+$"
+from tongban.standards.rules import AMOUNT_UNITS, FORMATS, ROW_RULES, STEPS, VALIDATORS
+from tongban.standards.rules.base import IDENT, SEMVER, Label, Strict
+from tongban.standards.rules.row import MinAgeAt, UsccRegionAgrees
+
 FieldType = Literal["varchar", "varchar[]", "date", "bigint", "double", "decimal(20,2)", "boolean"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Label(Strict):
-    zh: str
-    en: str
+__all__ = ["AMOUNT_UNITS", "IDENT", "SEMVER", "Label", "MinAgeAt", "Strict", "UsccRegionAgrees"]
 
 
 class FieldDef(Strict):
@@ -36,12 +32,12 @@ class FieldDef(Strict):
     code_list: Annotated[str, Field(pattern=IDENT)] | None = None
     on_unmapped: Literal["quarantine", "unknown"] = "quarantine"
     on_invalid: Literal["quarantine", "null"] = "quarantine"
-    format: Literal["email", "phone"] | None = None
+    format: Literal[FORMATS.names()] | None = None  # type: ignore[valid-type]  (the catalogue's formats)
     derived: Literal["identity_hash", "mapping_constant"] | None = None
     gate: Literal["blocking", "warning"] = "blocking"
     #: a national identifier or code validator (tongban.common.validators and macros/validators.sql);
     #: a value it rejects quarantines the row with the validator's problem code.
-    validator: Literal["gb11643", "gb32100", "gbt2260", "gbt36904", "gbt4754"] | None = None
+    validator: Literal[VALIDATORS.names()] | None = None  # type: ignore[valid-type]
     division_level: Literal["province", "prefecture", "county"] | None = None  # for gbt2260
     min: float | None = None  # inclusive bounds of a number; outside -> out_of_range
     max: float | None = None
@@ -69,30 +65,12 @@ class FieldDef(Strict):
         return self
 
 
-class MinAgeAt(Strict):
-    """The person identified by ``id_field`` (GB 11643, birth date inside) was at least ``years``
-    old on ``date_field``."""
-
-    rule: Literal["min_age_at"]
-    id_field: str
-    date_field: str
-    years: Annotated[int, Field(ge=0, le=150)]
-    reason: Annotated[str, Field(pattern=IDENT)]
-    description: Label | None = None
+def _rule_union() -> Any:
+    """An entity's ``rules:`` item: one of the catalogue's row rule models, chosen by ``rule``."""
+    return Annotated[Union[tuple(ROW_RULES)], Field(discriminator="rule")]  # noqa: UP007
 
 
-class UsccRegionAgrees(Strict):
-    """Characters 3-8 of the USCC in ``uscc_field`` agree with the division in ``division_field``
-    (equal, or the USCC names the prefecture/province the division lies in)."""
-
-    rule: Literal["uscc_region_agrees"]
-    uscc_field: str
-    division_field: str
-    reason: Annotated[str, Field(pattern=IDENT)]
-    description: Label | None = None
-
-
-Rule = Annotated[MinAgeAt | UsccRegionAgrees, Field(discriminator="rule")]
+Rule = _rule_union()
 
 
 class Entity(Strict):
@@ -113,8 +91,7 @@ class Entity(Strict):
         if dupes:
             raise ValueError(f"field(s) defined twice: {', '.join(sorted(dupes))}")
         for r in self.rules:
-            refs = [r.id_field, r.date_field] if isinstance(r, MinAgeAt) else [r.uscc_field, r.division_field]
-            for ref in refs:
+            for ref in r.refs():
                 if ref not in names:
                     raise ValueError(f"rule {r.rule!r} refers to unknown field {ref!r}")
         return self
@@ -182,12 +159,11 @@ class DeliverySpec(Strict):
 
 # ---- the closed vocabulary of transform steps ------------------------------------------------
 
-SIMPLE_STEPS = ("trim", "lower", "upper", "parse_list", "to_list", "first", "email", "phone")
-PARAM_STEPS = ("split", "crosswalk", "match_code", "parse_date", "parse_amount", "remove_regex", "constant",
-               "concat")
-TERMINAL_STEPS = ("crosswalk", "match_code", "parse_date", "parse_amount", "email", "phone")
-#: units parse_amount converts to yuan (the standard's unit for money)
-AMOUNT_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
+# The closed vocabulary of transform steps is the step catalogue (tongban.standards.rules.STEPS);
+# these name views of it are what the schema and messages list.
+SIMPLE_STEPS: tuple[str, ...] = ()
+PARAM_STEPS: tuple[str, ...] = ()
+TERMINAL_STEPS: tuple[str, ...] = ()
 
 
 class Step(Strict):
@@ -211,36 +187,10 @@ class Step(Strict):
 
     @model_validator(mode="after")
     def _known(self) -> Step:
-        if self.op in SIMPLE_STEPS:
-            if self.arg is not None:
-                raise ValueError(f"step {self.op!r} takes no argument")
-        elif self.op == "concat":
-            if not (isinstance(self.arg, list) and self.arg and all(isinstance(a, str) and a for a in self.arg)):
-                raise ValueError("step 'concat' needs a list of delivery columns to append, e.g. {concat: [区县, 街道]}")
-            for a in self.arg:
-                if any(ord(ch) < 32 for ch in a) or '"' in a:
-                    raise ValueError("a column name may not contain quotes or control characters")
-        elif self.op == "split" or self.op == "parse_date":
-            if not (isinstance(self.arg, list) and self.arg and all(isinstance(a, str) and a for a in self.arg)):
-                raise ValueError(f"step {self.op!r} needs a list of strings, e.g. {{{self.op}: [',']}}")
-        elif self.op in ("crosswalk", "match_code"):
-            if not (isinstance(self.arg, str) and re.match(IDENT, self.arg)):
-                raise ValueError(f"step {self.op!r} needs a code list name, e.g. {{{self.op}: domain}}")
-        elif self.op == "parse_amount":
-            if self.arg not in AMOUNT_UNITS:
-                raise ValueError(f"step 'parse_amount' needs the delivery's unit: one of {', '.join(AMOUNT_UNITS)}")
-        elif self.op in ("remove_regex", "constant"):
-            if not isinstance(self.arg, str):
-                raise ValueError(f"step {self.op!r} needs a string argument")
-            if self.op == "remove_regex":
-                try:
-                    re.compile(self.arg)
-                except re.error as exc:
-                    raise ValueError(f"remove_regex: not a valid regular expression: {exc}") from exc
-        else:
-            raise ValueError(
-                f"unknown step {self.op!r}; allowed: {', '.join(SIMPLE_STEPS + PARAM_STEPS)}"
-            )
+        kind = STEPS.get(self.op)
+        if kind is None:
+            raise ValueError(f"unknown step {self.op!r}; allowed: {', '.join(SIMPLE_STEPS + PARAM_STEPS)}")
+        kind.check_arg(self.arg)
         return self
 
 
@@ -255,10 +205,10 @@ class FieldMapping(Strict):
         if self.source is None and "constant" not in ops:
             raise ValueError("a field mapping needs 'from: <source column>' or a {constant: ...} step")
         for i, op in enumerate(ops):
-            if op in TERMINAL_STEPS and i != len(ops) - 1:
+            if STEPS[op].terminal and i != len(ops) - 1:
                 raise ValueError(f"step {op!r} must be the last step of a field")
-            if op == "constant" and i != 0:
-                raise ValueError("step 'constant' must be the first step")
+            if STEPS[op].first and i != 0:
+                raise ValueError(f"step {op!r} must be the first step")
         return self
 
 
@@ -277,6 +227,26 @@ class Mapping(Strict):
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.delivery.columns]
+
+
+def _vocabulary_changed() -> None:
+    """The closed vocabularies follow the catalogues: a kind registered (or a throwaway one in a
+    test) is accepted, and shown by the JSON Schema, as soon as it is registered."""
+    global SIMPLE_STEPS, PARAM_STEPS, TERMINAL_STEPS, Rule
+    SIMPLE_STEPS = tuple(k.name for k in STEPS if not k.takes_arg)
+    PARAM_STEPS = tuple(k.name for k in STEPS if k.takes_arg)
+    TERMINAL_STEPS = tuple(k.name for k in STEPS if k.terminal)
+    FieldDef.model_fields["validator"].annotation = Literal[VALIDATORS.names()] | None  # type: ignore[valid-type]
+    FieldDef.model_fields["format"].annotation = Literal[FORMATS.names()] | None  # type: ignore[valid-type]
+    FieldDef.model_rebuild(force=True)
+    Rule = _rule_union()
+    Entity.model_fields["rules"].annotation = list[Rule]
+    Entity.model_rebuild(force=True)
+
+
+for _catalogue in (STEPS, VALIDATORS, FORMATS, ROW_RULES):
+    _catalogue.on_change(_vocabulary_changed)
+_vocabulary_changed()
 
 
 REVIEW_STATUSES = ("proposed", "approved", "rejected")

@@ -16,7 +16,8 @@ import json
 from typing import Any
 
 from tongban.standards import models
-from tongban.standards.models import AMOUNT_UNITS, IDENT, PARAM_STEPS, SIMPLE_STEPS, CodeList, Entity, Mapping
+from tongban.standards.models import CodeList, Entity, Mapping
+from tongban.standards.rules import FIELD_RULES, STEPS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = "standards/schema"
@@ -45,29 +46,11 @@ _DOCS: dict[str, dict[str, str]] = {
         "fields": "The harmonized columns, in order.",
         "rules": "Cross-field rules; a row that breaks one is quarantined with the rule's reason.",
     },
-    "FieldDef": {
+    "FieldDef": {  # the attributes that switch rules on are described by their rule kinds
         "name": "Column name in the harmonized table (lower_snake_case).",
         "type": "Column type in the harmonized table.",
-        "required": "A row without a value is quarantined (a blocking gate expectation).",
-        "code_list": "Name of a code list in standards/code_lists/: the value must be one of its codes.",
-        "on_unmapped": "A value no crosswalk maps: quarantine the row, or publish 'unknown' (the code list "
-                       "needs an 'unknown' code) and report the value.",
-        "on_invalid": "A value the last step cannot parse (date, amount, e-mail, phone): quarantine the row, "
-                      "or publish null.",
-        "format": "Normalised form checked by the gate (use the email/phone step in mappings).",
         "derived": "Computed by tongban, never mapped: identity_hash (the stable key from the mapping's "
                    "identity columns) or mapping_constant (e.g. the mapping's province_code).",
-        "gate": "Whether the field's gate expectations block the publication (blocking) or only warn.",
-        "validator": "A national identifier or code validator; a value it rejects quarantines the row "
-                     "with the validator's problem code.",
-        "division_level": "With validator gbt2260: the level the division code must have.",
-        "min": "Inclusive lower bound of a number; below it the row is quarantined (out_of_range).",
-        "max": "Inclusive upper bound of a number; above it the row is quarantined (out_of_range).",
-        "not_future": "A date after the run date quarantines the row (date_in_future).",
-        "not_before": "The earliest plausible date (YYYY-MM-DD); an earlier date quarantines the row "
-                      "(date_too_early) instead of passing as a placeholder such as 1800-01-01.",
-        "unique": "A value seen earlier in the region quarantines the row (duplicate_value).",
-        "pii": "Personal information: published only as <name>_pseudonym (keyed HMAC) and <name>_masked.",
         "label": "Name shown to people, in Chinese and English.",
         "description": "What the field means, in Chinese and English.",
     },
@@ -107,56 +90,23 @@ _DOCS: dict[str, dict[str, str]] = {
     },
 }
 
-_STEP_DOCS = {
-    "trim": "strip surrounding whitespace",
-    "lower": "lower-case",
-    "upper": "upper-case",
-    "parse_list": "parse a list written in the value into a list",
-    "to_list": "wrap a single value in a list",
-    "first": "the first item of a list",
-    "email": "normalise an e-mail address (last step)",
-    "phone": "normalise a phone number (last step)",
-    "split": "split text into a list on any of the given separators",
-    "crosswalk": "map source values to codes through standards/mappings/<source>/crosswalks/<code list>.csv "
-                 "(last step)",
-    "match_code": "accept the standard's codes (or their Chinese labels) of the code list as they are (last step)",
-    "parse_date": "parse a date with the first matching strptime format, or epoch_ms (last step)",
-    "parse_amount": "parse an amount given in this unit into yuan (last step)",
-    "remove_regex": "remove every match of a regular expression",
-    "constant": "a fixed value instead of a column (first step)",
-    "concat": "append the values of other delivery columns, separated by a space",
-}
-
-
-def _param_schema(op: str) -> dict[str, Any]:
-    if op in ("split", "parse_date"):
-        return {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
-    if op == "concat":
-        return {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": '^[^"\\x00-\\x1f]+$'},
-                "minItems": 1, "description": "delivery columns to append"}
-    if op in ("crosswalk", "match_code"):
-        return {"type": "string", "pattern": IDENT, "description": "a code list name"}
-    if op == "parse_amount":
-        return {"enum": list(AMOUNT_UNITS), "description": "the delivery's unit"}
-    if op in ("remove_regex", "constant"):
-        return {"type": "string"}
-    raise ValueError(f"no argument schema for step {op!r}")  # pragma: no cover - PARAM_STEPS is closed
-
-
 def step_schema() -> dict[str, Any]:
     """A step as written in YAML: a bare name or a one-key map ``{name: argument}``."""
+    simple = [k for k in STEPS if not k.takes_arg]
     alternatives: list[dict[str, Any]] = [{
         "type": "string",
-        "enum": list(SIMPLE_STEPS),
-        "description": "A step without argument: " + "; ".join(f"{s}: {_STEP_DOCS[s]}" for s in SIMPLE_STEPS),
+        "enum": [k.name for k in simple],
+        "description": "A step without argument: " + "; ".join(f"{k.name}: {k.doc}" for k in simple),
     }]
-    for op in PARAM_STEPS:
+    for k in STEPS:
+        if not k.takes_arg:
+            continue
         alternatives.append({
             "type": "object",
-            "properties": {op: {**_param_schema(op), "description": _STEP_DOCS[op]}},
-            "required": [op],
+            "properties": {k.name: {**k.arg_schema(), "description": k.doc}},
+            "required": [k.name],
             "additionalProperties": False,
-            "description": f"{{{op}: ...}} — {_STEP_DOCS[op]}",
+            "description": f"{{{k.name}: ...}} — {k.doc}",
         })
     return {
         "title": "Step",
@@ -165,8 +115,14 @@ def step_schema() -> dict[str, Any]:
     }
 
 
+def _docs(name: str) -> dict[str, str]:
+    if name != "FieldDef":
+        return _DOCS.get(name, {})
+    return {**_DOCS[name], **{attr: text for rule in FIELD_RULES for attr, text in rule.docs.items()}}
+
+
 def _document(schema: dict[str, Any], name: str) -> None:
-    docs = _DOCS.get(name, {})
+    docs = _docs(name)
     for prop, text in docs.items():
         if prop in schema.get("properties", {}):
             schema["properties"][prop]["description"] = text

@@ -1,0 +1,272 @@
+"""The mapping steps that take an argument (``split`` aside, in tongban.standards.rules.steps):
+code lookups, dates, amounts, regular expressions, constants and concatenation."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, ClassVar
+
+from tongban.common.sqlquote import quote_literal
+from tongban.standards.rules.base import IDENT, suggest
+from tongban.standards.rules.sqlparts import (
+    TRIM_CHARS,
+    amount_places_fit_sql,
+    nulls,
+    nulls_trimmed,
+    quote_source_column,
+    trimmed_column,
+)
+from tongban.standards.rules.steps import STEPS, FieldSql, StepKind, StringListStep, _string_list
+
+#: units parse_amount converts to yuan (the standard's unit for money)
+AMOUNT_UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
+
+
+class CodeStep(StepKind):
+    """A terminal lookup of the field's code list: the value (or each item of a list) maps to a code."""
+
+    terminal = True
+    takes_arg = True
+    #: the lookup records its version in the staged rows' crosswalk_version
+    versioned: ClassVar[bool] = False
+
+    def lookup_sql(self, m: Any, code_list: str) -> str:
+        """The staging model's CTE ``<lookup_cte>_<code_list>`` (macros/lookups.sql)."""
+        raise NotImplementedError
+
+    def check_arg(self, arg: Any) -> None:
+        if not (isinstance(arg, str) and re.match(IDENT, arg)):
+            raise ValueError(f"step {self.name!r} needs a code list name, e.g. {{{self.name}: domain}}")
+
+    def arg_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": IDENT, "description": "a code list name"}
+
+    def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
+        verb = {"crosswalk": "be crosswalked", "match_code": "match codes"}[self.name]
+        if fdef.code_list is None:
+            return [(f"field {fdef.name!r} has no code list, so it cannot {verb}", "")]
+        if arg != fdef.code_list:
+            return [(f"field {fdef.name!r} uses code list {fdef.code_list!r}, not {arg!r}",
+                     f"write {{{self.name}: {fdef.code_list}}}")]
+        return []
+
+    def pending(self, arg: str) -> str | None:
+        return None
+
+    def terminal_duckdb(self, c: FieldSql, b: str, arg: Any) -> str:
+        lookup = f"{self.lookup_cte}_{arg}.lookup"
+        blocking = c.fdef.on_unmapped == "quarantine"
+        fallback = "'unknown'" if c.has_unknown else "null"
+        # A proposed crosswalk entry (awaiting review) holds back a blocking field's row
+        # (mapping_not_approved); a non-blocking field uses it and notes it.
+        pending = self.pending(arg)
+        if c.shape == "s":
+            mapped = f"map_extract_value({lookup}, {b})"
+            if pending:
+                held = f"map_extract_value({pending}, {b})"
+                c.checks.append((f"{b} is not null and {mapped} is null and {held} is null", "unmapped_code", blocking))
+                c.checks.append((f"{b} is not null and {mapped} is null and {held} is not null",
+                                 "mapping_not_approved", blocking))
+                mapped = mapped if blocking else f"coalesce({mapped}, {held})"
+            else:
+                c.checks.append((f"{b} is not null and {mapped} is null", "unmapped_code", blocking))
+            return f"case when {b} is null then {fallback} else coalesce({mapped}, {fallback if not blocking else 'null'}) end"
+
+        def one(x: str) -> str:
+            if pending and not blocking:
+                return f"coalesce(map_extract_value({lookup}, {x}), map_extract_value({pending}, {x}))"
+            return f"map_extract_value({lookup}, {x})"
+        if pending:
+            c.checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null "
+                             f"and map_extract_value({pending}, x) is null)) > 0", "unmapped_code", blocking))
+            c.checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null "
+                             f"and map_extract_value({pending}, x) is not null)) > 0", "mapping_not_approved",
+                             blocking))
+        else:
+            c.checks.append((f"len(list_filter({b}, lambda x: {one('x')} is null)) > 0", "unmapped_code", blocking))
+        return f"list_transform({b}, lambda x: coalesce({one('x')}, {fallback}))"
+
+
+@STEPS.register
+class Crosswalk(CodeStep):
+    name = "crosswalk"
+    lookup_cte = "cw"
+    versioned = True
+    doc = "map source values to codes through standards/mappings/<source>/crosswalks/<code list>.csv (last step)"
+    words = ("按本来源的代码对照表映射为标准代码", "map through this source's crosswalk to the standard's codes")
+
+    def pending(self, arg: str) -> str | None:
+        return f"cw_{arg}.pending"
+
+    def lookup_sql(self, m: Any, code_list: str) -> str:
+        return f"{{{{ tongban_crosswalk_lookup('{m.source_id}', '{code_list}') }}}}"
+
+    def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
+        found = super().lint(std, m, fdef, arg)
+        if not found and (m.source_id, arg) not in std.crosswalks:
+            found.append((f"no crosswalk file for {arg!r}",
+                          f"create standards/mappings/{m.source_id}/crosswalks/{arg}.csv"))
+        return found
+
+
+@STEPS.register
+class MatchCode(CodeStep):
+    name = "match_code"
+    lookup_cte = "cl"
+    doc = "accept the standard's codes (or their Chinese labels) of the code list as they are (last step)"
+    words = ("取值已是标准代码或其中文名称", "the value already is a standard code or its Chinese label")
+
+    def lookup_sql(self, m: Any, code_list: str) -> str:
+        return f"{{{{ tongban_code_lookup('{code_list}') }}}}"
+
+
+@STEPS.register
+class ParseDate(StringListStep):
+    name = "parse_date"
+    takes, gives = "s", "date"
+    terminal = True
+    doc = "parse a date with the first matching strptime format, or epoch_ms (last step)"
+    words = ("按所列格式解析日期（epoch_ms 为毫秒时间戳）", "parse a date in one of the formats (epoch_ms: a millisecond timestamp)")
+
+    def words_arg(self, arg: Any) -> str:
+        return f"parse_date({' | '.join(arg)})"
+
+    def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
+        return [] if fdef.type == "date" else [(f"parse_date on field {fdef.name!r} of type {fdef.type}", "")]
+
+    def terminal_duckdb(self, c: FieldSql, b: str, arg: Any) -> str:
+        parts = []
+        formats = [f for f in arg if f != "epoch_ms"]
+        if formats:
+            fmt_list = "[" + ", ".join(quote_literal(f) for f in formats) + "]"
+            parts.append(f"try_strptime({b}, {fmt_list})::date")
+        if "epoch_ms" in arg:
+            parts.append(f"case when regexp_full_match({b}, '[0-9]{{10,13}}') then "
+                         f"(epoch_ms({b}::bigint) + interval 8 hours)::date end")
+        value = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+        c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
+        return value
+
+
+@STEPS.register
+class ParseAmount(StepKind):
+    name = "parse_amount"
+    takes, gives = "s", "number"
+    terminal = True
+    takes_arg = True
+    doc = "parse an amount given in this unit into yuan (last step)"
+    words = ("按交付单位换算为元", "convert the delivery's unit to yuan")
+
+    def check_arg(self, arg: Any) -> None:
+        if arg not in AMOUNT_UNITS:
+            raise ValueError(f"step 'parse_amount' needs the delivery's unit: one of {', '.join(AMOUNT_UNITS)}")
+
+    def arg_schema(self) -> dict[str, Any]:
+        return {"enum": list(AMOUNT_UNITS), "description": "the delivery's unit"}
+
+    def words_arg(self, arg: Any) -> str:
+        return f"parse_amount({arg} → 元)"
+
+    def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
+        if fdef.type not in ("decimal(20,2)", "double", "bigint"):
+            return [(f"parse_amount on field {fdef.name!r} of type {fdef.type}", "")]
+        return []
+
+    def terminal_duckdb(self, c: FieldSql, b: str, arg: Any) -> str:
+        factor = AMOUNT_UNITS[arg]
+        # the standard's scale is the fen (decimal(20,2) yuan): in 万元 that is 6 places, in 亿元 10
+        places = 2 + round(math.log10(factor))
+        text = f"replace(replace({b}, ',', ''), '，', '')"
+        number = f"try_cast({text} as decimal(38, {max(6, places)}))"
+        scaled = number if factor == 1 else f"({number} * {factor})"
+        fits = f"abs({number}::double) * {factor} < 1e17"  # decimal(20,2), checked before multiplying
+        # more places than a fen are refused, not rounded away by a cast
+        exact = amount_places_fit_sql(text, places)
+        value = f"case when {fits} and {exact} then {scaled} end"
+        blocking = c.blocking_invalid
+        c.checks.append((f"{b} is not null and {number} is null", "invalid_number", blocking))
+        c.checks.append((f"{number} is not null and not ({fits})", "out_of_range", blocking))
+        # a number that fits but has no value has too many places (read from the computed value)
+        c.checks.append((f"{number} is not null and {fits} and ({value}) is null", "too_precise", blocking))
+        return value
+
+
+class StringStep(StepKind):
+    takes_arg = True
+
+    def check_arg(self, arg: Any) -> None:
+        if not isinstance(arg, str):
+            raise ValueError(f"step {self.name!r} needs a string argument")
+
+    def arg_schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def words_arg(self, arg: Any) -> str:
+        return f"{self.name}({json.dumps(arg, ensure_ascii=False)})"
+
+
+@STEPS.register
+class RemoveRegex(StringStep):
+    name = "remove_regex"
+    takes, gives = "s", "s"
+    doc = "remove every match of a regular expression"
+    words = ("删除与正则表达式匹配的部分", "remove what the regular expression matches")
+
+    def check_arg(self, arg: Any) -> None:
+        super().check_arg(arg)
+        try:
+            re.compile(arg)
+        except re.error as exc:
+            raise ValueError(f"remove_regex: not a valid regular expression: {exc}") from exc
+
+    def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return f"nullif(trim(regexp_replace({expr}, {quote_literal(arg)}, ''), {TRIM_CHARS}), '')"
+
+
+@STEPS.register
+class Constant(StringStep):
+    name = "constant"
+    takes, gives = "-", "s"
+    first = True
+    doc = "a fixed value instead of a column (first step)"
+    words = ("固定取值", "a constant value")
+
+    def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return quote_literal(arg)
+
+
+@STEPS.register
+class Concat(StepKind):
+    name = "concat"
+    takes, gives = "s", "s"
+    takes_arg = True
+    doc = "append the values of other delivery columns, separated by a space"
+    words = ("追加其他交付列的取值（以空格分隔）", "append other delivery columns' values, separated by a space")
+
+    def check_arg(self, arg: Any) -> None:
+        if not _string_list(arg):
+            raise ValueError("step 'concat' needs a list of delivery columns to append, e.g. {concat: [区县, 街道]}")
+        for a in arg:
+            if any(ord(ch) < 32 for ch in a) or '"' in a:
+                raise ValueError("a column name may not contain quotes or control characters")
+
+    def arg_schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": '^[^"\\x00-\\x1f]+$'},
+                "minItems": 1, "description": "delivery columns to append"}
+
+    def columns(self, arg: Any) -> list[str]:
+        return list(arg)
+
+    def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
+        columns = m.column_names
+        return [(f"field {fdef.name!r}: concat reads column {col!r}, which the delivery does not declare",
+                 suggest(col, columns)) for col in arg if col not in columns]
+
+    def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
+        # append other delivery columns, space-separated, skipping empty ones
+        nv = c.mapping.null_values
+        others = ", ".join(nulls_trimmed(f"src.{quote_source_column(col)}", f"src.{trimmed_column(col)}", nv)
+                           if c.pretrimmed else nulls(f"src.{quote_source_column(col)}", nv) for col in arg)
+        return f"nullif(concat_ws(' ', {expr}, {others}), '')"
