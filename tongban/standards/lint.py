@@ -32,6 +32,10 @@ def check(root: Path, *, legacy: bool = False) -> Standards:
                 std.findings.append(Finding(f"standards/entities/{ent.entity}.yaml", _entity_line(std, ent.entity, f.name),
                                             f"field {f.name!r} says on_unmapped: unknown but code list "
                                             f"{f.code_list!r} has no 'unknown' code", "add the code or quarantine instead"))
+            if ent.sharing_of(f.name) is None:
+                std.findings.append(Finding(f"standards/entities/{ent.entity}.yaml", _entity_line(std, ent.entity, f.name),
+                                            f"field {f.name!r} has no sharing class",
+                                            "give the entity (or the field) sharing: unconditional, conditional or none"))
     return std
 
 

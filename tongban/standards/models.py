@@ -23,6 +23,9 @@ from tongban.standards.rules.row import MinAgeAt, UsccRegionAgrees
 
 FieldType = Literal["varchar", "varchar[]", "date", "bigint", "double", "decimal(20,2)", "boolean"]
 __all__ = ["AMOUNT_UNITS", "IDENT", "SEMVER", "Label", "MinAgeAt", "Strict", "UsccRegionAgrees"]
+#: who may read a field through the served exchange (tongban.serve): 无条件共享 any registered consumer,
+#: 有条件共享 only with a grant approved by the producing province, 不予共享 never row by row
+Sharing = Literal["unconditional", "conditional", "none"]
 
 
 class FieldDef(Strict):
@@ -47,6 +50,7 @@ class FieldDef(Strict):
     unique: bool = False  # a value seen earlier in the region -> duplicate_value
     #: personal information: published only as <name>_pseudonym (keyed HMAC) and <name>_masked.
     pii: Literal["name", "id_number", "phone"] | None = None
+    sharing: Sharing | None = None  # where it differs from the entity's sharing class
     label: Label
     description: Label | None = None
 
@@ -79,6 +83,7 @@ class Entity(Strict):
     label: Label
     description: Label | None = None
     key: str
+    sharing: Sharing | None = None  # the class of every field that does not name its own
     fields: list[FieldDef]
     rules: list[Rule] = []
 
@@ -99,6 +104,10 @@ class Entity(Strict):
     @property
     def pii(self) -> dict[str, str]:
         return {f.name: f.pii for f in self.fields if f.pii}
+
+    def sharing_of(self, name: str) -> Sharing | None:
+        """A field's sharing class: its own, else the entity's (None when neither says)."""
+        return self.field(name).sharing or self.sharing
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:
