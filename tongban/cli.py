@@ -14,6 +14,8 @@
     tongban query "SQL"          read-only SQL on the exchange catalog
     tongban sample births|licenses [--rows N] [--seed S] [--out DIR]
                                  synthetic province deliveries with answer keys (docs/samples.md)
+    tongban serve | consumer add|revoke|list | audit verify|tail
+                                 the served exchange (docs/consumers.md)
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from tongban import exchange
 from tongban.exchange import integrity
 from tongban.sample import generate_deliveries
 from tongban.sample import DEFAULT_ROWS, DEFAULT_SEED, ENTITIES
+from tongban.serve import cli as serve_cli
 
 
 def _table(columns: list[str], rows: list[tuple], title: str | None = None) -> None:
@@ -336,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     smp.add_argument("--out", help="output directory (default: build/inbox, i.e. $TONGBAN_BUILD_DIR/inbox)")
     smp.set_defaults(func=cmd_sample)
+    serve_cli.register(sub)  # serve, consumer, audit (tongban/serve/cli.py)
     return p
 
 

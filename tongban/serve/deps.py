@@ -1,0 +1,78 @@
+"""The dependencies every route shares: the state session, the caller (bearer token → 401), the
+standard's entities and the exchange root, and the request's audit record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from tongban.serve import state
+from tongban.serve.identity import authenticate
+from tongban.serve.state.models import Consumer
+from tongban.standards.models import Entity
+
+bearer = HTTPBearer(auto_error=False, description="the token `tongban consumer add` printed")
+
+
+@dataclass(frozen=True)
+class Context:
+    exchange_root: Path
+    entities: dict[str, Entity]
+    state_url: str
+
+
+def context(request: Request) -> Context:
+    return request.app.state.context
+
+
+CtxDep = Annotated[Context, Depends(context)]
+
+
+def session(ctx: CtxDep) -> Iterator[Session]:
+    with state.session(ctx.state_url) as s:
+        yield s
+
+
+def note(request: Request, **values: object) -> None:
+    """Add to what the audit log records of this request."""
+    request.state.audit.update(values)
+
+
+def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+           ctx: CtxDep) -> Consumer:
+    """The consumer presenting the bearer token; 401 for none, an unknown or a revoked one."""
+    with state.session(ctx.state_url) as s:
+        consumer = authenticate(s, creds.credentials if creds else None)
+    if consumer is None:
+        note(request, denied="no token" if creds is None else "unknown or revoked token")
+        raise HTTPException(401, "a valid bearer token is needed (tongban consumer add)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    request.state.actor = consumer.name
+    return consumer
+
+
+CallerDep = Annotated[Consumer, Depends(caller)]
+SessionDep = Annotated[Session, Depends(session)]
+
+
+def approver(request: Request, consumer: CallerDep) -> Consumer:
+    if not consumer.approver:
+        note(request, denied="not an approver")
+        raise HTTPException(403, "only an approver acts for its province")
+    return consumer
+
+
+ApproverDep = Annotated[Consumer, Depends(approver)]
+
+
+def entity_of(name: str, ctx: Context) -> Entity:
+    found = ctx.entities.get(name)
+    if found is None:
+        raise HTTPException(404, f"no entity {name!r} in the standard")
+    return found
