@@ -28,7 +28,7 @@ from tongban.serve import state
 from tongban.serve.state.models import AuditEntry
 
 GENESIS = "0" * 64
-_lock = threading.Lock()  # one appender at a time in this process; the seq primary key across processes
+LOCK = threading.Lock()  # one appender at a time in this process; the seq primary key across processes
 
 
 def canonical(value: object) -> str:
@@ -65,7 +65,7 @@ def record(kind: str, actor: str | None, payload: Mapping[str, object], *, url: 
     """Append one entry in its own transaction (retried when another process took the same seq)."""
     for attempt in range(20):
         try:
-            with _lock, state.session(url) as s:
+            with LOCK, state.session(url) as s:
                 return append(s, kind, actor, payload).seq
         except IntegrityError:
             if attempt == 19:

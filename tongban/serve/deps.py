@@ -4,6 +4,7 @@ standard's entities and the exchange root, and the request's audit record."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from tongban.serve import state
+from tongban.serve import audit, state
 from tongban.serve.identity import authenticate
 from tongban.serve.state.models import Consumer
 from tongban.standards.models import Entity
@@ -34,8 +35,17 @@ def context(request: Request) -> Context:
 CtxDep = Annotated[Context, Depends(context)]
 
 
-def session(ctx: CtxDep) -> Iterator[Session]:
+@contextmanager
+def reading(ctx: Context) -> Iterator[Session]:
+    """A session for a route, committed before the route returns (so before the request's audit entry)."""
     with state.session(ctx.state_url) as s:
+        yield s
+
+
+@contextmanager
+def writing(ctx: Context) -> Iterator[Session]:
+    """A session whose changes append to the audit chain: one appender at a time in this process."""
+    with audit.LOCK, state.session(ctx.state_url) as s:
         yield s
 
 
@@ -58,7 +68,6 @@ def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | Non
 
 
 CallerDep = Annotated[Consumer, Depends(caller)]
-SessionDep = Annotated[Session, Depends(session)]
 
 
 def approver(request: Request, consumer: CallerDep) -> Consumer:

@@ -41,7 +41,7 @@ def add_consumer(name: str, province: str, *, approver: bool = False, url: str |
     """Register a consumer and return its token (the only time it is ever available)."""
     _check(name, province)
     token = secrets.token_urlsafe(32)
-    with audit._lock, state.session(url) as s:
+    with audit.LOCK, state.session(url) as s:
         if s.scalar(select(Consumer).where(Consumer.name == name)) is not None:
             raise IdentityError(f"consumer {name!r} exists already (names are never reused)")
         now = state.utcnow()
@@ -56,7 +56,7 @@ def add_consumer(name: str, province: str, *, approver: bool = False, url: str |
 
 def revoke_consumer(name: str, *, url: str | None = None) -> None:
     _check(name)
-    with audit._lock, state.session(url) as s:
+    with audit.LOCK, state.session(url) as s:
         consumer = s.scalar(select(Consumer).where(Consumer.name == name))
         if consumer is None:
             raise IdentityError(f"no consumer {name!r}")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from tongban.serve import grants as g
-from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, SessionDep, entity_of, note
+from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, writing
 from tongban.serve.schemas import (
     ApplicationCreated, ApplicationIn, ApplicationList, ApplicationOut, DecisionIn, DecisionOut, GrantList, GrantOut,
     Problem,
@@ -40,8 +40,7 @@ def _out(s: Session, app: Application) -> ApplicationOut:
 
 @router.post("/applications", response_model=ApplicationCreated, status_code=201,
              responses={409: {"model": Problem}, 422: {"model": Problem}})
-def apply(request: Request, body: ApplicationIn, ctx: CtxDep, s: SessionDep,
-          consumer: CallerDep) -> ApplicationCreated:
+def apply(request: Request, body: ApplicationIn, ctx: CtxDep, consumer: CallerDep) -> ApplicationCreated:
     ent = entity_of(body.entity, ctx)
     note(request, entity=body.entity, provinces=body.provinces, fields=body.fields)
     if ent.sharing in (None, "none"):
@@ -56,27 +55,29 @@ def apply(request: Request, body: ApplicationIn, ctx: CtxDep, s: SessionDep,
     bad = [p for p in body.provinces if not (len(p) == 2 and p.isdigit() and p[0] != "0")]
     if bad:
         raise HTTPException(422, "provinces: two-digit province codes, e.g. 32")
-    app = g.apply(s, consumer, ent.entity, body.fields, body.provinces, body.purpose, body.days)
+    with writing(ctx) as s:
+        app = g.apply(s, consumer, ent.entity, body.fields, body.provinces, body.purpose, body.days)
     note(request, application=app.id)
     return ApplicationCreated(id=app.id, status="pending")
 
 
 @router.get("/applications", response_model=ApplicationList,
             description="Your applications and, for an approver, those awaiting your province's decision.")
-def list_applications(s: SessionDep, consumer: CallerDep) -> ApplicationList:
-    return ApplicationList(applications=[_out(s, a) for a in g.visible_applications(s, consumer)])
+def list_applications(ctx: CtxDep, consumer: CallerDep) -> ApplicationList:
+    with reading(ctx) as s:
+        return ApplicationList(applications=[_out(s, a) for a in g.visible_applications(s, consumer)])
 
 
 @router.post("/applications/{application_id}/decision", response_model=ApplicationOut,
              responses={409: {"model": Problem}})
-def decide(request: Request, application_id: int, body: DecisionIn, s: SessionDep,
+def decide(request: Request, application_id: int, body: DecisionIn, ctx: CtxDep,
            consumer: ApproverDep) -> ApplicationOut:
     note(request, application=application_id, approve=body.approve)
     try:
-        app = g.decide(s, consumer, application_id, body.approve, body.reason)
+        with writing(ctx) as s:
+            return _out(s, g.decide(s, consumer, application_id, body.approve, body.reason))
     except (Forbidden, g.Missing, g.Conflict) as exc:
         raise _fail(request, exc) from None
-    return _out(s, app)
 
 
 def _grant_out(s: Session, grant: Grant) -> GrantOut:
@@ -89,16 +90,16 @@ def _grant_out(s: Session, grant: Grant) -> GrantOut:
 
 @router.get("/grants", response_model=GrantList,
             description="Your grants and, for an approver, the grants on your province's data.")
-def list_grants(s: SessionDep, consumer: CallerDep) -> GrantList:
-    return GrantList(grants=[_grant_out(s, x) for x in g.grants_of(s, consumer)])
+def list_grants(ctx: CtxDep, consumer: CallerDep) -> GrantList:
+    with reading(ctx) as s:
+        return GrantList(grants=[_grant_out(s, x) for x in g.grants_of(s, consumer)])
 
 
 @router.delete("/grants/{grant_id}", response_model=GrantOut, responses={409: {"model": Problem}})
-def revoke(request: Request, grant_id: int, s: SessionDep,
-           consumer: CallerDep) -> GrantOut:
+def revoke(request: Request, grant_id: int, ctx: CtxDep, consumer: CallerDep) -> GrantOut:
     note(request, grant=grant_id)
     try:
-        grant = g.revoke_grant(s, consumer, grant_id)
+        with writing(ctx) as s:
+            return _grant_out(s, g.revoke_grant(s, consumer, grant_id))
     except (Forbidden, g.Missing, g.Conflict) as exc:
         raise _fail(request, exc) from None
-    return _grant_out(s, grant)

@@ -8,11 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from sqlalchemy.orm import Session
 
 from tongban.serve import reader
 from tongban.serve.audit import pseudonymous
-from tongban.serve.deps import CallerDep, Context, CtxDep, SessionDep, entity_of, note
+from tongban.serve.deps import CallerDep, Context, CtxDep, entity_of, note, reading
 from tongban.serve.grants import active_grants
 from tongban.serve.schemas import EntityInfo, EntityList, FieldInfo, Problem, Row, RowsPage, SnapshotInfo
 from tongban.serve.sharing import Access, Forbidden, field_of, resolve
@@ -54,8 +53,9 @@ def list_entities(ctx: CtxDep, _: CallerDep) -> EntityList:
     return EntityList(entities=out)
 
 
-def _access(request: Request, s: Session, consumer: Consumer, entity: Entity, snap, province: str | None) -> Access:
-    grants = active_grants(s, consumer.id, entity.entity)
+def _access(request: Request, ctx: Context, consumer: Consumer, entity: Entity, snap, province: str | None) -> Access:
+    with reading(ctx) as s:
+        grants = active_grants(s, consumer.id, entity.entity)
     try:
         access = resolve(entity, reader.columns_of(snap), grants, province)
     except Forbidden as exc:
@@ -79,7 +79,7 @@ def _snapshot(ctx: Context, entity: str, as_of: str | None, version: int | None 
             responses={200: {"content": {MEDIA["csv"]: {}, MEDIA["parquet"]: {}}}, 400: {"model": Problem}},
             description="Rows in key order, `limit` per page; follow `next_cursor` (null on the last page). "
                         "Any other query parameter `<column>=<value>` filters on a column you may read.")
-def rows(request: Request, entity: str, ctx: CtxDep, s: SessionDep, consumer: CallerDep,
+def rows(request: Request, entity: str, ctx: CtxDep, consumer: CallerDep,
          province: Annotated[str | None, Query(pattern=r"^[1-9][0-9]$")] = None,
          as_of: Annotated[str | None, Query(description="a kept snapshot: version (v3) or ISO time")] = None,
          limit: Annotated[int, Query(ge=1, le=reader.MAX_LIMIT)] = 1000, cursor: str | None = None,
@@ -95,7 +95,7 @@ def rows(request: Request, entity: str, ctx: CtxDep, s: SessionDep, consumer: Ca
         snap = _snapshot(ctx, entity, None, version)  # a cursor keeps its snapshot: pages never mix versions
     else:
         snap = _snapshot(ctx, entity, as_of)
-    access = _access(request, s, consumer, ent, snap, province)
+    access = _access(request, ctx, consumer, ent, snap, province)
     filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
     all_columns = reader.columns_of(snap)
     for column in filters:
@@ -123,12 +123,12 @@ def rows(request: Request, entity: str, ctx: CtxDep, s: SessionDep, consumer: Ca
 
 
 @router.get("/entities/{entity}/rows/{key}", response_model=Row)
-def row(request: Request, entity: str, key: str, ctx: CtxDep, s: SessionDep, consumer: CallerDep,
+def row(request: Request, entity: str, key: str, ctx: CtxDep, consumer: CallerDep,
         as_of: str | None = None) -> Row:
     ent = entity_of(entity, ctx)
     note(request, entity=entity, key=pseudonymous(key) if ent.pii else key)
     snap = _snapshot(ctx, entity, as_of)
-    access = _access(request, s, consumer, ent, snap, None)
+    access = _access(request, ctx, consumer, ent, snap, None)
     found = reader.first_row(snap, access.columns, {ent.key: key}, ent.key, access.provinces)
     note(request, rows=0 if found is None else 1)
     if found is None:
