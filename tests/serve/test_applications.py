@@ -108,7 +108,14 @@ MATRIX = {
     "DELETE a grant on 32": (401, 401, 403, 403, 403, 403, 403, 200),
     "GET verify licence": (401, 401, 200, 200, 200, 200, 200, 200),
     "GET verify birth": (401, 401, 200, 200, 200, 200, 200, 200),
+    "POST /objections": (401, 401, 201, 201, 201, 201, 201, 201),
+    "GET /objections": (401, 401, 200, 200, 200, 200, 200, 200),
+    "POST resolution on 32": (401, 401, 403, 403, 403, 403, 403, 200),
 }
+
+
+OBJECTION = {"entity": "business_license", "key": "lic_32_0003", "field": "enterprise_name",
+             "claimed_value": "企业32-03有限公司", "reason": "名称已变更"}
 
 
 def test_authorization_matrix(served):
@@ -151,6 +158,13 @@ def test_authorization_matrix(served):
             return served.get(f"/api/v1/verify/business_license/{make_uscc('320102', 32005)}", token).status_code
         if endpoint == "GET verify birth":
             return served.get(f"/api/v1/verify/birth_certificate/{certificate_no('32', 1)}", token).status_code
+        if endpoint == "POST /objections":
+            return served.post("/api/v1/objections", token, OBJECTION).status_code
+        if endpoint == "GET /objections":
+            return served.get("/api/v1/objections", token).status_code
+        if endpoint == "POST resolution on 32":
+            obj = served.post("/api/v1/objections", applicant, OBJECTION).json()["id"]
+            return served.post(f"/api/v1/objections/{obj}/resolution", token, {"accepted": True, "note": "改"}).status_code
         raise AssertionError(endpoint)
 
     got = {endpoint: tuple(call(endpoint, tokens[c]) for c in CALLERS) for endpoint in MATRIX}

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -19,7 +20,7 @@ from tongban import exchange
 from tongban.common.config import settings
 from tongban.serve import audit, state
 from tongban.serve.deps import Context
-from tongban.serve.routers import applications, entities, verify
+from tongban.serve.routers import applications, entities, objections, verify
 from tongban.standards.load import load_standards
 
 log = logging.getLogger("tongban.serve")
@@ -30,13 +31,14 @@ def create_app(*, exchange_root: Path | None = None, state_url: str | None = Non
     url = state_url or state.state_url()
     state.engine(url)  # created and migrated before the first request
     std = load_standards(standards_dir or settings().standards_dir)
-    app = FastAPI(title="tongban served exchange", version="1",
+    # /docs and /redoc with their scripts and styles served from the package: they work with no internet
+    app = FastAPIOffline(title="tongban served exchange", version="1",
                   description="The region's shared exchange for consumers: read what the standard's sharing "
                               "classes and your grants allow, apply for grants, verify certificates. "
                               "Every request is audited.")
     app.state.context = Context(exchange_root=Path(exchange_root or exchange.default_exchange_root()),
                                 entities=dict(std.entities), state_url=url)
-    for module in (entities, applications, verify):
+    for module in (entities, applications, verify, objections):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.middleware("http")
