@@ -108,6 +108,7 @@ MATRIX = {
     "DELETE a grant on 32": (401, 401, 403, 403, 403, 403, 403, 200),
     "GET verify licence": (401, 401, 200, 200, 200, 200, 200, 200),
     "GET verify birth": (401, 401, 200, 200, 200, 200, 200, 200),
+    "GET /keys (public)": (200, 200, 200, 200, 200, 200, 200, 200),
     "POST /objections": (401, 401, 201, 201, 201, 201, 201, 201),
     "GET /objections": (401, 401, 200, 200, 200, 200, 200, 200),
     "POST resolution on 32": (401, 401, 403, 403, 403, 403, 403, 200),
@@ -158,6 +159,8 @@ def test_authorization_matrix(served):
             return served.get(f"/api/v1/verify/business_license/{make_uscc('320102', 32005)}", token).status_code
         if endpoint == "GET verify birth":
             return served.get(f"/api/v1/verify/birth_certificate/{certificate_no('32', 1)}", token).status_code
+        if endpoint == "GET /keys (public)":
+            return served.get("/api/v1/keys", token).status_code
         if endpoint == "POST /objections":
             return served.post("/api/v1/objections", token, OBJECTION).status_code
         if endpoint == "GET /objections":

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from tongban import exchange
 from tongban.common.config import settings
-from tongban.serve import audit, state
+from tongban.serve import audit, signing, state
 from tongban.serve.deps import Context
 from tongban.serve.routers import applications, entities, objections, verify
 from tongban.standards.load import load_standards
@@ -30,6 +30,7 @@ def create_app(*, exchange_root: Path | None = None, state_url: str | None = Non
                standards_dir: Path | None = None) -> FastAPI:
     url = state_url or state.state_url()
     state.engine(url)  # created and migrated before the first request
+    signing.current_key()  # created on first use, before the first answer
     std = load_standards(standards_dir or settings().standards_dir)
     # /docs and /redoc with their scripts and styles served from the package: they work with no internet
     app = FastAPIOffline(title="tongban served exchange", version="1",
@@ -40,6 +41,7 @@ def create_app(*, exchange_root: Path | None = None, state_url: str | None = Non
                                 entities=dict(std.entities), state_url=url)
     for module in (entities, applications, verify, objections):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(verify.keys_router, prefix="/api/v1")
 
     @app.middleware("http")
     async def audit_every_request(request: Request, call_next):

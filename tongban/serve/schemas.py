@@ -109,12 +109,30 @@ class GrantList(Closed):
     grants: list[GrantOut]
 
 
+class Signature(Closed):
+    key_id: str
+    signed_at: str
+    value: str  # base64 Ed25519 over the canonical JSON of {answer, key_id, signed_at}
+
+
 class Verification(Closed):
     found: bool
     valid: bool
     status: str | None
     issuing_province: str | None
     snapshot: SnapshotInfo | None
+    signature: Signature | None = None
+
+
+class PublicKey(Closed):
+    key_id: str
+    algorithm: str
+    public_key: str  # base64 of the raw 32-byte Ed25519 public key
+    created: str
+
+
+class KeyList(Closed):
+    keys: list[PublicKey]
 
 
 class Problem(Closed):

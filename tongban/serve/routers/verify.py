@@ -14,15 +14,23 @@ from fastapi import APIRouter, Request
 from tongban.common import pii
 from tongban.common.config import settings
 from tongban.common.validators import gb32100_problem
-from tongban.serve import reader
+from tongban.serve import reader, signing
 from tongban.serve.audit import pseudonymous
 from tongban.serve.deps import CallerDep, Context, CtxDep, note
-from tongban.serve.schemas import Problem, SnapshotInfo, Verification
+from tongban.serve.schemas import KeyList, Problem, PublicKey, Signature, SnapshotInfo, Verification
 
 router = APIRouter(prefix="/verify", tags=["verify"], responses={401: {"model": Problem}})
 
 #: 出生医学证明编号: one capital letter and nine digits (the sample's: letter, province, 7-digit serial)
 BIRTH_CERTIFICATE = re.compile(r"[A-Z][0-9]{9}")
+
+
+def _signed(answer: Verification) -> Verification:
+    return answer.model_copy(update={"signature": Signature(**signing.sign(answer.model_dump(mode="json")))})
+
+
+def _invalid() -> Verification:
+    return _signed(Verification(found=False, valid=False, status=None, issuing_province=None, snapshot=None))
 
 
 def _answer(ctx: Context, entity: str, where: dict[str, str], status_column: str | None) -> Verification:
@@ -46,10 +54,10 @@ def business_license(request: Request, uscc: str, ctx: CtxDep,
     value = uscc.strip().upper()
     if gb32100_problem(value) is not None:
         note(request, valid=False)
-        return Verification(found=False, valid=False, status=None, issuing_province=None, snapshot=None)
+        return _invalid()
     answer = _answer(ctx, "business_license", {"uscc": value}, "status_code")
     note(request, rows=int(answer.found), snapshot=answer.snapshot.version if answer.snapshot else None)
-    return answer
+    return _signed(answer)
 
 
 @router.get("/birth_certificate/{certificate_no}", response_model=Verification)
@@ -59,8 +67,17 @@ def birth_certificate(request: Request, certificate_no: str, ctx: CtxDep,
     value = pii.normalise("id_number", certificate_no) or ""
     if not BIRTH_CERTIFICATE.fullmatch(value):
         note(request, valid=False)
-        return Verification(found=False, valid=False, status=None, issuing_province=None, snapshot=None)
+        return _invalid()
     pseudonym = pii.pseudonym("id_number", value, pii.pseudonym_key(settings().build_dir))
     answer = _answer(ctx, "birth_registration", {"birth_certificate_number_pseudonym": pseudonym}, None)
     note(request, rows=int(answer.found), snapshot=answer.snapshot.version if answer.snapshot else None)
-    return answer
+    return _signed(answer)
+
+
+keys_router = APIRouter(tags=["verify"])
+
+
+@keys_router.get("/keys", response_model=KeyList,
+                 description="The public keys that sign verification answers (Ed25519), old ones included.")
+def keys() -> KeyList:
+    return KeyList(keys=[PublicKey(**k) for k in signing.public_keys()])
