@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Sharing = Literal["unconditional", "conditional", "none"]
 ProvinceCode = Field(pattern=r"^[1-9][0-9]$")
+
+
+#: the state keeps naive UTC times (SQLite has no zones); answers say UTC explicitly (RFC 3339)
+UtcTime = Annotated[datetime, AfterValidator(lambda t: t if t.tzinfo else t.replace(tzinfo=UTC))]
 
 
 class Closed(BaseModel):
@@ -68,7 +72,7 @@ class DecisionOut(Closed):
     province: str
     approve: bool | None
     reason: str | None
-    decided_at: datetime | None
+    decided_at: UtcTime | None
 
 
 class ApplicationOut(Closed):
@@ -80,7 +84,7 @@ class ApplicationOut(Closed):
     purpose: str
     days: int
     status: str
-    created_at: datetime
+    created_at: UtcTime
     decisions: list[DecisionOut]
 
 
@@ -99,9 +103,9 @@ class GrantOut(Closed):
     entity: str
     province: str
     fields: list[str] | None
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcTime
+    expires_at: UtcTime
+    revoked_at: UtcTime | None
     active: bool
 
 

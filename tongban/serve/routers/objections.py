@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import Field
 
@@ -12,7 +10,7 @@ from tongban.serve import reader
 from tongban.serve.audit import pseudonymous
 from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, writing
 from tongban.serve.grants import Conflict, Missing, active_grants
-from tongban.serve.schemas import Closed, Problem
+from tongban.serve.schemas import Closed, Problem, UtcTime
 from tongban.serve.sharing import PROVINCE_COLUMN, Forbidden, resolve
 from tongban.serve.state.models import Objection
 
@@ -49,8 +47,8 @@ class ObjectionOut(Closed):
     reason: str
     status: str
     note: str | None
-    created_at: datetime
-    resolved_at: datetime | None
+    created_at: UtcTime
+    resolved_at: UtcTime | None
     seconds_to_resolution: float | None
 
 
