@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Sharing = Literal["unconditional", "conditional", "none"]
@@ -13,6 +14,10 @@ ProvinceCode = Field(pattern=r"^[1-9][0-9]$")
 
 #: the state keeps naive UTC times (SQLite has no zones); answers say UTC explicitly (RFC 3339)
 UtcTime = Annotated[datetime, AfterValidator(lambda t: t if t.tzinfo else t.replace(tzinfo=UTC))]
+
+
+#: a row id in the state database (SQLite's INTEGER, Postgres' integer)
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 class Closed(BaseModel):

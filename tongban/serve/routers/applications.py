@@ -12,7 +12,7 @@ from tongban.serve import grants as g
 from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, writing
 from tongban.serve.schemas import (
     ApplicationCreated, ApplicationIn, ApplicationList, ApplicationOut, DecisionIn, DecisionOut, GrantList, GrantOut,
-    Problem,
+    Problem, RowId,
 )
 from tongban.serve.sharing import Forbidden
 from tongban.serve.state import utcnow
@@ -70,7 +70,7 @@ def list_applications(ctx: CtxDep, consumer: CallerDep) -> ApplicationList:
 
 @router.post("/applications/{application_id}/decision", response_model=ApplicationOut,
              responses={409: {"model": Problem}})
-def decide(request: Request, application_id: int, body: DecisionIn, ctx: CtxDep,
+def decide(request: Request, application_id: RowId, body: DecisionIn, ctx: CtxDep,
            consumer: ApproverDep) -> ApplicationOut:
     note(request, application=application_id, approve=body.approve)
     try:
@@ -96,7 +96,7 @@ def list_grants(ctx: CtxDep, consumer: CallerDep) -> GrantList:
 
 
 @router.delete("/grants/{grant_id}", response_model=GrantOut, responses={409: {"model": Problem}})
-def revoke(request: Request, grant_id: int, ctx: CtxDep, consumer: CallerDep) -> GrantOut:
+def revoke(request: Request, grant_id: RowId, ctx: CtxDep, consumer: CallerDep) -> GrantOut:
     note(request, grant=grant_id)
     try:
         with writing(ctx) as s:

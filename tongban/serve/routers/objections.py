@@ -10,7 +10,7 @@ from tongban.serve import reader
 from tongban.serve.audit import pseudonymous
 from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, writing
 from tongban.serve.grants import Conflict, Missing, active_grants
-from tongban.serve.schemas import Closed, Problem, UtcTime
+from tongban.serve.schemas import Closed, Problem, RowId, UtcTime
 from tongban.serve.sharing import PROVINCE_COLUMN, Forbidden, resolve
 from tongban.serve.state.models import Objection
 
@@ -97,7 +97,7 @@ def list_objections(ctx: CtxDep, consumer: CallerDep) -> ObjectionList:
 
 
 @router.post("/{objection_id}/resolution", response_model=ObjectionOut, responses={409: {"model": Problem}})
-def resolution(request: Request, objection_id: int, body: ResolutionIn, ctx: CtxDep,
+def resolution(request: Request, objection_id: RowId, body: ResolutionIn, ctx: CtxDep,
                consumer: ApproverDep) -> ObjectionOut:
     note(request, objection=objection_id, accepted=body.accepted)
     try:
