@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__CORE__PARALLELISM := 4
 
-.PHONY: env run samples test check generate airflow bench mutate clean
+.PHONY: env run samples test check generate airflow serve bench mutate clean
 
 # Synthetic births and business licences (no real ones can be public), one delivery per province
 # in its own shape with injected defects and an answer key: see docs/samples.md.
@@ -51,6 +51,12 @@ AIRFLOW_PORT ?= 8080
 airflow: env  ## Airflow UI + scheduler for dags/ at http://127.0.0.1:$(AIRFLOW_PORT) (no login); Ctrl-C stops it
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__LOGGING__LOGGING_LEVEL=INFO \
 		$(VENV)/bin/python -m tongban.airflow_env serve
+
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+
+serve: env  ## the served exchange for consumers at http://$(SERVE_HOST):$(SERVE_PORT)/docs (docs/consumers.md); Ctrl-C stops it
+	$(VENV)/bin/tongban serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 generate: env
 	$(VENV)/bin/tongban generate
