@@ -14,7 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from tongban.serve import audit, state
+from tongban.serve.grants import Missing
 from tongban.serve.identity import authenticate
+from tongban.serve.sharing import Forbidden
 from tongban.serve.state.models import Consumer
 from tongban.standards.models import Entity
 
@@ -78,6 +80,13 @@ def approver(request: Request, consumer: CallerDep) -> Consumer:
 
 
 ApproverDep = Annotated[Consumer, Depends(approver)]
+
+
+def refused(request: Request, exc: Exception) -> HTTPException:
+    """The HTTP answer to a refusal of the state's rules (403 / 404 / 409), noted for the audit."""
+    status = 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, Missing) else 409
+    note(request, denied=str(exc))
+    return HTTPException(status, str(exc))
 
 
 def entity_of(name: str, ctx: Context) -> Entity:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from tongban.serve import grants as g
-from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, writing
+from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, refused, writing
 from tongban.serve.schemas import (
     ApplicationCreated, ApplicationIn, ApplicationList, ApplicationOut, DecisionIn, DecisionOut, GrantList, GrantOut,
     Problem, RowId,
@@ -20,12 +20,6 @@ from tongban.serve.state.models import Application, Consumer, Grant
 
 router = APIRouter(tags=["applications"], responses={401: {"model": Problem}, 403: {"model": Problem},
                                                       404: {"model": Problem}})
-
-
-def _fail(request: Request, exc: Exception) -> HTTPException:
-    status = 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, g.Missing) else 409
-    note(request, denied=str(exc))
-    return HTTPException(status, str(exc))
 
 
 def _out(s: Session, app: Application) -> ApplicationOut:
@@ -44,14 +38,14 @@ def apply(request: Request, body: ApplicationIn, ctx: CtxDep, consumer: CallerDe
     ent = entity_of(body.entity, ctx)
     note(request, entity=body.entity, provinces=body.provinces, fields=body.fields)
     if ent.sharing in (None, "none"):
-        raise _fail(request, Forbidden(f"{ent.entity} is not shared row by row"))
+        raise refused(request, Forbidden(f"{ent.entity} is not shared row by row"))
     names = {f.name for f in ent.fields}
     unknown = sorted(set(body.fields or ()) - names)
     if unknown:
         raise HTTPException(422, f"not fields of {ent.entity}: {', '.join(unknown)}")
     never = sorted(f for f in body.fields or () if ent.sharing_of(f) == "none")
     if never:
-        raise _fail(request, Forbidden(f"never shared row by row: {', '.join(never)}"))
+        raise refused(request, Forbidden(f"never shared row by row: {', '.join(never)}"))
     bad = [p for p in body.provinces if not (len(p) == 2 and p.isdigit() and p[0] != "0")]
     if bad:
         raise HTTPException(422, "provinces: two-digit province codes, e.g. 32")
@@ -77,7 +71,7 @@ def decide(request: Request, application_id: RowId, body: DecisionIn, ctx: CtxDe
         with writing(ctx) as s:
             return _out(s, g.decide(s, consumer, application_id, body.approve, body.reason))
     except (Forbidden, g.Missing, g.Conflict) as exc:
-        raise _fail(request, exc) from None
+        raise refused(request, exc) from None
 
 
 def _grant_out(s: Session, grant: Grant) -> GrantOut:
@@ -102,4 +96,4 @@ def revoke(request: Request, grant_id: RowId, ctx: CtxDep, consumer: CallerDep) 
         with writing(ctx) as s:
             return _grant_out(s, g.revoke_grant(s, consumer, grant_id))
     except (Forbidden, g.Missing, g.Conflict) as exc:
-        raise _fail(request, exc) from None
+        raise refused(request, exc) from None

@@ -8,7 +8,7 @@ from pydantic import Field
 from tongban.serve import objections as o
 from tongban.serve import reader
 from tongban.serve.audit import pseudonymous
-from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, writing
+from tongban.serve.deps import ApproverDep, CallerDep, CtxDep, entity_of, note, reading, refused, writing
 from tongban.serve.grants import Conflict, Missing, active_grants
 from tongban.serve.schemas import Closed, Problem, RowId, UtcTime
 from tongban.serve.sharing import PROVINCE_COLUMN, Forbidden, resolve
@@ -104,6 +104,4 @@ def resolution(request: Request, objection_id: RowId, body: ResolutionIn, ctx: C
         with writing(ctx) as s:
             return _out(o.resolve(s, consumer, objection_id, body.accepted, body.note))
     except (Forbidden, Missing, Conflict) as exc:
-        note(request, denied=str(exc))
-        status = 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, Missing) else 409
-        raise HTTPException(status, str(exc)) from None
+        raise refused(request, exc) from None
