@@ -96,6 +96,7 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         report = json.loads(report_path.read_text(encoding="utf-8"))
     print(pipeline.summarize(report))
+    serve_cli.after_run(report)  # open objections into the producers' feedback (tongban/serve/feedback.py)
     if not report["gate"]["success"]:
         return EXIT_GATE
     if pipeline.held_back_deliveries(report):

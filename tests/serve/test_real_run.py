@@ -50,7 +50,8 @@ def real(tmp_path_factory):
         tokens = {"sh": identity.add_consumer("sh-health", "31", url=url),
                   "js": identity.add_consumer("js-approver", "32", approver=True, url=url)}
         with TestClient(create_app(exchange_root=work / "exchange", state_url=url)) as client:
-            yield {"client": client, "tokens": tokens, "inbox": inbox}
+            yield {"client": client, "tokens": tokens, "inbox": inbox, "work": work,
+                   "env": {**env, "TONGBAN_STATE_URL": url}}
 
 
 def _h(real, who: str) -> dict[str, str]:
@@ -98,3 +99,29 @@ def test_certificates_a_province_delivered_verify_across_provinces(real):
     for row in _delivered(real["inbox"], "licenses")[:3]:
         body = client.get(f"/api/v1/verify/business_license/{row['TYSHXYDM']}", headers=_h(real, "sh")).json()
         assert body["found"] and body["valid"] and body["issuing_province"] == "32" and body["status"]
+
+
+def test_open_objections_reach_the_producers_next_feedback_in_its_own_column_names(real):
+    client = real["client"]
+    rows = client.get("/api/v1/entities/business_license/rows", headers=_h(real, "sh"),
+                      params={"province": "32", "limit": 2}).json()["rows"]
+    ids = []
+    for row, field in zip(rows, ("enterprise_name", "status_code"), strict=True):
+        r = client.post("/api/v1/objections", headers=_h(real, "sh"), json={
+            "entity": "business_license", "key": row["license_id"], "field": field, "claimed_value": "=1+1",
+            "reason": "与登记机关记录不符"})
+        assert r.status_code == 201
+        ids.append(r.json()["id"])
+    assert client.post(f"/api/v1/objections/{ids[1]}/resolution", headers=_h(real, "js"),
+                       json={"accepted": False, "note": "核实无误"}).status_code == 200
+
+    done = subprocess.run([*TONGBAN, "run", "--entity", "business_license"], env=real["env"], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (path,) = (real["work"] / "feedback" / "js").glob("*__objections.csv")
+    assert f"open objections for the producer: {path}" in done.stdout
+    with path.open(encoding="utf-8", newline="") as fh:
+        (line,) = list(csv.DictReader(fh))  # the resolved one is not sent
+    assert line["objection_id"] == str(ids[0]) and line["column"] == "QYMC" and line["field"] == "enterprise_name"
+    assert int(line["source_row_number"]) == rows[0]["source_row_number"] and line["claimed_value"] == "'=1+1"
+    assert not list((real["work"] / "feedback").glob("sh/*__objections.csv"))

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from tongban.serve import audit, identity, state
+from tongban.serve.feedback import write_open_objections
 from tongban.serve.app import create_app
 
 
@@ -53,6 +57,17 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     for entry in audit.tail(args.n):
         print(json.dumps(entry, ensure_ascii=False, sort_keys=True))
     return 0
+
+
+def after_run(report: dict) -> None:
+    """After ``tongban run``: the open objections into each producer's feedback for this run."""
+    try:
+        written = write_open_objections(report["run_id"])
+    except SQLAlchemyError as exc:  # the run's own results stand; say why the objections are missing
+        print(f"open objections not written to the feedback: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return
+    for path in written:
+        print(f"open objections for the producer: {path}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

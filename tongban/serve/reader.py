@@ -22,6 +22,7 @@ from tongban import exchange
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.exchange import Snapshot
 from tongban.serve.sharing import PROVINCE_COLUMN
+from tongban.steps.feedback import FORMULA_START
 
 MAX_LIMIT = 10_000
 
@@ -163,12 +164,10 @@ def first_row(s: Snapshot, columns: Sequence[str], where: Mapping[str, str], key
     return None if row is None else dict(zip(columns, row, strict=True))
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_safe(value: object) -> object:
-    """A cell a spreadsheet will not run as a formula (OWASP: prefix with a single quote)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A cell a spreadsheet will not run as a formula (OWASP: prefix with a single quote), by the same
+    rule as the producers' feedback files (a leading ' is quoted too, so the rule can be undone)."""
+    if isinstance(value, str) and value.startswith(tuple(FORMULA_START)):
         return "'" + value
     return value
 
