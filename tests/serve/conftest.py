@@ -3,11 +3,17 @@ warehouse), a real SQLite state file per test, and the app under FastAPI's TestC
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -117,3 +123,53 @@ def served(tmp_path, monkeypatch) -> Served:
 
     with TestClient(create_app(exchange_root=root, state_url=url)) as client:
         yield Served(root, tmp_path, url, client, add)
+
+
+TONGBAN = [sys.executable, "-m", "tongban.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def walk_env(tmp_path) -> dict[str, str]:
+    env = {**os.environ, "TONGBAN_EXCHANGE_DIR": str(tmp_path / "exchange"), "TONGBAN_BUILD_DIR": str(tmp_path / "build"),
+           "TONGBAN_PSEUDONYM_KEY": KEY, "TONGBAN_STATE_URL": f"sqlite:///{tmp_path / 'state.sqlite'}"}
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    publish(tmp_path / "exchange", tmp_path / "warehouse.duckdb")
+    return env
+
+
+def tongban_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*TONGBAN, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def token_from_cli(env: dict[str, str], *args: str) -> str:
+    done = tongban_cli(env, "consumer", "add", *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1]
+
+
+@pytest.fixture
+def server(walk_env, tmp_path):
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([*TONGBAN, "serve", "--port", str(port)], env=walk_env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # up to ~60 s to start on a busy machine; no assertion on the time
+            if proc.poll() is not None:
+                raise AssertionError(f"tongban serve exited: {Path(log.name).read_text()}")
+            try:
+                if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
