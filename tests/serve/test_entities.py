@@ -107,6 +107,10 @@ def test_csv_is_safe_against_formula_injection_and_parquet_is_the_same_page(serv
     path.write_bytes(p.content)
     got = duckdb.sql(f"SELECT license_id FROM read_parquet('{path}')").fetchall()
     assert [g[0] for g in got] == [row["license_id"] for row in rows]
+    assert p.headers["x-next-cursor"] == r.headers["x-next-cursor"]  # parquet pages like the others
+    last = served.get(ROWS.format("business_license"), token, params={"format": "parquet", "province": "31",
+                                                                      "limit": 30})
+    assert "x-next-cursor" not in last.headers
 
 
 def test_a_publish_never_mixes_versions_and_kept_snapshots_stay_readable(served):

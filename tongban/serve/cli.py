@@ -17,7 +17,8 @@ from tongban.serve.app import create_app
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn  # only when serving
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    # no access log: a path can hold a record's key or a certificate number; the audit log is the record
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

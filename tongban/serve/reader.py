@@ -139,16 +139,24 @@ def read_page(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequence
 
 
 def parquet_bytes(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequence[str] | None,
-                  filters: Mapping[str, str], after: str | None, limit: int) -> bytes:
-    """The same page as Parquet (written by DuckDB from the bound query, through a temp file)."""
-    sql, params = _query(s, columns, key, provinces, filters, list_columns(s), after, limit)
+                  filters: Mapping[str, str], after: str | None, limit: int) -> tuple[bytes, int, str | None]:
+    """The same page as Parquet (written by DuckDB from the bound query, through a temp file), its
+    row count and the next cursor."""
+    sql, params = _query(s, columns, key, provinces, filters, list_columns(s), after, limit + 1)
     con = duckdb.connect()
     try:
         with tempfile.TemporaryDirectory(prefix="tongban-serve-") as tmp:
             out = Path(tmp) / "page.parquet"
             con.execute(f"CREATE TEMP TABLE page AS {sql}", params)
-            con.execute(f"COPY page TO {quote_literal(str(out))} (FORMAT parquet)")
-            return out.read_bytes()
+            total = con.execute("SELECT count(*) FROM page").fetchone()[0]
+            k = quote_ident(key)
+            cursor = None
+            if total > limit:  # one row more than the page: there is a next one, after the page's last key
+                last = con.execute(f"SELECT {k} FROM page ORDER BY {k} LIMIT 1 OFFSET ?", [limit - 1]).fetchone()[0]
+                cursor = encode_cursor(s.version, last)
+            con.execute(f"COPY (SELECT * FROM page ORDER BY {k} LIMIT {int(limit)}) TO {quote_literal(str(out))} "
+                        "(FORMAT parquet)")
+            return out.read_bytes(), min(total, limit), cursor
     finally:
         con.close()
 

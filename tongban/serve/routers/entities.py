@@ -108,12 +108,16 @@ def rows(request: Request, entity: str, ctx: CtxDep, consumer: CallerDep,
     if after is not None:
         note(request, after=pseudonymous(after) if personal else after)
     info = reader.snapshot_info(snap)
+    headers = {"X-Snapshot-Version": str(snap.version)}
     if format == "parquet":
-        body = reader.parquet_bytes(snap, access.columns, ent.key, access.provinces, filters, after, limit)
-        return Response(body, media_type=MEDIA["parquet"], headers={"X-Snapshot-Version": str(snap.version)})
+        body, count, next_cursor = reader.parquet_bytes(snap, access.columns, ent.key, access.provinces, filters,
+                                                        after, limit)
+        note(request, rows=count)
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
+        return Response(body, media_type=MEDIA["parquet"], headers=headers)
     columns, found, next_cursor = reader.read_page(snap, access.columns, ent.key, access.provinces, filters, after, limit)
     note(request, rows=len(found))
-    headers = {"X-Snapshot-Version": str(snap.version)}
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor
     if format == "csv":

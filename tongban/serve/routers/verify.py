@@ -50,10 +50,10 @@ def _answer(ctx: Context, entity: str, where: dict[str, str], status_column: str
 @router.get("/business_license/{uscc}", response_model=Verification)
 def business_license(request: Request, uscc: str, ctx: CtxDep,
                      _: CallerDep) -> Verification:
-    note(request, entity="business_license", key=uscc[:40])
     value = uscc.strip().upper()
-    if gb32100_problem(value) is not None:
-        note(request, valid=False)
+    note(request, entity="business_license", key=value)
+    if gb32100_problem(value) is not None:  # whatever it is, it is not a licence: never written as is
+        note(request, valid=False, key=pseudonymous(uscc))
         return _invalid()
     answer = _answer(ctx, "business_license", {"uscc": value}, "status_code")
     note(request, rows=int(answer.found), snapshot=answer.snapshot.version if answer.snapshot else None)
