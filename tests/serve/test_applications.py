@@ -172,3 +172,22 @@ def test_authorization_matrix(served):
 
     got = {endpoint: tuple(call(endpoint, tokens[c]) for c in CALLERS) for endpoint in MATRIX}
     assert got == MATRIX
+
+
+def test_a_field_level_grant_adds_a_conditional_field_of_an_unconditional_entity(served):
+    sh = served.add("sh-court", "31")
+    js = served.add("js-approver", "32", approver=True)
+    licences = "/api/v1/entities/business_license/rows"
+    before = served.get(licences, sh, params={"province": "32", "limit": 1}).json()["rows"][0]
+    assert not any(c.startswith("legal_representative") for c in before)
+    r = served.post("/api/v1/applications", sh, {"entity": "business_license", "fields": ["legal_representative"],
+                                                 "provinces": ["32"], "purpose": "诉讼送达", "days": 10})
+    assert _decide(served, js, r.json()["id"]).status_code == 200
+    after = served.get(licences, sh, params={"province": "32", "limit": 1}).json()["rows"][0]
+    assert {"legal_representative_pseudonym", "legal_representative_masked"} <= set(after)
+    assert set(after) - set(before) == {"legal_representative_pseudonym", "legal_representative_masked"}
+    # other provinces, and all provinces at once, stay without it
+    assert not any(c.startswith("legal_representative")
+                   for c in served.get(licences, sh, params={"province": "33", "limit": 1}).json()["rows"][0])
+    assert not any(c.startswith("legal_representative")
+                   for c in served.get(licences, sh, params={"limit": 1}).json()["rows"][0])
