@@ -192,7 +192,8 @@ def test_a_throwaway_step_reaches_every_target():
 def test_the_catalogue_owns_every_rule_attribute_of_a_field():
     """Every attribute of a field that switches a rule on belongs to one rule kind (which says how
     its change classifies); what a field *is* (name, type, derived, labels) belongs to none."""
-    structural = {"name", "type", "derived", "label", "description"}
+    # sharing (issue 16) says who may read the field, not which rows pass: no rule kind's
+    structural = {"name", "type", "derived", "label", "description", "sharing"}
     owned = [a for rule in FIELD_RULES for a in rule.attrs]
     assert len(owned) == len(set(owned)), "an attribute owned by two rule kinds"
     assert set(owned) | structural == set(FieldDef.model_fields)
