@@ -12,7 +12,9 @@ import pytest
 
 from tests.serve.conftest import LICENCES_PER_PROVINCE, PROVINCES, build_warehouse, publish
 from tongban.serve import sharing
+from tongban.standards.generate import load_checked
 from tongban.standards.load import load_standards
+from tongban.standards.targets.dictionary import build_dictionary
 from tongban.standards.lint import check
 from tongban.common.config import PROJECT_ROOT
 
@@ -34,6 +36,13 @@ def test_every_field_of_the_standard_has_a_sharing_class_and_the_lint_says_when_
     findings = [f for f in check(tmp_path / "standards").findings if "no sharing class" in f.message]
     assert len(findings) == len(std.entities["data_resource"].fields)
     assert findings[0].file == "standards/entities/data_resource.yaml" and findings[0].line > 1
+
+
+def test_the_dictionary_shows_each_fields_sharing_class():
+    files = build_dictionary(load_checked(PROJECT_ROOT / "standards"))
+    page = next(text for path, text in files.items() if path.endswith("business_license.html"))
+    assert "共享类别 Sharing" in page and "有条件共享 conditional (with a grant)" in page
+    assert "无条件共享 unconditional" in page
 
 
 def test_entities_lists_keys_classes_fields_and_snapshots(served):

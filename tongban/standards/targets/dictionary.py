@@ -231,6 +231,7 @@ class _Builder(SourcePages):
         p.add(Facts([("实体 Entity", (Code(name),)), ("版本 Version", (Code(e.version),)),
                      ("主键 Key", (Link(e.key, p.path, f"f-{e.key}", code=True),)),
                      ("字段数 Fields", (str(len(e.fields)),)),
+                     ("共享类别 Sharing", (_sharing(e.sharing),)),
                      ("定义文件 Defined in", (Code(f"standards/entities/{name}.yaml"),))]))
 
         p.add(Heading(2, ("字段 Fields",), "fields"))
@@ -239,10 +240,11 @@ class _Builder(SourcePages):
             desc = _desc(f.description)
             rows.append(((Code(f.name),), (f.label.zh,), (f.label.en,), (Code(f.type),),
                          ("必填 required",) if f.required else ("可选 optional",),
+                         (_sharing(e.sharing_of(f.name)),),
                          self.cl_link(f.code_list) or ("—",),
                          _lines(*field_rules(e, f)) or ("—",), desc or ("—",)))
             ids.append(f"f-{f.name}")
-        p.add(Table(("字段 Field", "中文名", "English name", "类型 Type", "必填 Required", "代码表 Code list",
+        p.add(Table(("字段 Field", "中文名", "English name", "类型 Type", "必填 Required", "共享 Sharing", "代码表 Code list",
                      "规则 Rules", "说明 Description"), rows, ids))
         p.add(Para(("嵌套的 JSON 对象不是任何字段的取值：该字段留空，记录以 ", Code("nested_object"),
                     " 退回（on_invalid: null 的字段置空发布；parse_list 只读 JSON 列表）。A nested JSON object is no "
@@ -330,3 +332,12 @@ def build_dictionary(std: Standards, coverage: list[FieldCoverage] | None = None
             parts.extend(md.page(pg, 2) for pg in group)
     files["dictionary.md"] = "\n".join(parts).rstrip("\n") + "\n"
     return dict(sorted(files.items()))
+
+
+#: the served exchange's sharing classes (issue 16), as the dictionary names them
+SHARING_WORDS = {"unconditional": "无条件共享 unconditional", "conditional": "有条件共享 conditional (with a grant)",
+                 "none": "不予共享 none (not row by row)", None: "— (no class: the lint says so)"}
+
+
+def _sharing(value: str | None) -> str:
+    return SHARING_WORDS[value]
