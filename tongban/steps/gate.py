@@ -35,14 +35,19 @@ great_expectations is imported inside functions only, so ``import tongban.steps.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass, field
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
-from tongban.steps import gx_duckdb
 
-__all__ = ["VALUE_REVEALING_EXPECTATIONS", "GateResult", "SuiteFileError", "load_suite_dict", "run_gate"]
+from tongban.common.config import Settings
+from tongban.steps import gx_duckdb
+from tongban.steps.gate_report import describe, redact_exceptions
+from tongban.steps.incremental import gate_fingerprint, record_gate, reusable_gate
+from tongban.steps.results import Gated, GateResult, Run, Transformed
+
+__all__ = ["VALUE_REVEALING_EXPECTATIONS", "GateResult", "SuiteFileError", "gate", "load_suite_dict", "run_gate",
+           "warm_up"]
 
 DATASOURCE_NAME = "tongban_warehouse"
 BATCH_DEFINITION_NAME = "whole_table"
@@ -77,34 +82,13 @@ _RESULT_FORMAT_WITH_VALUES: dict[str, Any] = {
     "partial_unexpected_count": 20,
     "include_unexpected_rows": False,
 }
-_WITHHELD = "details withheld: an error text may quote row values (include_unexpected_values=False)"
-# Errors GX raises itself before any SQL runs; their texts name columns and types, never values.
-_SAFE_ERROR_TYPES = frozenset({"InvalidMetricAccessorDomainKwargsKeyError", "InvalidColumnTypeError"})
 
 # Keys of an expectation in ExpectationSuite.to_json_dict() that are configuration (not "id").
 _EXPECTATION_KEYS = ("type", "kwargs", "meta", "notes", "description", "severity")
-# Table-shape expectations: their observed_value is a list of column names, not row data.
-_COLUMN_NAME_RESULTS = frozenset(
-    {"expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set"}
-)
 
 
 class SuiteFileError(ValueError):
     """The suite JSON is not a usable GX 1.x ExpectationSuite."""
-
-
-@dataclass
-class GateResult:
-    success: bool  # False iff any expectation with meta.blocking == True failed
-    blocking_failures: list[str] = field(default_factory=list)  # "expect_x(col): 3 unexpected"
-    warnings: list[str] = field(default_factory=list)  # failed non-blocking expectations
-    evaluated: int = 0  # number of expectations evaluated
-    docs_index: Path | None = None  # local Data Docs index.html
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["docs_index"] = str(self.docs_index) if self.docs_index is not None else None
-        return data
 
 
 def load_suite_dict(suite_path: Path) -> dict:
@@ -158,85 +142,6 @@ def _build_suite(suite_dict: dict):
         raise SuiteFileError(f"suite {suite_dict['name']!r}: some expectations could not be loaded")
     return suite
 
-
-def _raised(exception_info: dict | None) -> list[dict]:
-    """The raised-exception records of an ExpectationValidationResult.
-
-    GX 1.x stores either one record (``{"raised_exception": ..., "exception_message": ...}``) or,
-    when a metric failed, one record per metric id.
-    """
-    if not exception_info:
-        return []
-    if "raised_exception" in exception_info:
-        return [exception_info] if exception_info.get("raised_exception") else []
-    return [v for v in exception_info.values() if isinstance(v, dict) and v.get("raised_exception")]
-
-
-_EXC_TYPE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):")
-
-
-def _exception_type(record: dict) -> str:
-    """The root-cause exception class named in a record's traceback, without its message."""
-    lines = [ln for ln in str(record.get("exception_traceback") or "").splitlines() if ln.strip()]
-    for line in lines:
-        match = _EXC_TYPE.match(line.strip())
-        if match:
-            return match.group(1).rsplit(".", 1)[-1]
-    return "error"
-
-
-def _redact_exceptions(suite_result) -> bool:
-    """Replace every stored error text of a suite result by its exception type; True if any."""
-    changed = False
-    for evr in suite_result.results:
-        for record in _raised(evr.exception_info):
-            kind = _exception_type(record)
-            if kind in _SAFE_ERROR_TYPES:
-                continue
-            record["exception_message"] = f"{kind} ({_WITHHELD})"
-            record["exception_traceback"] = f"{kind} ({_WITHHELD})"
-            changed = True
-    return changed
-
-
-def _describe(evr, include_values: bool) -> str:
-    """'expect_x(col): 3 unexpected'; never a row value unless include_values."""
-    config = evr.expectation_config
-    kwargs = config.kwargs or {}
-    if config.type.startswith("expect_table_"):
-        domain = ""
-    elif "column" in kwargs:
-        domain = str(kwargs["column"])
-    elif "column_A" in kwargs and "column_B" in kwargs:
-        domain = f"{kwargs['column_A']}, {kwargs['column_B']}"
-    elif "column_list" in kwargs:
-        domain = ", ".join(str(c) for c in kwargs["column_list"])
-    else:
-        domain = ""
-    head = f"{config.type}({domain})" if domain else config.type
-
-    raised = _raised(evr.exception_info)
-    if raised:
-        kind = _exception_type(raised[0])
-        if include_values or kind in _SAFE_ERROR_TYPES:
-            first = str(raised[0].get("exception_message") or "").strip().splitlines()
-            return f"{head}: not evaluated ({first[0][:300] if first else kind})"
-        return f"{head}: not evaluated ({kind}; details withheld)"
-    result = evr.result or {}
-    if result.get("unexpected_count") is not None:
-        return f"{head}: {result['unexpected_count']} unexpected"
-    observed = result.get("observed_value")
-    if config.type in _COLUMN_NAME_RESULTS and isinstance(observed, list):
-        expected = [str(c) for c in (kwargs.get("column_list") or kwargs.get("column_set") or [])]
-        found = [str(c) for c in observed]
-        missing = [c for c in expected if c not in found]
-        extra = [c for c in found if c not in expected]
-        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
-        return f"{head}: {', '.join(parts) if parts else 'columns out of order'}"
-    numeric = isinstance(observed, (int, float)) and not isinstance(observed, bool)
-    if observed is not None and (include_values or numeric):
-        return f"{head}: observed {observed}"
-    return f"{head}: failed"
 
 
 def _ensure_datasource(context, connection_string: str):
@@ -395,12 +300,12 @@ def run_gate(
             evaluated += 1
             if evr.success:
                 continue
-            message = _describe(evr, include_unexpected_values)
+            message = describe(evr, include_unexpected_values)
             if (evr.expectation_config.meta or {}).get("blocking") is True:
                 blocking.append(message)
             else:
                 warnings.append(message)
-        if not include_unexpected_values and _redact_exceptions(suite_result):
+        if not include_unexpected_values and redact_exceptions(suite_result):
             context.validation_results_store.set(key, suite_result)  # overwrite; docs rebuilt below
     if evaluated != len(suite_dict["expectations"]):
         blocking.append(f"gate: {evaluated} of {len(suite_dict['expectations'])} expectations evaluated")
@@ -418,3 +323,43 @@ def run_gate(
         evaluated=evaluated,
         docs_index=_docs_index(context),
     )
+
+
+def gate(s: Settings, run: Run, transformed: Transformed) -> Gated:
+    """The gate of every entity of the run, on its harmonized table and its generated suite. An
+    entity transform did not build again is the table already validated under the same suite:
+    its recorded result is reused (tongban.steps.incremental)."""
+    results: dict[str, GateResult] = {}
+    fingerprints = transformed.entity_fingerprints
+    for entity in run.entities:
+        suite = s.gate_suites_dir / f"{entity}.json"
+        fp = gate_fingerprint(fingerprints[entity], suite) if entity in fingerprints and suite.is_file() else None
+        if fp is not None and entity in transformed.unchanged_entities:
+            reused = reusable_gate(s.build_dir, entity, fp)
+            if reused is not None:
+                results[entity] = GateResult.from_xcom(reused)
+                continue
+        results[entity] = run_gate(warehouse_path=s.warehouse_path, schema="harmonized", table=entity,
+                                   suite_path=suite, gx_dir=s.gx_dir, run_id=run.run_id)
+        if fp is not None:
+            record_gate(s.build_dir, entity, fp, results[entity].to_xcom(), run.run_id)
+    return Gated(success=all(r.success for r in results.values()), entities=results)
+
+
+def warm_up() -> threading.Thread:
+    """Import GX (~5 s) in a background thread while dbt builds: dbt's time is mostly DuckDB's
+    (outside the interpreter), so the import costs the run little there and the gate starts at
+    once. Call it after dbt itself is imported (two threads importing the same modules in
+    opposite orders could deadlock). A failure here is ignored: the gate imports GX again."""
+
+    def load() -> None:
+        try:
+            gx_duckdb.apply()
+            import great_expectations  # noqa: F401  (heavy: imported here, in the background)
+            import great_expectations.checkpoint  # noqa: F401
+        except Exception:  # the gate's own import reports it
+            pass
+
+    thread = threading.Thread(target=load, name="tongban-gx-import", daemon=True)
+    thread.start()
+    return thread
