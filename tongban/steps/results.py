@@ -3,8 +3,10 @@
 The steps hand these to each other. Between Airflow tasks (XCom) and into the run record
 (``build/runs/<run_id>.json``) they travel as plain JSON dicts: :meth:`StepResult.to_xcom` writes
 one, :meth:`StepResult.from_xcom` reads it back (pydantic validates the dict against the
-dataclass). Airflow 3 serialises a task's return value as JSON-like data; a plain dict of str,
-int, bool, None, lists and dicts is what it keeps as it is, so that is what crosses.
+dataclass). Plain dicts of str, int, bool, None, lists and dicts are what crosses, because that
+is what Airflow 3.3's XCom serde (airflow.sdk.serde) keeps as it is: a dataclass it would store
+by class name with ``dataclasses.asdict`` (nested results come back as dicts, its own docstring
+says) and refuse to load unless the class is in ``[core] allowed_deserialization_classes``.
 
 A field listed in ``_omit_when_none`` is left out of the dict while it is None: the run record
 and the XCom keep the shape they had before the steps were typed (a gate result says
