@@ -25,6 +25,7 @@ from tongban.steps import gate as gate_step
 from tongban.steps import publish as publish_step
 from tongban.steps.conserve import ConservationError
 from tongban.steps.harmonize import EARLY_MEMORY_LIMIT, early_memory_limit
+from tongban.steps.harmonize import load_reference_tables as _load_reference  # tests/standards use it
 from tongban.steps.loaded import standards
 from tongban.steps.publish import CRASH_AT_ENV
 from tongban.steps.results import (Conservation, Gated, Landed, Run, Source, Transformed, Walk,
@@ -34,7 +35,7 @@ from tongban.steps.summary import HELD_STATUSES, held_back_deliveries, summarize
 from tongban.steps.walk_intake import CHECK_EARLY_ENV, INTAKE_WORKERS_ENV, check_early_enabled
 
 __all__ = ["CHECK_EARLY_ENV", "CRASH_AT_ENV", "EARLY_MEMORY_LIMIT", "HELD_STATUSES", "INTAKE_WORKERS_ENV",
-           "LAST_FAILURE", "ConservationError", "UsageError", "build_checked", "check_conservation",
+           "LAST_FAILURE", "ConservationError", "_load_reference", "UsageError", "build_checked", "check_conservation",
            "check_early_enabled", "early_memory_limit", "feedback", "gate", "held_back_deliveries", "intake",
            "intake_all", "publish", "publish_dictionary", "run_in_process", "start_run", "summarize",
            "transform"]

@@ -186,7 +186,7 @@ def build_checked(s: Settings, run: Run, intakes: list[Landed], *,
     landed = [i for i in intakes if i.status == "landed" and i.raw_path]
     if not landed:
         return []
-    _load_reference(s)
+    load_reference_tables(s)
     fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s),
                                         [i.to_xcom() for i in landed])
     unchanged = set(unchanged_models(s.warehouse_path, fingerprints))
@@ -245,7 +245,7 @@ def transform(s: Settings, run: Run, intakes: list[Landed]) -> Transformed:
     one everything is built."""
     quiet_third_parties()
     s.build_dir.mkdir(parents=True, exist_ok=True)
-    _load_reference(s)
+    load_reference_tables(s)
     plain = [i.to_xcom() for i in intakes]
     fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s), plain)
     unchanged = unchanged_models(s.warehouse_path, fingerprints)
@@ -285,7 +285,7 @@ def _build(s: Settings, entities: list[str], unchanged: list[str], full_refresh:
     return outcome.nodes
 
 
-def _load_reference(s: Settings) -> None:
+def load_reference_tables(s: Settings) -> None:
     """GB/T 2260 / GB/T 4754 reference tables into the warehouse's `reference` schema (read from
     TONGBAN_REFERENCE_DIR, never copied into the repo); the validator macros and marts read them."""
     import duckdb  # heavy enough to keep lazy
