@@ -35,7 +35,6 @@ great_expectations is imported inside functions only, so ``import tongban.steps.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -46,8 +45,7 @@ from tongban.steps.gate_report import describe, redact_exceptions
 from tongban.steps.incremental import gate_fingerprint, record_gate, reusable_gate
 from tongban.steps.results import Gated, GateResult, Run, Transformed
 
-__all__ = ["VALUE_REVEALING_EXPECTATIONS", "GateResult", "SuiteFileError", "gate", "load_suite_dict", "run_gate",
-           "warm_up"]
+__all__ = ["VALUE_REVEALING_EXPECTATIONS", "GateResult", "SuiteFileError", "gate", "load_suite_dict", "run_gate"]
 
 DATASOURCE_NAME = "tongban_warehouse"
 BATCH_DEFINITION_NAME = "whole_table"
@@ -345,21 +343,3 @@ def gate(s: Settings, run: Run, transformed: Transformed) -> Gated:
             record_gate(s.build_dir, entity, fp, results[entity].to_xcom(), run.run_id)
     return Gated(success=all(r.success for r in results.values()), entities=results)
 
-
-def warm_up() -> threading.Thread:
-    """Import GX (~5 s) in a background thread while dbt builds: dbt's time is mostly DuckDB's
-    (outside the interpreter), so the import costs the run little there and the gate starts at
-    once. Call it after dbt itself is imported (two threads importing the same modules in
-    opposite orders could deadlock). A failure here is ignored: the gate imports GX again."""
-
-    def load() -> None:
-        try:
-            gx_duckdb.apply()
-            import great_expectations  # noqa: F401  (heavy: imported here, in the background)
-            import great_expectations.checkpoint  # noqa: F401
-        except Exception:  # the gate's own import reports it
-            pass
-
-    thread = threading.Thread(target=load, name="tongban-gx-import", daemon=True)
-    thread.start()
-    return thread
