@@ -253,7 +253,6 @@ def run_gate(
     gx_duckdb.apply()  # also switches GX telemetry off before GX is first imported
 
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
@@ -277,7 +276,8 @@ def run_gate(
             gx.Checkpoint(
                 name=f"gate__{schema}.{table}__{suite.name}",
                 validation_definitions=[validation_definition],
-                actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])],
+                # no docs action: the Data Docs are built once, below, after any redaction
+                actions=[],
                 result_format=dict(result_format),
             )
         )
@@ -304,12 +304,13 @@ def run_gate(
             else:
                 warnings.append(message)
         if not include_unexpected_values and redact_exceptions(suite_result):
-            context.validation_results_store.set(key, suite_result)  # overwrite; docs rebuilt below
+            context.validation_results_store.set(key, suite_result)  # overwrite; the docs are built below
     if evaluated != len(suite_dict["expectations"]):
         blocking.append(f"gate: {evaluated} of {len(suite_dict['expectations'])} expectations evaluated")
 
-    # This run's pages (re-rendered after any redaction), the suite's page and the index; not the
-    # pages of earlier runs, which would make every run slower than the one before.
+    # This run's pages (rendered after any redaction, so no withheld text is ever written), the
+    # suite's page and the index; not the pages of earlier runs, which would make every run slower
+    # than the one before.
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
         resource_identifiers=[*checkpoint_result.run_results, ExpectationSuiteIdentifier(name=suite.name)],
