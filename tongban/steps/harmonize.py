@@ -20,6 +20,7 @@ from typing import Any
 from tongban.common.config import DUCKDB_MEMORY_ENV, Settings, duckdb_memory_limit, quiet_third_parties
 from tongban.common.reference import load_reference
 from tongban.common.sqlquote import quote_ident
+from tongban.steps import gate_worker
 from tongban.steps.incremental import (checked_fingerprints, definitions_fingerprint, entity_fingerprints,
                                        forget_fingerprints, record_fingerprints, staging_for, unchanged_models)
 from tongban.steps.intake.staging import _bytes
@@ -270,10 +271,12 @@ def transform(s: Settings, run: Run, intakes: list[Landed]) -> Transformed:
 def _build(s: Settings, entities: list[str], unchanged: list[str], full_refresh: bool) -> int:
     """One ``dbt build`` of the lineage of ``entities`` (staging -> checked -> duplicates, unioned ->
     harmonized/rejections -> marts), without the checked tables (and their staging) that are up to date."""
+    gate_worker.prepare()  # the gate's GX import, on the other core while dbt builds
     select = [f"+int_{e}__unioned+" for e in entities]
     exclude = ["--exclude", *unchanged, *(staging_for(m) for m in unchanged)] if unchanged else []
     outcome = _run_dbt(s, ["build", "--select", *select, *exclude, *(["--full-refresh"] if full_refresh else [])])
     if not outcome.success:
+        gate_worker.discard()
         forget_fingerprints(s.warehouse_path)
         raise TransformError(f"dbt build failed in {len(outcome.failures)} node(s) — the models are generated "
                              "from standards/: run `tongban standards check`, then `tongban generate`:\n"
