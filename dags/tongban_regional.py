@@ -2,7 +2,8 @@
 
 The work lives in ``tongban.pipeline``, imported inside each task so that parsing this file stays
 cheap (the pipeline pulls in dbt and great_expectations lazily, ~15 s of imports). Every value
-passed between tasks is a small JSON dict (counts and paths, never rows). The tasks carry no
+passed between tasks is a small JSON dict (counts and paths, never rows): a step's typed result
+(tongban.steps.results) as ``to_xcom`` writes it, read back by the pipeline. The tasks carry no
 ``-> dict`` annotation on purpose: TaskFlow would infer multiple_outputs=True from it and store
 every key of every result a second time as its own XCom.
 

@@ -35,6 +35,7 @@ from tongban.common.reference import ReferenceDataError
 from tongban.standards.load import StandardsError
 from tongban.steps.harmonize import TransformError
 from tongban.pipeline import LAST_FAILURE
+from tongban.steps.results import now
 from tongban.standards.lint import check
 from tongban.committee.coverage import coverage, coverage_findings
 from tongban.standards.gitref import GitRefError
@@ -82,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         report = pipeline.run_in_process(entities)
     else:
         configure()
-        started = pipeline._now()
+        started = now()
         outcome = run_dag("tongban_regional", conf={"entities": entities})
         report_path = _report_path(outcome)
         if outcome.get("state") != "success" or report_path is None:

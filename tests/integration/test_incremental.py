@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from tongban.sample import write_samples
+from tongban.steps.loaded import standards
 
 from tests.workdirs import use_work
 
@@ -183,7 +184,6 @@ def test_coverage_counts_only_a_delivery_it_has_not_counted(runs):
     """The data dictionary's crosswalk coverage keeps each landed delivery's value counts under its
     sha256 (build/state/coverage): a re-run counts only the re-delivered delivery, and what it
     publishes equals counting everything afresh."""
-    from tongban import pipeline
 
     from tongban.common.config import settings
     from tongban.committee.coverage import coverage
@@ -200,7 +200,7 @@ def test_coverage_counts_only_a_delivery_it_has_not_counted(runs):
     with pytest.MonkeyPatch.context() as mp:
         _use(mp, runs["work"], runs["inbox"])
         s = settings()
-        std = pipeline._standards(s)
+        std = standards(s)
         afresh = coverage(std, s, read_inbox=False, known_sha256=sha)
         assert _coverage_rows(coverage(std, s, read_inbox=False, known_sha256=sha, cache_dir=cache)) == \
             _coverage_rows(afresh)
@@ -344,13 +344,13 @@ def test_a_failed_early_build_records_nothing(runs, tmp_path, monkeypatch):
     # the early build's own, smaller DuckDB memory limit was for that dbt invocation only
     assert os.environ["TONGBAN_DUCKDB_MEMORY_LIMIT"] == "700MB"
     s = settings()
-    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, pipeline._standards(s), intakes)
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s), intakes)
     assert len(fingerprints) == 2
     assert unchanged_models(s.warehouse_path, fingerprints) == []
     # the same call with both files in place builds and records both
     intakes = [pipeline.intake(run, src) for src in run["sources"] if src["source_id"] == "sh"]
     assert Path(intakes[0]["raw_path"]).is_file()
-    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, pipeline._standards(s), intakes)
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s), intakes)
     assert pipeline.build_checked(run, intakes) == sorted(fingerprints)
     assert unchanged_models(s.warehouse_path, fingerprints) == sorted(fingerprints)
 
@@ -417,7 +417,7 @@ def test_the_early_build_keeps_within_tongbans_own_memory_limit(monkeypatch, own
         monkeypatch.delenv("TONGBAN_DUCKDB_MEMORY_LIMIT", raising=False)
     else:
         monkeypatch.setenv("TONGBAN_DUCKDB_MEMORY_LIMIT", own)
-    assert pipeline._early_memory_limit() == early
+    assert pipeline.early_memory_limit() == early
 
 
 def test_a_copied_work_directory_is_still_recognised(runs, tmp_path):

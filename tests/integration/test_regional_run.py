@@ -91,6 +91,9 @@ def approved_run(tmp_path_factory):
     result = _run(TONGBAN_STANDARDS_DIR=str(scratch), TONGBAN_EXCHANGE_DIR=str(out / "exchange"),
                   TONGBAN_FEEDBACK_DIR=str(out / "feedback"))
     result["exchange_dir"] = out / "exchange"
+    # the project it built from (the next run, on the repository's standards, generates it again)
+    project = Path(settings().build_dir) / "dbt" / "project"
+    result["built_crosswalks"] = (project / "seeds" / "generated" / "crosswalks.csv").read_text(encoding="utf-8")
     return result
 
 
@@ -322,11 +325,13 @@ def test_the_data_dictionary_is_published_beside_the_data(first_run):
 
 
 def test_other_standards_never_rewrite_the_repository(first_run, approved_run):
-    """The approved run used a copy of the standards (TONGBAN_STANDARDS_DIR): it built its own
-    dbt project under build/, and the repository's generated seed (git-ignored, written by
-    first_run on the repository's own standards) still has the entry proposed."""
-    seed = settings().project_root / "seeds" / "generated" / "crosswalks.csv"
-    assert f"zj,open_condition,{APPROVED_VALUE},unconditional,proposed," in seed.read_text(encoding="utf-8")
-    project = Path(settings().build_dir) / "dbt" / "project"
-    generated = (project / "seeds" / "generated" / "crosswalks.csv").read_text(encoding="utf-8")
-    assert f"zj,open_condition,{APPROVED_VALUE},unconditional,approved," in generated
+    """The approved run used a copy of the standards (TONGBAN_STANDARDS_DIR): it built from a dbt
+    project generated under build/ with the entries approved, and the repository's files still
+    have them proposed (no run writes there, on any standards: the generated seed, git-ignored,
+    is `tongban generate`'s only)."""
+    root = settings().project_root
+    assert f"\n{APPROVED_VALUE},unconditional,proposed," in \
+        (root / "standards" / "mappings" / "zj" / "crosswalks" / "open_condition.csv").read_text(encoding="utf-8")
+    seed = root / "seeds" / "generated" / "crosswalks.csv"
+    assert not seed.exists() or f"{APPROVED_VALUE},unconditional,approved," not in seed.read_text(encoding="utf-8")
+    assert f"zj,open_condition,{APPROVED_VALUE},unconditional,approved," in approved_run["built_crosswalks"]

@@ -118,15 +118,15 @@ def test_a_dbt_compilation_error_names_the_model_and_what_to_do(tmp_path: Path, 
     """A generated model dbt cannot compile (written into the generated project the way a broken
     generator would): exit 5, one line naming the model's file and the commands to run."""
     from tongban import cli
-    from tongban.standards import generate
+    from tongban.steps import project, start
 
-    real = generate.scratch_project
+    real = project.build_project
 
     def broken(std, project_root, dest):
-        out = real(std, project_root, dest)
-        (out / "models" / "staging" / "sh" / "stg_sh__data_resource.sql").write_text(
+        changed = real(std, project_root, dest)
+        (dest / "models" / "staging" / "sh" / "stg_sh__data_resource.sql").write_text(
             "select {{ no_such_macro() }} as x\n", encoding="utf-8")
-        return out
+        return changed
 
     import shutil
 
@@ -136,8 +136,7 @@ def test_a_dbt_compilation_error_names_the_model_and_what_to_do(tmp_path: Path, 
     for k, v in _env(tmp_path, TONGBAN_STANDARDS_DIR=str(tmp_path / "standards")).items():
         if k.startswith("TONGBAN_"):
             monkeypatch.setenv(k, v)
-    monkeypatch.setattr(generate, "scratch_project", broken)
-    monkeypatch.setattr("tongban.pipeline.scratch_project", broken, raising=False)
+    monkeypatch.setattr(start, "build_project", broken)
     code = cli.main(list(RUN))
     err = capsys.readouterr().err
     assert code == 5, err

@@ -324,3 +324,25 @@ def test_malformed_suite_file_is_rejected_before_gx(env, tmp_path):
     )
     with pytest.raises(SuiteFileError, match="meta.blocking"):
         _gate(env, "resources_ok", suite_path=_write_suite(tmp_path / "s.json", bad), gx_dir=tmp_path / "gx")
+
+
+def test_the_gx_worker_gives_the_gates_own_result_and_errors(env, results, tmp_path):
+    """tongban.steps.gate_worker: the same gate in a process of its own (GX imported there while
+    dbt builds) returns what run_gate returns here, and raises its errors by name."""
+    from tongban.steps import gate_worker
+
+    gate_worker.prepare()
+    worker = gate_worker.take()
+    assert worker is not None and gate_worker.take() is None  # taken once
+    try:
+        args = {"warehouse_path": env["warehouse"], "schema": "catalog", "table": "resources_bad",
+                "suite_path": env["suite"], "gx_dir": env["gx_dir"], "run_id": "run-1"}
+        assert worker.run_gate(**args).to_dict() == results["resources_bad"].to_dict()
+        broken = tmp_path / "broken.json"
+        broken.write_text(json.dumps({"name": "x", "expectations": {}}), encoding="utf-8")
+        with pytest.raises(SuiteFileError, match="'expectations' must be a list"):
+            worker.run_gate(**{**args, "suite_path": broken})
+    finally:
+        worker.close()
+    assert worker.proc.returncode == 0
+    assert worker.run_gate(**args) is None  # a worker that is gone: the caller runs the gate itself

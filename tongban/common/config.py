@@ -33,6 +33,9 @@ class Settings:
     build_dir: Path
     exchange_dir: Path
     feedback_dir: Path
+    #: the suites a run's gate reads: TONGBAN_EXPECTATIONS_DIR, else those generated with the run's
+    #: dbt project (``expectations_dir`` is where the committed ones are)
+    gate_suites_dir: Path
 
     @property
     def sample_dir(self) -> Path:
@@ -74,9 +77,9 @@ class Settings:
 
     @property
     def dbt_project_dir(self) -> Path:
-        """The repository itself for its own standards; for other standards (TONGBAN_STANDARDS_DIR)
-        a project generated under build/dbt/project, so the repository's files are never rewritten."""
-        return self.project_root if self.uses_repo_standards else self.build_dir / "dbt" / "project"
+        """The dbt project a run builds from: generated under build/dbt/project from the standards
+        (the repository's own or TONGBAN_STANDARDS_DIR), so a run never rewrites a tracked file."""
+        return self.build_dir / "dbt" / "project"
 
 
 def settings() -> Settings:
@@ -98,6 +101,7 @@ def settings() -> Settings:
         build_dir=build,
         exchange_dir=_path("TONGBAN_EXCHANGE_DIR", root / "exchange"),
         feedback_dir=_path("TONGBAN_FEEDBACK_DIR", root / "feedback"),
+        gate_suites_dir=_path("TONGBAN_EXPECTATIONS_DIR", build / "dbt" / "project" / "expectations"),
     )
 
 

@@ -20,44 +20,45 @@ from pathlib import Path
 from typing import Any
 
 from tongban.common.config import Settings
+from tongban.common.parts import part_offsets
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.standards.targets.dbt import quote_source_column
-from tongban.standards.generate import load_checked
 from tongban.steps.intake.readers import DeliveryReadError
-from tongban.common.parts import part_offsets
 from tongban.steps.intake.staging import present_columns, stage_delivery
+from tongban.steps.loaded import standards
+from tongban.steps.results import Feedback, Landed
 
 
-def write_feedback(s: Settings, run_id: str, intakes: list[dict[str, Any]]) -> list[str]:
-    import duckdb
+def write_feedback(s: Settings, run_id: str, intakes: list[Landed | dict[str, Any]]) -> list[str]:
+    """Every delivery's feedback file (none for a delivery with nothing to send back); the paths."""
+    import duckdb  # heavy enough to keep lazy
 
-
-    std = load_checked(s.standards_dir)
+    std = standards(s)
     written: list[str] = []
     con = duckdb.connect(str(s.warehouse_path), read_only=True)
     try:
-        for i in intakes:
-            source_id, entity = i["source_id"], i["entity"]
+        for i in map(Landed.from_xcom, intakes):
+            source_id, entity = i.source_id, i.entity
             m = std.mapping(source_id, entity)
             out_dir = s.feedback_dir / source_id
             out = out_dir / f"{run_id}__{entity}.csv"
             cols = ", ".join(f"raw.{quote_source_column(c.name)}" for c in m.delivery.columns)
-            if i["status"] == "landed":
+            if i.status == "landed":
                 rej = f"harmonized.{quote_ident(entity + '__rejections')}"
                 n = con.execute(f"select count(*) from {rej} where source_id = ?", [source_id]).fetchall()[0][0]
                 if n == 0:
                     continue
-            elif i["status"] not in ("rejected", "empty"):
+            elif i.status not in ("rejected", "empty"):
                 continue  # missing: nothing came, nothing to send back
             out_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=out_dir, prefix=".feedback-") as work:
-                if i["status"] == "landed":
+                if i.status == "landed":
                     sql = (f"select rej.source_row_number as tongban_row_number, "
-                           f"{_part_columns_sql(i, 'rej.source_row_number')}{cols}, "
+                           f"{_part_columns_sql(i.parts, 'rej.source_row_number')}{cols}, "
                            f"array_to_string(rej.reason_codes, ';') as tongban_reasons, "
                            f"array_to_string(list_transform(rej.reasons, lambda r: r.reason || ':' || r.field || "
                            f"coalesce('=' || r.value, '')), '; ') as tongban_details "
-                           f"from {rej} as rej join read_parquet({quote_literal(i['raw_path'])}) as raw "
+                           f"from {rej} as rej join read_parquet({quote_literal(i.raw_path)}) as raw "
                            f"on raw.source_row_number = rej.source_row_number "
                            f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
                 else:
@@ -86,11 +87,15 @@ def _formula_safe(sql: str) -> str:
             f"then {quote_literal(chr(39))} || {cells} else {cells} end from ({sql})")
 
 
-def _rejected_sql(con, m, i: dict[str, Any], work: Path) -> str:
+def feedback(s: Settings, run_id: str, intakes: list[Landed]) -> Feedback:
+    return Feedback(files=write_feedback(s, run_id, intakes))
+
+
+def _rejected_sql(con, m, i: Landed, work: Path) -> str:
     """A delivery held back whole goes back whole where its rows can be read (each with the reason),
     else as one line saying why."""
 
-    if i["status"] == "rejected" and i["rows_delivered"]:
+    if i.status == "rejected" and i.rows_delivered:
         try:
             return _whole_delivery_sql(con, m, i, work)
         except DeliveryReadError:
@@ -98,19 +103,18 @@ def _rejected_sql(con, m, i: dict[str, Any], work: Path) -> str:
     return _notice_sql(i)
 
 
-def _notice_sql(i: dict[str, Any]) -> str:
+def _notice_sql(i: Landed) -> str:
     """A delivery that could not be read, or had no rows: one line with the reason (the message
     names the file, its size and sha256, never a value of it)."""
-    reason = "delivery_empty" if i["status"] == "empty" else "delivery_rejected"
+    reason = "delivery_empty" if i.status == "empty" else "delivery_rejected"
     return (f"select null::bigint as tongban_row_number, {quote_literal(reason)} as tongban_reasons, "
-            f"{quote_literal(i.get('message') or reason)} as tongban_details")
+            f"{quote_literal(i.message or reason)} as tongban_details")
 
 
-def _part_columns_sql(i: dict[str, Any], row: str) -> str:
+def _part_columns_sql(parts: list[dict[str, Any]], row: str) -> str:
     """``tongban_file, tongban_file_row, `` for a delivery in several parts ('' for one file):
     the part a delivery row is in and its row there, from the intake's ``parts``."""
 
-    parts = i.get("parts") or []
     if len(parts) < 2:
         return ""
     spans = part_offsets(parts)
@@ -120,21 +124,21 @@ def _part_columns_sql(i: dict[str, Any], row: str) -> str:
             f"{row} - case {start} end as tongban_file_row, ")
 
 
-def _whole_delivery_sql(con, m, i: dict[str, Any], work: Path) -> str:
+def _whole_delivery_sql(con, m, i: Landed, work: Path) -> str:
     """A delivery rejected whole goes back whole, each row with the delivery's reason. It is read
     again (every part, through the same staging as intake: nothing of it is held in Python)
     into ``work``, which must outlive the query."""
 
-    paths = [Path(p["file"]) for p in i.get("parts") or []] or [Path(i["delivery_file"])]
+    paths = [Path(p["file"]) for p in i.parts] or [Path(i.delivery_file)]
     staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
                             declared=[c.name for c in m.delivery.columns], work_dir=work)
     parts = [p.to_dict() for p in staged.parts]
     has = {c for p in staged.parts for c in present_columns(p)}
     present = [c for c in m.delivery.columns if c.name in has]
     cols = "".join(f", raw.{quote_source_column(c.name)}" for c in present)
-    reason = "delivery_rejected:missing_column=" + ",".join(i.get("missing_columns") or []) \
-        if i.get("missing_columns") else "delivery_rejected"
+    reason = "delivery_rejected:missing_column=" + ",".join(i.missing_columns) \
+        if i.missing_columns else "delivery_rejected"
     return (f"select raw.source_row_number as tongban_row_number"
-            f"{', ' + _part_columns_sql({'parts': parts}, 'raw.source_row_number').rstrip(', ') if len(parts) > 1 else ''}"
+            f"{', ' + _part_columns_sql(parts, 'raw.source_row_number').rstrip(', ') if len(parts) > 1 else ''}"
             f"{cols}, 'delivery_rejected' as tongban_reasons, "
             f"{quote_literal(reason)} as tongban_details from {staged.relation()} as raw order by 1")

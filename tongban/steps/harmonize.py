@@ -1,20 +1,31 @@
-"""Run dbt on DuckDB, in process, once per run.
+"""Harmonize: the landed deliveries through dbt (staging, mapping, row rules, harmonized tables,
+marts), in process, once per run.
 
 ``import dbt.cli.main`` alone takes ~5 s here, so it is imported inside ``run_dbt`` and one
 ``dbt build`` covers every model, seed and data test of the run (DESIGN: one dbt invocation
-per run).
+per run). ``transform`` builds only what changed (tongban.steps.incremental); ``build_checked``
+builds some deliveries' checked tables early, while intake still reads the others.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from tongban.common.config import duckdb_memory_limit
-from tongban.common.config import DUCKDB_MEMORY_ENV
+
+from tongban.common.config import DUCKDB_MEMORY_ENV, Settings, duckdb_memory_limit, quiet_third_parties
+from tongban.common.reference import load_reference
 from tongban.common.sqlquote import quote_ident
+from tongban.steps import gate_worker
+from tongban.steps.incremental import (checked_fingerprints, definitions_fingerprint, entity_fingerprints,
+                                       forget_fingerprints, record_fingerprints, staging_for, unchanged_models)
+from tongban.steps.intake.staging import _bytes
+from tongban.steps.loaded import standards
+from tongban.steps.results import Landed, Mart, Run, Transformed
 
 
 class TransformError(RuntimeError):
@@ -140,3 +151,161 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
         return out
     finally:
         con.close()
+
+
+#: DuckDB's memory for the checked tables built during intake (at most tongban's own limit). The six
+#: tables of the 10M benchmark's DuckDB lane, one at a time, on a quiet machine: 106.7 s and 1,273 MiB
+#: RSS with 1GB, 102.2 s and 785 MiB with 512MB, 117 s with 384MB; two at a time, 256MB ran out.
+EARLY_MEMORY_LIMIT = "512MB"
+
+
+def early_memory_limit() -> str:
+    own = duckdb_memory_limit()
+    early, limit = _bytes(EARLY_MEMORY_LIMIT), _bytes(own)
+    return own if early is None or (limit is not None and limit < early) else EARLY_MEMORY_LIMIT
+
+
+def _run_dbt(s: Settings, args: list[str], memory_limit: str | None = None) -> DbtOutcome:
+    return run_dbt(s.dbt_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
+                   args=args, memory_limit=memory_limit)
+
+
+def build_checked(s: Settings, run: Run, intakes: list[Landed], *,
+                  spare_until: threading.Event | None = None) -> list[str]:
+    """Build the checked tables (staging + mapping + row rules, with their data tests) of these
+    landed deliveries now, in one ``dbt build``, and record their fingerprints, so that the run's
+    ``transform`` finds them up to date. Returns the models built.
+
+    With ``spare_until``, DuckDB keeps to the spare cores until that event is set (intake's XLSX
+    lane holds the other core), then takes them all. It builds one table at a time within
+    ``EARLY_MEMORY_LIMIT``: it runs beside the XLSX reader's sheet, the largest thing in a run's
+    memory. A failure records nothing: ``transform`` builds those tables again and reports what
+    failed."""
+    quiet_third_parties()
+    s.build_dir.mkdir(parents=True, exist_ok=True)
+    landed = [i for i in intakes if i.status == "landed" and i.raw_path]
+    if not landed:
+        return []
+    load_reference_tables(s)
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s),
+                                        [i.to_xcom() for i in landed])
+    unchanged = set(unchanged_models(s.warehouse_path, fingerprints))
+    todo = {model: fp for model, fp in fingerprints.items() if model not in unchanged}
+    if not todo:
+        return []
+    with _spare_cores(s.warehouse_path, spare_until):
+        outcome = _run_dbt(s, ["build", "--threads", "1", "--select", *(f"+{model}" for model in sorted(todo))],
+                           memory_limit=early_memory_limit())
+    if not outcome.success:
+        return []
+    record_fingerprints(s.warehouse_path, todo, run.run_id)
+    return sorted(todo)
+
+
+class _spare_cores:
+    """DuckDB on all but one core until ``until`` is set. DuckDB's threads are the database's, not
+    a connection's: this handle shares dbt's database (one instance per file and process) and
+    sets them for it."""
+
+    def __init__(self, warehouse: Path, until: threading.Event | None):
+        self.warehouse, self.until = warehouse, until
+        self.lock, self.finished = threading.Lock(), threading.Event()
+
+    def _set(self, n: int) -> None:
+        with self.lock:
+            if not self.finished.is_set():
+                self.con.cursor().execute(f"set threads = {int(n)}")
+
+    def __enter__(self):
+        import duckdb  # heavy enough to keep lazy (the DAG file imports this module's callers)
+
+        self.con = duckdb.connect(str(self.warehouse))
+        if self.until is not None and not self.until.is_set():
+            self._set(max(1, (os.cpu_count() or 1) - 1))
+
+            def restore() -> None:
+                self.until.wait()
+                self._set(os.cpu_count() or 1)
+
+            threading.Thread(target=restore, name="tongban-threads", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.finished.set()
+            self.con.execute("reset threads")
+            self.con.close()
+
+
+def transform(s: Settings, run: Run, intakes: list[Landed]) -> Transformed:
+    """dbt builds what changed since the last run: a delivery's checked table only when something
+    it is built from changed (or not at all when ``build_checked`` built it in this run), an
+    entity's harmonized tables and marts only when one of its checked tables (or a model, test or
+    macro) changed; the marts to publish are read from the manifest of the last build, so without
+    one everything is built."""
+    quiet_third_parties()
+    s.build_dir.mkdir(parents=True, exist_ok=True)
+    load_reference_tables(s)
+    plain = [i.to_xcom() for i in intakes]
+    fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s), plain)
+    unchanged = unchanged_models(s.warehouse_path, fingerprints)
+    entity_fps = entity_fingerprints(s.dbt_project_dir, fingerprints, run.entities)
+    same = {k.removeprefix("harmonized.") for k in unchanged_models(s.warehouse_path, entity_fps)} \
+        if (s.build_dir / "dbt" / "target" / "manifest.json").is_file() else set()
+    build = [e for e in run.entities if e not in same]
+    # the harmonized tables are rebuilt source by source while the models, tests and macros are the
+    # ones they were last built with; any change to those rebuilds them whole
+    definitions = definitions_fingerprint(s.dbt_project_dir)
+    full_refresh = not unchanged_models(s.warehouse_path, definitions, tables=False)
+    nodes = _build(s, build, unchanged, full_refresh) if build else 0
+    record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps, **(definitions if build else {})},
+                        run.run_id)
+    return Transformed(success=True, dbt_nodes=nodes,
+                       counts={e: source_counts(s.warehouse_path, e) for e in run.entities},
+                       warehouse=str(s.warehouse_path), marts=published_marts(s, run.entities),
+                       reused_checked=unchanged, unchanged_entities=sorted(same),
+                       full_refresh=bool(build) and full_refresh,
+                       entity_fingerprints={k.removeprefix("harmonized."): fp for k, fp in entity_fps.items()})
+
+
+def _build(s: Settings, entities: list[str], unchanged: list[str], full_refresh: bool) -> int:
+    """One ``dbt build`` of the lineage of ``entities`` (staging -> checked -> duplicates, unioned ->
+    harmonized/rejections -> marts), without the checked tables (and their staging) that are up to date."""
+    gate_worker.prepare()  # the gate's GX import, on the other core while dbt builds
+    select = [f"+int_{e}__unioned+" for e in entities]
+    exclude = ["--exclude", *unchanged, *(staging_for(m) for m in unchanged)] if unchanged else []
+    outcome = _run_dbt(s, ["build", "--select", *select, *exclude, *(["--full-refresh"] if full_refresh else [])])
+    if not outcome.success:
+        gate_worker.discard()
+        forget_fingerprints(s.warehouse_path)
+        raise TransformError(f"dbt build failed in {len(outcome.failures)} node(s) — the models are generated "
+                             "from standards/: run `tongban standards check`, then `tongban generate`:\n"
+                             + "\n".join(outcome.failures))
+    return outcome.nodes
+
+
+def load_reference_tables(s: Settings) -> None:
+    """GB/T 2260 / GB/T 4754 reference tables into the warehouse's `reference` schema (read from
+    TONGBAN_REFERENCE_DIR, never copied into the repo); the validator macros and marts read them."""
+    import duckdb  # heavy enough to keep lazy
+
+    con = duckdb.connect(str(s.warehouse_path))
+    try:
+        load_reference(con, s.reference_dir)
+    finally:
+        con.close()
+
+
+def published_marts(s: Settings, entities: list[str]) -> dict[str, Mart]:
+    """Marts to publish (dbt models with meta.publish), from the manifest of the dbt run: name ->
+    {relation, entities}. Only marts all of whose entities ran."""
+    manifest = json.loads((s.build_dir / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    marts = {}
+    for node in manifest["nodes"].values():
+        meta = node.get("config", {}).get("meta", {}) or {}
+        if node.get("resource_type") != "model" or not meta.get("publish"):
+            continue
+        needs = list(meta.get("entities") or [])
+        if needs and all(e in entities for e in needs):
+            marts[node["name"]] = Mart(relation=f"{node['schema']}.{node['name']}", entities=needs)
+    return dict(sorted(marts.items()))

@@ -10,7 +10,8 @@ Two places skip work whose inputs are unchanged, and both decide by content, nev
 * **Transform**: each delivery's ``int_<entity>__checked_<source>`` table (the mapping and the
   standard's row rules) is rebuilt only when its fingerprint changed: the landed file, the SQL
   of its staging and checked models, the macros, the seeds (crosswalks, code lists), the
-  reference data it is checked against, and today's date (``date_in_future``). The
+  reference data it is checked against, and today's date (``date_in_future``); a delivery
+  held back or missing again is the same empty table as before. The
   fingerprints of the tables in the warehouse are kept in the warehouse itself
   (``tongban_state.checked_models``), so a fresh or deleted warehouse rebuilds everything.
   The rules across rows (duplicates), the harmonized tables and the marts run over all of an
@@ -161,8 +162,10 @@ def checked_fingerprints(project_dir: Path, ref_dir: Path, std, intakes: list[di
         models = [project_dir / "models" / "staging" / m.source_id / f"stg_{m.source_id}__{m.entity}.sql",
                   project_dir / "models" / "intermediate" / f"{model}.sql"]
         raw = Path(i["raw_path"]) if i.get("raw_path") else None
+        # a delivery held back or missing lands an empty file with the declared columns again each
+        # run (its columns are in the staging model's SQL): its new mtime changes nothing
         landed = [i.get("status"), i.get("delivery_sha256"), i.get("rows_delivered"),
-                  _stat(raw) if raw is not None and raw.is_file() else None]
+                  _stat(raw) if i.get("status") == "landed" and raw is not None and raw.is_file() else None]
         out[model] = _digest(common, landed, [p.read_text(encoding="utf-8") for p in models])
     return out
 
