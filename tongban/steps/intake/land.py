@@ -38,7 +38,7 @@ from tongban.common.parts import delivery_location, locate_parts
 from tongban.steps.intake.readers import DeliveryReadError
 from tongban.steps.intake.staging import stage_delivery
 from tongban.common.hashing import combined_sha256, sha256_file
-from tongban.steps.intake.readers import _sniff_delimiter
+from tongban.steps.intake.csvpass import sniff_delimiter
 from tongban.steps.intake.staging import connect
 
 PROVENANCE_TYPES = {"source_id": "varchar", "delivery_sha256": "varchar",
@@ -368,7 +368,7 @@ def _count_lines(paths: list[Path], format: str | None, declared: set[str]) -> t
             return None, False
         lines = [line for line in text.splitlines() if line.strip()]
         if kind == "csv" and lines:
-            first = next(csv.reader([lines[0]], delimiter=_sniff_delimiter(lines[0])), [])
+            first = next(csv.reader([lines[0]], delimiter=sniff_delimiter(lines[0])), [])
             if header_looks_like_data(first, declared):
                 headerless = True
             else:
