@@ -271,7 +271,8 @@ def _stage_python(con, part: Part, declared: list[str], prov, offset: int, piece
         names = [f"c{k}" for k in range(len(declared))]
         spec = ", ".join([*(f"{quote_literal(n)}: 'VARCHAR'" for n in names), "'n': 'BIGINT'"])
         reader = (f"read_csv({quote_literal(str(text))}, columns = {{{spec}}}, header = false, auto_detect = false, "
-                  f"delim = ',', quote = '\"', escape = '\"', strict_mode = true, allow_quoted_nulls = false)")
+                  f"delim = ',', quote = '\"', escape = '\"', new_line = '\\n', strict_mode = true, "
+                  f"allow_quoted_nulls = false)")
         return _copy_piece(con, f"select {_select(names, declared, prov('n'))} from {reader}", piece)
     finally:
         text.unlink(missing_ok=True)
