@@ -23,9 +23,6 @@ OVERSIZE = {
     "tongban/exchange/__init__.py",
     "tongban/pipeline.py",
     "tongban/steps/gate.py",
-    "tongban/steps/intake/land.py",
-    "tongban/steps/intake/readers.py",
-    "tongban/steps/intake/staging.py",
 }
 
 
