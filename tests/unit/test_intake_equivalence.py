@@ -222,7 +222,8 @@ def test_constructs_duckdb_reads_differently_go_to_the_python_pass(tmp_path: Pat
     for name, reader in [("trailing_delimiter.csv", None), ("space_before_quote.csv", "python"),
                          ("lone_carriage_return.csv", None), ("null_record.jsonl", None),
                          ("blank_lines.csv", "duckdb"), ("gbk.csv", "duckdb"), ("numbers.jsonl", "duckdb"),
-                         ("gb18030.jsonl", "duckdb"), ("python_nan.jsonl", "python")]:
+                         ("gb18030.jsonl", "duckdb"), ("python_nan.jsonl", "python"),
+                         ("lowercase_nan.jsonl", None)]:
         path = tmp_path / name
         path.write_bytes(CASES[name])
         _got, who = _outcome(path, ["a", "b", "c"], tmp_path / "w")

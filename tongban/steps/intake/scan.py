@@ -17,7 +17,7 @@ _CSV_AROUND_QUOTES = {d: re.compile(rb"(?:^|\n|" + re.escape(d.encode()) + rb")[
                                     + re.escape(d.encode()) + rb"|\r|\n|\Z)") for d in (",", "\t", "|", ";")}
 _JSON_TRAILING_COMMA = re.compile(rb",[ \t]*[}\]]")
 _JSON_NULL_RECORD = re.compile(rb"\n[ \t]*null")
-_JSON_NON_FINITE = re.compile(rb"[:,\[][ \t]*-?(?:[nN][aA][nN]|[iI][nN][fF])")
+_JSON_FIRST_NULL = re.compile(rb"[ \t]*null")
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*(?=\n)")
 
 
@@ -48,18 +48,38 @@ def _csv_suspect(block: bytes, delimiter: str) -> str | None:
     return None
 
 
+def _non_finite(block: bytes) -> bool:
+    """A NaN or Infinity (any case) where a value starts: DuckDB reads ``nan``, ``inf``, ...,
+    where Python reads ``NaN`` and ``Infinity`` only, also under keys nobody declared. The words
+    are found by substring search (text holds them rarely), their context checked by hand."""
+    lower = block.lower()
+    for word in (b"nan", b"inf"):
+        i = lower.find(word)
+        while i >= 0:
+            j = i - 1
+            if j >= 0 and lower[j] == 45:  # '-'
+                j -= 1
+            while j >= 0 and lower[j] in (32, 9):  # spaces, tabs
+                j -= 1
+            if j < 0 or lower[j] in (58, 44, 91):  # ':' ',' '['
+                return True
+            i = lower.find(word, i + 3)
+    return False
+
+
 def _jsonl_suspect(block: bytes) -> str | None:
+    """Each test is one pass over the block: a substring search, or a literal-prefix regex where
+    several substrings would be slower."""
     if b"\x00" in block:
         return "a NUL byte"
     if _lone_cr(block):
         return "a carriage return that does not end a line"
-    if _JSON_TRAILING_COMMA.search(block):  # one regex (literal prefix) beats four substring searches
+    if _JSON_TRAILING_COMMA.search(block):
         return "a trailing comma"
-    if b"null" in block and _JSON_NULL_RECORD.search(b"\n" + block):
+    if _JSON_NULL_RECORD.search(block) or _JSON_FIRST_NULL.match(block):
         return "a null record"
-    lower = block.lower()
-    if (b"nan" in lower or b"inf" in lower) and _JSON_NON_FINITE.search(block):
-        return "NaN or Infinity"  # DuckDB also takes nan, inf, ... where Python takes NaN, Infinity only
+    if _non_finite(block):
+        return "NaN or Infinity"
     return None
 
 
