@@ -547,3 +547,28 @@ def test_real_anhui_catalog_keeps_python_list_string() -> None:
     assert "数据格式" in delivery.columns
     assert delivery.frame["数据格式"].iloc[0] == "['api']"
     assert_raw_text_frame(delivery)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_json_lines_present_columns_in_first_seen_order(tmp_path: Path, encoding: str) -> None:
+    """DuckDB lands the declared keys; the part's own keys (feedback's columns) are all of them,
+    in first-seen order, also one present only with nulls."""
+    from tongban.steps.intake.staging import present_columns, stage_delivery
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes('{"乙": "1", "甲": null}\n{"丙": "2", "乙": "3"}\n'.encode(encoding))
+    staged = stage_delivery([path], format=None, sheet=None, declared=["甲", "乙"], work_dir=tmp_path / "w")
+    (part,) = staged.parts
+    assert part.reader == "duckdb" and part.columns == ["乙"]  # the declared keys holding a value
+    assert present_columns(part) == ["乙", "甲", "丙"]
+
+
+def test_xlsx_reading_logs_nothing_about_column_kinds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    workbook = openpyxl.Workbook()
+    for row in (["a", "b"], [None, None], ["x", None]):
+        workbook.active.append(row)
+    path = tmp_path / "kinds.xlsx"
+    workbook.save(path)
+    with caplog.at_level("DEBUG"):
+        assert rows_of(read_delivery(path)) == [[None, None], ["x", None]]
+    assert not [r for r in caplog.records if "dtype" in r.getMessage()]

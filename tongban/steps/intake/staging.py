@@ -253,11 +253,10 @@ def _stage_xlsx(con, part: Part, declared: list[str], prov, offset: int, piece: 
         con.unregister("tongban_sheet")
 
 
-def _stage_python(con, part: Part, declared: list[str], prov, offset: int, piece: Path, work_dir: Path,
-                  index: int) -> int:
-    """The Python pass: the part's rows into a text file in ``work_dir`` (or its precise error),
+def _stage_python(con, part: Part, declared: list[str], prov, offset: int, piece: Path) -> int:
+    """The Python pass: the part's rows into a text file beside the piece (or its precise error),
     which DuckDB reads into the piece."""
-    text = work_dir / f"part-{index}.pass.csv"
+    text = piece.with_suffix(".pass.csv")
     sink = Sink(text, part.path)
     try:
         try:
@@ -300,7 +299,8 @@ def _stage_duckdb(con, part: Part, declared: list[str], required: set[str], prov
 
 def stage_part(con, part: Part, *, declared: list[str], required: set[str], source_id: str, sha256: str,
                run_id: str, offset: int, work_dir: Path, index: int) -> Part:
-    """Stage one part (rows numbered from ``offset`` + 1) as a piece in ``work_dir``."""
+    """Stage one part (rows numbered from ``offset`` + 1) as a piece in ``work_dir``. (Keyword
+    arguments: the provenance every row carries and where the part stands in the delivery.)"""
 
     def prov(row_expr: str) -> str:
         return _provenance_sql(source_id, sha256, run_id, row_expr)
@@ -322,7 +322,7 @@ def stage_part(con, part: Part, *, declared: list[str], required: set[str], sour
         part.utf8_path = None
     if part.slow is not None:
         log.info("%s: read by the Python pass (%s)", part.path, part.slow)
-        part.rows = _stage_python(con, part, declared, prov, offset, piece, work_dir, index)
+        part.rows = _stage_python(con, part, declared, prov, offset, piece)
         part.reader = "python"
     return part
 
