@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from tongban.steps.intake.jsonpass import integral_text
+from tongban.steps.intake.jsonpass import json_text
 from tongban.steps.intake.readers import DeliveryReadError, check_header
 
 # fastexcel logs, per column, when it falls back to text: intake's rule covers that case
@@ -50,22 +50,13 @@ _TEXT_SQL = {
 
 def cell_text(value: object) -> str | None:
     """A workbook cell (as Python's calamine bindings give it) as text: intake's rule, which the
-    SQL above implements on fastexcel's typed columns (the benchmark's lower bound uses it)."""
-    if type(value) is str:
-        return value if value != "" else None
-    if value is None:
-        return None
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, float):
-        return integral_text(value) or repr(value)
-    if isinstance(value, int):
-        return str(value)
+    SQL above implements on fastexcel's typed columns (the benchmark's lower bound uses it).
+    Numbers and booleans as in JSON (:func:`.jsonpass.json_text`), dates and times ISO."""
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
-    return str(value) or None
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return json_text(value) or None  # an empty cell's text is no value
 
 
 def _duration_text(value: dt.timedelta | None) -> str | None:
