@@ -250,7 +250,7 @@ def _stage_xlsx(con, part: Part, declared: list[str], prov, offset: int, piece: 
         raise DeliveryReadError(part.path, f"sheet {sheet.name!r} cannot be read ({type(exc).__name__}) — "
                                            "re-save the workbook in Excel or export it again") from None
     finally:
-        con.unregister("tongban_sheet")
+        sheet.unregister(con)
 
 
 def _stage_python(con, part: Part, declared: list[str], prov, offset: int, piece: Path) -> int:

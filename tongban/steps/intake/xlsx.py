@@ -135,6 +135,9 @@ class Sheet:
             con.create_function("tongban_duration_text", _duration_text, side_effects=False)
         con.register(_VIEW, self.data)
 
+    def unregister(self, con) -> None:
+        con.unregister(_VIEW)
+
 
 def _load(path: Path, reader, name: str):
     """The sheet, each column's kind decided by every row (a text cell after row 1,000 must not
