@@ -8,7 +8,9 @@ float (``12.5``, ``3.2058619850312e+17`` for an ID that lost its digits in Excel
 ``10:00:00``. A column that mixes text with other kinds is read as text by fastexcel, whose text
 of a number or date cell is its own (``1e20`` as ``100000000000000000000``, a date as
 ``2024-03-05 00:00:00``); fastexcel's Arrow does not say which cell was which.
-An empty cell (or empty text) is NULL; empty rows are kept when a non-empty row follows them.
+An empty cell (or empty text) is NULL; empty rows are kept when a non-empty row follows them
+(trailing rows of blanks only are not rows). The header is the first row of the sheet's used
+area, so a table that starts below row 1 is read from its own first row.
 """
 
 from __future__ import annotations
