@@ -54,7 +54,7 @@ from typing import Any
 
 from bench.common import Stages as _Stages
 from tongban.common.sqlquote import quote_literal
-from tongban.steps.intake.readers import _cell_text  # intake's cell -> text rule, so the values agree
+from tongban.steps.intake.xlsx import cell_text as _cell_text  # intake's cell -> text rule, so the values agree
 from tongban.standards.targets.dbt import quote_source_column
 from tongban.common.config import PROJECT_ROOT
 from tongban.common.pii import mask_sql, pseudonym_sql

@@ -39,7 +39,7 @@ from bench import pandas_rules as rules
 from bench.common import Stages as _Stages
 from tongban.standards.targets.dbt import field_columns, reads_half_width
 from bench.lower_bound import _is_utf8
-from tongban.steps.intake.readers import _json_text
+from tongban.steps.intake.jsonpass import json_text as _json_text
 from tongban.standards.rules import FIELD_RULES, STEPS
 from tongban.common.validators import half_width
 from tongban.common import reference

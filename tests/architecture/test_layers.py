@@ -21,9 +21,6 @@ MAX_LINES = 400
 OVERSIZE = {
     "tongban/common/pii.py",
     "tongban/exchange/__init__.py",
-    "tongban/steps/intake/land.py",
-    "tongban/steps/intake/readers.py",
-    "tongban/steps/intake/staging.py",
 }
 
 

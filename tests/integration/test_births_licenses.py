@@ -174,7 +174,7 @@ def _delivered_frame(inbox: Path, m):
     import pandas as pd
 
     from tongban.common.parts import find_parts
-    from tongban.steps.intake.readers import read_delivery
+    from tests.delivery import read_delivery
 
     parts = find_parts([inbox], m.delivery.file)
     assert parts, m.delivery.file

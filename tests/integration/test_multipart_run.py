@@ -117,7 +117,7 @@ def _parts(run: dict, source_id: str) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize(("source_id", "id_column"), [("ah", "登记编号"), ("sh", "record_id")])
 def test_feedback_names_the_part_and_the_row_in_it(run, source_id: str, id_column: str):
-    from tongban.steps.intake.readers import read_delivery
+    from tests.delivery import read_delivery
 
     columns, rows = _feedback(run, source_id)
     assert columns[:3] == ["tongban_row_number", "tongban_file", "tongban_file_row"]

@@ -15,7 +15,7 @@ from tongban.common.config import PROJECT_ROOT
 from tongban.steps.intake.land import SAMPLE_ROWS, land
 from tongban.common.hashing import combined_sha256, sha256_file
 from tongban.common.parts import find_parts, natural_key, part_offsets
-from tongban.steps.intake.readers import read_delivery
+from tests.delivery import read_delivery
 from tongban.sample import write_samples
 from tongban.standards.generate import load_checked
 

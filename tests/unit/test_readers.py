@@ -1,4 +1,5 @@
-"""Delivery readers: JSON / JSON Lines / CSV / XLSX into raw-text frames, with encoding detection."""
+"""Intake's reader: JSON / JSON Lines / CSV / XLSX into raw text, with encoding detection, through
+the staging API (``tests.delivery.read_delivery`` stages one file and hands back its rows)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,12 @@ import duckdb
 import openpyxl
 import pytest
 
+from tests.delivery import Delivery, read_delivery
 from tongban.common.config import settings
-from tongban.steps.intake import readers
-from tongban.steps.intake.readers import (
-    Delivery,
-    DeliveryReadError,
-    detect_encoding,
-    read_delivery,
-)
 from tongban.common.hashing import sha256_file
+from tongban.steps.intake import encoding as encodings
+from tongban.steps.intake.encoding import detect_encoding
+from tongban.steps.intake.readers import DeliveryReadError
 
 GBK_HEADER = ["XM", "XB", "CSRQ", "MQSFZH", "ZZ"]
 GBK_ROWS = [
@@ -399,8 +397,8 @@ def test_csv_latin1_falls_back_to_charset_normalizer(tmp_path: Path) -> None:
 
 
 def test_large_file_sampling_skips_ascii_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(readers, "LARGE_FILE_BYTES", 2048)
-    monkeypatch.setattr(readers, "SAMPLE_BYTES", 256)
+    monkeypatch.setattr(encodings, "LARGE_FILE_BYTES", 2048)
+    monkeypatch.setattr(encodings, "SAMPLE_BYTES", 256)
     rows = [["ID", "XM", "ZZ"]] + [[str(i), "ZHANG WEI", "SUZHOU"] for i in range(200)]
     rows += [[str(200 + i), r[0], r[4]] for i, r in enumerate(GBK_ROWS)]
     path = write_csv(tmp_path / "big.csv", rows, encoding="gbk")
@@ -413,8 +411,8 @@ def test_large_file_sampling_skips_ascii_head(tmp_path: Path, monkeypatch: pytes
 
 
 def test_large_file_bad_bytes_late_name_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(readers, "LARGE_FILE_BYTES", 2048)
-    monkeypatch.setattr(readers, "SAMPLE_BYTES", 256)
+    monkeypatch.setattr(encodings, "LARGE_FILE_BYTES", 2048)
+    monkeypatch.setattr(encodings, "SAMPLE_BYTES", 256)
     head = "".join(f"{i},张伟,江苏省苏州市工业园区\n" for i in range(100)).encode("utf-8")
     path = tmp_path / "mixed.csv"
     path.write_bytes(b"ID,XM,ZZ\n" + head + "100,王秀英,上海市\n".encode("gbk"))
@@ -549,3 +547,28 @@ def test_real_anhui_catalog_keeps_python_list_string() -> None:
     assert "数据格式" in delivery.columns
     assert delivery.frame["数据格式"].iloc[0] == "['api']"
     assert_raw_text_frame(delivery)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_json_lines_present_columns_in_first_seen_order(tmp_path: Path, encoding: str) -> None:
+    """DuckDB lands the declared keys; the part's own keys (feedback's columns) are all of them,
+    in first-seen order, also one present only with nulls."""
+    from tongban.steps.intake.staging import present_columns, stage_delivery
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes('{"乙": "1", "甲": null}\n{"丙": "2", "乙": "3"}\n'.encode(encoding))
+    staged = stage_delivery([path], format=None, sheet=None, declared=["甲", "乙"], work_dir=tmp_path / "w")
+    (part,) = staged.parts
+    assert part.reader == "duckdb" and part.columns == ["乙"]  # the declared keys holding a value
+    assert present_columns(part) == ["乙", "甲", "丙"]
+
+
+def test_xlsx_reading_logs_nothing_about_column_kinds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    workbook = openpyxl.Workbook()
+    for row in (["a", "b"], [None, None], ["x", None]):
+        workbook.active.append(row)
+    path = tmp_path / "kinds.xlsx"
+    workbook.save(path)
+    with caplog.at_level("DEBUG"):
+        assert rows_of(read_delivery(path)) == [[None, None], ["x", None]]
+    assert not [r for r in caplog.records if "dtype" in r.getMessage()]

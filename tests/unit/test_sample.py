@@ -340,7 +340,7 @@ def test_xlsx_shape_with_calamine_and_openpyxl(out):
 
 
 def test_project_reader_reads_every_delivery(out):
-    from tongban.steps.intake.readers import read_delivery
+    from tests.delivery import read_delivery
 
     for f in FILES:
         if "answer_key" in f:

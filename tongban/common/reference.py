@@ -83,6 +83,12 @@ class RealUscc:
 def _resolve(ref_dir: Path | str | None) -> Path:
     if ref_dir is None:
         return settings().reference_dir
+    return _resolved(str(ref_dir))
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(ref_dir: str) -> Path:
+    """Resolved once per directory: the validators ask per value (intake's shape check, 2,000 a column)."""
     return Path(ref_dir).expanduser().resolve()
 
 
