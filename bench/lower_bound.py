@@ -8,8 +8,8 @@ What it does, per entity, in one in-memory DuckDB connection:
    UTF-8 file, streaming, in Python (DuckDB 2.0 here has no encodings extension); JSON Lines
    through ``read_json(format='newline_delimited')`` with every declared column typed VARCHAR
    (numbers and arrays arrive as their JSON text, as intake's reader gives them); **XLSX cannot be
-   read by DuckDB here** (no excel extension): python-calamine reads it row by row, with intake's
-   cell-to-text rule, and feeds DuckDB in batches of 50,000 rows through pandas frames.
+   read by DuckDB here** (no excel extension): fastexcel reads each sheet into Arrow, which DuckDB
+   inserts with intake's cell-to-text SQL (intake's own reader, :mod:`tongban.steps.intake.xlsx`).
    A delivery in several parts (``delivery.file`` a glob, e.g. ``ah/births*.xlsx``: an XLSX sheet
    holds 1,048,575 data rows) is found and ordered as intake does
    (:func:`tongban.common.parts.find_parts`) and read part after part, its row ordinals
@@ -17,8 +17,7 @@ What it does, per entity, in one in-memory DuckDB connection:
    combined digest of its parts: the ``delivery_sha256`` provenance column). All of this is
    inside the measured time. The XLSX deliveries load in a second thread (one after another,
    from the start) while DuckDB works through the other deliveries, as tongban's intake keeps
-   its XLSX lane beside its DuckDB lane (:func:`tongban.pipeline.intake_all`): python-calamine
-   holds one core, DuckDB the other.
+   its XLSX lane beside its DuckDB lane (:func:`tongban.pipeline.intake_all`).
 2. **Apply the same mappings and row checks**: the SQL is tongban's own generated SQL
    (:func:`tongban.standards.targets.dbt.staging_sql` per delivery, :func:`~tongban.standards.targets.dbt.unioned_sql`
    per entity: renames, parsing, crosswalks and code lookups, the validator macros, required
@@ -54,7 +53,7 @@ from typing import Any
 
 from bench.common import Stages as _Stages
 from tongban.common.sqlquote import quote_literal
-from tongban.steps.intake.xlsx import cell_text as _cell_text  # intake's cell -> text rule, so the values agree
+from tongban.steps.intake.xlsx import open_sheet  # intake's XLSX reader and cell-to-text rule, so the values agree
 from tongban.standards.targets.dbt import quote_source_column
 from tongban.common.config import PROJECT_ROOT
 from tongban.common.pii import mask_sql, pseudonym_sql
@@ -70,7 +69,6 @@ from tongban.common.config import quiet_third_parties, settings
 from tongban.common.parts import find_parts
 from tongban.common.pii import pseudonym_key
 
-XLSX_BATCH = 50_000
 _CHUNK = 4 * 1024 * 1024
 _PADS = "lb_pads"
 _UDFS = ("lb_pseudonym", "lb_mask_py")
@@ -110,58 +108,26 @@ def _transcode(path: Path, out: Path, encoding: str = "gb18030") -> None:
 
 def _load_xlsx(con, paths: list[Path], sheet: str | int | None, table: str) -> list[str]:
     """The first sheet (or ``sheet``) of each part, in order, into ``table`` (every column VARCHAR,
-    plus ``ordinality``, continuing across the parts), row by row through python-calamine, 50,000
-    rows per insert. Every part repeats the header of the first. Returns the header."""
-    import pandas as pd
-    from python_calamine import CalamineWorkbook
-
-
+    plus ``ordinality``, continuing across the parts), each sheet read by fastexcel into Arrow and
+    inserted by DuckDB with intake's cell-to-text SQL — the reader intake uses, so the lower bound
+    is not slowed by an older one. Every part repeats the header of the first. Returns the header."""
     header: list[str] | None = None
-    cols: list[str] = []
-    width = 0
-    batch: list[list[Any]] = []
     n = 0
-
-    def flush() -> None:
-        frame = pd.DataFrame(batch, columns=cols, dtype=object)
-        con.register("lb_xlsx_batch", frame)
-        con.execute(f"insert into {table} select * from lb_xlsx_batch")
-        con.unregister("lb_xlsx_batch")
-        batch.clear()
-
     for path in paths:
-        with CalamineWorkbook.from_path(str(path)) as wb:  # noqa: SIM117
-            names = list(wb.sheet_names)
-            name = names[sheet] if isinstance(sheet, int) else (sheet or names[0])
-            rows = iter(wb.get_sheet_by_name(name).iter_rows())
-            part_header = [_cell_text(v) for v in next(rows)]
-            while part_header and part_header[-1] is None:
-                part_header.pop()
-            if header is None:
-                header = part_header
-                width = len(header)
-                cols = [*header, "ordinality"]
-                con.execute(f"create table {table} ("
-                            + ", ".join(f"{quote_source_column(c)} varchar" for c in header)
-                            + ", ordinality bigint)")
-            elif part_header != header:
-                raise ValueError(f"{path.name}: header differs from the first part's ({paths[0].name})")
-            pending_empty = 0  # trailing empty rows of a part are dropped, as for one file
-            for raw in rows:
-                values = [_cell_text(v) for v in raw[:width]]
-                if all(v is None for v in values):
-                    pending_empty += 1  # kept only when a non-empty row follows, as intake does
-                    continue
-                for _ in range(pending_empty):
-                    n += 1
-                    batch.append([None] * width + [n])
-                pending_empty = 0
-                n += 1
-                batch.append([*values, *([None] * (width - len(values))), n])
-                if len(batch) >= XLSX_BATCH:
-                    flush()
-    if batch:
-        flush()
+        part = open_sheet(path, sheet)
+        if header is None:
+            header = part.columns
+            con.execute(f"create table {table} ("
+                        + ", ".join(f"{quote_source_column(c)} varchar" for c in header)
+                        + ", ordinality bigint)")
+        elif part.columns != header:
+            raise ValueError(f"{path.name}: header differs from the first part's ({paths[0].name})")
+        part.register(con)
+        try:
+            con.execute(f"insert into {table} select {', '.join(part.texts(header))}, n from {part.source(n)}").fetchall()
+            n = con.execute(f"select coalesce(max(ordinality), 0) from {table}").fetchall()[0][0]
+        finally:
+            part.unregister(con)
     return header or []
 
 
