@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.leaks import find_leaks
 from tongban import exchange
 from tongban.exchange import (
     NO_PUBLICATION_MESSAGE,
@@ -31,6 +32,7 @@ from tongban.exchange import (
     rebuild_catalog,
     record_run,
 )
+from tongban.common.pii import mask, pseudonym, sql_ddl
 
 V1_ROWS = [(1, "上海市", "310000"), (2, "江苏省", "320000")]
 V2_ROWS = [(10, "浙江省", "330000"), (11, "安徽省", "340000"), (12, "it's quoted", "999999")]
@@ -667,8 +669,6 @@ PEOPLE_PII = {"child_name": "name", "mother_name": "name", "id_number": "id_numb
 
 
 def write_people(path: Path, *, with_sql_macro: bool = False) -> None:
-    from tongban.common.pii import sql_ddl
-
     con = duckdb.connect(str(path))
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
@@ -705,8 +705,6 @@ def raw_pii_values() -> list[str]:
 def test_publish_with_pii_writes_pseudonyms_and_masks_only(
     root: Path, warehouse: Path, with_sql_macro: bool
 ) -> None:
-    from tongban.common.pii import find_leaks, mask, pseudonym
-
     write_people(warehouse, with_sql_macro=with_sql_macro)
     snap = publish_people(root, warehouse)
 
