@@ -17,7 +17,6 @@ import duckdb
 import pytest
 
 from tests.leaks import find_leaks
-from tongban import exchange
 from tongban.exchange import (
     NO_PUBLICATION_MESSAGE,
     RUN_COLUMNS,
@@ -547,7 +546,7 @@ def test_publish_raises_if_version_dir_appears_during_rename(
         (Path(dst) / "_manifest.json").write_text("{}", encoding="utf-8")  # another publisher won
         real_rename(src, dst)
 
-    monkeypatch.setattr(exchange.os, "rename", racing_rename)
+    monkeypatch.setattr(os, "rename", racing_rename)
     with pytest.raises(FileExistsError, match="appeared while publishing orgs v1"):
         publish(root, warehouse)
     assert [p.name for p in (root / "orgs").iterdir()] == ["v1"]  # temp dir cleaned up
