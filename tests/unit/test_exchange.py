@@ -17,11 +17,13 @@ import duckdb
 import pytest
 
 from tests.leaks import find_leaks
+from tongban import exchange
 from tongban.exchange import (
     NO_PUBLICATION_MESSAGE,
     RUN_COLUMNS,
     ExchangeError,
     NoPublicationError,
+    PublishRequest,
     Snapshot,
     connect_catalog,
     current_snapshots,
@@ -551,6 +553,17 @@ def test_publish_raises_if_version_dir_appears_during_rename(
         publish(root, warehouse)
     assert [p.name for p in (root / "orgs").iterdir()] == ["v1"]  # temp dir cleaned up
     assert (root / "orgs" / "v1" / "_manifest.json").read_text(encoding="utf-8") == "{}"  # untouched
+
+
+def test_publish_takes_a_request_and_the_keyword_form_the_same_fields(root: Path, warehouse: Path) -> None:
+    request = PublishRequest(entity="orgs", warehouse_path=warehouse, relation="marts.orgs", run_id="run-1",
+                             standard_version="GB-2024.1")
+    first = exchange.publish(root, request)
+    second = publish(root, warehouse, run_id="run-2")  # publish_snapshot(root, **fields)
+    assert (first.version, second.version) == (1, 2) and first.rows == second.rows == len(V1_ROWS)
+    with pytest.raises(TypeError, match="partition"):
+        publish_snapshot(root, **{**request.__dict__, "partition": "source_id"})  # a misspelt field
+    assert [s.version for s in list_snapshots(root)] == [1, 2]
 
 
 def test_publish_failure_cleans_up_temp_dir(root: Path, warehouse: Path) -> None:
