@@ -220,7 +220,7 @@ def _raw_pii(inbox: Path) -> set[str]:
 
 
 def test_no_raw_id_or_name_reaches_anything_consumer_facing(run, inbox):
-    from tongban.common.pii import find_leaks
+    from tests.leaks import find_leaks
     from tongban.pipeline import summarize
 
     s = settings()
@@ -274,7 +274,7 @@ def _key_needles(key: str) -> set[str]:
 def test_the_pseudonym_key_is_written_nowhere(run, tmp_path):
     """Everything the run wrote (warehouse, landed files, dbt, GX, Airflow's home and logs, run
     records, exchange, feedback) holds neither the key nor an encoding of it."""
-    from tongban.common.pii import find_leaks
+    from tests.leaks import find_leaks
 
     s = settings()
     written = [s.build_dir, s.exchange_dir, s.feedback_dir]
@@ -390,7 +390,7 @@ def test_tongban_run_prints_and_logs_no_raw_id_or_name(inbox, tmp_path_factory):
     import subprocess
     import sys
 
-    from tongban.common.pii import find_leaks
+    from tests.leaks import find_leaks
 
     work = tmp_path_factory.mktemp("cli-run")
     env = {**os.environ, "TONGBAN_BUILD_DIR": str(work / "build"), "TONGBAN_EXCHANGE_DIR": str(work / "exchange"),

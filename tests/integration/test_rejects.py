@@ -76,7 +76,7 @@ def _bad_files(good: bytes) -> dict[str, tuple[bytes, int | None, str]]:
 
 
 def _scan(paths: list[Path], needles: set[str]) -> list:
-    from tongban.common.pii import find_leaks
+    from tests.leaks import find_leaks
 
     return find_leaks([p for p in paths if p.exists()], needles)
 

@@ -16,12 +16,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.leaks import find_leaks
 from tongban import exchange
 from tongban.exchange import (
     NO_PUBLICATION_MESSAGE,
     RUN_COLUMNS,
     ExchangeError,
     NoPublicationError,
+    PublishRequest,
     Snapshot,
     connect_catalog,
     current_snapshots,
@@ -31,6 +33,7 @@ from tongban.exchange import (
     rebuild_catalog,
     record_run,
 )
+from tongban.common.pii import mask, pseudonym, sql_ddl
 
 V1_ROWS = [(1, "上海市", "310000"), (2, "江苏省", "320000")]
 V2_ROWS = [(10, "浙江省", "330000"), (11, "安徽省", "340000"), (12, "it's quoted", "999999")]
@@ -545,11 +548,22 @@ def test_publish_raises_if_version_dir_appears_during_rename(
         (Path(dst) / "_manifest.json").write_text("{}", encoding="utf-8")  # another publisher won
         real_rename(src, dst)
 
-    monkeypatch.setattr(exchange.os, "rename", racing_rename)
+    monkeypatch.setattr(os, "rename", racing_rename)
     with pytest.raises(FileExistsError, match="appeared while publishing orgs v1"):
         publish(root, warehouse)
     assert [p.name for p in (root / "orgs").iterdir()] == ["v1"]  # temp dir cleaned up
     assert (root / "orgs" / "v1" / "_manifest.json").read_text(encoding="utf-8") == "{}"  # untouched
+
+
+def test_publish_takes_a_request_and_the_keyword_form_the_same_fields(root: Path, warehouse: Path) -> None:
+    request = PublishRequest(entity="orgs", warehouse_path=warehouse, relation="marts.orgs", run_id="run-1",
+                             standard_version="GB-2024.1")
+    first = exchange.publish(root, request)
+    second = publish(root, warehouse, run_id="run-2")  # publish_snapshot(root, **fields)
+    assert (first.version, second.version) == (1, 2) and first.rows == second.rows == len(V1_ROWS)
+    with pytest.raises(TypeError, match="partition"):
+        publish_snapshot(root, **{**request.__dict__, "partition": "source_id"})  # a misspelt field
+    assert [s.version for s in list_snapshots(root)] == [1, 2]
 
 
 def test_publish_failure_cleans_up_temp_dir(root: Path, warehouse: Path) -> None:
@@ -667,8 +681,6 @@ PEOPLE_PII = {"child_name": "name", "mother_name": "name", "id_number": "id_numb
 
 
 def write_people(path: Path, *, with_sql_macro: bool = False) -> None:
-    from tongban.common.pii import sql_ddl
-
     con = duckdb.connect(str(path))
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
@@ -705,8 +717,6 @@ def raw_pii_values() -> list[str]:
 def test_publish_with_pii_writes_pseudonyms_and_masks_only(
     root: Path, warehouse: Path, with_sql_macro: bool
 ) -> None:
-    from tongban.common.pii import find_leaks, mask, pseudonym
-
     write_people(warehouse, with_sql_macro=with_sql_macro)
     snap = publish_people(root, warehouse)
 

@@ -25,19 +25,19 @@ from collections.abc import Collection
 
 import duckdb
 
-from tongban.exchange import (
+from tongban.common.sqlquote import quote_literal
+from tongban.exchange.snapshots import (
     CATALOG_FILE,
     COMMIT_TABLE,
     DICTIONARIES_DIR,
     DICTIONARY_LINK,
     MANIFEST_FILE,
     RUNS_DIR,
-    _version_dirs,
     check_entity,
     current_snapshots,
     part_problem,
+    version_dirs,
 )
-from tongban.common.sqlquote import quote_literal
 
 #: temporary names of every writer here: ``.v3.tmp-<hex>``, ``catalog.duckdb.tmp-<hex>(.wal)``,
 #: ``.<run>.parquet.tmp-<hex>``, the dictionary's ``.<name>.new-…``/``.<name>.old-…``
@@ -113,7 +113,7 @@ def recover(exchange_root: Path) -> list[str]:
             except ValueError:
                 continue
             current = committed["versions"].get(entity_dir.name, 0)
-            for version, path in sorted(_version_dirs(entity_dir)):
+            for version, path in sorted(version_dirs(entity_dir)):
                 if version > current:  # written by a run whose catalog never came
                     remove(path)
         runs = root / RUNS_DIR
