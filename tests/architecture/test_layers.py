@@ -16,9 +16,6 @@ PACKAGE = ROOT / "tongban"
 LAYERS = ("common", "standards", "exchange", "steps", "committee", "top")
 TOP = {"cli", "pipeline", "airflow_env", "sample", "serve", "__init__"}
 MAX_LINES = 400
-# Modules still over MAX_LINES while the restructure splits them (issue 15); an entry must go as soon
-# as its module is split (test_oversize_list_is_current), and nothing may join it.
-OVERSIZE: set[str] = set()
 
 
 def module_name(path: Path) -> str:
@@ -135,12 +132,4 @@ def test_the_graph_sees_a_back_arrow(tmp_path):
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_over_400_lines(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
-    if str(path.relative_to(ROOT)) in OVERSIZE:
-        pytest.skip("being split (issue 15)")
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (split it by what it does)"
-
-
-def test_oversize_list_is_current():
-    over = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
-            if len(p.read_text(encoding="utf-8").splitlines()) > MAX_LINES}
-    assert OVERSIZE - over == set(), "split: take these off OVERSIZE"
