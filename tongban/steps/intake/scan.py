@@ -8,9 +8,10 @@ which gives its precise error or the very same values."""
 from __future__ import annotations
 
 import codecs
-import hashlib
 import re
 from pathlib import Path
+
+from tongban.common.hashing import file_digest
 
 _CHUNK = 4 * 1024 * 1024
 _CSV_AROUND_QUOTES = {d: re.compile(rb"(?:^|\n|" + re.escape(d.encode()) + rb")[ \t]+\"|\"[ \t]+(?:"
@@ -103,7 +104,7 @@ def scan(part, work_dir: Path, index: int) -> None:
     """Hash ``part`` (a :class:`~tongban.steps.intake.staging.Part`); when DuckDB may read it,
     point ``part.utf8_path`` at the UTF-8 text DuckDB reads, or set ``part.slow`` to why the
     Python pass reads it."""
-    h = hashlib.sha256()
+    h = file_digest()
     check = _Check(part) if part.slow is None and part.format in ("csv", "jsonl") else None
     transcode = check is not None and part.encoding not in ("utf-8", "utf-8-sig")
     decoder = codecs.getincrementaldecoder(part.encoding or "utf-8")("strict") if transcode else None
