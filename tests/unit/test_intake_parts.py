@@ -225,6 +225,10 @@ def test_a_rejected_delivery_in_parts_goes_back_whole_naming_part_and_row(xlsx_i
     s = settings()
     s.warehouse_path.parent.mkdir(parents=True)
     duckdb.connect(str(s.warehouse_path)).close()
+    assert res.held_path and Path(res.held_path).is_file()  # intake kept the rows for the feedback
+    expected = read_delivery(inbox / "ah" / "births-3.xlsx").frame["登记编号"].tolist()
+    for k in (1, 2, 3):  # the feedback reads what intake kept, never the delivery again
+        (inbox / "ah" / f"births-{k}.xlsx").rename(tmp_path / f"gone-{k}.xlsx")
     (out,) = write_feedback(s, "run-1", [res.to_dict()])
     with open(out, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -234,8 +238,9 @@ def test_a_rejected_delivery_in_parts_goes_back_whole_naming_part_and_row(xlsx_i
     assert [(r["tongban_file"], int(r["tongban_file_row"])) for r in rows[99:102]] == [
         ("births-1.xlsx", 100), ("births-2.xlsx", 1), ("births-2.xlsx", 2)]
     assert {r["tongban_details"] for r in rows} == {"delivery_rejected:missing_column=母亲民族"}
-    expected = read_delivery(inbox / "ah" / "births-3.xlsx").frame["登记编号"].tolist()
     assert [r["登记编号"] for r in rows[200:]] == expected
+    again = _land(STD.mapping("ah", "birth_registration"), xlsx_inbox, tmp_path)  # a good re-delivery
+    assert again.status == "landed" and not Path(res.held_path).exists() and "held_path" not in again.to_dict()
 
 
 def test_a_header_only_delivery_is_empty_unless_the_mapping_says_it_is_valid(tmp_path: Path):

@@ -15,7 +15,6 @@ that part), so the province finds the row in the file it sent.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,6 @@ from tongban.common.config import Settings
 from tongban.common.parts import part_offsets
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.standards.targets.dbt import quote_source_column
-from tongban.steps.intake.readers import DeliveryReadError
-from tongban.steps.intake.staging import present_columns, stage_delivery
 from tongban.steps.loaded import standards
 from tongban.steps.results import Feedback, Landed
 
@@ -51,20 +48,19 @@ def write_feedback(s: Settings, run_id: str, intakes: list[Landed | dict[str, An
             elif i.status not in ("rejected", "empty"):
                 continue  # missing: nothing came, nothing to send back
             out_dir.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=out_dir, prefix=".feedback-") as work:
-                if i.status == "landed":
-                    sql = (f"select rej.source_row_number as tongban_row_number, "
-                           f"{_part_columns_sql(i.parts, 'rej.source_row_number')}{cols}, "
-                           f"array_to_string(rej.reason_codes, ';') as tongban_reasons, "
-                           f"array_to_string(list_transform(rej.reasons, lambda r: r.reason || ':' || r.field || "
-                           f"coalesce('=' || r.value, '')), '; ') as tongban_details "
-                           f"from {rej} as rej join read_parquet({quote_literal(i.raw_path)}) as raw "
-                           f"on raw.source_row_number = rej.source_row_number "
-                           f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
-                else:
-                    sql = _rejected_sql(con, m, i, Path(work))
-                tmp = out.with_suffix(f".csv.tmp-{run_id}")
-                con.execute(f"copy ({_formula_safe(sql)}) to {quote_literal(str(tmp))} (header, delimiter ',')")
+            if i.status == "landed":
+                sql = (f"select rej.source_row_number as tongban_row_number, "
+                       f"{_part_columns_sql(i.parts, 'rej.source_row_number')}{cols}, "
+                       f"array_to_string(rej.reason_codes, ';') as tongban_reasons, "
+                       f"array_to_string(list_transform(rej.reasons, lambda r: r.reason || ':' || r.field || "
+                       f"coalesce('=' || r.value, '')), '; ') as tongban_details "
+                       f"from {rej} as rej join read_parquet({quote_literal(i.raw_path)}) as raw "
+                       f"on raw.source_row_number = rej.source_row_number "
+                       f"where rej.source_id = {quote_literal(source_id)} order by rej.source_row_number")
+            else:
+                sql = _rejected_sql(m, i)
+            tmp = out.with_suffix(f".csv.tmp-{run_id}")
+            con.execute(f"copy ({_formula_safe(sql)}) to {quote_literal(str(tmp))} (header, delimiter ',')")
             tmp.replace(out)
             written.append(str(out))
     finally:
@@ -91,16 +87,13 @@ def feedback(s: Settings, run_id: str, intakes: list[Landed]) -> Feedback:
     return Feedback(files=write_feedback(s, run_id, intakes))
 
 
-def _rejected_sql(con, m, i: Landed, work: Path) -> str:
+def _rejected_sql(m, i: Landed) -> str:
     """A delivery held back whole goes back whole where its rows can be read (each with the reason),
     else as one line saying why."""
 
-    if i.status == "rejected" and i.rows_delivered:
-        try:
-            return _whole_delivery_sql(con, m, i, work)
-        except DeliveryReadError:
-            pass  # its header is unusable (e.g. a first line that is a record): the reason alone
-    return _notice_sql(i)
+    if i.status == "rejected" and i.held_columns and i.held_path and Path(i.held_path).is_file():
+        return _whole_delivery_sql(i, m)
+    return _notice_sql(i)  # unreadable, or its header unusable (a first line that is a record)
 
 
 def _notice_sql(i: Landed) -> str:
@@ -124,21 +117,16 @@ def _part_columns_sql(parts: list[dict[str, Any]], row: str) -> str:
             f"{row} - case {start} end as tongban_file_row, ")
 
 
-def _whole_delivery_sql(con, m, i: Landed, work: Path) -> str:
-    """A delivery rejected whole goes back whole, each row with the delivery's reason. It is read
-    again (every part, through the same staging as intake: nothing of it is held in Python)
-    into ``work``, which must outlive the query."""
+def _whole_delivery_sql(i: Landed, m) -> str:
+    """A delivery rejected whole goes back whole, each row with the delivery's reason, from the rows
+    intake kept for it (``held_path``): the delivery is not read again."""
 
-    paths = [Path(p["file"]) for p in i.parts] or [Path(i.delivery_file)]
-    staged = stage_delivery(paths, format=m.delivery.format, sheet=m.delivery.sheet,
-                            declared=[c.name for c in m.delivery.columns], work_dir=work)
-    parts = [p.to_dict() for p in staged.parts]
-    has = {c for p in staged.parts for c in present_columns(p)}
-    present = [c for c in m.delivery.columns if c.name in has]
+    present = [c for c in m.delivery.columns if c.name in set(i.held_columns or ())]
     cols = "".join(f", raw.{quote_source_column(c.name)}" for c in present)
     reason = "delivery_rejected:missing_column=" + ",".join(i.missing_columns) \
         if i.missing_columns else "delivery_rejected"
-    return (f"select raw.source_row_number as tongban_row_number"
-            f"{', ' + _part_columns_sql(parts, 'raw.source_row_number').rstrip(', ') if len(parts) > 1 else ''}"
+    parts = _part_columns_sql(i.parts, "raw.source_row_number").rstrip(", ")
+    return (f"select raw.source_row_number as tongban_row_number{', ' + parts if parts else ''}"
             f"{cols}, 'delivery_rejected' as tongban_reasons, "
-            f"{quote_literal(reason)} as tongban_details from {staged.relation()} as raw order by 1")
+            f"{quote_literal(reason)} as tongban_details "
+            f"from read_parquet({quote_literal(str(i.held_path))}) as raw order by 1")

@@ -92,7 +92,7 @@ class Landed(IntakeResult, StepResult):
 
     reused: bool | None = None
     landed_run_id: str | None = None
-    _omit_when_none = ("reused", "landed_run_id")
+    _omit_when_none = ("reused", "landed_run_id", "held_path", "held_columns")
 
     @property
     def key(self) -> str:

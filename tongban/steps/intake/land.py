@@ -36,10 +36,11 @@ from tongban.standards.targets.dbt import quote_source_column
 from tongban.steps.intake.readers import DeliveryReadError
 from tongban.steps.intake.rejected import record_unreadable
 from tongban.steps.intake.shape import SAMPLE_ROWS, check_schema
-from tongban.steps.intake.staging import connect, stage_delivery
+from tongban.steps.intake.staging import connect, present_columns, stage_delivery
 
 __all__ = ["PROVENANCE_TYPES", "SAMPLE_ROWS", "IntakeResult", "land"]
 
+HELD_FIELDS = ("held_path", "held_columns")
 PROVENANCE_TYPES = {"source_id": "varchar", "delivery_sha256": "varchar",
                     "source_row_number": "bigint", "run_id": "varchar"}
 
@@ -63,9 +64,17 @@ class IntakeResult:
     #: the delivery's files in row order: [{"file": path, "rows": n, "sha256": hex}]
     parts: list[dict[str, Any]] = field(default_factory=list)
     size_bytes: int | None = None
+    #: a delivery rejected whole whose rows could be read keeps them here for its feedback (every
+    #: declared column as text + provenance), with the declared columns it had
+    held_path: str | None = None
+    held_columns: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for name in HELD_FIELDS:  # absent unless held: the run record keeps its shape otherwise
+            if out[name] is None:
+                del out[name]
+        return out
 
 
 def _quote_col(name: str) -> str:
@@ -86,6 +95,8 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
                           mapping_version=m.version)
     out = raw_dir / m.source_id / f"{m.entity}.parquet"
     result.raw_path = str(out)
+    held = out.with_name(f"{m.entity}.held.parquet")
+    held.unlink(missing_ok=True)  # it describes only the delivery last read
     who = f"{m.source_id} ({m.label.zh}) {m.entity}"
     if not paths:
         result.status = "missing"
@@ -115,6 +126,7 @@ def land(m: Mapping, *, inbox_dirs: tuple[Path, ...] | list[Path], raw_dir: Path
         result.format = _joined(p.format for p in staged.parts)
         result.size_bytes = sum(p.path.stat().st_size for p in staged.parts)
         if not check_schema(m, entity, staged, result, who, path):
+            _hold(staged, held, work, result)
             _land_empty(m, out)
             return result
         if staged.rows == 0 and not m.delivery.empty_is_valid:
@@ -151,6 +163,15 @@ def _land_staged(staged, out: Path, work: Path) -> None:
     finally:
         con.close()
     os.replace(tmp, out)
+
+
+def _hold(staged, held: Path, work: Path, result: IntakeResult) -> None:
+    """A delivery rejected whole keeps its rows beside the landed (empty) file, so that its
+    feedback sends every row back with the reason without reading the delivery again."""
+    present = {c for p in staged.parts for c in present_columns(p)}
+    _land_staged(staged, held, work)
+    result.held_path = str(held)
+    result.held_columns = sorted(present)
 
 
 def _columns_sql(m: Mapping) -> str:
