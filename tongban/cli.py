@@ -26,6 +26,8 @@ import os
 import sys
 from pathlib import Path
 
+import duckdb
+
 from tongban.common.config import quiet_third_parties, settings
 from tongban.common.runlock import run_lock
 from tongban import pipeline
@@ -255,7 +257,6 @@ def cmd_exchange_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    import duckdb
 
 
     try:

@@ -133,3 +133,21 @@ def test_the_graph_sees_a_back_arrow(tmp_path):
 def test_no_module_over_400_lines(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (split it by what it does)"
+
+
+HEAVY = ("great_expectations", "dbt", "pandera", "pandas", "duckdb", "duckdb_engine", "fastexcel", "pyarrow")
+
+
+def test_lazy_heavy_imports_say_why():
+    """A heavy third-party library imported inside a function carries a comment saying why it is lazy."""
+    silent = []
+    for path in PACKAGE.rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = ast.parse("\n".join(lines))
+        top = set(map(id, tree.body))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top and node.col_offset > 0:
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                if any(n.split(".")[0] in HEAVY for n in names) and "#" not in lines[node.lineno - 1]:
+                    silent.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert silent == []

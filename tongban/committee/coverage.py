@@ -12,6 +12,8 @@ import json
 import tempfile
 from pathlib import Path
 
+import duckdb
+
 from tongban.common.sqlquote import quote_literal
 from tongban.common.parts import delivery_location, delivery_sha256, locate_parts
 from tongban.steps.intake.staging import stage_delivery
@@ -68,7 +70,6 @@ def coverage(std, s=None, *, read_inbox: bool = True,
     delivery and SQL are the same as last time is not counted again; its counts are classified
     afresh, so an edited crosswalk shows at once. A run where one province re-delivered counts only
     that delivery (at 10M rows, 13.7 s for all deliveries)."""
-    import duckdb
 
 
     s = s or settings()

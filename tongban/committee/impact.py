@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from tongban.common.config import Settings, settings
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.steps.intake.land import land
@@ -117,7 +119,6 @@ def _scratch() -> Iterator[Path]:
 def _build_side(std, entities: list[str], s: Settings, work: Path, run_id: str) -> Path:
     """A scratch dbt project generated from ``std``; the latest deliveries landed; the lineage of
     ``entities`` built (models and seeds, no data tests) into a warehouse of its own."""
-    import duckdb
 
 
     project = scratch_project(std, s.project_root, work / "project")
@@ -208,7 +209,6 @@ def _shown(column: str, pii: str | None) -> str:
 
 def impact(ref: str, *, s: Settings | None = None, entities: list[str] | None = None, top: int = 5) -> ImpactReport:
     """Build both sides and compare them (see the module docstring)."""
-    import duckdb
 
 
     s = s or settings()

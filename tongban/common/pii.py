@@ -294,7 +294,7 @@ def register_udfs(
     """
     if not isinstance(key, bytes) or len(key) < KEY_MIN_LENGTH:
         raise PiiKeyError(f"pseudonym key must be at least {KEY_MIN_LENGTH} bytes")
-    from duckdb import sqltypes
+    from duckdb import sqltypes  # the UDF type names; duckdb itself is imported at the top
 
     # No lru_cache: identity values are mostly distinct, and a cache miss costs more than the HMAC.
     def _pseudonym(kind: str | None, value: str | None) -> str | None:

@@ -102,7 +102,7 @@ def _engine_module():
     quiet_third_parties()
     os.environ["GX_ANALYTICS_ENABLED"] = "false"
     os.environ["DO_NOT_TRACK"] = "1"
-    import great_expectations.execution_engine.sqlalchemy_execution_engine as sqlalchemy_ee
+    import great_expectations.execution_engine.sqlalchemy_execution_engine as sqlalchemy_ee  # GX is heavy (2-3 s): imported only when a gate runs
 
     return sqlalchemy_ee
 
@@ -152,7 +152,7 @@ def _patch_rollback_after_error() -> None:
 
 def _patch_dialect_self_reference() -> None:
     """Patch 3: ``duckdb_engine.Dialect.dialect = duckdb_engine.Dialect``."""
-    import duckdb_engine
+    import duckdb_engine  # GX's SQLAlchemy dialect for DuckDB: only with GX
 
     dialect_cls = duckdb_engine.Dialect
     current = dialect_cls.__dict__.get("dialect")
@@ -164,7 +164,7 @@ def _patch_dialect_self_reference() -> None:
 
 def is_applied() -> bool:
     """True if all three patches are in place (imports GX)."""
-    import duckdb_engine
+    import duckdb_engine  # GX's SQLAlchemy dialect for DuckDB: only with GX
 
     sqlalchemy_ee = _engine_module()
     recovery = sqlalchemy_ee.SqlAlchemyExecutionEngine.__dict__.get("_execute_query_with_recovery")

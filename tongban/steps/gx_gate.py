@@ -115,8 +115,8 @@ def _build_suite(suite_dict: dict):
     ``ExpectationSuite(expectations=[<dict>])`` logs and *drops* an invalid expectation; a gate
     must not silently lose a blocking check, so each one is built here and errors are raised.
     """
-    from great_expectations.core.expectation_suite import ExpectationSuite
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.core.expectation_suite import ExpectationSuite  # GX is heavy (2-3 s): imported only when a gate runs
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # GX is heavy (2-3 s): imported only when a gate runs
 
     expectations = []
     for i, exp in enumerate(suite_dict["expectations"]):
@@ -199,7 +199,7 @@ def _docs_index(context) -> Path | None:
 
 def _quiet_context(context) -> None:
     """No progress bars in task logs, analytics off (persisted in the context's yml)."""
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # GX is heavy (2-3 s): imported only when a gate runs
 
     progress_bars = context.variables.progress_bars  # a dict once read back from the yml
     if isinstance(progress_bars, dict):
@@ -250,9 +250,9 @@ def run_gate(
 
     gx_duckdb.apply()  # also switches GX telemetry off before GX is first imported
 
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+    import great_expectations as gx  # GX is heavy (2-3 s): imported only when a gate runs
+    from great_expectations.core.run_identifier import RunIdentifier  # GX is heavy (2-3 s): imported only when a gate runs
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier  # GX is heavy (2-3 s): imported only when a gate runs
 
     gx_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", context_root_dir=gx_dir)

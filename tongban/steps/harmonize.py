@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from tongban.common.config import DUCKDB_MEMORY_ENV, Settings, duckdb_memory_limit, quiet_third_parties
 from tongban.common.reference import load_reference
 from tongban.common.sqlquote import quote_ident
@@ -69,7 +71,7 @@ def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Pat
 
 
 def _invoke(project_dir: Path, args: list[str] | None) -> DbtOutcome:
-    from dbt.cli.main import dbtRunner
+    from dbt.cli.main import dbtRunner  # dbt is heavy (~1 s): imported only when dbt runs
 
     cli = args or ["build"]
     result = dbtRunner().invoke([*cli, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
@@ -102,7 +104,7 @@ def _without_values(message: str) -> str:
 def _release_duckdb() -> None:
     """dbt-duckdb keeps its DuckDB database open in the process after a run; later steps open the
     warehouse read-only, which DuckDB refuses while a read-write handle is alive."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager  # dbt is heavy (~1 s): imported only when dbt runs
 
     with DuckDBConnectionManager._LOCK:
         env = DuckDBConnectionManager._ENV
@@ -116,7 +118,6 @@ def _release_duckdb() -> None:
 
 def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
     """Per source: rows seen by dbt, rows that passed, rows rejected, top reasons, unmapped values."""
-    import duckdb
 
 
     int_rel = f"intermediate.{quote_ident(f'int_{entity}__unioned')}"

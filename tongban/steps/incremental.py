@@ -34,6 +34,9 @@ import os
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import duckdb
+
 from tongban.common.parts import find_parts
 from tongban.common.hashing import sha256_file
 from tongban.common import reference
@@ -144,7 +147,6 @@ def checked_fingerprints(project_dir: Path, ref_dir: Path, std, intakes: list[di
                          today: date | None = None) -> dict[str, str]:
     """``int_<entity>__checked_<source>`` -> the fingerprint of everything it is built from."""
 
-    import duckdb
 
     project_dir = Path(project_dir)
     common = _digest(
@@ -188,7 +190,6 @@ def definitions_fingerprint(project_dir: Path) -> dict[str, str]:
     version). The harmonized tables are rebuilt source by source (macros/incremental_by_source.sql)
     only while it is the one recorded at their last build; otherwise ``transform`` builds them
     with ``--full-refresh``."""
-    import duckdb
 
     files = _project_files(project_dir, ("models", "dbt_tests", "macros"))
     return {DEFINITIONS: _digest(duckdb.__version__, _tree_digest(files))}
@@ -211,7 +212,6 @@ def unchanged_models(warehouse: Path, fingerprints: dict[str, str], *, tables: b
     """The keys whose recorded fingerprint matches. With ``tables`` (the default) they are tables
     (``int_*__checked_*`` in the intermediate schema, or ``schema.table``), and must also exist in
     the warehouse; without, they are any recorded name (``DEFINITIONS``)."""
-    import duckdb
 
     if not Path(warehouse).is_file():
         return []
@@ -230,7 +230,6 @@ def unchanged_models(warehouse: Path, fingerprints: dict[str, str], *, tables: b
 
 
 def record_fingerprints(warehouse: Path, fingerprints: dict[str, str], run_id: str) -> None:
-    import duckdb
 
     con = duckdb.connect(str(warehouse))
     try:
@@ -245,7 +244,6 @@ def record_fingerprints(warehouse: Path, fingerprints: dict[str, str], run_id: s
 
 def forget_fingerprints(warehouse: Path) -> None:
     """After a failed build nothing recorded can be trusted."""
-    import duckdb
 
     if not Path(warehouse).is_file():
         return

@@ -65,7 +65,7 @@ def pandera_schema(m: Mapping, entity: Entity | None = None):
     """The source's declared delivery schema. Required columns must be present; every value is
     text; a column feeding a national identifier must mostly hold such identifiers (checked with
     the Python validators; the message gives shares only, never a value — they are personal data)."""
-    import pandera.pandas as pa
+    import pandera.pandas as pa  # pandera pulls in pandas: imported only when a delivery's shape is checked
 
     ids = identifier_columns(m, entity)
 
@@ -147,7 +147,7 @@ def sample_frame(m: Mapping, entity: Entity | None, staged):
 def check_schema(m: Mapping, entity: Entity | None, staged, result, who: str, path: Path) -> bool:
     """pandera's verdict on the header and the sample; on a rejection ``result`` (the
     :class:`~tongban.steps.intake.land.IntakeResult`) says why."""
-    import pandera.errors
+    import pandera.errors  # pandera pulls in pandas: imported only when a delivery's shape is checked
 
     try:
         pandera_schema(m, entity).validate(sample_frame(m, entity, staged), lazy=True)
