@@ -129,7 +129,7 @@ def csv_href(request: Request, table_id: str) -> str:
 def respond(request: Request, words: Words, page: str, title: str, sections: list[Section], *,
             filters: dict | None = None, status_code: int = 200, extra: dict | None = None) -> Response:
     wanted = request.query_params.get("download")
-    if wanted:
+    if wanted and status_code < 400:
         for table in (t for s in sections for t in s.tables):
             if table.id == wanted:
                 note(request, download=table.id)
