@@ -126,9 +126,10 @@ def rows(request: Request, entity: str, ctx: CtxDep, consumer: CallerDep,
     return RowsPage(rows=page, next_cursor=next_cursor, snapshot=SnapshotInfo(**info))
 
 
-@router.get("/entities/{entity}/rows/{key}", response_model=Row)
+@router.get("/entities/{entity}/rows/{key}", response_model=Row, responses={400: {"model": Problem}})
 def row(request: Request, entity: str, key: str, ctx: CtxDep, consumer: CallerDep,
-        as_of: str | None = None) -> Row:
+        as_of: Annotated[str | None, Query(description="a kept snapshot: version (v3) or ISO time")] = None
+        ) -> Row:
     ent = entity_of(entity, ctx)
     note(request, entity=entity, key=pseudonymous(key) if ent.pii else key)
     snap = _snapshot(ctx, entity, as_of)
