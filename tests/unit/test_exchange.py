@@ -140,7 +140,7 @@ def test_publish_rebuild_and_query_v1(root: Path, warehouse: Path) -> None:
     catalog = rebuild_catalog(root)
 
     assert catalog == root / "catalog.duckdb"
-    assert sorted(p.name for p in root.iterdir()) == ["catalog.duckdb", "orgs"]  # no tmp catalog left
+    assert sorted(p.name for p in root.iterdir()) == ["catalog.duckdb", "keys.json", "orgs"]  # no tmp catalog left
     columns, rows = query(root, "SELECT id, name, province_code FROM orgs ORDER BY id")
     assert columns == ["id", "name", "province_code"]
     assert rows == V1_ROWS
@@ -355,7 +355,7 @@ def test_a_failed_rebuild_keeps_the_previous_catalog_current(root: Path, warehou
         with pytest.raises(ExchangeError, match="has a manifest but no Parquet files"):
             rebuild_catalog(root)
         assert (root / "catalog.duckdb").read_bytes() == before
-        assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["catalog.duckdb"]
+        assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["catalog.duckdb", "keys.json"]
         assert reader.execute("SELECT count(*) FROM orgs").fetchone() == (2,)
     finally:
         reader.close()

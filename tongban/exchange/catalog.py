@@ -25,6 +25,7 @@ from tongban.common.config import settings
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.exchange.files import remove_duckdb_file, replaced_atomically, utc_now_iso
 from tongban.exchange.runs import RUN_COLUMNS, run_record_files, to_utc_naive
+from tongban.exchange.signing import write_public_keys
 from tongban.exchange.snapshots import (
     CATALOG_FILE,
     COMMIT_TABLE,
@@ -71,9 +72,12 @@ def rebuild_catalog(exchange_root: Path, *, dictionary: str | None = None) -> Pa
     The swap is the exchange's one commit point: what the catalog names (snapshot versions, run
     files, in ``exchange_commit`` the dictionary's directory under ``_dictionary/``) is published;
     anything else a crashed run left is removed by :func:`recover` at the next run's start.
+    Every public signing key is written to ``keys.json`` first, so whatever the new catalog names
+    can be checked against a key published beside it.
     """
     root = Path(exchange_root)
     root.mkdir(parents=True, exist_ok=True)
+    write_public_keys(root)
     snapshots = list_snapshots(root)
     current = current_of(snapshots)
     views = _entity_views(current)

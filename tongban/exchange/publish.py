@@ -1,8 +1,8 @@
 """Publishing one snapshot: a warehouse relation becomes the next immutable version of an entity.
 
 The work is done in ``.v<N>.tmp-<random>/`` beside the published versions: the Parquet part(s), then
-the manifest, each on disk before the next step; then one rename makes it ``v<N>``. A crash at any
-point leaves a ``.tmp`` directory, never a version (``tongban.exchange.integrity.recover`` removes it),
+the manifest (signed: ``tongban.exchange.signing``), each on disk before the next step; then one
+rename makes it ``v<N>``. A crash at any point leaves a ``.tmp`` directory, never a version (``tongban.exchange.integrity.recover`` removes it),
 and a version is only current once the catalog names it (``tongban.exchange.catalog.rebuild_catalog``).
 """
 
@@ -31,6 +31,7 @@ from tongban.exchange.parts import (
     write_parts,
 )
 from tongban.exchange.projection import Projection, check_pii, pii_functions, project
+from tongban.exchange.signing import signed
 from tongban.exchange.snapshots import (
     MANIFEST_FILE,
     PART_FILE,
@@ -132,7 +133,7 @@ def publish(exchange_root: Path, request: PublishRequest) -> Snapshot:
         if draft.parts is None:
             fsync_file(draft.tmp_dir / PART_FILE)
         created_at = utc_now_iso()
-        write_json(draft.tmp_dir / MANIFEST_FILE, _manifest(request, version, created_at, draft))
+        write_json(draft.tmp_dir / MANIFEST_FILE, signed(_manifest(request, version, created_at, draft)))
         fsync_dir(draft.tmp_dir)
         final_dir = _commit(draft.tmp_dir, entity_dir / f"v{version}", request.entity, version)
     except BaseException:
