@@ -135,7 +135,7 @@ def publish(exchange_root: Path, request: PublishRequest) -> Snapshot:
         created_at = utc_now_iso()
         write_json(draft.tmp_dir / MANIFEST_FILE, signed(_manifest(request, version, created_at, draft)))
         fsync_dir(draft.tmp_dir)
-        final_dir = _commit(draft.tmp_dir, entity_dir / f"v{version}", request.entity, version)
+        final_dir = commit_version(draft.tmp_dir, entity_dir / f"v{version}", request.entity, version)
     except BaseException:
         shutil.rmtree(draft.tmp_dir, ignore_errors=True)
         raise
@@ -231,7 +231,7 @@ def _manifest(request: PublishRequest, version: int, created_at: str, draft: _Dr
     return manifest
 
 
-def _commit(tmp_dir: Path, final_dir: Path, entity: str, version: int) -> Path:
+def commit_version(tmp_dir: Path, final_dir: Path, entity: str, version: int) -> Path:
     """The complete ``tmp_dir`` becomes ``final_dir`` in one rename (the version's single commit)."""
     if final_dir.exists():
         raise FileExistsError(f"{final_dir} appeared while publishing {entity} v{version}")
