@@ -13,7 +13,7 @@ import pytest
 from tests.unit.test_exchange import V1_ROWS, V2_ROWS, publish, write_warehouse
 from tongban.cli import main
 from tongban.common.runlock import run_lock
-from tongban.exchange import connect_catalog, integrity, query, rebuild_catalog, rollback, signing
+from tongban.exchange import connect_catalog, integrity, publish_snapshot, query, rebuild_catalog, rollback, signing
 from tongban.serve import audit
 
 V1_IDS, V2_IDS = [r[0] for r in V1_ROWS], [r[0] for r in V2_ROWS]
@@ -128,3 +128,19 @@ def test_readers_see_the_old_snapshots_or_the_rolled_back_ones_never_a_mix(root)
     assert seen and all(s in [(V1_IDS, V1_IDS), (V2_IDS, V2_IDS)] for s in seen), \
         [s for s in seen if s not in [(V1_IDS, V1_IDS), (V2_IDS, V2_IDS)]][:3]
     assert [s.version for s in integrity.current_snapshots(root).values()] == [8, 8]
+
+
+def test_a_partitioned_snapshot_rolls_back_part_by_part(root, tmp_path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    for rows, run_id in ((V1_ROWS, "run-1"), (V2_ROWS, "run-2")):
+        write_warehouse(warehouse, rows)
+        publish_snapshot(root, entity="parted", warehouse_path=warehouse, relation="marts.orgs", run_id=run_id,
+                         standard_version="1", partition_by="province_code")
+    [done] = rollback.rollback(root, 1, "parted")
+    assert done.snapshot.version == 3 and ids(root, "parted") == V1_IDS
+    v1, v3 = manifest(root, "parted", 1), manifest(root, "parted", 3)
+    assert [(p["file"], p["sha256"]) for p in v3["parts"]] == [(p["file"], p["sha256"]) for p in v1["parts"]]
+    assert [p["reused_from"] for p in v3["parts"]] == [1, 1]  # written by v1, as a publish that links names it
+    assert all(os.stat(done.snapshot.path / p["file"]).st_ino == os.stat(root / "parted" / "v1" / p["file"]).st_ino
+               for p in v3["parts"])
+    assert integrity.verify(root) == [] and integrity.signature_problems(root) == ([], [])

@@ -97,6 +97,8 @@ def _republish(source: Snapshot) -> Snapshot:
             link_or_copy(source.path / entry["file"], tmp / entry["file"])
         created_at = utc_now_iso()
         body = {k: v for k, v in manifest.items() if k not in ("signature", "rolled_back_from")}
+        if "parts" in body:  # as a publish that links a part names the version that wrote it
+            body["parts"] = [{**p, "reused_from": p.get("reused_from") or source.version} for p in body["parts"]]
         write_json(tmp / MANIFEST_FILE, signed({**body, "version": version, "created_at": created_at,
                                                 "rolled_back_from": source.version}))
         fsync_dir(tmp)
