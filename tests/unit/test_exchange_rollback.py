@@ -88,13 +88,14 @@ def test_rollback_waits_for_no_run_it_refuses_while_a_run_holds_the_lock(root, t
 
 
 def test_a_changed_part_is_never_republished(root) -> None:
-    part = root / "orgs" / "v1" / "part-0.parquet"
+    part = root / "teams" / "v1" / "part-0.parquet"  # teams comes after orgs
     os.chmod(part, 0o644)
     with part.open("ab") as fh:
         fh.write(b"x")
-    with pytest.raises(rollback.ExchangeError, match="orgs/v1/part-0.parquet: sha256"):
-        rollback.rollback(root, 1, "orgs")
-    assert sorted(p.name for p in (root / "orgs").iterdir()) == ["v1", "v2"]
+    with pytest.raises(rollback.ExchangeError, match="teams/v1/part-0.parquet: sha256"):
+        rollback.rollback(root, 1)  # every entity: checked before anything is written
+    for entity in ("orgs", "teams"):
+        assert sorted(p.name for p in (root / entity).iterdir()) == ["v1", "v2"]
 
 
 def test_readers_see_the_old_snapshots_or_the_rolled_back_ones_never_a_mix(root) -> None:

@@ -75,19 +75,36 @@ def rollback(exchange_root: Path, to_version: int, entity: str | None = None) ->
     """Republish vN (of ``entity``, or of every entity that keeps it) as the newest version; one
     catalog swap makes them current together. See :func:`plan` for what is refused."""
     root = Path(exchange_root)
-    done = [RolledBack(s.entity, cur.version, s.version, _republish(s)) for cur, s in plan(root, to_version, entity)]
-    commit = committed(root)
-    rebuild_catalog(root, dictionary=commit["dictionary"] if commit else None)
+    pairs = [(cur, source, _checked_manifest(source)) for cur, source in plan(root, to_version, entity)]
+    done: list[RolledBack] = []
+    try:
+        for cur, source, manifest in pairs:
+            done.append(RolledBack(source.entity, cur.version, source.version, _republish(source, manifest)))
+        commit = committed(root)
+        rebuild_catalog(root, dictionary=commit["dictionary"] if commit else None)
+    except BaseException:  # no version of this rollback stays behind without its catalog
+        for r in done:
+            shutil.rmtree(r.snapshot.path, ignore_errors=True)
+        raise
     return done
 
 
-def _republish(source: Snapshot) -> Snapshot:
+def _checked_manifest(source: Snapshot) -> dict:
+    """vN's manifest, once every part it names still is the file it names (else ExchangeError)."""
     manifest = json.loads(source.manifest_path.read_text(encoding="utf-8"))
-    entries: Sequence[dict] = manifest.get("parts") or [{"file": PART_FILE, "sha256": manifest.get("sha256")}]
-    for entry in entries:
+    for entry in _entries(manifest):
         problem = part_problem(source.path, entry)
         if problem is not None:
             raise ExchangeError(f"cannot roll back to {source.entity} v{source.version}: {problem}")
+    return manifest
+
+
+def _entries(manifest: dict) -> Sequence[dict]:
+    return manifest.get("parts") or [{"file": PART_FILE, "sha256": manifest.get("sha256")}]
+
+
+def _republish(source: Snapshot, manifest: dict) -> Snapshot:
+    entries = _entries(manifest)
     entity_dir = source.path.parent
     version = max(n for n, _ in version_dirs(entity_dir)) + 1
     tmp = entity_dir / f".v{version}.tmp-{secrets.token_hex(6)}"
