@@ -219,6 +219,8 @@ def _attached(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(":memory:")
     tmp_dir: str | None = None
     try:
+        # an exchange catalog's views name their files relative to the catalog's directory
+        con.execute(f"SET file_search_path = {quote_literal(str(path.resolve().parent))}")
         try:
             con.execute(f"ATTACH {quote_literal(str(path.resolve()))} AS scanned (READ_ONLY)")
         except duckdb.Error:

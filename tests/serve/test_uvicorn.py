@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 
 from tests.serve.conftest import BIRTHS_PER_PROVINCE, make_uscc, token_from_cli, tongban_cli
-from tongban.serve import signing
+from tongban.exchange import signing
 
 def test_the_newcomers_walk_over_real_http(walk_env, server):
     sh = token_from_cli(walk_env, "sh-health", "--province", "31")

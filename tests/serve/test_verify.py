@@ -4,7 +4,7 @@ personal data in the answer."""
 from __future__ import annotations
 
 from tests.serve.conftest import certificate_no, make_uscc
-from tongban.serve import signing
+from tongban.exchange import signing
 from tongban.common.validators import gb32100_check_char, gb32100_problem
 
 VERIFY = "/api/v1/verify"

@@ -140,7 +140,7 @@ def test_publish_rebuild_and_query_v1(root: Path, warehouse: Path) -> None:
     catalog = rebuild_catalog(root)
 
     assert catalog == root / "catalog.duckdb"
-    assert sorted(p.name for p in root.iterdir()) == ["catalog.duckdb", "orgs"]  # no tmp catalog left
+    assert sorted(p.name for p in root.iterdir()) == ["catalog.duckdb", "keys.json", "orgs"]  # no tmp catalog left
     columns, rows = query(root, "SELECT id, name, province_code FROM orgs ORDER BY id")
     assert columns == ["id", "name", "province_code"]
     assert rows == V1_ROWS
@@ -181,8 +181,9 @@ def test_empty_relation_publishes_zero_rows(root: Path, warehouse: Path) -> None
 
 OLD_READER = textwrap.dedent(
     """
-    import sys, duckdb
-    con = duckdb.connect(sys.argv[1], read_only=True)
+    import os, sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True,
+                         config={"file_search_path": os.path.dirname(sys.argv[1])})
     def read():
         return sorted(con.execute("SELECT id FROM orgs").fetchall())
     print("before", read(), flush=True)
@@ -227,7 +228,7 @@ def test_reader_holding_old_catalog_keeps_v1_while_new_reader_sees_v2(root: Path
 
     # a new reader (no connection of this process is open) sees v2
     assert sorted(rows_of(root, "SELECT id FROM orgs")) == [(10,), (11,), (12,)]
-    con = duckdb.connect(str(root / "catalog.duckdb"), read_only=True)
+    con = duckdb.connect(str(root / "catalog.duckdb"), read_only=True, config={"file_search_path": str(root)})
     try:
         assert con.execute("SELECT count(*) FROM orgs").fetchone() == (3,)
     finally:
@@ -355,7 +356,7 @@ def test_a_failed_rebuild_keeps_the_previous_catalog_current(root: Path, warehou
         with pytest.raises(ExchangeError, match="has a manifest but no Parquet files"):
             rebuild_catalog(root)
         assert (root / "catalog.duckdb").read_bytes() == before
-        assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["catalog.duckdb"]
+        assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["catalog.duckdb", "keys.json"]
         assert reader.execute("SELECT count(*) FROM orgs").fetchone() == (2,)
     finally:
         reader.close()
@@ -403,7 +404,7 @@ def test_exchange_snapshots_shows_is_current(root: Path, warehouse: Path) -> Non
     paths = rows_of(
         root, "SELECT path, created_at FROM exchange_snapshots WHERE entity = 'orgs' AND version = 2"
     )
-    assert paths[0][0] == str((root / "orgs" / "v2").resolve())
+    assert paths[0][0] == "orgs/v2"  # relative to the exchange directory
     assert isinstance(paths[0][1], datetime)
     columns, _ = query(root, "SELECT * FROM exchange_snapshots")
     assert columns == ["entity", "version", "rows", "run_id", "created_at", "path", "is_current"]

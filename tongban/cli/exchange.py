@@ -1,4 +1,4 @@
-"""The operator's exchange commands: ``exchange list|verify`` and ``query``."""
+"""The operator's exchange commands: ``exchange list|verify|rotate-key|rollback`` and ``query``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import duckdb
 from tongban import exchange
 from tongban.cli.output import table
 from tongban.common.config import settings
-from tongban.exchange import integrity
+from tongban.common.runlock import run_lock
+from tongban.exchange import integrity, rollback, signing
+from tongban.serve import audit
 
 
 def cmd_exchange_list(args: argparse.Namespace) -> int:
@@ -26,8 +28,8 @@ def cmd_exchange_list(args: argparse.Namespace) -> int:
 
 
 def cmd_exchange_verify(args: argparse.Namespace) -> int:
-    """Every part of the current snapshots against its manifest's sha256; exit 1 naming each
-    part that does not match (the next run writes it again from the warehouse)."""
+    """Every part of the current snapshots against its manifest's sha256 and, with ``--signatures``,
+    every kept manifest's signature; exit 1 naming each problem."""
 
     root = settings().exchange_dir
     problems = integrity.verify(root)
@@ -36,8 +38,53 @@ def cmd_exchange_verify(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in {root}: the next `tongban run` writes these parts again from the "
               "warehouse; find out who changed them", file=sys.stderr)
+    signature_problems: list[str] = []
+    if args.signatures:
+        signature_problems, accepted = integrity.signature_problems(root, allow_unsigned=args.allow_unsigned)
+        for line in accepted:
+            print(f"! {line}")
+        for problem in signature_problems:
+            print(f"✗ {problem}", file=sys.stderr)
+        if signature_problems:
+            print(f"{len(signature_problems)} signature problem(s) in {root}: a manifest was changed, or signed "
+                  "by a key this exchange does not hold", file=sys.stderr)
+    if problems or signature_problems:
         return 1
-    print(f"every part of the current snapshots in {root} matches its manifest")
+    signed = " and every kept manifest's signature checks" if args.signatures else ""
+    print(f"every part of the current snapshots in {root} matches its manifest{signed}")
+    return 0
+
+
+def cmd_exchange_rotate_key(args: argparse.Namespace) -> int:
+    """A new signing key signs from now on; every older public key stays published."""
+    keys = signing.public_keys()
+    new = signing.rotate()
+    path = signing.write_public_keys(settings().exchange_dir)
+    audit.record("change", None, {"change": "signing_key_rotated", "operator_action": True, "key_id": new,
+                                  "previous_key_id": keys[-1]["key_id"] if keys else None})
+    print(f"new signing key {new} signs from now on; {len(keys) + 1} public key(s) in {path}")
+    return 0
+
+
+def cmd_exchange_rollback(args: argparse.Namespace) -> int:
+    """Republish a kept snapshot version as the newest (under the run lock, audited)."""
+    text = args.to.strip().lower().removeprefix("v")
+    if not text.isdigit():
+        print(f"--to: expected a version like v3, got {args.to!r}", file=sys.stderr)
+        return 1
+    root = settings().exchange_dir
+    with run_lock(settings().build_dir):  # never beside a run: it publishes the same entities
+        integrity.recover(root)  # what a killed run left is not a version to roll back to
+        try:
+            done = rollback.rollback(root, int(text), args.entity)
+        except exchange.ExchangeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    for r in done:
+        audit.record("change", None, {"change": "rolled_back", "operator_action": True, "entity": r.entity,
+                                      "from_version": r.from_version, "to_version": r.to_version,
+                                      "new_version": r.snapshot.version})
+        print(f"{r.entity}: v{r.snapshot.version} now holds v{r.to_version} (was v{r.from_version})")
     return 0
 
 
@@ -60,7 +107,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = ex_sub.add_parser("list", help="snapshots per entity")
     ls.set_defaults(func=cmd_exchange_list)
     ver = ex_sub.add_parser("verify", help="check every current part against its manifest's sha256")
+    ver.add_argument("--signatures", action="store_true",
+                     help="also check the signature of every kept snapshot's manifest")
+    ver.add_argument("--allow-unsigned", action="store_true",
+                     help="accept unsigned manifests published before signing began (listed, not errors)")
     ver.set_defaults(func=cmd_exchange_verify)
+    rot = ex_sub.add_parser("rotate-key", help="a new key signs from now on; old public keys stay published")
+    rot.set_defaults(func=cmd_exchange_rotate_key)
+    rb = ex_sub.add_parser("rollback", help="republish a kept snapshot version as the newest")
+    rb.add_argument("--to", required=True, metavar="vN", help="the kept version to republish, e.g. v3")
+    rb.add_argument("--entity", help="only this entity (default: every entity that keeps vN)")
+    rb.set_defaults(func=cmd_exchange_rollback)
     q = sub.add_parser("query", help="read-only SQL on the exchange catalog")
     q.add_argument("sql")
     q.add_argument("--limit", type=int, default=1000)

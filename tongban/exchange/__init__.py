@@ -3,10 +3,12 @@
 DuckDB allows one read-write process *or* many read-only ones on a file, never both, so dashboards
 never open the warehouse. Publication instead works like this::
     exchange/<entity>/v<N>/part-0.parquet     immutable snapshot, N = 1, 2, ... per entity
-    exchange/<entity>/v<N>/_manifest.json     entity, version, run_id, rows, created_at, sha256, ...
+    exchange/<entity>/v<N>/_manifest.json     entity, version, run_id, rows, created_at, sha256, ...,
+                                              signature (Ed25519, see ``signing``)
     exchange/_runs/<run_id>.parquet           the run record rows of one run
     exchange/catalog.duckdb                   views over the current snapshots + exchange_runs
-                                              + exchange_snapshots
+                                              + exchange_snapshots (paths relative to exchange/)
+    exchange/keys.json                        every public signing key, old ones included
 
 The modules, by what they do:
 
@@ -19,7 +21,11 @@ The modules, by what they do:
 * ``runs``: :func:`record_run`, the run record of one run.
 * ``catalog``: :func:`rebuild_catalog` swaps in a complete new catalog (the one commit point);
   :func:`connect_catalog` / :func:`query` are the read-only door.
-* ``integrity``: verify the files against their manifests; recover what a killed run left.
+* ``integrity``: verify the files against their manifests (and the manifests' signatures); recover
+  what a killed run left.
+* ``signing``: the Ed25519 keys (outside the exchange) that sign manifests and the served exchange's
+  answers; the one canonical JSON.
+* ``rollback``: a kept version republished as the newest (``tongban exchange rollback``).
 
 Old snapshot versions are kept; there is no retention/garbage collection here. Callers use the names
 below as ``exchange.<name>``.

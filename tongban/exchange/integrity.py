@@ -4,6 +4,8 @@
   sha256 its manifest holds. Every run calls it before publishing (a mismatch is reported loudly
   and the part is written again from the warehouse, see ``exchange.publish_snapshot``);
   ``tongban exchange verify`` calls it on demand.
+* :func:`signature_problems` checks the signature of every kept snapshot's manifest against the
+  exchange's public keys (``tongban exchange verify --signatures``).
 * :func:`recover` runs at the start of every run (under the run lock): the catalog swap is the
   exchange's one commit point (``exchange.rebuild_catalog``), so a snapshot version, run record or
   dictionary that a killed run wrote but the catalog does not name was never published. It is
@@ -26,6 +28,7 @@ from collections.abc import Collection
 import duckdb
 
 from tongban.common.sqlquote import quote_literal
+from tongban.exchange.signing import KEYS_FILE, problem, public_keys
 from tongban.exchange.snapshots import (
     CATALOG_FILE,
     COMMIT_TABLE,
@@ -35,6 +38,7 @@ from tongban.exchange.snapshots import (
     RUNS_DIR,
     check_entity,
     current_snapshots,
+    list_snapshots,
     part_problem,
     version_dirs,
 )
@@ -68,7 +72,53 @@ def verify(exchange_root: Path, *, skip: Collection[str] = ()) -> list[str]:
     return problems
 
 
-def _committed(exchange_root: Path) -> dict | None:
+def signature_problems(exchange_root: Path, *, allow_unsigned: bool = False) -> tuple[list[str], list[str]]:
+    """(problems, accepted): every kept snapshot's manifest checked against the public halves of the
+    keys the exchange holds (not against ``keys.json``, which anyone who can write the exchange
+    could change; that file is checked to name exactly those keys).
+
+    A manifest without a signature is a problem, except with ``allow_unsigned`` for versions that
+    come before the entity's first signed one (published before manifests were signed: those are
+    ``accepted`` and listed). An unsigned version after a signed one is always a problem: signing,
+    once begun, never stops, so its signature was removed."""
+    root = Path(exchange_root)
+    keys = public_keys()
+    problems, accepted = _keys_file_problems(root, keys), []
+    signed_before: set[str] = set()
+    for snap in list_snapshots(root):
+        where = f"{snap.entity}/v{snap.version}/{MANIFEST_FILE}"
+        try:
+            manifest = json.loads((snap.path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{where}: unreadable ({exc})")
+            continue
+        found = problem(manifest, keys)
+        if found == "unsigned" and snap.entity in signed_before:
+            problems.append(f"{where}: unsigned, though an earlier version of {snap.entity} is signed")
+        elif found == "unsigned" and allow_unsigned:
+            accepted.append(f"{where}: unsigned (published before manifests were signed)")
+        elif found is not None:
+            problems.append(f"{where}: {found}")
+        if found != "unsigned":
+            signed_before.add(snap.entity)
+    return problems, accepted
+
+
+def _keys_file_problems(root: Path, keys: list[dict]) -> list[str]:
+    path = root / KEYS_FILE
+    if not path.is_file():
+        return [f"{KEYS_FILE}: missing (the next publish or `tongban exchange rotate-key` writes it)"]
+    try:
+        published = {k["key_id"]: k["public_key"] for k in json.loads(path.read_text(encoding="utf-8"))["keys"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{KEYS_FILE}: unreadable ({exc})"]
+    held = {k["key_id"]: k["public_key"] for k in keys}
+    return ([f"{KEYS_FILE}: key {kid} is not one the exchange holds" for kid in sorted(published)
+             if held.get(kid) != published[kid]]
+            + [f"{KEYS_FILE}: key {kid} is missing" for kid in sorted(held) if kid not in published])
+
+
+def committed(exchange_root: Path) -> dict | None:
     """What the current catalog committed: {versions, run_files, dictionary}, or None for an exchange
     without a catalog, or with one written before catalogs recorded their commit."""
     catalog = Path(exchange_root) / CATALOG_FILE
@@ -105,23 +155,23 @@ def recover(exchange_root: Path) -> list[str]:
     for path in sorted(root.rglob("*")):  # temporary files and directories of any step
         if _TMP.search(path.name) and (path.exists() or path.is_symlink()):
             remove(path)
-    committed = _committed(root)
-    if committed is not None:
+    commit = committed(root)
+    if commit is not None:
         for entity_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
             try:
                 check_entity(entity_dir.name)
             except ValueError:
                 continue
-            current = committed["versions"].get(entity_dir.name, 0)
+            current = commit["versions"].get(entity_dir.name, 0)
             for version, path in sorted(version_dirs(entity_dir)):
                 if version > current:  # written by a run whose catalog never came
                     remove(path)
         runs = root / RUNS_DIR
         for path in sorted(runs.glob("*.parquet")) if runs.is_dir() else []:
-            if path.name not in committed["run_files"]:
+            if path.name not in commit["run_files"]:
                 remove(path)
         dictionaries = root / DICTIONARIES_DIR
-        keep = committed["dictionary"]
+        keep = commit["dictionary"]
         for path in sorted(dictionaries.iterdir()) if dictionaries.is_dir() else []:
             if path.name != keep:
                 remove(path)

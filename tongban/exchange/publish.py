@@ -1,8 +1,8 @@
 """Publishing one snapshot: a warehouse relation becomes the next immutable version of an entity.
 
 The work is done in ``.v<N>.tmp-<random>/`` beside the published versions: the Parquet part(s), then
-the manifest, each on disk before the next step; then one rename makes it ``v<N>``. A crash at any
-point leaves a ``.tmp`` directory, never a version (``tongban.exchange.integrity.recover`` removes it),
+the manifest (signed: ``tongban.exchange.signing``), each on disk before the next step; then one
+rename makes it ``v<N>``. A crash at any point leaves a ``.tmp`` directory, never a version (``tongban.exchange.integrity.recover`` removes it),
 and a version is only current once the catalog names it (``tongban.exchange.catalog.rebuild_catalog``).
 """
 
@@ -31,6 +31,7 @@ from tongban.exchange.parts import (
     write_parts,
 )
 from tongban.exchange.projection import Projection, check_pii, pii_functions, project
+from tongban.exchange.signing import signed
 from tongban.exchange.snapshots import (
     MANIFEST_FILE,
     PART_FILE,
@@ -132,9 +133,9 @@ def publish(exchange_root: Path, request: PublishRequest) -> Snapshot:
         if draft.parts is None:
             fsync_file(draft.tmp_dir / PART_FILE)
         created_at = utc_now_iso()
-        write_json(draft.tmp_dir / MANIFEST_FILE, _manifest(request, version, created_at, draft))
+        write_json(draft.tmp_dir / MANIFEST_FILE, signed(_manifest(request, version, created_at, draft)))
         fsync_dir(draft.tmp_dir)
-        final_dir = _commit(draft.tmp_dir, entity_dir / f"v{version}", request.entity, version)
+        final_dir = commit_version(draft.tmp_dir, entity_dir / f"v{version}", request.entity, version)
     except BaseException:
         shutil.rmtree(draft.tmp_dir, ignore_errors=True)
         raise
@@ -230,7 +231,7 @@ def _manifest(request: PublishRequest, version: int, created_at: str, draft: _Dr
     return manifest
 
 
-def _commit(tmp_dir: Path, final_dir: Path, entity: str, version: int) -> Path:
+def commit_version(tmp_dir: Path, final_dir: Path, entity: str, version: int) -> Path:
     """The complete ``tmp_dir`` becomes ``final_dir`` in one rename (the version's single commit)."""
     if final_dir.exists():
         raise FileExistsError(f"{final_dir} appeared while publishing {entity} v{version}")

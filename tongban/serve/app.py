@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 
 from tongban import exchange
 from tongban.common.config import settings
-from tongban.serve import audit, pages, signing, state
+from tongban.exchange import signing
+from tongban.serve import audit, pages, state
 from tongban.serve.deps import Context
 from tongban.serve.routers import applications, entities, objections, verify
 from tongban.standards.load import load_standards

@@ -24,15 +24,12 @@ from sqlalchemy.orm import Session
 
 from tongban.common import pii
 from tongban.common.config import settings
+from tongban.exchange.signing import canonical
 from tongban.serve import state
 from tongban.serve.state.models import AuditEntry
 
 GENESIS = "0" * 64
 LOCK = threading.Lock()  # one appender at a time in this process; the seq primary key across processes
-
-
-def canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, kind: str, actor: str | None, payload: str) -> str:

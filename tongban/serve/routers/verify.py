@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from tongban.common import pii
 from tongban.common.config import settings
 from tongban.common.validators import gb32100_problem
-from tongban.serve import reader, signing
+from tongban.exchange import signing
+from tongban.serve import reader
 from tongban.serve.audit import pseudonymous
 from tongban.serve.deps import CallerDep, Context, CtxDep, note
 from tongban.serve.schemas import KeyList, Problem, PublicKey, Signature, SnapshotInfo, Verification
