@@ -62,7 +62,7 @@ def name_score(fdef: FieldDef, column: str) -> tuple[float, str]:
     best, why = 0.0, ""
     for cand in [c for c in own + aliases if c]:
         if len(cand) >= 2 and (cand in n or n in cand):
-            s = 0.55 + 0.3 * min(len(cand), len(n)) / max(len(cand), len(n))
+            s = 0.6 + 0.25 * min(len(cand), len(n)) / max(len(cand), len(n))
             what = f"contains {cand!r}" if cand in n else f"part of {cand!r}"
         else:
             a, b = _bigrams(cand), _bigrams(n)
@@ -159,8 +159,8 @@ def score_matrix(entity: Entity, profiles: list[ColumnProfile], known: dict[str,
             fs, fwhy = fit(fdef, p, known.get(fdef.code_list or ""))
             specific = bool(fdef.format or fdef.type == "date" or "url" in fdef.name)
             s = ns * ((0.2 + 0.8 * fs) if specific else (0.4 + 0.6 * fs))
-            if fs >= 0.8 and (specific or fdef.code_list):
-                s = max(s, 0.35 * fs)  # values this specific speak for themselves
+            if fs >= 0.8 and (fdef.format or fdef.code_list or "url" in fdef.name):
+                s = max(s, 0.35 * fs)  # values this specific speak for themselves (dates do not: two fields are dates)
             why = "; ".join(w for w in (f"name {nwhy} ({ns:.2f})" if nwhy else "", f"values: {fwhy}") if w)
             cands.append(Candidate(p.name, round(s, 4), ns, fs, why))
         out[fdef.name] = sorted(cands, key=lambda c: (-c.score, c.column))
