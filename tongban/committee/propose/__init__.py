@@ -62,6 +62,14 @@ def choose(std: Standards, entity: str, profiles: list[ColumnProfile]) -> tuple[
     return assign(score_matrix(ent, profiles, known)), known
 
 
+def best_entity(std: Standards, profiles: list[ColumnProfile]) -> str:
+    """The entity whose fields the columns fit best (mean score over its mappable fields)."""
+    def fit(name: str) -> float:
+        choices, _ = choose(std, name, profiles)
+        return sum(c.confidence for c in choices.values()) / max(1, len(choices))
+    return max(sorted(std.entities), key=fit)
+
+
 def _identity(profiles: list[ColumnProfile], choices: dict[str, Choice]) -> list[str]:
     by_name = {p.name: p for p in profiles}
     for f in ("detail_url", "title"):
@@ -72,16 +80,22 @@ def _identity(profiles: list[ColumnProfile], choices: dict[str, Choice]) -> list
     return cols or [profiles[0].name]
 
 
-def propose(std: Standards, paths: list[Path], *, source_id: str, province: str, entity: str, out_dir: Path,
+def propose(std: Standards, paths: list[Path], *, source_id: str, province: str, entity: str | None, out_dir: Path,
             delivery_file: str, fmt: str | None = None, force: bool = False, label: str | None = None,
             author: str = "tongban-propose") -> Proposal:
-    if entity not in std.entities:
+    if entity is not None and entity not in std.entities:
         raise ProposeError(f"unknown entity {entity!r}; the standard has: {', '.join(sorted(std.entities))}")
+    if entity is not None and (out_dir / f"{entity}.yaml").exists() and not force:
+        raise ProposeError(f"{out_dir / f'{entity}.yaml'} exists — review it, or pass --force to replace it")
+    profiles = profile_delivery(paths, format=fmt)
+    if not profiles:
+        raise ProposeError(f"{paths[0]}: the delivery has no columns a mapping can declare")
+    if entity is None:
+        entity = best_entity(std, profiles)
     ent = std.entities[entity]
     mapping_path = out_dir / f"{entity}.yaml"
     if mapping_path.exists() and not force:
         raise ProposeError(f"{mapping_path} exists — review it, or pass --force to replace it")
-    profiles = profile_delivery(paths, format=fmt)
     choices, known = choose(std, entity, profiles)
     by_name = {p.name: p for p in profiles}
     steps = {f: propose_steps(ent.field(f), by_name[c.column]) for f, c in choices.items() if c.column}

@@ -135,7 +135,7 @@ def profile_column(name: str, counts: Counter, rows: int, *, samples: int = 3) -
     values = Counter({v: n for v, n in counts.items() if v.strip() and v.strip() not in NULL_MARKERS})
     filled = sum(values.values())
     p = ColumnProfile(name=name, rows=rows, filled=filled, distinct=len(values),
-                      samples=[v for v, _ in values.most_common(samples)], null_markers=markers, values=values)
+                      samples=[_short(v) for v, _ in values.most_common(samples)], null_markers=markers, values=values)
     if not filled:
         return p
     hits: Counter = Counter()
@@ -149,6 +149,11 @@ def profile_column(name: str, counts: Counter, rows: int, *, samples: int = 3) -
     if seps and p.share("list") >= 0.2:
         p.separator = seps.most_common(1)[0][0]
     return p
+
+
+def _short(value: str, width: int = 60) -> str:
+    one_line = " ".join(value.split())
+    return one_line if len(one_line) <= width else one_line[:width - 1] + "…"
 
 
 def _patterns(value: str, forms: Counter, seps: Counter, n: int) -> list[str]:
