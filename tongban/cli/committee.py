@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tongban.cli.output import table
 from tongban.committee.coverage import coverage, coverage_findings, format_coverage
 from tongban.committee.impact import impact, to_markdown, to_text
 from tongban.committee.propose import ProposeError, propose
@@ -107,8 +108,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_propose(args: argparse.Namespace) -> int:
     """A proposed mapping (and crosswalks) for a new source from one of its deliveries, and a report."""
-    from tongban.cli.output import table
-
     s = settings()
     path = Path(args.path)
     out = Path(args.out) if args.out else s.standards_dir / "mappings" / args.source
