@@ -111,6 +111,18 @@ def test_writes_a_mapping_and_never_overwrites_without_force(tmp_path: Path, cap
     assert code == 0 and mapping.read_text(encoding="utf-8") == text
 
 
+def test_an_existing_crosswalk_keeps_its_reviewed_rows(tmp_path: Path, capsys):
+    out = tmp_path / "mappings" / "tc"
+    existing = ("source_value,target_code,status,author,reviewer,reviewed_on\n"
+                "无条件开放,unconditional,approved,wang,li,2026-11-27\n")
+    (out / "crosswalks").mkdir(parents=True)
+    (out / "crosswalks" / "open_condition.csv").write_text(existing, encoding="utf-8")
+    code, _, _ = _run([str(_delivery(tmp_path)), "--source", "tc", "--province", "33", "--out", str(out)], capsys)
+    text = (out / "crosswalks" / "open_condition.csv").read_text(encoding="utf-8")
+    assert code == 0 and text.startswith(existing)
+    assert text[len(existing):] == "有条件开放,conditional,proposed,tongban-propose,,\n"
+
+
 def test_report_json_shape(tmp_path: Path, capsys):
     code, stdout, _ = _run([str(_delivery(tmp_path)), "--source", "tc", "--province", "33",
                             "--out", str(tmp_path / "out"), "--format", "json"], capsys)

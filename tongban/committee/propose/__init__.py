@@ -1,7 +1,8 @@
 """`tongban standards propose`: a proposed mapping for a new source, from one of its deliveries.
 
 profile (:mod:`.profile`) → score and assign (:mod:`.score`) → mapping, crosswalks and report
-(:mod:`.write`). Nothing is written over an existing file without ``force``; every entry is
+(:mod:`.write`). No mapping is written over an existing one without ``force``; an existing
+crosswalk keeps its rows and gains proposed rows for the values it lacks. Every entry is
 ``status: proposed`` and the lint refuses proposed entries on blocking fields until reviewed.
 """
 
@@ -108,9 +109,7 @@ def propose(std: Standards, paths: list[Path], *, source_id: str, province: str,
         rows, missing = crosswalk_proposals(fdef, by_name[c.column], known[fdef.code_list])
         proposal.unproposed[f] = missing
         path = out_dir / "crosswalks" / f"{fdef.code_list}.csv"
-        if path.exists() and not force:
-            raise ProposeError(f"{path} exists — review it, or pass --force to replace it")
-        files[path] = crosswalk_csv(rows, author)
+        files[path] = crosswalk_csv(rows, author, path.read_text(encoding="utf-8") if path.exists() else None)
         proposal.crosswalks[fdef.code_list] = path
     files[mapping_path] = mapping_yaml(
         entity=ent, source_id=source_id, province=province, label=label or source_id, delivery_file=delivery_file,

@@ -80,10 +80,17 @@ def crosswalk_proposals(fdef: FieldDef, p: ColumnProfile, known: dict[str, str]
     return proposed, missing
 
 
-def crosswalk_csv(rows: list[tuple[str, str, int]], author: str) -> str:
+def crosswalk_csv(rows: list[tuple[str, str, int]], author: str, existing: str | None = None) -> str:
+    """The crosswalk with a proposed row per value; an existing crosswalk (the source's other
+    entities use it, its rows reviewed) is kept as it is and gets rows only for values it lacks."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CROSSWALK_HEADER)
+    if existing:
+        buf.write(existing if existing.endswith("\n") else existing + "\n")
+        known = {r.get("source_value") for r in csv.DictReader(io.StringIO(existing))}
+        rows = [r for r in rows if r[0] not in known]
+    else:
+        w.writerow(CROSSWALK_HEADER)
     for value, target, _ in rows:
         w.writerow([value, target, "proposed", author, "", ""])
     return buf.getvalue()
