@@ -14,7 +14,7 @@ import pytest
 
 from tongban.cli import main
 from tongban.committee.propose.profile import parse_date_value, profile_delivery
-from tongban.committee.propose.score import Candidate, assign
+from tongban.committee.propose.score import Candidate, _greedy, assign
 from tongban.common.config import PROJECT_ROOT
 from tongban.standards.lint import check
 
@@ -78,6 +78,9 @@ def test_assignment_is_one_to_one_and_maximises_the_total():
     scores = {"a": [c("x", 0.9), c("y", 0.8)], "b": [c("x", 0.85), c("y", 0.35)]}
     choices = assign(scores)
     assert (choices["a"].column, choices["b"].column) == ("y", "x")
+    # without scipy: greedy by score, still one to one
+    table = {(f, cand.column): cand for f, cs in scores.items() for cand in cs}
+    assert _greedy(list(scores), table) == {"a": "x", "b": "y"}
     # below the threshold a field stays unmapped rather than take a poor column
     choices = assign({"a": [c("x", 0.9)], "b": [c("x", 0.8), c("y", 0.1)]})
     assert choices["a"].column == "x" and choices["b"].column is None
