@@ -193,7 +193,8 @@ def test_the_catalogue_owns_every_rule_attribute_of_a_field():
     """Every attribute of a field that switches a rule on belongs to one rule kind (which says how
     its change classifies); what a field *is* (name, type, derived, labels) belongs to none."""
     # sharing (issue 16) says who may read the field, not which rows pass: no rule kind's
-    structural = {"name", "type", "derived", "label", "description", "sharing"}
+    # aliases (issue 18) are other names of its column, for `standards propose`: no rule kind's either
+    structural = {"name", "type", "derived", "label", "description", "sharing", "aliases"}
     owned = [a for rule in FIELD_RULES for a in rule.attrs]
     assert len(owned) == len(set(owned)), "an attribute owned by two rule kinds"
     assert set(owned) | structural == set(FieldDef.model_fields)

@@ -1,4 +1,4 @@
-"""The standards committee's commands: ``standards check|impact``, ``dictionary``, ``generate``."""
+"""The standards committee's commands: ``standards check|impact|propose``, ``dictionary``, ``generate``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tongban.cli.output import table
 from tongban.committee.coverage import coverage, coverage_findings, format_coverage
 from tongban.committee.impact import impact, to_markdown, to_text
+from tongban.committee.propose import ProposeError, propose
 from tongban.common.config import quiet_third_parties, settings
 from tongban.pipeline import publish_dictionary
 from tongban.standards.generate import load_checked, out_of_date, write_generated
@@ -18,6 +20,7 @@ from tongban.standards.gitref import GitRefError
 from tongban.standards.lint import check
 from tongban.standards.load import StandardsError
 from tongban.standards.versioning import check_against, format_changes
+from tongban.steps.intake.readers import DeliveryReadError
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -103,6 +106,32 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_propose(args: argparse.Namespace) -> int:
+    """A proposed mapping (and crosswalks) for a new source from one of its deliveries, and a report."""
+    s = settings()
+    path = Path(args.path)
+    out = Path(args.out) if args.out else s.standards_dir / "mappings" / args.source
+    try:
+        p = propose(load_checked(s.standards_dir), [path], source_id=args.source, province=args.province,
+                    entity=args.entity, out_dir=out, delivery_file=s.inbox_relative(path.resolve()), force=args.force)
+    except (ProposeError, DeliveryReadError, StandardsError) as exc:
+        print(f"tongban standards propose: {exc}", file=sys.stderr)
+        return 2
+    report = p.to_dict()
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    table(["field", "column", "confidence", "reason"], [(f["field"], f["column"] or "-", f["confidence"], f["reason"])
+                                                         for f in report["fields"]], title=f"{p.source_id} → {p.entity}")
+    table(["column", "fill", "distinct", "samples"], [(c["name"], c["fill_rate"], c["distinct_share"],
+                                                       " | ".join(c["samples"])) for c in report["columns"]])
+    print("unmapped columns: " + (", ".join(report["unmapped_columns"]) or "none"))
+    for f, vals in report["values_without_proposal"].items():
+        print(f"{f}: {len(vals)} value(s) with no crosswalk proposal: " + ", ".join(v["value"] for v in vals[:20]))
+    print("wrote " + ", ".join(str(w) for w in p.written) + " — review every field, then `tongban standards check`")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     std = sub.add_parser("standards", help="the standards committee's tools")
     std_sub = std.add_subparsers(dest="standards_command", required=True)
@@ -121,6 +150,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "(default build/impact/impact-<commit>.md)")
     imp.add_argument("--top", type=int, default=5, help="value changes and reasons shown per field (default 5)")
     imp.set_defaults(func=cmd_impact)
+    pro = std_sub.add_parser("propose", help="propose a mapping for a new source from one of its deliveries")
+    pro.add_argument("path", help="the delivery (CSV, JSON, JSON Lines or XLSX)")
+    pro.add_argument("--source", required=True, help="the new source's id (e.g. hz)")
+    pro.add_argument("--province", required=True, help="its province's 2-digit code (31, 32, 33, 34)")
+    pro.add_argument("--entity", help="the entity to map to (default: the one the columns fit best)")
+    pro.add_argument("--out", help="directory (default standards/mappings/<source>/)")
+    pro.add_argument("--format", choices=["text", "json"], default="text")
+    pro.add_argument("--force", action="store_true", help="replace existing files")
+    pro.set_defaults(func=cmd_propose)
     dic = sub.add_parser("dictionary", help="write the bilingual data dictionary (HTML + Markdown)")
     dic.add_argument("--out", help="directory (default build/dictionary; each run also publishes exchange/dictionary)")
     dic.set_defaults(func=cmd_dictionary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 from tongban.common.sqlquote import JINJA_OPENERS, has_jinja
 from tongban.standards.load import Finding, Standards, line_of, load_standards, suggest
@@ -19,6 +20,7 @@ def check(root: Path, *, legacy: bool = False) -> Standards:
     _check_template_text(std, root)
     for m in std.mappings:
         _check_mapping(std, m)
+        _check_field_reviews(std, m)
     for source_id, code_list in std.crosswalks:
         _check_crosswalk(std, source_id, code_list)
     for ent in std.entities.values():
@@ -124,6 +126,34 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
                 f.code_list and f.code_list in std.code_lists and "unknown" in std.code_lists[f.code_list].values):
             add(Finding(rel, line_of(raw, ("fields",)), f"required field {f.name!r} is not mapped",
                         f"add '{f.name}: {{from: <column>}}' under fields"))
+
+
+def blocking_field(fdef) -> bool:
+    """A field whose wrong mapping holds rows back or publishes a wrong decision: a required field,
+    or a coded one whose unmapped values quarantine the row (unless the standard gates it as a warning)."""
+    return fdef.gate == "blocking" and (fdef.required or bool(fdef.code_list and fdef.on_unmapped == "quarantine"))
+
+
+def _check_field_reviews(std: Standards, m: Mapping) -> None:
+    """Field entries written by `tongban standards propose` carry a crosswalk row's review columns:
+    the same checks, and a proposed entry on a blocking field is an error until it is approved."""
+    ent = std.entities.get(m.entity)
+    if ent is None or std.legacy:
+        return
+    rel = std.mapping_path(m)
+    names = [f.name for f in ent.fields]
+    for name, fm in m.fields.items():
+        if fm.status is None or name not in names:
+            continue
+        line = line_of(std.raw.get(rel), ("fields", name))
+        _check_review(std, rel, SimpleNamespace(source_value=f"fields.{name}", line=line, status=fm.status,
+                                                author=fm.author, reviewer=fm.reviewer, reviewed_on=fm.reviewed_on))
+        if fm.status == "proposed":
+            blocking = blocking_field(ent.field(name))
+            std.findings.append(Finding(
+                rel, line, f"field {name!r} is a proposed mapping" + (" of a blocking field" if blocking else ""),
+                "review it: set status: approved with reviewer and reviewed_on (another member than the author)",
+                severity="error" if blocking else "warning"))
 
 
 def _check_steps(std: Standards, m: Mapping, fdef, fm) -> str:

@@ -53,6 +53,9 @@ class FieldDef(Strict):
     sharing: Sharing | None = None  # where it differs from the entity's sharing class
     label: Label
     description: Label | None = None
+    #: other names a delivery gives this field's column (数据集名称, 目录名称, title): what
+    #: `tongban standards propose` matches column names against, besides the labels
+    aliases: list[Annotated[str, Field(min_length=1, max_length=128)]] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldDef:
@@ -209,6 +212,12 @@ class FieldMapping(Strict):
     source: str | None = Field(default=None, alias="from")
     steps: list[Step] = []
     null_values: list[str] | None = None  # overrides the mapping's list for this field
+    #: the review of a proposed entry (as in a crosswalk row): absent means reviewed before review
+    #: statuses existed; `proposed` on a blocking field fails the lint until a reviewer approves it
+    status: Literal["proposed", "approved", "rejected"] | None = None
+    author: str = ""
+    reviewer: str = ""
+    reviewed_on: str = ""
 
     @model_validator(mode="after")
     def _shape(self) -> FieldMapping:

@@ -76,7 +76,7 @@ def _field_changes(old: FieldDef, new: FieldDef) -> list[tuple[str, str, str]]:
         if o == n or attr == "name":
             continue
         rule = owner(attr)
-        if attr in ("label", "description"):
+        if attr in ("label", "description", "aliases"):  # words for people and for `propose`
             out.append(("patch", f"{attr} of field {name!r} changed", attr))
         elif attr == "type":
             out.append(("major", f"field {name!r} type changed from {o} to {n}", attr))
