@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tongban.common import validators
-from tongban.standards.rules import AMOUNT_UNITS, VALIDATORS
+from tongban.standards.rules import AMOUNT_UNITS, EPOCH_FORMS, VALIDATORS, date_arg
 from tongban.standards.rules.sqlparts import AMOUNT_PARTS_RE, EMAIL_RE, PHONE_FIXED_RE, PHONE_MOBILE_RE
 
 TRIM = " \t\n\r\u3000\xa0"  # the characters the generated SQL trims (sqlparts.TRIM_CHARS)
@@ -173,18 +173,30 @@ def _code_step(op: str):
 def _parse_date(v: Values, arg: Any):
     import pandas as pd  # lazy: heavy
 
+    formats, tz = date_arg(arg)
     s = v.s
     parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us]")
-    for fmt in arg:
-        if fmt == "epoch_ms":
-            ok = s.str.fullmatch(r"[0-9]{10,13}").fillna(False).astype(bool)
-            ms = pd.to_numeric(s.where(ok), errors="coerce")
-            when = pd.to_datetime(ms, unit="ms", errors="coerce") + pd.Timedelta(hours=8)
-            parsed = parsed.fillna(when.dt.floor("D"))
+    for fmt in formats:
+        if fmt in EPOCH_FORMS:
+            digits, _ = EPOCH_FORMS[fmt]
+            ok = s.str.fullmatch(digits).fillna(False).astype(bool)
+            n = pd.to_numeric(s.where(ok), errors="coerce")
+            when = pd.to_datetime(n, unit="ms" if fmt == "epoch_ms" else "s", errors="coerce", utc=True)
+            parsed = parsed.fillna(when.dt.tz_convert(tz).dt.tz_localize(None).dt.floor("D"))
         else:
             parsed = parsed.fillna(pd.to_datetime(s, format=fmt.replace("%-", "%"), errors="coerce"))
     v.check("invalid_date", s.notna() & parsed.isna(), v.blocking_invalid)
     return parsed.dt.floor("D")  # datetime64; written as DATE
+
+
+def _parse_integer(v: Values, arg: Any):
+    import pandas as pd  # lazy: heavy
+
+    text = v.s.str.replace(",", "").str.replace("，", "")
+    ok = text.str.fullmatch(r"[+-]?[0-9]{1,18}").fillna(False).astype(bool)
+    number = pd.to_numeric(text.where(ok), errors="coerce").astype("Int64")
+    v.check("invalid_number", v.s.notna() & number.isna(), v.blocking_invalid)
+    return number
 
 
 def _parse_amount(v: Values, arg: Any):
@@ -252,7 +264,7 @@ def _constant(v: Values, arg: Any) -> None:
 STEPS = {"trim": _trim, "upper": _case("upper"), "lower": _case("lower"), "remove_regex": _remove_regex,
          "split": _split, "parse_list": _parse_list, "to_list": _to_list, "first": _first,
          "constant": _constant, "crosswalk": _code_step("crosswalk"), "match_code": _code_step("match_code"),
-         "parse_date": _parse_date, "parse_amount": _parse_amount, "email": _email, "phone": _phone}
+         "parse_date": _parse_date, "parse_amount": _parse_amount, "parse_integer": _parse_integer, "email": _email, "phone": _phone}
 #: steps the twin does not implement, and why
 NOT_MIRRORED = {"concat": "it reads other delivery columns of the row; no benchmark mapping uses it"}
 

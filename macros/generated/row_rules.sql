@@ -123,12 +123,13 @@ staged as (
 checked as (
     select
         *,
-        hash("title", "summary", "keywords", "provider_name", "province_code", "domain_code", "open_condition_code", "update_frequency_code", "published_date", "updated_date", "formats", "contact_email", "contact_phone", "detail_url") as content_hash,
+        hash("title", "summary", "keywords", "provider_name", "province_code", "domain_code", "open_condition_code", "update_frequency_code", "published_date", "updated_date", "formats", "contact_email", "contact_phone", "detail_url", "record_count", "publisher_division_code") as content_hash,
+        gbt2260_problem("publisher_division_code", null::varchar) as "publisher_division_code__problem",
     from staged
 )
 
 select
-    * exclude (blocking_issues, note_issues),
+    * exclude (blocking_issues, note_issues, "publisher_division_code__problem"),
     list_concat(blocking_issues, case when ("resource_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'resource_id'))
             or ("title" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'title'))
             or ("provider_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'provider_name'))
@@ -136,6 +137,8 @@ select
             or ("domain_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'domain_code'))
             or ("open_condition_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'open_condition_code'))
             or ("update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code'))
+            or ("record_count" < 0)
+            or ("publisher_division_code__problem" is not null)
         then list_filter([
             case when "resource_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'resource_id') then {'reason': 'missing_required', 'field': 'resource_id', 'value': left((null)::varchar, 200)} end,
             case when "title" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'title') then {'reason': 'missing_required', 'field': 'title', 'value': left((null)::varchar, 200)} end,
@@ -143,7 +146,9 @@ select
             case when "province_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'province_code') then {'reason': 'missing_required', 'field': 'province_code', 'value': left((null)::varchar, 200)} end,
             case when "domain_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'domain_code') then {'reason': 'missing_required', 'field': 'domain_code', 'value': left((null)::varchar, 200)} end,
             case when "open_condition_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'open_condition_code') then {'reason': 'missing_required', 'field': 'open_condition_code', 'value': left((null)::varchar, 200)} end,
-            case when "update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code') then {'reason': 'missing_required', 'field': 'update_frequency_code', 'value': left((null)::varchar, 200)} end
+            case when "update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code') then {'reason': 'missing_required', 'field': 'update_frequency_code', 'value': left((null)::varchar, 200)} end,
+            case when "record_count" < 0 then {'reason': 'out_of_range', 'field': 'record_count', 'value': left(("record_count")::varchar, 200)} end,
+            case when "publisher_division_code__problem" is not null then {'reason': "publisher_division_code__problem", 'field': 'publisher_division_code', 'value': left(("publisher_division_code")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as row_reasons,
     list_concat(note_issues, case when ("updated_date" is not null and "published_date" is not null and not ("updated_date" >= "published_date"))
         then list_filter([

@@ -28,6 +28,8 @@ select
     "contact_email",
     "contact_phone",
     "detail_url",
+    "record_count",
+    "publisher_division_code",
     source_id,
     delivery_sha256,
     source_row_number,

@@ -50,9 +50,10 @@ DEFECTS: tuple[DefectClass, ...] = (
     DefectClass("blank_required", "child_name", "missing_required", DEFAULT_RATE),
 )
 BLANK_FIELDS = ("child_name", "birth_date", "mother_id_number", "birth_certificate_number")
-#: local ethnicity extensions outside GB 3304: code-delivering / name-delivering provinces
-UNKNOWN_ETHNICITY_CODES = ("97", "98")
-UNKNOWN_ETHNICITY_NAMES = ("其他", "外国血统")
+#: ethnicity values the standard does not know: code-delivering / name-delivering provinces. 97 (其他)
+#: and 98 (外国血统中国籍人士) are not among them: the code list has them (an extension beyond GB 3304)
+UNKNOWN_ETHNICITY_CODES = ("00", "99")
+UNKNOWN_ETHNICITY_NAMES = ("未知", "不详")
 
 SERVICES = ("hukou", "medical_insurance", "social_security_card", "vaccination", "birth_allowance")
 SERVICE_SHARE = {"hukou": 0.92, "medical_insurance": 0.70, "social_security_card": 0.60,

@@ -133,6 +133,8 @@ class Code(Strict):
     code: Annotated[str, Field(min_length=1, max_length=64)]
     zh: str
     en: str
+    #: a code the committee adds beyond the national standard the list transcribes (e.g. ethnicity 97/98)
+    extension: bool = False
 
 
 class CodeList(Strict):

@@ -44,6 +44,7 @@ prepared as (
         case when (starts_with(src."更新日期__trim", chr(123)) and json_valid(src."更新日期__trim")) then null else case when src."更新日期__trim" in ('', 'None', '无', '暂无') then null else src."更新日期__trim" end end as "updated_date__in",
         list_transform(case when json_valid(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when src."数据格式__trim" in ('', 'None', '无', '暂无') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)) as "formats__in",
         case when (starts_with(src."url__trim", chr(123)) and json_valid(src."url__trim")) then null else case when src."url__trim" in ('', 'None', '无', '暂无') then null else src."url__trim" end end as "detail_url__in",
+        '340000' as "publisher_division_code__in",
     from trimmed as src
 ),
 
@@ -60,6 +61,7 @@ valued as (
         try_strptime(src."updated_date__in", ['%Y-%m-%d'])::date as "updated_date__out",
         list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')) as "formats__out",
         src."detail_url__in" as "detail_url__out",
+        src."publisher_division_code__in" as "publisher_division_code__out",
     from prepared as src
     cross join cw_domain
     cross join cw_format
@@ -84,7 +86,9 @@ mapped as (
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
         (src."detail_url__out")::varchar as "detail_url",
-        '1.1.0' as mapping_version,
+        (null)::bigint as "record_count",
+        (src."publisher_division_code__out")::varchar as "publisher_division_code",
+        '1.2.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,

@@ -49,6 +49,7 @@ prepared as (
         case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end end as "contact_email__in",
         case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else case when strlen(src."联系方式__trim") = length(src."联系方式__trim") then src."联系方式__trim" else translate(src."联系方式__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "contact_phone__in",
         case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then null else case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end end as "detail_url__in",
+        '310000' as "publisher_division_code__in",
     from trimmed as src
 ),
 
@@ -68,6 +69,7 @@ valued as (
         case when regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(src."contact_email__in") end as "contact_email__out",
         case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
         src."detail_url__in" as "detail_url__out",
+        src."publisher_division_code__in" as "publisher_division_code__out",
     from prepared as src
     cross join cw_domain
     cross join cw_format
@@ -92,7 +94,9 @@ mapped as (
         (src."contact_email__out")::varchar as "contact_email",
         (src."contact_phone__out")::varchar as "contact_phone",
         (src."detail_url__out")::varchar as "detail_url",
-        '1.1.0' as mapping_version,
+        (null)::bigint as "record_count",
+        (src."publisher_division_code__out")::varchar as "publisher_division_code",
+        '1.2.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,

@@ -56,7 +56,7 @@ valued as (
         src."birth_certificate_number__in" as "birth_certificate_number__out",
         src."child_name__in" as "child_name__out",
         case when src."child_sex_code__in" is null then null else coalesce(map_extract_value(cw_sex.lookup, src."child_sex_code__in"), null) end as "child_sex_code__out",
-        case when regexp_full_match(src."birth_date__in", '[0-9]{10,13}') then (epoch_ms(src."birth_date__in"::bigint) + interval 8 hours)::date end as "birth_date__out",
+        case when regexp_full_match(src."birth_date__in", '[0-9]{10,13}') then timezone('Asia/Shanghai', to_timestamp(src."birth_date__in"::bigint / 1000.0))::date end as "birth_date__out",
         src."birth_division_code__in" as "birth_division_code__out",
         src."birth_institution_name__in" as "birth_institution_name__out",
         src."mother_name__in" as "mother_name__out",

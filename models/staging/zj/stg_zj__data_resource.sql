@@ -29,6 +29,7 @@ trimmed as (
         case when regexp_matches("开放条件", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("开放条件", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "开放条件" end as "开放条件__trim",
         case when regexp_matches("更新日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("更新日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "更新日期" end as "更新日期__trim",
         case when regexp_matches("发布日期", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("发布日期", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "发布日期" end as "发布日期__trim",
+        case when regexp_matches("数据量", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("数据量", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "数据量" end as "数据量__trim",
         case when regexp_matches("详情页网址", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "详情页网址" end as "详情页网址__trim",
     from source
 ),
@@ -49,6 +50,8 @@ prepared as (
         case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else src."联系方式__trim" end end as "contact_email__in",
         case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'None', '无', '暂无') then null else case when strlen(src."联系方式__trim") = length(src."联系方式__trim") then src."联系方式__trim" else translate(src."联系方式__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "contact_phone__in",
         case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then null else case when src."详情页网址__trim" in ('', 'None', '无', '暂无') then null else src."详情页网址__trim" end end as "detail_url__in",
+        case when (starts_with(src."数据量__trim", chr(123)) and json_valid(src."数据量__trim")) then null else case when src."数据量__trim" in ('', 'None', '无', '暂无') then null else src."数据量__trim" end end as "record_count__in",
+        '330000' as "publisher_division_code__in",
     from trimmed as src
 ),
 
@@ -68,6 +71,8 @@ valued as (
         case when regexp_full_match(lower(src."contact_email__in"), '^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$') then lower(src."contact_email__in") end as "contact_email__out",
         case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
         src."detail_url__in" as "detail_url__out",
+        case when regexp_full_match(replace(replace(src."record_count__in", ',', ''), '，', ''), '[+-]?[0-9]{1,18}') then replace(replace(src."record_count__in", ',', ''), '，', '')::bigint end as "record_count__out",
+        src."publisher_division_code__in" as "publisher_division_code__out",
     from prepared as src
     cross join cw_domain
     cross join cw_format
@@ -92,7 +97,9 @@ mapped as (
         (src."contact_email__out")::varchar as "contact_email",
         (src."contact_phone__out")::varchar as "contact_phone",
         (src."detail_url__out")::varchar as "detail_url",
-        '1.1.0' as mapping_version,
+        (src."record_count__out")::bigint as "record_count",
+        (src."publisher_division_code__out")::varchar as "publisher_division_code",
+        '1.2.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
@@ -113,6 +120,8 @@ mapped as (
             or (src."updated_date__in" is not null and src."updated_date__out" is null)
             or ((starts_with(src."资源格式__trim", chr(123)) and json_valid(src."资源格式__trim")))
             or ((starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")))
+            or ((starts_with(src."数据量__trim", chr(123)) and json_valid(src."数据量__trim")))
+            or (src."record_count__in" is not null and src."record_count__out" is null)
         then list_filter([
             case when (starts_with(src."标题__trim", chr(123)) and json_valid(src."标题__trim")) then {'reason': 'nested_object', 'field': 'title', 'value': left((src."title__in")::varchar, 200)} end,
             case when (starts_with(src."摘要__trim", chr(123)) and json_valid(src."摘要__trim")) then {'reason': 'nested_object', 'field': 'summary', 'value': left((src."summary__in")::varchar, 200)} end,
@@ -128,7 +137,9 @@ mapped as (
             case when (starts_with(src."更新日期__trim", chr(123)) and json_valid(src."更新日期__trim")) then {'reason': 'nested_object', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
             case when src."updated_date__in" is not null and src."updated_date__out" is null then {'reason': 'invalid_date', 'field': 'updated_date', 'value': left((src."updated_date__in")::varchar, 200)} end,
             case when (starts_with(src."资源格式__trim", chr(123)) and json_valid(src."资源格式__trim")) then {'reason': 'nested_object', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
-            case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
+            case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end,
+            case when (starts_with(src."数据量__trim", chr(123)) and json_valid(src."数据量__trim")) then {'reason': 'nested_object', 'field': 'record_count', 'value': left((src."record_count__in")::varchar, 200)} end,
+            case when src."record_count__in" is not null and src."record_count__out" is null then {'reason': 'invalid_number', 'field': 'record_count', 'value': left((src."record_count__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         case when (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is null)
             or (src."domain_code__in" is not null and map_extract_value(cw_domain.lookup, src."domain_code__in") is null and map_extract_value(cw_domain.pending, src."domain_code__in") is not null)

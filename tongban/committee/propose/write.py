@@ -33,10 +33,9 @@ def propose_steps(fdef: FieldDef, p: ColumnProfile) -> tuple[list, str | None]:
     if fdef.type == "date":
         form = p.date_form or "YYYY-MM-DD"
         arg = date_format_arg(form)
-        if arg == "epoch_s":  # read as milliseconds they would become silent 1970 dates: fail loudly instead
-            return ["trim", {"parse_date": ["epoch_s"]}], ("epoch seconds: a parse_date that cannot read epoch_s "
-                                                          "rejects every value as invalid_date — check before approving")
-        return ["trim", {"parse_date": [arg]}], None
+        return ["trim", {"parse_date": [arg]}], None  # epoch forms: dates in China time (parse_date's default)
+    if fdef.type == "bigint":
+        return ["trim", "parse_integer"], None
     if fdef.format in ("email", "phone"):
         return ["trim", fdef.format], None
     if fdef.type == "varchar[]":

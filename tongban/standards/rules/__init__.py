@@ -16,11 +16,11 @@ from tongban.standards.rules import field_props as _field_props  # noqa: F401  (
 from tongban.standards.rules import param_steps as _param_steps  # noqa: F401  (registers its steps)
 from tongban.standards.rules.base import DIALECT, Catalogue, Check, RowSql, sql
 from tongban.standards.rules.fields import FIELD_RULES, FORMATS, FieldRule, Format, expectation, owner
-from tongban.standards.rules.param_steps import AMOUNT_UNITS
+from tongban.standards.rules.param_steps import AMOUNT_UNITS, DEFAULT_TZ, EPOCH_FORMS, date_arg
 from tongban.standards.rules.row import ROW_RULES, MinAgeAt, RowRule, UsccRegionAgrees
 from tongban.standards.rules.steps import STEPS, FieldSql, StepKind
 from tongban.standards.rules.validators import VALIDATORS, Validator
 
-__all__ = ["AMOUNT_UNITS", "DIALECT", "FIELD_RULES", "FORMATS", "ROW_RULES", "STEPS", "VALIDATORS", "Catalogue",
+__all__ = ["AMOUNT_UNITS", "DEFAULT_TZ", "DIALECT", "EPOCH_FORMS", "FIELD_RULES", "FORMATS", "ROW_RULES", "STEPS", "VALIDATORS", "Catalogue",
            "Check", "FieldRule", "FieldSql", "Format", "MinAgeAt", "RowRule", "RowSql", "StepKind",
-           "UsccRegionAgrees", "Validator", "expectation", "owner", "sql"]
+           "UsccRegionAgrees", "Validator", "date_arg", "expectation", "owner", "sql"]

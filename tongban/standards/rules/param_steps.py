@@ -122,31 +122,92 @@ class MatchCode(CodeStep):
         return f"{{{{ tongban_code_lookup('{code_list}') }}}}"
 
 
+#: the time zone an epoch value's date is read in when the mapping names none (deliveries are China time)
+DEFAULT_TZ = "Asia/Shanghai"
+#: epoch forms parse_date reads: name -> (digits accepted, the SQL of seconds since the epoch)
+EPOCH_FORMS = {"epoch_s": ("[0-9]{9,10}", "{b}::bigint"), "epoch_ms": ("[0-9]{10,13}", "{b}::bigint / 1000.0")}
+
+
+def date_arg(arg: Any) -> tuple[list[str], str]:
+    """(formats, time zone) of a parse_date argument: a list of formats, or a map
+    ``{formats: [...], tz: <IANA zone>}``; the zone only matters for epoch_s / epoch_ms."""
+    if isinstance(arg, dict):
+        return list(arg.get("formats") or []), arg.get("tz") or DEFAULT_TZ
+    return list(arg), DEFAULT_TZ
+
+
 @STEPS.register
 class ParseDate(StringListStep):
     name = "parse_date"
     takes, gives = "s", "date"
     terminal = True
-    doc = "parse a date with the first matching strptime format, or epoch_ms (last step)"
-    words = ("按所列格式解析日期（epoch_ms 为毫秒时间戳）", "parse a date in one of the formats (epoch_ms: a millisecond timestamp)")
+    doc = ("parse a date with the first matching strptime format, or epoch_s / epoch_ms (a timestamp whose "
+           f"date is taken in tz, default {DEFAULT_TZ}) (last step); a list, or {{formats: [...], tz: ...}}")
+    words = ("按所列格式解析日期（epoch_s/epoch_ms 为秒/毫秒时间戳，按时区取日期，默认 Asia/Shanghai）",
+             "parse a date in one of the formats (epoch_s/epoch_ms: a timestamp in seconds/milliseconds, "
+             "its date taken in the time zone, default Asia/Shanghai)")
+
+    def check_arg(self, arg: Any) -> None:
+        if isinstance(arg, dict):
+            if set(arg) - {"formats", "tz"} or not _string_list(arg.get("formats")):
+                raise ValueError("step 'parse_date' takes a list of formats or {formats: [...], tz: <time zone>}")
+            tz = arg.get("tz", DEFAULT_TZ)
+            if not isinstance(tz, str) or tz not in _time_zones():
+                raise ValueError(f"step 'parse_date': unknown time zone {tz!r} (an IANA name such as Asia/Shanghai)")
+            return
+        super().check_arg(arg)
+
+    def arg_schema(self) -> dict[str, Any]:
+        formats = super().arg_schema()
+        return {"oneOf": [formats, {"type": "object", "additionalProperties": False, "required": ["formats"],
+                                    "properties": {"formats": formats, "tz": {"type": "string", "minLength": 1}}}]}
 
     def words_arg(self, arg: Any) -> str:
-        return f"parse_date({' | '.join(arg)})"
+        formats, tz = date_arg(arg)
+        zone = f"; {tz}" if isinstance(arg, dict) and any(f in EPOCH_FORMS for f in formats) else ""
+        return f"parse_date({' | '.join(formats)}{zone})"
 
     def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
         return [] if fdef.type == "date" else [(f"parse_date on field {fdef.name!r} of type {fdef.type}", "")]
 
     def terminal_duckdb(self, c: FieldSql, b: str, arg: Any) -> str:
+        formats, tz = date_arg(arg)
         parts = []
-        formats = [f for f in arg if f != "epoch_ms"]
-        if formats:
-            fmt_list = "[" + ", ".join(quote_literal(f) for f in formats) + "]"
+        strp = [f for f in formats if f not in EPOCH_FORMS]
+        if strp:
+            fmt_list = "[" + ", ".join(quote_literal(f) for f in strp) + "]"
             parts.append(f"try_strptime({b}, {fmt_list})::date")
-        if "epoch_ms" in arg:
-            parts.append(f"case when regexp_full_match({b}, '[0-9]{{10,13}}') then "
-                         f"(epoch_ms({b}::bigint) + interval 8 hours)::date end")
+        for form in (f for f in formats if f in EPOCH_FORMS):
+            digits, seconds = EPOCH_FORMS[form]
+            # the instant's calendar date where the delivery was made (tz), not in UTC
+            parts.append(f"case when regexp_full_match({b}, '{digits}') then "
+                         f"timezone({quote_literal(tz)}, to_timestamp({seconds.format(b=b)}))::date end")
         value = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
         c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
+        return value
+
+
+def _time_zones() -> set[str]:
+    import zoneinfo  # lazy: reads the tz database only when a mapping names a zone
+
+    return zoneinfo.available_timezones() | {"UTC"}
+
+
+@STEPS.register
+class ParseInteger(StepKind):
+    name = "parse_integer"
+    takes, gives = "s", "number"
+    terminal = True
+    doc = "parse a whole number (thousands separators allowed) (last step)"
+    words = ("解析为整数（可含千位分隔符）", "parse a whole number (thousands separators allowed)")
+
+    def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
+        return [] if fdef.type == "bigint" else [(f"parse_integer on field {fdef.name!r} of type {fdef.type}", "")]
+
+    def terminal_duckdb(self, c: FieldSql, b: str, arg: Any) -> str:
+        text = f"replace(replace({b}, ',', ''), '，', '')"
+        value = f"case when regexp_full_match({text}, '[+-]?[0-9]{{1,18}}') then {text}::bigint end"
+        c.checks.append((f"{b} is not null and ({value}) is null", "invalid_number", c.blocking_invalid))
         return value
 
 
