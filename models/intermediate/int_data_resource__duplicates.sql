@@ -3,11 +3,55 @@ with
 narrow as (
     select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_ah') }}
     union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_ah_chizhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_ah_huainan') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_ah_luan') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_ah_suzhou') }}
+    union all
     select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_huaian') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_lianyungang') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_nantong') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_suqian') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_suzhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_xuzhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_yancheng') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_js_zhenjiang') }}
     union all
     select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_sh') }}
     union all
     select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_hangzhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_jiaxing') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_jinhua') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_lishui') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_ningbo') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_quzhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_shaoxing') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_taizhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_wenzhou') }}
+    union all
+    select source_id, source_row_number, "resource_id", content_hash from {{ ref('int_data_resource__checked_zj_zhoushan') }}
 ),
 
 windows as (

@@ -4,11 +4,55 @@ with
 checked as (
     select * from {{ ref('int_data_resource__checked_ah') }}
     union all by name
+    select * from {{ ref('int_data_resource__checked_ah_chizhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_ah_huainan') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_ah_luan') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_ah_suzhou') }}
+    union all by name
     select * from {{ ref('int_data_resource__checked_js') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_huaian') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_lianyungang') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_nantong') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_suqian') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_suzhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_xuzhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_yancheng') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_js_zhenjiang') }}
     union all by name
     select * from {{ ref('int_data_resource__checked_sh') }}
     union all by name
     select * from {{ ref('int_data_resource__checked_zj') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_hangzhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_jiaxing') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_jinhua') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_lishui') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_ningbo') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_quzhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_shaoxing') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_taizhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_wenzhou') }}
+    union all by name
+    select * from {{ ref('int_data_resource__checked_zj_zhoushan') }}
 ),
 
 duplicates as (
