@@ -62,7 +62,7 @@ mapped as (
         (src."update_frequency_code__out")::varchar as "update_frequency_code",
         (src."published_date__out")::date as "published_date",
         (src."updated_date__out")::date as "updated_date",
-        ('unknown')::varchar[] as "formats",
+        (['unknown'])::varchar[] as "formats",
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
         (null)::varchar as "detail_url",

@@ -69,7 +69,7 @@ mapped as (
         (src."update_frequency_code__out")::varchar as "update_frequency_code",
         (null)::date as "published_date",
         (null)::date as "updated_date",
-        ('unknown')::varchar[] as "formats",
+        (['unknown'])::varchar[] as "formats",
         (null)::varchar as "contact_email",
         (null)::varchar as "contact_phone",
         (src."detail_url__out")::varchar as "detail_url",

@@ -130,6 +130,8 @@ def _staged_fields(std: Standards, m: Mapping) -> tuple[list[str], ...]:
         else:
             code_list = std.code_lists.get(fdef.code_list) if fdef.code_list else None
             value = "'unknown'" if code_list is not None and "unknown" in code_list.values else "null"
+            if value != "null" and fdef.type.endswith("[]"):
+                value = f"[{value}]"  # a coded list (formats) unmapped is a list of one unknown
         selects.append(f"        ({value})::{sql_type(fdef)} as {target},")
     return prepared, valued, selects, blocking, notes
 
