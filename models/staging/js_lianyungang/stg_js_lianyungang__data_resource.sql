@@ -19,6 +19,7 @@ trimmed as (
         case when regexp_matches("信息资源提供方", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("信息资源提供方", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "信息资源提供方" end as "信息资源提供方__trim",
         case when regexp_matches("是否向社会开放", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("是否向社会开放", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "是否向社会开放" end as "是否向社会开放__trim",
         case when regexp_matches("所属主题", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("所属主题", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "所属主题" end as "所属主题__trim",
+        case when regexp_matches("上传时间", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("上传时间", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "上传时间" end as "上传时间__trim",
         case when regexp_matches("数据格式", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("数据格式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "数据格式" end as "数据格式__trim",
         case when regexp_matches("详情页网址", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "详情页网址" end as "详情页网址__trim",
     from source
@@ -31,6 +32,7 @@ prepared as (
         case when (starts_with(src."信息资源提供方__trim", chr(123)) and json_valid(src."信息资源提供方__trim")) then null else case when src."信息资源提供方__trim" in ('') then null else src."信息资源提供方__trim" end end as "provider_name__in",
         case when (starts_with(src."所属主题__trim", chr(123)) and json_valid(src."所属主题__trim")) then null else case when src."所属主题__trim" in ('') then null else src."所属主题__trim" end end as "domain_code__in",
         case when (starts_with(src."是否向社会开放__trim", chr(123)) and json_valid(src."是否向社会开放__trim")) then null else case when src."是否向社会开放__trim" in ('') then null else src."是否向社会开放__trim" end end as "open_condition_code__in",
+        case when (starts_with(src."上传时间__trim", chr(123)) and json_valid(src."上传时间__trim")) then null else case when src."上传时间__trim" in ('') then null else src."上传时间__trim" end end as "published_date__in",
         list_transform(case when json_valid(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"')), '[') then list_filter(from_json(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"'), '["VARCHAR"]'), lambda x: nullif(trim(x), '') is not null) end, lambda x: lower(x)) as "formats__in",
         case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then null else case when src."详情页网址__trim" in ('') then null else src."详情页网址__trim" end end as "detail_url__in",
         '320700' as "publisher_division_code__in",
@@ -44,6 +46,7 @@ valued as (
         src."provider_name__in" as "provider_name__out",
         case when src."domain_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_domain.lookup, src."domain_code__in"), map_extract_value(cw_domain.pending, src."domain_code__in")), 'unknown') end as "domain_code__out",
         case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end as "open_condition_code__out",
+        try_strptime(src."published_date__in", ['%Y-%m-%d'])::date as "published_date__out",
         list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')) as "formats__out",
         src."detail_url__in" as "detail_url__out",
         src."publisher_division_code__in" as "publisher_division_code__out",
@@ -64,7 +67,7 @@ mapped as (
         (src."domain_code__out")::varchar as "domain_code",
         (src."open_condition_code__out")::varchar as "open_condition_code",
         ('unknown')::varchar as "update_frequency_code",
-        (null)::date as "published_date",
+        (src."published_date__out")::date as "published_date",
         (null)::date as "updated_date",
         (src."formats__out")::varchar[] as "formats",
         (null)::varchar as "contact_email",
@@ -84,6 +87,8 @@ mapped as (
             or ((starts_with(src."是否向社会开放__trim", chr(123)) and json_valid(src."是否向社会开放__trim")))
             or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null)
             or (src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null)
+            or ((starts_with(src."上传时间__trim", chr(123)) and json_valid(src."上传时间__trim")))
+            or (src."published_date__in" is not null and src."published_date__out" is null)
             or (case when src."数据格式__trim" in ('') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"')), '['), false))
             or ((starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")))
         then list_filter([
@@ -93,6 +98,8 @@ mapped as (
             case when (starts_with(src."是否向社会开放__trim", chr(123)) and json_valid(src."是否向社会开放__trim")) then {'reason': 'nested_object', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is null then {'reason': 'unmapped_code', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
             case when src."open_condition_code__in" is not null and map_extract_value(cw_open_condition.lookup, src."open_condition_code__in") is null and map_extract_value(cw_open_condition.pending, src."open_condition_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'open_condition_code', 'value': left((src."open_condition_code__in")::varchar, 200)} end,
+            case when (starts_with(src."上传时间__trim", chr(123)) and json_valid(src."上传时间__trim")) then {'reason': 'nested_object', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
+            case when src."published_date__in" is not null and src."published_date__out" is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
             case when case when src."数据格式__trim" in ('') then null else src."数据格式" end is not null and not coalesce(json_valid(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"')) and starts_with(trim(replace(case when src."数据格式__trim" in ('') then null else src."数据格式" end, '''', '"')), '['), false) then {'reason': 'invalid_list', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,

@@ -3,6 +3,9 @@ with
 source as (
     select * from {{ source('js_suzhou', 'data_resource') }}
 ),
+cw_format as (
+{{ tongban_crosswalk_lookup('js_suzhou', 'format') }}
+),
 cw_open_condition as (
 {{ tongban_crosswalk_lookup('js_suzhou', 'open_condition') }}
 ),
@@ -17,6 +20,7 @@ trimmed as (
         case when regexp_matches("资源信息名称", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("资源信息名称", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "资源信息名称" end as "资源信息名称__trim",
         case when regexp_matches("更新频率", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("更新频率", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "更新频率" end as "更新频率__trim",
         case when regexp_matches("描述", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("描述", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "描述" end as "描述__trim",
+        case when regexp_matches("资源类型", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("资源类型", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "资源类型" end as "资源类型__trim",
         case when regexp_matches("开放属性", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("开放属性", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "开放属性" end as "开放属性__trim",
         case when regexp_matches("联系方式", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("联系方式", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "联系方式" end as "联系方式__trim",
         case when regexp_matches("详情页网址", '^[ \t\n\r\x{3000}\x{a0}]|[ \t\n\r\x{3000}\x{a0}]$') then trim("详情页网址", (' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(160))) else "详情页网址" end as "详情页网址__trim",
@@ -32,6 +36,7 @@ prepared as (
         case when (starts_with(src."开放属性__trim", chr(123)) and json_valid(src."开放属性__trim")) then null else case when src."开放属性__trim" in ('', 'null', '无') then null else src."开放属性__trim" end end as "open_condition_code__in",
         case when (starts_with(src."更新频率__trim", chr(123)) and json_valid(src."更新频率__trim")) then null else case when src."更新频率__trim" in ('', 'null', '无') then null else src."更新频率__trim" end end as "update_frequency_code__in",
         case when (starts_with(src."创建时间__trim", chr(123)) and json_valid(src."创建时间__trim")) then null else case when src."创建时间__trim" in ('', 'null', '无') then null else src."创建时间__trim" end end as "published_date__in",
+        case when (starts_with(src."资源类型__trim", chr(123)) and json_valid(src."资源类型__trim")) then null else case when lower(case when src."资源类型__trim" in ('', 'null', '无') then null else src."资源类型__trim" end) is null then null else [lower(case when src."资源类型__trim" in ('', 'null', '无') then null else src."资源类型__trim" end)] end end as "formats__in",
         case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then null else case when src."联系方式__trim" in ('', 'null', '无') then null else case when strlen(src."联系方式__trim") = length(src."联系方式__trim") then src."联系方式__trim" else translate(src."联系方式__trim", '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　', '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ') end end end as "contact_phone__in",
         case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then null else case when src."详情页网址__trim" in ('', 'null', '无') then null else src."详情页网址__trim" end end as "detail_url__in",
         '320500' as "publisher_division_code__in",
@@ -47,10 +52,12 @@ valued as (
         case when src."open_condition_code__in" is null then 'unknown' else coalesce(map_extract_value(cw_open_condition.lookup, src."open_condition_code__in"), null) end as "open_condition_code__out",
         case when src."update_frequency_code__in" is null then 'unknown' else coalesce(coalesce(map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in"), map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in")), 'unknown') end as "update_frequency_code__out",
         try_strptime(src."published_date__in", ['%Y-%m-%d'])::date as "published_date__out",
+        list_transform(src."formats__in", lambda x: coalesce(coalesce(map_extract_value(cw_format.lookup, x), map_extract_value(cw_format.pending, x)), 'unknown')) as "formats__out",
         case when contains(src."contact_phone__in", '@') then null else coalesce(nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).area || '-' || regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9])\(?(0[1-9][0-9]{1,2})\)?-?([1-9][0-9]{6,7})(?:[^0-9]|$)', ['area', 'local']).local, '-'), nullif(regexp_extract(replace(src."contact_phone__in", '—', '-'), '(?:^|[^0-9*])(1[3-9][0-9][0-9*]{4}[0-9]{4})(?:[^0-9*]|$)', 1), '')) end as "contact_phone__out",
         src."detail_url__in" as "detail_url__out",
         src."publisher_division_code__in" as "publisher_division_code__out",
     from prepared as src
+    cross join cw_format
     cross join cw_open_condition
     cross join cw_update_frequency
 ),
@@ -68,14 +75,14 @@ mapped as (
         (src."update_frequency_code__out")::varchar as "update_frequency_code",
         (src."published_date__out")::date as "published_date",
         (null)::date as "updated_date",
-        (['unknown'])::varchar[] as "formats",
+        (src."formats__out")::varchar[] as "formats",
         (null)::varchar as "contact_email",
         (src."contact_phone__out")::varchar as "contact_phone",
         (src."detail_url__out")::varchar as "detail_url",
         (null)::bigint as "record_count",
         (src."publisher_division_code__out")::varchar as "publisher_division_code",
         '1.0.0' as mapping_version,
-        left(md5(concat_ws('|', 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
+        left(md5(concat_ws('|', 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,
         src.source_row_number,
@@ -89,6 +96,7 @@ mapped as (
             or ((starts_with(src."更新频率__trim", chr(123)) and json_valid(src."更新频率__trim")))
             or ((starts_with(src."创建时间__trim", chr(123)) and json_valid(src."创建时间__trim")))
             or (src."published_date__in" is not null and src."published_date__out" is null)
+            or ((starts_with(src."资源类型__trim", chr(123)) and json_valid(src."资源类型__trim")))
             or ((starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")))
         then list_filter([
             case when (starts_with(src."资源信息名称__trim", chr(123)) and json_valid(src."资源信息名称__trim")) then {'reason': 'nested_object', 'field': 'title', 'value': left((src."title__in")::varchar, 200)} end,
@@ -100,19 +108,25 @@ mapped as (
             case when (starts_with(src."更新频率__trim", chr(123)) and json_valid(src."更新频率__trim")) then {'reason': 'nested_object', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
             case when (starts_with(src."创建时间__trim", chr(123)) and json_valid(src."创建时间__trim")) then {'reason': 'nested_object', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
             case when src."published_date__in" is not null and src."published_date__out" is null then {'reason': 'invalid_date', 'field': 'published_date', 'value': left((src."published_date__in")::varchar, 200)} end,
+            case when (starts_with(src."资源类型__trim", chr(123)) and json_valid(src."资源类型__trim")) then {'reason': 'nested_object', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when (starts_with(src."详情页网址__trim", chr(123)) and json_valid(src."详情页网址__trim")) then {'reason': 'nested_object', 'field': 'detail_url', 'value': left((src."detail_url__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as blocking_issues,
         case when (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null)
             or (src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null)
+            or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0)
+            or (len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0)
             or ((starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")))
             or (src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null)
         then list_filter([
             case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is null then {'reason': 'unmapped_code', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
             case when src."update_frequency_code__in" is not null and map_extract_value(cw_update_frequency.lookup, src."update_frequency_code__in") is null and map_extract_value(cw_update_frequency.pending, src."update_frequency_code__in") is not null then {'reason': 'mapping_not_approved', 'field': 'update_frequency_code', 'value': left((src."update_frequency_code__in")::varchar, 200)} end,
+            case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is null)) > 0 then {'reason': 'unmapped_code', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
+            case when len(list_filter(src."formats__in", lambda x: map_extract_value(cw_format.lookup, x) is null and map_extract_value(cw_format.pending, x) is not null)) > 0 then {'reason': 'mapping_not_approved', 'field': 'formats', 'value': left((src."formats__in")::varchar, 200)} end,
             case when (starts_with(src."联系方式__trim", chr(123)) and json_valid(src."联系方式__trim")) then {'reason': 'nested_object', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end,
             case when src."contact_phone__in" is not null and not contains(src."contact_phone__in", '@') and src."contact_phone__out" is null then {'reason': 'invalid_phone', 'field': 'contact_phone', 'value': left((src."contact_phone__in")::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end as note_issues,
     from valued as src
+    cross join cw_format
     cross join cw_open_condition
     cross join cw_update_frequency
 )
