@@ -19,7 +19,35 @@ CATALOGUES = {
     "zj": ("nju-websoft_CNPDS_zhejiang_zhejiang.json", 1309),
     "ah": ("cqsss_ChinaOpenDataPortal_anhui_anhui.json", 700),
 }
-PROVINCE = {"sh": "31", "js": "32", "zj": "33", "ah": "34"}
+#: the 22 prefecture-level portals onboarded with `tongban standards propose` and a review (issue 18):
+#: (catalogue, rows delivered, rows published in the first run) — the rest go back with their reasons
+CITIES = {
+    "ah_chizhou": ("cqsss_ChinaOpenDataPortal_anhui_chizhou.json", 1648, 1520),
+    "ah_huainan": ("cqsss_ChinaOpenDataPortal_anhui_huainan.json", 35, 0),
+    "ah_luan": ("cqsss_ChinaOpenDataPortal_anhui_luan.json", 548, 546),
+    "ah_suzhou": ("cqsss_ChinaOpenDataPortal_anhui_suzhou.json", 524, 524),
+    "js_huaian": ("nju-websoft_CNPDS_jiangsu_huaian.json", 2577, 2303),
+    "js_lianyungang": ("nju-websoft_CNPDS_jiangsu_lianyungang.json", 991, 989),
+    "js_nantong": ("nju-websoft_CNPDS_jiangsu_nantong.json", 1198, 1162),
+    "js_suqian": ("nju-websoft_CNPDS_jiangsu_suqian.json", 2661, 2561),
+    "js_suzhou": ("nju-websoft_CNPDS_jiangsu_suzhou.json", 3210, 3210),
+    "js_xuzhou": ("nju-websoft_CNPDS_jiangsu_xuzhou.json", 2052, 2052),
+    "js_yancheng": ("nju-websoft_CNPDS_jiangsu_yancheng.json", 2427, 2427),
+    "js_zhenjiang": ("nju-websoft_CNPDS_jiangsu_zhenjiang.json", 2143, 2143),
+    "zj_hangzhou": ("nju-websoft_CNPDS_zhejiang_hangzhou.json", 6590, 1085),
+    "zj_jiaxing": ("nju-websoft_CNPDS_zhejiang_jiaxing.json", 378, 356),
+    "zj_jinhua": ("nju-websoft_CNPDS_zhejiang_jinhua.json", 755, 749),
+    "zj_lishui": ("nju-websoft_CNPDS_zhejiang_lishui.json", 845, 618),
+    "zj_ningbo": ("nju-websoft_CNPDS_zhejiang_ningbo.json", 1753, 365),
+    "zj_quzhou": ("nju-websoft_CNPDS_zhejiang_quzhou.json", 999, 892),
+    "zj_shaoxing": ("nju-websoft_CNPDS_zhejiang_shaoxing.json", 726, 596),
+    "zj_taizhou": ("nju-websoft_CNPDS_zhejiang_taizhou.json", 1064, 1064),
+    "zj_wenzhou": ("nju-websoft_CNPDS_zhejiang_wenzhou.json", 989, 923),
+    "zj_zhoushan": ("nju-websoft_CNPDS_zhejiang_zhoushan.json", 522, 522),
+}
+PROVINCE = {"sh": "31", "js": "32", "zj": "33", "ah": "34"} | {c: {"ah": "34", "js": "32", "zj": "33"}[c[:2]]
+                                                              for c in CITIES}
+ALL_SOURCES = {s: name for s, (name, *_) in (CATALOGUES | CITIES).items()}
 
 
 def _run(**env: str) -> dict:
@@ -57,7 +85,7 @@ def second_run(first_run, tmp_path_factory):
     inbox = tmp_path_factory.mktemp("inbox")
     (inbox / "opendata_catalogs").mkdir()
     ref = settings().reference_dir / "opendata_catalogs"
-    for name, _ in CATALOGUES.values():
+    for name in ALL_SOURCES.values():
         (inbox / "opendata_catalogs" / name).symlink_to(ref / name)
     target = inbox / "opendata_catalogs" / CATALOGUES["ah"][0]
     target.unlink()
@@ -130,20 +158,32 @@ def _own_counts(run: dict, source_id: str, name: str) -> tuple[int, int, int]:
 
 def test_conservation_per_delivery(first_run):
     deliveries = {d["source_id"]: d for d in first_run["report"]["deliveries"]}
-    assert set(deliveries) == set(CATALOGUES)
+    assert set(deliveries) == set(ALL_SOURCES)
     for source_id, (name, n_rows) in CATALOGUES.items():
         d = deliveries[source_id]
         delivered, published, returned = _own_counts(first_run, source_id, name)
         assert delivered == n_rows and published + returned == n_rows, source_id
         assert (d["rows_delivered"], d["rows_published"], d["rows_quarantined"]) == (n_rows, published, returned)
         assert d["status"] == "published" and d["province_code"] == PROVINCE[source_id]
-    # the exchange agrees with the run record
-    got = dict(_catalog_query("select province_code, count(*) from data_resource group by 1"))
-    assert got == {PROVINCE[s]: deliveries[s]["rows_published"] for s in CATALOGUES}
+    for source_id, (name, n_rows, n_published) in CITIES.items():
+        d = deliveries[source_id]
+        delivered, published, returned = _own_counts(first_run, source_id, name)
+        assert (delivered, published, published + returned) == (n_rows, n_published, n_rows), source_id
+        assert (d["rows_delivered"], d["rows_published"], d["rows_quarantined"]) == (n_rows, published, returned)
+        assert d["status"] == "published" and d["province_code"] == PROVINCE[source_id]
+    # the exchange agrees with the run record, and each city's rows carry its own division code
+    got = dict(_catalog_query("select source_id, count(*) from data_resource group by 1"))
+    assert got == {s: d["rows_published"] for s, d in deliveries.items() if d["rows_published"]}
+    by_province = dict(_catalog_query("select province_code, count(*) from data_resource group by 1"))
+    assert sum(by_province.values()) == sum(got.values()) and set(by_province) == {"31", "32", "33", "34"}
+    divisions = dict(_catalog_query("select source_id, list_distinct(list(publisher_division_code)) "
+                                    "from data_resource group by 1"))
+    assert divisions["zj_hangzhou"] == ["330100"] and divisions["js_suzhou"] == ["320500"]
+    assert divisions["ah_suzhou"] == ["341300"] and divisions["zj"] == ["330000"]
     runs = _catalog_query("select source_id, rows_delivered, rows_published, rows_quarantined, delivery_sha256, "
                           "standard_version, mapping_version, gate_success from exchange_runs where run_id = ?",
                           [first_run["report"]["run_id"]])
-    assert len(runs) == 4
+    assert len(runs) == len(ALL_SOURCES)
     for _source_id, delivered, published, quarantined, sha, _std_v, map_v, gate_ok in runs:
         assert delivered == published + quarantined and len(sha) == 64 and map_v and gate_ok
     assert {r[5] for r in runs} == {check(settings().standards_dir).entities["data_resource"].version}
