@@ -1,5 +1,7 @@
 """How often `tongban standards propose` chooses the column a committee member would, on city
-catalogues this repository does not map (read from ../shared/reference, never copied).
+catalogues it has not seen (read from ../shared/reference, never copied). The cities are mapped in
+the repository since they were onboarded (issue 18); the measurement leaves their mappings and
+crosswalks out, so it scores the proposer as it was before their review.
 
 The answer keys (answer_keys/*.yaml) are hand-written: field -> column, or null where the
 catalogue has none. ``role: development`` keys were used to improve the scorer; ``held-out``
@@ -9,6 +11,7 @@ The table is the one in docs/committee.md ("Proposing a mapping").
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,11 +25,22 @@ from tongban.standards.load import load_standards
 KEYS = sorted((Path(__file__).parent / "answer_keys").glob("*.yaml"))
 
 
-def test_field_choice_accuracy():
+def _standards_without(catalogues: set[str], scratch: Path):
+    """The repository's standards minus the mappings (and their crosswalks) of these catalogues."""
+    shutil.copytree(PROJECT_ROOT / "standards", scratch)
+    for m in load_standards(PROJECT_ROOT / "standards").mappings:
+        if m.delivery.file in catalogues:
+            shutil.rmtree(scratch / "mappings" / m.source_id, ignore_errors=True)
+    return load_standards(scratch)
+
+
+def test_field_choice_accuracy(tmp_path):
     reference = settings().reference_dir
     if not (reference / "opendata_catalogs").is_dir():
         pytest.skip(f"no reference catalogues at {reference}")
-    std = load_standards(PROJECT_ROOT / "standards")
+    keyed = {"opendata_catalogs/" + Path(yaml.safe_load(p.read_text(encoding="utf-8"))["catalogue"]).name
+             for p in KEYS}
+    std = _standards_without(keyed, tmp_path / "standards")
     mapped = {m.delivery.file for m in std.mappings}
     totals: dict[str, list[int]] = {"development": [0, 0], "held-out": [0, 0]}
     lines = ["| catalogue | role | fields | correct | accuracy | wrong |", "|---|---|---|---|---|---|"]

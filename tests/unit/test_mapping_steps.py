@@ -128,9 +128,10 @@ def test_parse_amount_converts_units_to_exact_yuan():
 
 def test_match_code_accepts_codes_and_chinese_labels_only():
     rows = run_field("mother_ethnicity_code", ["trim", {"match_code": "ethnicity"}],
-                     ["01", "汉族", " 回族 ", "97", "其他", "1", None], entity="birth_registration")
-    assert [r[0] for r in rows] == ["01", "01", "03", None, None, None, None]
-    assert [r[1] for r in rows] == [[], [], [], ["unmapped_code"], ["unmapped_code"], ["unmapped_code"], []]
+                     ["01", "汉族", " 回族 ", "99", "未知", "1", None, "97", "其他"], entity="birth_registration")
+    # 97/98 are codes of the list since 1.1.0 (an extension beyond GB 3304), by code or by label
+    assert [r[0] for r in rows] == ["01", "01", "03", None, None, None, None, "97", "97"]
+    assert [r[1] for r in rows] == [[], [], [], ["unmapped_code"], ["unmapped_code"], ["unmapped_code"], [], [], []]
 
 
 def test_match_code_on_lists():
