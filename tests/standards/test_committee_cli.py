@@ -52,7 +52,7 @@ def test_with_a_major_bump_the_change_is_accepted(without_summary: Path, capsys,
     entity.write_text(re.sub(r"(?m)^version: .*$", "version: 2.0.0", entity.read_text(encoding="utf-8"), count=1),
                       encoding="utf-8")
     for m in (without_summary / "mappings").glob("*/data_resource.yaml"):
-        text = m.read_text(encoding="utf-8").replace("standard_version: 1.0.0", "standard_version: 2.0.0")
+        text = re.sub(r"(?m)^standard_version: .*$", "standard_version: 2.0.0", m.read_text(encoding="utf-8"))
         m.write_text(text.replace("\nversion: 1.0.0", "\nversion: 1.1.0"), encoding="utf-8")
     code, out = _check(without_summary, capsys, monkeypatch)
     assert not [f for f in out["findings"] if f["severity"] == "error"], out["findings"]

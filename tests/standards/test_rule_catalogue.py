@@ -203,7 +203,8 @@ def test_the_catalogue_owns_every_rule_attribute_of_a_field():
 
 
 def test_the_vocabularies_are_the_catalogues():
-    assert SIMPLE_STEPS == ("trim", "lower", "upper", "parse_list", "to_list", "first", "email", "phone")
+    assert SIMPLE_STEPS == ("trim", "lower", "upper", "parse_list", "to_list", "first", "email", "phone",
+                            "parse_integer")
     assert PARAM_STEPS == ("split", "crosswalk", "match_code", "parse_date", "parse_amount", "remove_regex",
                            "constant", "concat")
     assert VALIDATORS.names() == ("gb11643", "gb32100", "gbt2260", "gbt36904", "gbt4754")
