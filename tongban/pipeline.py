@@ -39,7 +39,7 @@ from tongban.steps.walk_intake import CHECK_EARLY_ENV, INTAKE_WORKERS_ENV, check
 __all__ = ["CHECK_EARLY_ENV", "CRASH_AT_ENV", "EARLY_MEMORY_LIMIT", "HELD_STATUSES", "INTAKE_WORKERS_ENV",
            "LAST_FAILURE", "PROGRESS", "ConservationError", "_load_reference", "UsageError", "build_checked",
            "check_conservation", "check_early_enabled", "early_memory_limit", "feedback", "gate",
-           "held_back_deliveries", "intake", "intake_all", "progress_event", "progress_path", "publish",
+           "held_back_deliveries", "inbox_changes", "intake", "intake_all", "progress_event", "progress_path", "publish",
            "publish_dictionary", "run_in_process", "start_run", "summarize", "transform"]
 
 #: the last step that failed, for `tongban run` to name when the DAG (whose tasks log their own
@@ -202,6 +202,28 @@ def publish_dictionary(s: Settings, *, generated_at: str | None = None, out_dir:
 @records_failure
 def feedback(run: dict[str, Any], intakes: list[dict[str, Any]], transformed: dict[str, Any]) -> dict[str, Any]:
     return feedback_step.feedback(settings(), run["run_id"], _landed(intakes)).to_xcom()
+
+
+def inbox_changes() -> list[str]:
+    """The inbox's files (path relative to the inbox) that came or changed (size, modification
+    time) since the last look, which this records under build/state: what the DAG tongban_inbox
+    asks every few minutes to start a run when a delivery lands. Names only; nothing is read."""
+    s = settings()
+    seen_path = s.build_dir / "state" / "inbox-seen.json"
+    try:
+        seen = json.loads(seen_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seen = {}
+    now_seen: dict[str, list[int]] = {}
+    for inbox in s.inbox_dirs:  # the first inbox holding a name is the one a run reads (find_delivery)
+        for path in sorted(p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            st = path.stat()
+            now_seen.setdefault(path.relative_to(inbox).as_posix(), [st.st_size, st.st_mtime_ns])
+    changed = [name for name, mark in now_seen.items() if seen.get(name) != mark]
+    if now_seen != seen:
+        seen_path.parent.mkdir(parents=True, exist_ok=True)
+        seen_path.write_text(json.dumps(now_seen, ensure_ascii=False), encoding="utf-8")
+    return changed
 
 
 def run_in_process(entities: list[str] | None = None) -> dict[str, Any]:

@@ -24,6 +24,8 @@ POLL = 0.2
 def describe(event: dict[str, Any]) -> str | None:
     """One event as the plain line a log shows (None for an event with nothing to say)."""
     kind = event.get("event")
+    if kind == "note":
+        return str(event.get("message", ""))
     if kind == "step":
         state = event.get("state")
         if state == "started":
@@ -85,6 +87,8 @@ class RichProgress:
             self.step, self.state = event["step"], event.get("state", "")
             if self.state == "done":
                 self.done.append(f"{event['step']} {event.get('seconds', 0):.1f} s")
+        elif event.get("event") == "note":
+            self.step, self.state = str(event.get("message", "")), ""
         elif event.get("event") == "delivery":
             self.step, self.state = "intake", "running"
             self.deliveries.append(event)

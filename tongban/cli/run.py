@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> tuple[dict | None, int]:
     else:
         configure()
         started = now()
+        pipeline.progress_event("note", message="Airflow: the DAG runs in this process (dag.test)")
         outcome = run_dag("tongban_regional", conf={"entities": entities})
         report_path = _report_path(outcome)
         if outcome.get("state") != "success" or report_path is None:
