@@ -50,6 +50,8 @@ LAST_FAILURE = "last-failure.json"
 #: the run's progress, one JSON event a line, under the build directory: what `tongban run` shows
 #: while the DAG (or the steps in process) runs. Counts and names only, never a delivery's values.
 PROGRESS = Path("progress") / "events.jsonl"
+#: past this size the next run starts the progress file anew (runs the scheduler starts append)
+PROGRESS_KEPT_BYTES = 1 << 20
 
 
 def progress_path(s: Settings | None = None) -> Path:
@@ -80,7 +82,8 @@ def _step(*, per_delivery: bool = False, begins_run: bool = False):
     """A pipeline step that reports its progress (``started``/``done``/``failed`` events; a
     ``delivery`` event per delivery it landed) and, failing, writes what failed to
     ``build/runs/last-failure.json`` and re-raises. ``per_delivery``: one delivery's step (the DAG
-    maps it), reported by its delivery event alone; ``begins_run``: starts the progress file anew."""
+    maps it), reported by its delivery event alone; ``begins_run``: the first step of a run (the
+    progress file, grown past PROGRESS_KEPT_BYTES, starts anew; `tongban run` empties it first)."""
 
     def decorate(step):
         name = {"start_run": "start", "intake_all": "intake"}.get(step.__name__, step.__name__)
@@ -88,8 +91,10 @@ def _step(*, per_delivery: bool = False, begins_run: bool = False):
         @functools.wraps(step)
         def wrapper(*args, **kwargs):
             run = args[0] if args and isinstance(args[0], dict) else {}
-            if begins_run:
-                progress_path().unlink(missing_ok=True)
+            if begins_run:  # `tongban run` starts each run's file anew; under the scheduler keep it small
+                path = progress_path()
+                if path.exists() and path.stat().st_size > PROGRESS_KEPT_BYTES:
+                    path.unlink(missing_ok=True)
             if not per_delivery:
                 progress_event("step", step=name, state="started", run_id=run.get("run_id"))
             t0 = time.perf_counter()
