@@ -37,10 +37,11 @@ from tongban.steps.summary import HELD_STATUSES, held_back_deliveries, summarize
 from tongban.steps.walk_intake import CHECK_EARLY_ENV, INTAKE_WORKERS_ENV, check_early_enabled
 
 __all__ = ["CHECK_EARLY_ENV", "CRASH_AT_ENV", "EARLY_MEMORY_LIMIT", "HELD_STATUSES", "INTAKE_WORKERS_ENV",
-           "LAST_FAILURE", "PROGRESS", "ConservationError", "_load_reference", "UsageError", "build_checked",
-           "check_conservation", "check_early_enabled", "early_memory_limit", "feedback", "gate",
-           "held_back_deliveries", "inbox_changes", "intake", "intake_all", "progress_event", "progress_path", "publish",
-           "publish_dictionary", "run_in_process", "start_run", "summarize", "transform"]
+           "LAST_FAILURE", "PROGRESS", "ConservationError", "_load_reference", "UsageError",
+           "build_checked", "check_conservation", "check_early_enabled", "early_memory_limit", "feedback",
+           "gate", "held_back_deliveries", "inbox_changes", "intake", "intake_all", "progress_event",
+           "progress_path", "publish", "publish_dictionary", "run_in_process", "start_run", "summarize",
+           "transform"]
 
 #: the last step that failed, for `tongban run` to name when the DAG (whose tasks log their own
 #: tracebacks) ends failed: {"run_id", "step", "error", "message", "at"}
