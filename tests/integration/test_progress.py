@@ -154,7 +154,8 @@ def test_exchange_list_and_verify_as_json(in_work, capsys):
     current = [r for r in listed["rows"] if r["entity"] == ENTITY and r["current"] is True]
     assert len(current) == 1 and isinstance(current[0]["version"], int) and current[0]["rows"] == ROWS * 4
     verified = _json(capsys, "exchange", "verify", "--format", "json")
-    assert verified == {"exchange": str(in_work["base"] / "exchange"), "ok": True, "problems": []}
+    assert verified == {"exchange": str(in_work["base"] / "exchange"), "ok": True, "problems": [],
+                        "signatures_checked": False, "signature_problems": [], "accepted_unsigned": []}
 
 
 def test_sample_as_json(tmp_path, capsys):
