@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import threading
 import time
 from collections import defaultdict
@@ -26,6 +25,7 @@ import duckdb
 import httpx
 import pytest
 
+from bench.serve import percentiles
 from tests.serve.conftest import KEY, PII, build_warehouse, licence_rows, make_uscc, tongban_cli
 from tongban import exchange
 from tongban.common.config import PROJECT_ROOT
@@ -162,12 +162,6 @@ class Client:
             self.problems.append(f"verify in v{body['snapshot']['version']}: {body['found']} {body['status']}")
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    return {"p50_ms": round(cuts[49] * 1000, 1), "p90_ms": round(cuts[89] * 1000, 1),
-            "p99_ms": round(cuts[98] * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
-
-
 def test_fifty_clients_during_publishes_see_consistent_snapshots(walk_env, server, tmp_path):
     url = walk_env["TONGBAN_STATE_URL"]
     root = Path(walk_env["TONGBAN_EXCHANGE_DIR"])
@@ -210,7 +204,7 @@ def test_fifty_clients_during_publishes_see_consistent_snapshots(walk_env, serve
     report = {"clients": CLIENTS, "seconds": SECONDS, "requests": sum(c.requests for c in clients),
               "versions_seen": sorted(seen), "published": [first, *published],
               "errors": sum(len(c.errors) for c in clients),
-              "kinds": {kind: {"count": len(v), **percentiles(v)} for kind, v in sorted(latency.items())}}
+              "kinds": {kind: percentiles(v) for kind, v in sorted(latency.items())}}
     out = REPORT
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
