@@ -119,6 +119,8 @@ def test_open_objections_reach_the_producers_next_feedback_in_its_own_column_nam
             "reason": "与登记机关记录不符"})
         assert r.status_code == 201
         ids.append(r.json()["id"])
+    seen = client.get("/api/v1/objections", headers=_h(real, "js")).json()["objections"]
+    assert sorted(o["id"] for o in seen) == ids  # 江苏's approver sees the objections on its rows
     assert client.post(f"/api/v1/objections/{ids[1]}/resolution", headers=_h(real, "js"),
                        json={"accepted": False, "note": "核实无误"}).status_code == 200
 
