@@ -18,6 +18,7 @@ serialised, and an audit entry appended to the hash chain.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -153,6 +154,7 @@ def _baseline(snap: exchange.Snapshot, columns: list[str], keys: list[str], star
 
 def bench_serve(root: Path, seed: int, smoke: bool = False, clients: int = CLIENTS) -> dict[str, Any]:
     rows = SMOKE_ROWS if smoke else ROWS
+    load = round(os.getloadavg()[0], 1)  # the machine is shared: how busy it was as the measurement began
     n_key, n_page, c_key, c_page = SMOKE_COUNTS if smoke else COUNTS
     work = root / "work" / "serve"
     if work.exists():
@@ -197,7 +199,7 @@ def bench_serve(root: Path, seed: int, smoke: bool = False, clients: int = CLIEN
                 walls[kind] = time.perf_counter() - t0
     baseline = _baseline(snap, columns, seq_keys, seq_starts, per_read=False)
     per_read = _baseline(snap, columns, seq_keys, seq_starts, per_read=True)
-    result = {"rows": rows, "page": PAGE, "clients": clients, "columns": len(columns), "sequential": {k: percentiles(v) for k, v in sequential.items()},
+    result = {"rows": rows, "page": PAGE, "clients": clients, "columns": len(columns), "load_average": load, "sequential": {k: percentiles(v) for k, v in sequential.items()},
               "concurrent": {k: {**percentiles(v), "per_second": round(len(v) / walls[k], 1)}
                              for k, v in concurrent.items()},
               "duckdb": {k: percentiles(v) for k, v in baseline.items()},
@@ -222,6 +224,7 @@ def serve_rows(results: dict[str, Any]) -> list[str]:
              f"`GET /api/v1/entities/{ENTITY}/rows/{{key}}` of a random key, `page` = {s['page']:,} rows from a random "
              f"cursor ({s['columns']} columns). Concurrent: {s['clients']} clients in threads beside the server "
              f"on the same 2 cores ({', '.join(f'{k}: {v:,.0f} answers/s' for k, v in throughput.items())}). "
+             f"Load average at the start: {s.get('load_average', '?')}. "
              "Baseline: the same read by DuckDB on the snapshot's Parquet in process.", "",
              "| read | measured as | requests | p50 | p90 | p99 | max | p50 / p99 vs DuckDB (connection kept) |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
