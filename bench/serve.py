@@ -3,7 +3,7 @@ published with ``tongban.exchange.publish_snapshot``, served by a real ``tongban
 on a free localhost port, and read by one registered consumer over HTTP with keep-alive:
 
 ``key``   a keyed lookup, ``GET /api/v1/entities/business_license/rows/{license_id}`` of a random key;
-``page``  a page of 1,000 rows, ``GET .../rows?limit=1000&cursor=…`` from a random key on.
+``page``  a page of 1,000 rows, ``GET .../rows?limit=1000&cursor=…`` at a random page (cursors from a walk).
 
 Each is measured sequentially (one client) and with ``clients`` concurrent clients (threads in this
 process, so the clients share the 2 cores with the server). The baseline is the same read done
@@ -37,7 +37,6 @@ import httpx
 
 from tongban import exchange
 from tongban.common.sqlquote import quote_ident, quote_literal
-from tongban.serve import identity, reader
 from bench.common import BENCH_KEY
 from bench.runs import _child_env
 
@@ -110,8 +109,24 @@ def _timed(calls: list[Callable[[], None]]) -> list[float]:
     return out
 
 
-def _http_calls(http: httpx.Client, version: int, keys: list[str], starts: list[str]) -> dict[str, list[Callable]]:
-    path = f"/api/v1/entities/{ENTITY}/rows"
+PATH = f"/api/v1/entities/{ENTITY}/rows"
+
+
+def _walk(http: httpx.Client) -> list[tuple[str, str]]:
+    """Every page's (cursor, the key the page starts after), walked through the API: cursors are
+    opaque, so the pages read at random later are pages the API itself handed out."""
+    pages, params = [], {"limit": PAGE}
+    while True:
+        r = http.get(PATH, params=params)
+        r.raise_for_status()
+        body = r.json()
+        if body["next_cursor"] is None:
+            return pages
+        pages.append((body["next_cursor"], body["rows"][-1][KEY]))
+        params = {"limit": PAGE, "cursor": body["next_cursor"]}
+
+
+def _http_calls(http: httpx.Client, keys: list[str], cursors: list[str]) -> dict[str, list[Callable]]:
 
     def get(url: str, **params) -> Callable[[], None]:
         def call() -> None:
@@ -120,11 +135,10 @@ def _http_calls(http: httpx.Client, version: int, keys: list[str], starts: list[
                 raise RuntimeError(f"bench serve: {url} answered {r.status_code}: {r.text[:300]}")
         return call
 
-    return {"key": [get(f"{path}/{k}") for k in keys],
-            "page": [get(path, limit=PAGE, cursor=reader.encode_cursor(version, s)) for s in starts]}
+    return {"key": [get(f"{PATH}/{k}") for k in keys], "page": [get(PATH, limit=PAGE, cursor=c) for c in cursors]}
 
 
-def _baseline(snap: exchange.Snapshot, columns: list[str], keys: list[str], starts: list[str],
+def _baseline(snap: exchange.Snapshot, columns: list[str], keys: list[str], afters: list[str],
               per_read: bool) -> dict[str, list[float]]:
     """The same reads by DuckDB on the snapshot's Parquet in this process."""
     files = ", ".join(quote_literal(str(p)) for p in snap.parquet_files)
@@ -147,7 +161,7 @@ def _baseline(snap: exchange.Snapshot, columns: list[str], keys: list[str], star
 
     try:
         _timed([run("key", keys[i % len(keys)]) for i in range(WARMUP)])
-        return {"key": _timed([run("key", v) for v in keys]), "page": _timed([run("page", v) for v in starts])}
+        return {"key": _timed([run("key", v) for v in keys]), "page": _timed([run("page", v) for v in afters])}
     finally:
         kept.close()
 
@@ -165,29 +179,34 @@ def bench_serve(root: Path, seed: int, smoke: bool = False, clients: int = CLIEN
     snap = exchange.publish_snapshot(work / "exchange", entity=ENTITY, warehouse_path=work / "warehouse.duckdb",
                                      relation=f"harmonized.{ENTITY}", run_id="bench-serve", standard_version="1.0.0",
                                      pii={"legal_representative": "name"}, pseudonym_key=BENCH_KEY.encode())
-    token = identity.add_consumer("bench-reader", "31", url=env["TONGBAN_STATE_URL"])
+    added = subprocess.run([sys.executable, "-m", "tongban.cli", "consumer", "add", "bench-reader", "--province", "31"],
+                           env=env, capture_output=True, text=True, check=True)
+    token = added.stdout.splitlines()[-1]
     rng = random.Random(seed)
 
     def keys(n: int) -> list[str]:
         return [f"lic_{rng.randrange(rows):07d}" for _ in range(n)]
 
-    def starts(n: int) -> list[str]:
-        return [f"lic_{rng.randrange(max(1, rows - PAGE)):07d}" for _ in range(n)]
-
-    seq_keys, seq_starts = keys(n_key), starts(n_page)
+    seq_keys = keys(n_key)
     with serving(env, work / "serve.log") as base:
         auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=auth, timeout=120) as http:
             first = http.get(f"/api/v1/entities/{ENTITY}/rows/{seq_keys[0]}")
             first.raise_for_status()
             columns = list(first.json()["row"])
-            _timed(_http_calls(http, snap.version, keys(WARMUP), [])["key"])
-            calls = _http_calls(http, snap.version, seq_keys, seq_starts)
+            _timed(_http_calls(http, keys(WARMUP), [])["key"])
+            pages = _walk(http)  # also a warm-up of the page reads
+
+            def starts(n: int) -> list[tuple[str, str]]:
+                return [rng.choice(pages) for _ in range(n)]
+
+            seq_starts = starts(n_page)
+            calls = _http_calls(http, seq_keys, [c for c, _ in seq_starts])
             sequential = {kind: _timed(calls[kind]) for kind in KINDS}
 
-        def client(kind: str, own_keys: list[str], own_starts: list[str]) -> list[float]:
+        def client(kind: str, own_keys: list[str], own_starts: list[tuple[str, str]]) -> list[float]:
             with httpx.Client(base_url=base, headers=auth, timeout=120) as http:
-                return _timed(_http_calls(http, snap.version, own_keys, own_starts)[kind])
+                return _timed(_http_calls(http, own_keys, [c for c, _ in own_starts])[kind])
 
         concurrent: dict[str, list[float]] = {}
         walls: dict[str, float] = {}
@@ -197,9 +216,11 @@ def bench_serve(root: Path, seed: int, smoke: bool = False, clients: int = CLIEN
                 t0 = time.perf_counter()
                 concurrent[kind] = [t for found in pool.map(lambda j: client(*j), jobs) for t in found]
                 walls[kind] = time.perf_counter() - t0
-    baseline = _baseline(snap, columns, seq_keys, seq_starts, per_read=False)
-    per_read = _baseline(snap, columns, seq_keys, seq_starts, per_read=True)
-    result = {"rows": rows, "page": PAGE, "clients": clients, "columns": len(columns), "load_average": load, "sequential": {k: percentiles(v) for k, v in sequential.items()},
+    afters = [a for _, a in seq_starts]
+    baseline = _baseline(snap, columns, seq_keys, afters, per_read=False)
+    per_read = _baseline(snap, columns, seq_keys, afters, per_read=True)
+    result = {"rows": rows, "page": PAGE, "clients": clients, "columns": len(columns), "load_average": load,
+              "sequential": {k: percentiles(v) for k, v in sequential.items()},
               "concurrent": {k: {**percentiles(v), "per_second": round(len(v) / walls[k], 1)}
                              for k, v in concurrent.items()},
               "duckdb": {k: percentiles(v) for k, v in baseline.items()},
@@ -221,7 +242,7 @@ def serve_rows(results: dict[str, Any]) -> list[str]:
     lines = [f"### The served exchange: reads over HTTP ({s['rows']:,} business licences)", "",
              f"Measured {s.get('measured_at', '?')} at commit `{s.get('commit', '?')}` (`{s.get('command', '?')}`): "
              f"one `tongban serve` (uvicorn) on localhost, one consumer with keep-alive; `key` = "
-             f"`GET /api/v1/entities/{ENTITY}/rows/{{key}}` of a random key, `page` = {s['page']:,} rows from a random "
+             f"`GET /api/v1/entities/{ENTITY}/rows/{{key}}` of a random key, `page` = {s['page']:,} rows at a random "
              f"cursor ({s['columns']} columns). Concurrent: {s['clients']} clients in threads beside the server "
              f"on the same 2 cores ({', '.join(f'{k}: {v:,.0f} answers/s' for k, v in throughput.items())}). "
              f"Load average at the start: {s.get('load_average', '?')}. "
