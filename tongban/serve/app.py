@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from tongban import exchange
 from tongban.common.config import settings
-from tongban.serve import audit, signing, state
+from tongban.serve import audit, pages, signing, state
 from tongban.serve.deps import Context
 from tongban.serve.routers import applications, entities, objections, verify
 from tongban.standards.load import load_standards
@@ -42,6 +42,8 @@ def create_app(*, exchange_root: Path | None = None, state_url: str | None = Non
     for module in (entities, applications, verify, objections):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(verify.keys_router, prefix="/api/v1")
+    app.state.standards = std  # the pages' labels, code lists and mappings
+    pages.mount(app)
 
     @app.middleware("http")
     async def audit_every_request(request: Request, call_next):
@@ -54,7 +56,7 @@ def create_app(*, exchange_root: Path | None = None, state_url: str | None = Non
             log.exception("request failed")
             response, outcome = JSONResponse({"detail": "internal error"}, status_code=500), 500
         route = request.scope.get("route")
-        if request.url.path.startswith("/api/"):
+        if request.url.path.startswith("/api/") or pages.is_page(request.url.path):  # pages: filters by name only
             payload = {"endpoint": f"{request.method} {getattr(route, 'path', '(no such endpoint)')}",
                        "outcome": outcome, **request.state.audit}
             await run_in_threadpool(audit.record, "request", request.state.actor, payload, url=url)

@@ -84,6 +84,8 @@ class Entity(Strict):
     description: Label | None = None
     key: str
     sharing: Sharing | None = None  # the class of every field that does not name its own
+    #: how often each province is expected to deliver (the overview's freshness: on time / late / overdue)
+    update_frequency_days: Annotated[int, Field(ge=1)] | None = None
     fields: list[FieldDef]
     rules: list[Rule] = []
 
