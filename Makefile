@@ -42,19 +42,22 @@ run: env $(SAMPLES)  ## the main job: every province's deliveries -> standard ->
 test: env browser
 	$(VENV)/bin/pytest
 
-# tests/browser drives Debian's chromium through chromedriver (Selenium): installed with apt when missing
+# tests/browser drives Debian's chromium through chromedriver (Selenium) and screenshots the pages, whose
+# Chinese needs a CJK font (the pages and charts ask for Noto Sans CJK SC): installed with apt when missing
 # and running as root (a bare CI machine), otherwise `make test` stops and says how to install them
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
 
-browser:  ## Debian's chromium + chromium-driver for the browser tests (apt-get, as root)
-	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+browser:  ## Debian's chromium, chromium-driver and a CJK font for the browser tests (apt-get, as root)
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ] || [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
 		if [ "$$(id -u)" -ne 0 ]; then \
-			echo "browser tests need Debian's chromium and chromedriver: run 'sudo apt-get install -y chromium chromium-driver' (or make test as root)"; \
+			echo "browser tests need Debian's chromium, chromedriver and a CJK font: run 'sudo apt-get install -y $(BROWSER_PACKAGES)' (or make test as root)"; \
 			exit 1; \
 		fi; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y chromium chromium-driver || { apt-get update && apt-get install -y chromium chromium-driver; }; \
+		apt-get install -y $(BROWSER_PACKAGES) \
+			|| { apt-get update && apt-get install -y $(BROWSER_PACKAGES); }; \
 	fi
 
 check: env  ## the committee's lint, generated files in sync (exit 1 while stale), lint

@@ -25,12 +25,13 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 #: generous: a page is waited for, never timed (the machine is shared)
 WAIT_SECONDS = 60
 
-# the elements a chart's data marks are drawn with, inside Vega's mark groups (g.role-mark); the axes,
-# their ticks and labels, legends and the frame are groups of other roles (role-axis-*, role-legend-*)
+# a chart's data marks inside Vega's mark groups (g.role-mark): the shapes (bars, lines, points) and the
+# text labels; the axes, their ticks and labels, legends and the frame are groups of other roles
 MARKS_JS = """
-const marks = arguments[0].querySelectorAll(
-  'svg g.role-mark path, svg g.role-mark rect, svg g.role-mark circle, svg g.role-mark line');
-return Array.from(marks).filter(e => !e.closest('[class*="role-axis"], [class*="role-legend"]')).length;
+const own = e => !e.closest('[class*="role-axis"], [class*="role-legend"]');
+const marks = sel => Array.from(arguments[0].querySelectorAll(sel)).filter(own);
+return [marks('svg g.role-mark path, svg g.role-mark rect, svg g.role-mark circle, svg g.role-mark line').length,
+        marks('svg g.role-mark text').map(t => t.textContent.trim())];
 """
 
 
@@ -46,6 +47,7 @@ def start(downloads: Path) -> WebDriver:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False,
+                                              "profile.default_content_setting_values.automatic_downloads": 1,
                                               "safebrowsing.enabled": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_window_size(WIDTH, HEIGHT)
@@ -75,8 +77,9 @@ def foreign(urls: list[str], base: str) -> list[str]:
     return [u for u in urls if urlsplit(u)[:2] != origin and not u.startswith(("data:", "blob:", "about:"))]
 
 
-def chart_marks(chart) -> int:
-    """How many data marks a chart element's SVG drew (axes, ticks, legends and frame not counted)."""
+def chart_marks(chart) -> tuple[int, list[str]]:
+    """A chart element's drawn data marks: how many shapes, and the text labels (axes, ticks, legends and
+    frame not counted)."""
     return chart.parent.execute_script(MARKS_JS, chart)
 
 

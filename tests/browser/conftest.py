@@ -94,8 +94,15 @@ class Browser:
         return self.shots[-1]
 
 
+@pytest.fixture(scope="session")
+def cjk_font() -> None:
+    """The pages are Chinese first: without a CJK font every screenshot shows boxes."""
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no Chinese font for chromium: `make browser` installs fonts-noto-cjk"
+
+
 @pytest.fixture
-def browser(server, tmp_path) -> Iterator[Browser]:
+def browser(server, cjk_font, tmp_path) -> Iterator[Browser]:
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     driver = chrome.start(downloads)
