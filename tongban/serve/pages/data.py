@@ -19,6 +19,7 @@ from tongban.common.sqlquote import quote_literal
 from tongban.exchange import Snapshot
 from tongban.exchange.runs import run_record_files
 from tongban.serve import reader
+from tongban.serve.pages.render import when
 
 PROVINCE = re.compile(r"[1-9][0-9]")
 MONTH_OR_DAY = re.compile(r"\d{4}-\d{2}(-\d{2})?")
@@ -101,7 +102,7 @@ class SnapshotReader:
 
     def caption(self) -> str:
         s = self.snapshot
-        return f"{self.entity} v{s.version} · {s.created_at}" if s else f"{self.entity}: —"
+        return f"{self.entity} v{s.version} · {when(s.created_at)}" if s else f"{self.entity}: —"
 
 
 def current_snapshots(root: Path) -> dict[str, Snapshot]:

@@ -13,7 +13,7 @@ from tongban.common.config import settings
 from tongban.serve.pages import charts
 from tongban.serve.pages.base import PageDep
 from tongban.serve.pages.data import SnapshotReader, province_clause, run_records
-from tongban.serve.pages.render import Section, Table
+from tongban.serve.pages.render import Section, Table, when
 
 router = APIRouter()
 
@@ -42,7 +42,7 @@ def overview(p: PageDep):
         counts = snap.rows("SELECT province_code, count(*) FROM snap WHERE true" + province_clause(f, params)
                            + " GROUP BY 1 ORDER BY 1", params) if "province_code" in snap.columns else []
         for province, n in counts:
-            rows_table.append([t.entity(name), f"v{snap.snapshot.version}", str(snap.snapshot.created_at),
+            rows_table.append([t.entity(name), f"v{snap.snapshot.version}", when(snap.snapshot.created_at),
                                t.province(province), str(n)])
             values.append({"entity": t.entity(name), "province": t.province(province), "rows": n})
     versions = ", ".join(sorted({f"{r[0]} {r[1]}" for r in rows_table})) or "—"
@@ -66,7 +66,7 @@ def overview(p: PageDep):
         every = getattr(p.std.entities[entity], "update_frequency_days", None)
         age = (now - at).total_seconds() / 86400
         state = freshness(age, every)
-        fresh_rows.append([t.entity(entity), t.province(province), at.isoformat(timespec="minutes"), f"{age:.1f}",
+        fresh_rows.append([t.entity(entity), t.province(province), when(at), f"{age:.1f}",
                            str(every) if every else "—", t(state)])
         fresh_css.append({"late": "amber", "overdue": "red"}.get(state, ""))
     fresh = Table("freshness", [t("entity"), t("province"), t("last_delivery"), t("age_days"), t("expected_days"),
@@ -76,7 +76,7 @@ def overview(p: PageDep):
                    r["gate_summary"] or "—"] for (_, _), r in sorted(last_run.items())],
                  ["" if r["status"] == "published" else "red" for _, r in sorted(last_run.items())])
     alerts = Table("alerts", [t("at"), t("source"), t("run"), t("message")],
-                   [[a.get("at") or "", a.get("source") or "", a.get("run_id") or "—", a.get("message") or ""]
+                   [[when(a.get("at")), a.get("source") or "", a.get("run_id") or "—", a.get("message") or ""]
                     for a in read_alerts(limit=10, build_dir=settings().build_dir)])
     return p.respond("overview", [
         Section(t("rows_per_province"), [chart], [rows]),

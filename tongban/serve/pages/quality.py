@@ -17,7 +17,7 @@ from tongban.serve import state
 from tongban.serve.pages import charts
 from tongban.serve.pages.base import Page, PageDep
 from tongban.serve.pages.data import run_records
-from tongban.serve.pages.render import Section, Table, share
+from tongban.serve.pages.render import Section, Table, share, when
 from tongban.serve.state.models import Objection
 
 router = APIRouter()
@@ -105,7 +105,7 @@ def _feedback() -> list[list[str]]:
         if files:
             newest = max(f.stat().st_mtime for f in files)
             rows.append([folder.name, str(len(files)),
-                         dt.datetime.fromtimestamp(newest, dt.UTC).isoformat(timespec="minutes")])
+                         when(dt.datetime.fromtimestamp(newest, dt.UTC))])
     return rows
 
 
@@ -121,10 +121,11 @@ def quality(p: PageDep):
     subtitle = f"{t('run')}: {runs[0]} … {runs[-1]} ({len(runs)})" if runs else "—"
 
     line = charts.line("quarantine_share", [
-        {"at": r["started_at"].isoformat(timespec="minutes"), "share": round(_share(r), 4),
+        {"at": when(r["started_at"]), "share": round(_share(r), 4),
          "series": f"{t.province(r['province_code'])} · {t.entity(r['entity'])}"} for r in records if r["rows_delivered"]],
-        x="at", y="share", x_title=f"{t('run')} ({t('time')}, UTC)", y_title=f"{t('quarantine_share')} (%)",
-        title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True)
+        x="at", y="share", x_title=f"{t('run')} ({t('time')})", y_title=f"{t('quarantine_share')} (%)",
+        title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True,
+        temporal=False)
     score_rows, css = [], []
     for r in latest:
         limit = threshold_for(p.std, r["entity"], r["source_id"])

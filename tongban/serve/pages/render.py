@@ -4,6 +4,7 @@ bilingual names, sections of charts and tables, and one helper that answers a pa
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,6 +30,22 @@ def suppressed(n: int | None) -> str:
     if n is None:
         return "—"
     return f"<{SMALL}" if 0 < n < SMALL else str(n)
+
+
+def when(value: object) -> str:
+    """A time as shown: to the minute, in UTC ("2026-12-04 17:18 UTC")."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)
 
 
 def share(part: float | None, whole: float | None) -> str:
@@ -129,7 +146,7 @@ def csv_href(request: Request, table_id: str) -> str:
 def respond(request: Request, words: Words, page: str, title: str, sections: list[Section], *,
             filters: dict | None = None, status_code: int = 200, extra: dict | None = None) -> Response:
     wanted = request.query_params.get("download")
-    if wanted:
+    if wanted and status_code < 400:
         for table in (t for s in sections for t in s.tables):
             if table.id == wanted:
                 note(request, download=table.id)

@@ -17,6 +17,7 @@ from tongban.serve.sharing import PII_SUFFIXES
 router = APIRouter()
 RESOURCES = "data_resource"
 LIST_LIMIT = 200
+LISTED = ("resource_id", "title", "province_code", "domain_code", "open_condition_code")
 CONTACT = {"contact_email", "contact_phone"}  # a person's contact, even where the standard calls it not personal
 
 
@@ -55,9 +56,8 @@ def resources(p: PageDep):
         where += r" AND (title ILIKE ? ESCAPE '\' OR array_to_string(keywords, ' ') ILIKE ? ESCAPE '\')"
         needle = "%" + p.f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params += [needle, needle]
-    found = snap.rows(f"SELECT resource_id, title, province_code, domain_code, open_condition_code FROM snap{where} "
-                      f"ORDER BY province_code, resource_id LIMIT {LIST_LIMIT}", params) \
-        if {"title", "domain_code", "open_condition_code"} <= set(snap.columns) else []
+    picked = ", ".join(quote_ident(c) if c in snap.columns else "NULL" for c in LISTED)
+    found = snap.rows(f"SELECT {picked} FROM snap{where} ORDER BY province_code, resource_id LIMIT {LIST_LIMIT}", params)
     listing = Table("catalogue", [t.field(RESOURCES, "resource_id"), t("title"), t("province"), t("domain"),
                                   t("open_condition")],
                     [[rid, title or "", t.province(pc), t.code("domain", d), t.code("open_condition", o)]
