@@ -183,3 +183,17 @@ def test_logout_ends_the_session(browser, tokens):
     assert urlsplit(driver.current_url).path == "/login"  # the page needs a login again
     assert not driver.find_elements(By.CSS_SELECTOR, "form.logout")
     assert_clean(browser)
+
+
+def test_a_chart_without_its_marks_is_reported(browser, tokens):
+    """The positive control of the chart check: the same page with one chart's bars removed fails it."""
+    log_in(browser, tokens["consumer"], "/licenses")
+    driver = browser.driver
+    assert_charts_drew(driver)
+    removed = driver.execute_script("""
+        const marks = document.querySelectorAll('figure.chart[data-chart="licenses_by_section"] svg g.role-mark > *');
+        marks.forEach(m => m.remove());
+        return marks.length;""")
+    assert removed > 0
+    with pytest.raises(AssertionError, match="chart licenses_by_section drew no marks"):
+        assert_charts_drew(driver)
