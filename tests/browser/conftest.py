@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.browser import chrome
-from tests.serve.conftest import TONGBAN, _free_port, token_from_cli
+from tests.serve.conftest import TONGBAN, running_server, token_from_cli
 from tests.workdirs import work_env
 from tongban.common.config import settings
 
@@ -56,25 +54,8 @@ def tokens(exchange_env) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def server(exchange_env, tokens, tmp_path_factory) -> Iterator[str]:
     """`tongban serve` on a free localhost port (uvicorn); stopped after the session."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("browser-serve") / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([*TONGBAN, "serve", "--port", str(port)], env=exchange_env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            while True:  # until it answers or exits; no assertion on how long that takes
-                if proc.poll() is not None:
-                    raise AssertionError(f"tongban serve exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with running_server(exchange_env, tmp_path_factory.mktemp("browser-serve") / "serve.log") as base:
+        yield base
 
 
 @dataclass

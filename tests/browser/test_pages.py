@@ -76,6 +76,13 @@ def assert_clean(browser) -> None:
     assert chrome.foreign(chrome.loaded_urls(browser.driver), browser.base) == []
 
 
+def assert_drawn_clean(browser, shot: str) -> None:
+    """The page's charts drew, its screenshot is taken, and it was clean."""
+    assert_charts_drew(browser.driver)
+    browser.screenshot(shot)
+    assert_clean(browser)
+
+
 def test_the_login_form_refuses_an_unknown_token(browser):
     browser.open("/login")
     driver = browser.driver
@@ -125,9 +132,7 @@ def test_a_filter_narrows_the_page_and_lands_in_the_query_string(browser, tokens
     assert min(column(after, "月份")) >= "2024-01"
     assert Select(driver.find_element(By.CSS_SELECTOR, "form.filters select[name=province]")
                   ).first_selected_option.get_attribute("value") == "31"
-    assert_charts_drew(driver)
-    browser.screenshot("births-filtered")
-    assert_clean(browser)
+    assert_drawn_clean(browser, "births-filtered")
 
 
 def test_each_csv_download_is_the_table_shown(browser, tokens):
@@ -159,9 +164,7 @@ def test_the_english_switch_keeps_the_view(browser, tokens):
     assert parse_qs(urlsplit(driver.current_url).query) == {"province": ["33"], "lang": ["en"]}
     assert driver.find_element(By.TAG_NAME, "h1").text == "Business licences"
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
-    assert_charts_drew(driver)
-    browser.screenshot("licenses-en")
-    assert_clean(browser)
+    assert_drawn_clean(browser, "licenses-en")
 
 
 def test_usage_is_for_approvers_only(browser, tokens):

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,23 +154,30 @@ def token_from_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.splitlines()[-1]
 
 
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`tongban serve` (uvicorn) on a free localhost port in ``env``, its output in ``log_path``; its
+    base URL once it answers; stopped on exit."""
+    port = _free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([*TONGBAN, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):  # up to ~60 s to start on a busy machine; no assertion on the time
+                if proc.poll() is not None:
+                    raise AssertionError(f"tongban serve exited: {log_path.read_text()}")
+                try:
+                    if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture
 def server(walk_env, tmp_path):
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*TONGBAN, "serve", "--port", str(port)], env=walk_env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # up to ~60 s to start on a busy machine; no assertion on the time
-            if proc.poll() is not None:
-                raise AssertionError(f"tongban serve exited: {Path(log.name).read_text()}")
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with running_server(walk_env, tmp_path / "serve.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
