@@ -15,6 +15,7 @@ from tests.serve.pages.helpers import csrf_of, csv_rows, login, parse
 from tongban.serve import audit, identity
 from tongban.serve.reader import csv_safe
 from tongban.serve.pages import session
+from tongban.serve.pages.overview import freshness
 from tongban.serve.pages.quality import grade, threshold_for
 
 PAGES = ["/", "/quality", "/births", "/licenses", "/resources", "/usage", "/resources/res_31_1"]
@@ -190,3 +191,15 @@ def test_the_session_secret_is_a_0600_file_outside_the_exchange(pages):
     path = session.secret_path()
     assert path.is_file() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert not path.resolve().is_relative_to(pages.root.resolve())
+
+
+def test_freshness_is_on_time_late_or_overdue_against_the_expected_period():
+    assert [freshness(a, 7) for a in (0.5, 7, 7.1, 14, 14.1)] == ["on_time", "on_time", "late", "late", "overdue"]
+    assert freshness(3, None) == "unknown"
+
+
+def test_an_unchanged_file_read_again_is_not_a_new_delivery(approver):
+    fresh = parse(approver.get("/").text).tables["freshness"]
+    # both runs read the same file of each province: its delivery is the first run's
+    assert {row[1]: row[2] for row in fresh[1:]} == {"上海市": "2026-12-02 08:00 UTC", "江苏省": "2026-12-02 08:00 UTC"}
+    assert all(row[4] == "7" for row in fresh[1:])  # business_license: update_frequency_days 7

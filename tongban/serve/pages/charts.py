@@ -4,12 +4,23 @@ and, as its subtitle, the snapshot (or runs) it shows."""
 
 from __future__ import annotations
 
-from markupsafe import Markup
+from functools import cached_property
 
-from tongban.serve.pages.render import Chart
+from markupsafe import Markup
 
 WIDTH = 560
 FONT = "Noto Sans CJK SC, WenQuanYi Micro Hei, sans-serif"
+
+
+class Chart:
+    """A chart on a page: drawn (vl-convert) only when the page shows it, never for its CSV."""
+
+    def __init__(self, chart_id: str, spec) -> None:
+        self.id, self._spec = chart_id, spec
+
+    @cached_property
+    def svg(self) -> Markup:
+        return _svg(self._spec)
 
 
 def _svg(chart) -> Markup:
@@ -29,7 +40,7 @@ def _base(values: list[dict], title: str, subtitle: str):
 
 def empty(chart_id: str, title: str, subtitle: str, message: str) -> Chart:
     alt, base = _base([{"m": message}], title, subtitle)
-    return Chart(chart_id, _svg(base.mark_text(size=14).encode(text="m:N").properties(height=60)))
+    return Chart(chart_id, base.mark_text(size=14).encode(text="m:N").properties(height=60))
 
 
 def bar(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_title: str, title: str,
@@ -40,7 +51,7 @@ def bar(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_ti
     if not values:
         return empty(chart_id, title, subtitle, "—")
     alt, base = _base(values, title, subtitle)
-    sort = "-x" if ranked else None
+    sort = None  # the order of `values` (a ranked chart comes ranked; a nominal axis would sort by name)
     enc = {"x": alt.X(f"{x}:Q", title=x_title, stack="zero" if color else None),
            "y": alt.Y(f"{y}:N", title=y_title, sort=sort)}
     if color:
@@ -52,25 +63,28 @@ def bar(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_ti
             x=alt.X("at:Q"), y=alt.Y(f"{y}:N", sort=sort), text=f"{label}:N")
         layer = alt.layer(layer, text)
     rows = len({v[y] for v in values})
-    return Chart(chart_id, _svg(layer.properties(height=max(60, 18 * rows))))
+    return Chart(chart_id, layer.properties(height=max(60, 18 * rows)))
 
 
 def line(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_title: str, title: str,
-         subtitle: str, color: str, color_title: str, percent: bool = False, temporal: bool = True,
+         subtitle: str, color: str, color_title: str, percent: bool = False, months: bool = False,
          label: str | None = None) -> Chart:
-    """Lines of ``y`` over ``x`` per ``color``; where ``y`` is left out (a suppressed cell) its ``label``
-    ("<5") is written at 0 instead of a point."""
+    """Lines of ``y`` over ``x`` per ``color``: ``x`` is a month ("2024-03", on a time axis) with
+    ``months``, else an ordered name. Where ``y`` is left out (a suppressed cell) its ``label`` ("<5")
+    is written at 0 instead of a point."""
     if not values:
         return empty(chart_id, title, subtitle, "—")
     alt, base = _base(values, title, subtitle)
     y_axis = alt.Axis(format="%") if percent else alt.Axis()
+    x_enc = alt.X(f"{x}:T", timeUnit="utcyearmonth", title=x_title, axis=alt.Axis(format="%Y-%m")) if months \
+        else alt.X(f"{x}:O", title=x_title)
     chart = base.mark_line(point=True).encode(
-        x=alt.X(f"{x}:{'T' if temporal else 'O'}", title=x_title),
+        x=x_enc,
         y=alt.Y(f"{y}:Q", title=y_title, axis=y_axis),
         color=alt.Color(f"{color}:N", title=color_title))
     if label:
         hidden = base.mark_text(dy=-6).transform_filter(f"datum['{y}'] == null").encode(
-            x=alt.X(f"{x}:{'T' if temporal else 'O'}"), y=alt.datum(0), text=f"{label}:N",
+            x=x_enc, y=alt.datum(0), text=f"{label}:N",
             color=alt.Color(f"{color}:N"))
         chart = alt.layer(chart, hidden)
-    return Chart(chart_id, _svg(chart.properties(height=220)))
+    return Chart(chart_id, chart.properties(height=220))

@@ -42,7 +42,7 @@ def births(p: PageDep):
                     for m, pc, n in by_month]
     month_chart = charts.line("births_by_month", month_values, x="month", y="births", x_title=t("month"),
                               y_title=t("births_n"), title=t("births_by_month"), subtitle=mart.caption(),
-                              color="province", color_title=t("province"), temporal=False, label="label")
+                              color="province", color_title=t("province"), months=True, label="label")
     month_table = Table("births_by_month", [t("month"), t("province"), t("births_n")],
                         [[m, t.province(pc), suppressed(n)] for m, pc, n in by_month])
 
@@ -115,7 +115,7 @@ def licenses(p: PageDep):
                                                     for m, pc, n in by_month],
                               x="month", y="n", x_title=t("month"), y_title=t("licenses_n"),
                               title=t("licenses_by_month"), subtitle=snap.caption(), color="province",
-                              color_title=t("province"), temporal=False)
+                              color_title=t("province"), months=True)
     month_table = Table("licenses_by_month", [t("month"), t("province"), t("licenses_n")],
                         [[m, t.province(pc), str(n)] for m, pc, n in by_month])
 

@@ -54,12 +54,16 @@ def overview(p: PageDep):
 
     records = [r for r in run_records(p.ctx.exchange_root) if r["entity"] in entities
                and (not f.province or r["province_code"] == f.province)]
-    last_delivery: dict[tuple[str, str], dt.datetime] = {}
+    # a province's last delivery: the first run that saw its newest file (an unchanged file read again
+    # by a later run is not a new delivery)
+    newest: dict[tuple[str, str], tuple[str, dt.datetime]] = {}
     last_run: dict[tuple[str, str], dict] = {}
     for r in records:
-        if r.get("delivery_sha256"):
-            last_delivery[(r["entity"], r["province_code"])] = r["started_at"]
+        key, sha = (r["entity"], r["province_code"]), r.get("delivery_sha256")
+        if sha and newest.get(key, ("",))[0] != sha:
+            newest[key] = (sha, r["started_at"])
         last_run[(r["entity"], r["source_id"])] = r
+    last_delivery = {key: at for key, (_, at) in newest.items()}
     fresh_rows, fresh_css = [], []
     now = _now()
     for (entity, province), at in sorted(last_delivery.items()):

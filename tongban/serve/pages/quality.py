@@ -124,8 +124,7 @@ def quality(p: PageDep):
         {"at": when(r["started_at"]), "share": round(_share(r), 4),
          "series": f"{t.province(r['province_code'])} · {t.entity(r['entity'])}"} for r in records if r["rows_delivered"]],
         x="at", y="share", x_title=f"{t('run')} ({t('time')})", y_title=f"{t('quarantine_share')} (%)",
-        title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True,
-        temporal=False)
+        title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True)
     score_rows, css = [], []
     for r in latest:
         limit = threshold_for(p.std, r["entity"], r["source_id"])

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 
 from tongban.serve import reader
 from tongban.serve.deps import note
@@ -115,15 +114,9 @@ class Table:
 
 
 @dataclass
-class Chart:
-    id: str
-    svg: Markup
-
-
-@dataclass
 class Section:
     title: str
-    charts: list[Chart] = field(default_factory=list)
+    charts: list = field(default_factory=list)  # charts.Chart
     tables: list[Table] = field(default_factory=list)
     note: str = ""
 
