@@ -155,6 +155,21 @@ def test_each_csv_download_is_the_table_shown(browser, tokens):
     assert_clean(browser)
 
 
+def test_a_catalogue_entry_opens_its_detail(browser, tokens):
+    log_in(browser, tokens["consumer"], "/resources")
+    driver = browser.driver
+    link = driver.find_element(By.CSS_SELECTOR, 'table.data[data-table="catalogue"] tbody a')
+    title, href = link.text, link.get_attribute("href")
+    assert title and urlsplit(href).path.startswith("/resources/")
+    link.click()
+    chrome.wait_for(driver, lambda d: d.current_url == href, "the resource's page")
+    assert status(driver) == 200 and title in driver.find_element(By.TAG_NAME, "h1").text
+    (rows,) = tables(driver).values()
+    assert title in column(rows, rows[0][1])  # the field/value table holds the title among its values
+    browser.screenshot("resource-detail")
+    assert_clean(browser)
+
+
 def test_the_english_switch_keeps_the_view(browser, tokens):
     log_in(browser, tokens["consumer"], "/licenses")
     driver = browser.driver
