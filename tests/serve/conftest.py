@@ -145,6 +145,10 @@ def token_from_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.splitlines()[-1]
 
 
+#: the browser tests' name for it: `tongban serve` on a free localhost port, stopped on exit
+running_server = serving
+
+
 @pytest.fixture
 def server(walk_env, tmp_path):
     """A real `tongban serve` (uvicorn) on a free localhost port, stopped after the test."""
