@@ -147,14 +147,27 @@ class Gated(StepResult):
 
 @dataclass
 class DeliveryCounts(StepResult):
+    """One delivery's rows: delivered = harmonized + quarantined. ``held``: of the harmonized rows,
+    those not published because the delivery is over a gate threshold (``held_reason`` says which,
+    in tongban's words); then published = harmonized - held = 0. ``by_reason``: rows quarantined
+    with each reason (a row with several counts under each)."""
+
     delivered: int | None
     harmonized: int
     quarantined: int | None
+    held: int = 0
+    held_reason: str | None = None
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def published(self) -> int:
+        return self.harmonized - self.held
 
 
 @dataclass
 class Conservation(StepResult):
-    """conserve: per delivery (``source/entity``), delivered = harmonized + quarantined."""
+    """conserve: per delivery (``source/entity``), delivered = harmonized + quarantined, where the
+    harmonized rows are published, or held whole with the delivery (published + held)."""
 
     ok: bool
     per_delivery: dict[str, DeliveryCounts]
@@ -184,6 +197,9 @@ class DeliveryRecord(StepResult):
     message: str | None
     top_reasons: str
     kept_snapshot_version: int | None
+    #: a delivery over a gate threshold (status "held"): its rows that passed, not published
+    rows_held: int = 0
+    held_reason: str | None = None
 
 
 @dataclass
