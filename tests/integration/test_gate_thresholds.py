@@ -98,6 +98,10 @@ def test_the_previous_publication_stays_in_the_new_snapshot(work):
     snap = report["snapshots"]["birth_registration"]
     assert sh["kept_snapshot_version"] == snap["version"] and snap["version"] >= 2 and "sh" in snap["kept"]
     assert _sh_ids(work["base"] / "exchange") == work["before"]  # the same rows, none of the new delivery
+    # a mart reads every province's rows: not published this run, its previous snapshot stays current
+    assert "births_by_month_division" not in report["snapshots"]
+    assert ("births_by_month_division: not published this run (sh/birth_registration held); its previous "
+            "snapshot stays current") in report["messages"]
 
 
 def test_the_run_record_and_conservation_account_for_every_row(work):

@@ -108,3 +108,15 @@ def test_zhejiang_is_published_only_by_the_committee_override(scratch: Path):
     _set_gate(scratch / "mappings" / "zj" / "data_resource.yaml", "", "fields:")
     (b,) = breaches(check(scratch), "data_resource", "zj", **ZJ)
     assert str(b) == "quarantine share 93.0% over the limit 20.0% (entity default) by 73.0 points"
+
+
+def test_the_dictionary_shows_each_sources_limit_and_reason():
+    from tongban.standards.targets.dictionary import build_dictionary
+
+    files = build_dictionary(check(PROJECT_ROOT / "standards"))
+    page = files["entities/data_resource.html"]
+    section = page[page.index('id="gate"'):page.index('id="sources"')]
+    assert "20.0%" in section and "entity default" in section
+    assert "95.0%" in section and "zj override" in section and "mapping_not_approved ≤ 60.0% (zj override)" in section
+    assert "portal export lists every dataset twice" in section  # 上海's reason, beside its limit
+    assert "Gate thresholds" in files["dictionary.md"]

@@ -43,7 +43,7 @@ def check_conservation(s: Settings, intakes: list[Landed]) -> Conservation:
                 f"select r, count(*) from (select unnest(list_distinct(reason_codes)) as r from {rej} "
                 f"where source_id = ?) group by 1 order by 1", [i.source_id]).fetchall()) if rejected else {}
             counts = DeliveryCounts(delivered=i.rows_delivered, harmonized=harmonized, quarantined=rejected,
-                                    by_reason=by_reason)
+                                    by_reason=by_reason or None)
             over = breaches(std, i.entity, i.source_id, i.rows_delivered or 0, rejected, by_reason)
             if over:
                 counts.held, counts.held_reason = harmonized, "; ".join(str(b) for b in over)

@@ -124,7 +124,7 @@ def _delivery_records(s: Settings, walk: Walk, snapshots: dict[str, dict[str, An
             delivery_file=s.inbox_relative(i.delivery_file), delivery_sha256=i.delivery_sha256, status=status,
             rows_delivered=counts.delivered,
             rows_published=counts.published if gate_ok and status == "published" else 0,
-            rows_held=counts.held if status == "held" else 0, held_reason=counts.held_reason if status == "held" else None,
+            rows_held=(counts.held or 0) if status == "held" else 0, held_reason=counts.held_reason if status == "held" else None,
             rows_quarantined=counts.quarantined, gate_success=gate_ok,
             gate_summary="; ".join(g.blocking_failures) or ("passed" if gate_ok else "failed"),
             standard_version=run.standard_versions[i.entity], mapping_version=i.mapping_version,

@@ -150,18 +150,19 @@ class DeliveryCounts(StepResult):
     """One delivery's rows: delivered = harmonized + quarantined. ``held``: of the harmonized rows,
     those not published because the delivery is over a gate threshold (``held_reason`` says which,
     in tongban's words); then published = harmonized - held = 0. ``by_reason``: rows quarantined
-    with each reason (a row with several counts under each)."""
+    with each reason (a row with several counts under each); None where there are none)."""
 
     delivered: int | None
     harmonized: int
     quarantined: int | None
-    held: int = 0
+    held: int | None = None
     held_reason: str | None = None
-    by_reason: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] | None = None
+    _omit_when_none = ("held", "held_reason", "by_reason")  # the shape before gate thresholds
 
     @property
     def published(self) -> int:
-        return self.harmonized - self.held
+        return self.harmonized - (self.held or 0)
 
 
 @dataclass
