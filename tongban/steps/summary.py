@@ -9,8 +9,9 @@ from typing import Any
 from tongban.common.config import settings
 
 
-#: intake statuses of a delivery that came but was not published (`tongban run` exits 3)
-HELD_STATUSES = ("rejected", "empty")
+#: statuses of a delivery that came but was not published (`tongban run` exits 3): rejected or
+#: empty at intake, or held by a gate threshold of the committee
+HELD_STATUSES = ("rejected", "empty", "held")
 
 
 def held_back_deliveries(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -36,20 +37,26 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
 
 def _deliveries(report: dict[str, Any]) -> list[str]:
     """One line per delivery, then what the run says of them."""
-    head = f"{'entity':<20}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  top reasons"
+    head = (f"{'entity':<20}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}"
+            f"{'quarantined':>12}{'share':>7}  top reasons")
     lines = [head, "-" * len(head)]
     for d in report["deliveries"]:
         reasons = ", ".join(f"{r['reason']}:{r['field']}×{r['rows']}" for r in json.loads(d["top_reasons"] or "[]")[:3])
         delivered = "?" if d["rows_delivered"] is None else d["rows_delivered"]  # unreadable: size + sha256 said
         quarantined = "?" if d["rows_quarantined"] is None else d["rows_quarantined"]
+        share = f"{d['rows_quarantined'] / d['rows_delivered']:.1%}" if d["rows_delivered"] and \
+            d["rows_quarantined"] is not None else "—"  # of the delivery's rows: what the gate thresholds limit
         lines.append(f"{d['entity']:<20}{d['source_id']:<8}{d['province_code']:<6}{d['status']:<13}"
-                     f"{delivered:>10}{d['rows_published']:>10}{quarantined:>12}  {reasons}")
+                     f"{delivered:>10}{d['rows_published']:>10}{quarantined:>12}{share:>7}  {reasons}")
     for msg in report.get("messages", []):
         lines.append(f"  ! {msg}")
     for d in report["deliveries"]:
         if d.get("kept_snapshot_version"):
             lines.append(f"  ! {d['source_id']} {d['entity']}: this delivery was not published ({d['status']}); "
                          f"its previous publication stays in the exchange (v{d['kept_snapshot_version']})")
+        if d.get("held_reason"):
+            lines.append(f"  ! {d['source_id']} {d['entity']} held: {d['held_reason']}; {d.get('rows_held') or 0} rows "
+                         "that passed are held, not published (change the data, or the committee the threshold)")
     held = held_back_deliveries(report)
     if held:
         lines.append(f"\n{len(held)} deliver{'y was' if len(held) == 1 else 'ies were'} held back (not published; "
