@@ -145,3 +145,30 @@ def test_the_committee_override_with_its_reason_publishes_it(work, tmp_path):
     sh = _deliveries(report)["sh"]
     assert sh["status"] == "published" and sh["held_reason"] is None and sh["rows_held"] == 0
     assert sh["rows_published"] == sh["rows_delivered"] - sh["rows_quarantined"] == len(_sh_ids(work["base"] / "exchange"))
+
+
+def test_the_scorecard_shows_the_held_delivery_and_why(work, tmp_path, monkeypatch):
+    """/quality, over this very exchange: 上海's births row is red against its 10% and the held table
+    gives the gate's reason."""
+    from fastapi.testclient import TestClient
+
+    from tests.serve.pages.helpers import login, parse
+    from tongban.serve import identity
+    from tongban.serve.app import create_app
+
+    for key, value in work["env"].items():
+        if key.startswith("TONGBAN_"):
+            monkeypatch.setenv(key, value)
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    with TestClient(create_app(exchange_root=work["base"] / "exchange", state_url=url)) as client:
+        assert login(client, identity.add_consumer("sh-approver", "31", approver=True, url=url)).status_code == 303
+        page = client.get("/quality", params={"entity": "birth_registration"})
+    assert page.status_code == 200
+    tables = parse(page.text).tables
+    sh = _deliveries(work["report"])["sh"]
+    run_id = work["report"]["run_id"]
+    held = [row for row in tables["held"][1:] if "上海市" in row and run_id in row]
+    assert held and held[0][-2:] == ["held", sh["held_reason"]], tables["held"]
+    card = [row for row in tables["scorecard"][1:] if "sh" in row and run_id in row]
+    assert card and card[0][-1] == "held" and card[0][-2] == "10%", tables["scorecard"]
+    assert 'class="red"' in page.text
