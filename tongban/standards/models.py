@@ -122,6 +122,12 @@ class Entity(Strict):
             for ref in r.refs():
                 if ref not in names:
                     raise ValueError(f"rule {r.rule!r} refers to unknown field {ref!r}")
+            if hasattr(r, "check"):
+                r.check(self)
+        reasons = [r.reason for r in self.rules]
+        twice = {x for x in reasons if reasons.count(x) > 1}
+        if twice:
+            raise ValueError(f"reason(s) used by two rules: {', '.join(sorted(twice))} (each rule has its own)")
         return self
 
     @property
@@ -250,6 +256,19 @@ class FieldMapping(Strict):
         return self
 
 
+class AbsentDecision(Strict):
+    """The committee's decision that a source has no value for a standard field (issue 18): its rows
+    get ``unknown`` (the field's code list has it) and are counted as "absent by decision" in the
+    run record. A decision on a required field counts only once reviewed (the crosswalks' review
+    workflow: ``status: approved`` with an author and another member as reviewer)."""
+
+    reason: Annotated[str, Field(min_length=1)]
+    status: str = "proposed"
+    author: str = ""
+    reviewer: str = ""
+    reviewed_on: str = ""
+
+
 class Mapping(Strict):
     source_id: Annotated[str, Field(pattern=IDENT)]
     entity: Annotated[str, Field(pattern=IDENT)]
@@ -262,6 +281,12 @@ class Mapping(Strict):
     null_values: list[str] = ["", "None"]
     fields: dict[str, FieldMapping]
     gate: GateOverride | None = None  # this source's own limits, with the committee's reason
+    #: standard fields the source does not have, by decision (field -> why, and its review)
+    absent: dict[Annotated[str, Field(pattern=IDENT)], AbsentDecision] = {}
+
+    def absent_by_decision(self) -> list[str]:
+        """The fields whose absence is an approved decision (their rows are counted)."""
+        return [name for name, d in self.absent.items() if d.status == "approved"]
 
     @property
     def column_names(self) -> list[str]:
