@@ -118,16 +118,18 @@ class Entity(Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"field(s) defined twice: {', '.join(sorted(dupes))}")
-        for r in self.rules:
+        reasons = [r.reason for r in self.rules]
+        for i, r in enumerate(self.rules):  # "rules[i]: " lets the loader name the rule's line
             for ref in r.refs():
                 if ref not in names:
-                    raise ValueError(f"rule {r.rule!r} refers to unknown field {ref!r}")
-            if hasattr(r, "check"):
-                r.check(self)
-        reasons = [r.reason for r in self.rules]
-        twice = {x for x in reasons if reasons.count(x) > 1}
-        if twice:
-            raise ValueError(f"reason(s) used by two rules: {', '.join(sorted(twice))} (each rule has its own)")
+                    raise ValueError(f"rules[{i}]: rule {r.rule!r} refers to unknown field {ref!r}")
+            try:
+                if hasattr(r, "check"):
+                    r.check(self)
+            except ValueError as exc:
+                raise ValueError(f"rules[{i}]: {exc}") from None
+            if reasons.count(r.reason) > 1:
+                raise ValueError(f"rules[{i}]: reason {r.reason!r} is used by two rules (each rule has its own)")
         return self
 
     @property

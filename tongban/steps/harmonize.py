@@ -167,13 +167,14 @@ def source_counts(warehouse: Path, entity: str, warn_reasons: Sequence[str] = ()
 
 
 def _warning_counts(con: Any, out: dict[str, dict[str, Any]], warn_reasons: Sequence[str]) -> None:
-    """The published rows (no reason) a warn rule noted: a count per rule and the rows with any."""
+    """The rows a warn rule noted, a count per rule (every row of the delivery that breaks it), and
+    the rows published with a warning (no reason held them back)."""
     if not warn_reasons:
         return
     reasons = list(warn_reasons)
     for source_id, reason, fld, n in con.execute(
             "select source_id, r.reason, r.field, count(*) as n from "
-            "(select source_id, unnest(note_issues) as r from issues where len(reasons) = 0) "
+            "(select source_id, unnest(note_issues) as r from issues) "
             "where list_contains(?, r.reason) group by all order by source_id, n desc, r.reason", [reasons]).fetchall():
         out[source_id]["warnings"].append({"reason": reason, "field": fld, "rows": n, "severity": "warn"})
     for source_id, n in con.execute(

@@ -91,8 +91,8 @@ def _notes(report: dict[str, Any]) -> list[str]:
         if warned and d["rows_published"]:
             rules = ", ".join(f"{r['reason']}×{r['rows']}" for r in entries
                               if r.get("severity") == "warn" and r["reason"] != "published_with_warnings")
-            lines.append(f"  ! {d['source_id']} {d['entity']}: {warned} rows published with warnings ({rules}); "
-                         "the province's feedback lists them")
+            lines.append(f"  ! {d['source_id']} {d['entity']}: {warned} rows published with warnings "
+                         f"(rows breaking each warn rule, published or not: {rules}); the province's feedback lists them")
         for r in entries:
             if r.get("severity") == "absent" and d["rows_published"]:
                 lines.append(f"  · {d['source_id']} {d['entity']}.{r['field']}: absent by decision — "
