@@ -270,6 +270,11 @@ class AbsentDecision(Strict):
     reviewer: str = ""
     reviewed_on: str = ""
 
+    @field_validator("reviewed_on", mode="before")
+    @classmethod
+    def _date_as_text(cls, v: Any) -> Any:
+        return v.isoformat() if isinstance(v, dt.date) else v  # YAML reads 2026-12-01 as a date
+
 
 class Mapping(Strict):
     source_id: Annotated[str, Field(pattern=IDENT)]
