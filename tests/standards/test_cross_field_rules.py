@@ -4,6 +4,7 @@ with a warning and ``quarantine`` holding it back with the rule's reason."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import date
@@ -258,6 +259,7 @@ def zj_built(tmp_path_factory) -> dict:
     from tongban.common.config import settings
     from tongban.pipeline import _load_reference
     from tongban.standards.generate import scratch_project
+    from tongban.steps.feedback import write_feedback
     from tongban.steps.harmonize import run_dbt, source_counts
     from tongban.steps.intake.land import land
 
@@ -273,6 +275,8 @@ def zj_built(tmp_path_factory) -> dict:
     build = root / "build"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TONGBAN_BUILD_DIR", str(build))
+        mp.setenv("TONGBAN_STANDARDS_DIR", str(scratch))
+        mp.setenv("TONGBAN_FEEDBACK_DIR", str(root / "feedback"))
         s = settings()
         build.mkdir()
         _load_reference(s)
@@ -280,8 +284,9 @@ def zj_built(tmp_path_factory) -> dict:
                       run_id="cross-field", entity=std.entities["data_resource"])
         assert landed.status == "landed", landed.message
         outcome = run_dbt(project, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=build,
-                          args=["build", "--select", "+int_data_resource__unioned"])
+                          args=["build", "--select", "+data_resource__rejections"])
         assert outcome.success, outcome.failures
+        feedback = write_feedback(s, "cross-field", [dataclasses.asdict(landed)])
         counts = source_counts(s.warehouse_path, "data_resource", ["updated_before_published"])
         con = duckdb.connect(str(s.warehouse_path), read_only=True)
         rows = con.execute(
@@ -290,7 +295,7 @@ def zj_built(tmp_path_factory) -> dict:
             "list_contains(list_transform(note_issues, lambda r: r.reason), 'updated_before_published') "
             "from intermediate.int_data_resource__unioned order by 1").fetchall()
         con.close()
-    return {"counts": counts["zj"], "rows": rows}
+    return {"counts": counts["zj"], "rows": rows, "feedback": feedback}
 
 
 def test_zj_warn_rule_notes_its_135_rows_and_publishes_them(zj_built):
@@ -315,3 +320,26 @@ def test_a_quarantine_rule_holds_its_rows_back(zj_built):
     assert not [n for n, passed, _q, _w in rows if n in early and passed]
     top = {r["reason"]: r["rows"] for r in zj_built["counts"]["top_reasons"]}
     assert top["published_too_early"] == len(early)
+
+
+def test_the_province_is_told_of_its_rows_published_with_warnings(zj_built):
+    """feedback/zj/<run>__data_resource__warnings.csv: the published rows that broke the warn rule,
+    in 浙江's own columns, each with the rule's message and the columns it read."""
+    import csv
+
+    (warned,) = [f for f in zj_built["feedback"] if f.endswith("__data_resource__warnings.csv")]
+    with open(warned, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = [n for n, passed, _q, w in zj_built["rows"] if w and passed]
+    assert [int(r["tongban_row_number"]) for r in rows] == expected
+    assert {"标题", "更新日期", "发布日期", "tongban_warnings", "tongban_details"} <= set(rows[0])
+    assert {r["tongban_warnings"] for r in rows} == {"updated_before_published"}
+    assert {r["tongban_details"] for r in rows} == {
+        "updated_before_published: 更新日期早于发布日期，请核对两个日期。 / The updated date is before the published "
+        "date; check both dates. [更新日期, 发布日期]"}
+    for r in rows:  # the province's own values, as delivered
+        assert date.fromisoformat(r["更新日期"].strip()) < date.fromisoformat(r["发布日期"].strip())
+    # the rejections file is separate and holds none of these rows
+    (rejected,) = [f for f in zj_built["feedback"] if f.endswith("__data_resource.csv")]
+    with open(rejected, encoding="utf-8", newline="") as fh:
+        assert not {int(r["tongban_row_number"]) for r in csv.DictReader(fh)} & set(expected)
