@@ -14,6 +14,7 @@ import pytest
 from tongban.common.config import PROJECT_ROOT
 from tongban.standards.lint import check
 from tongban.standards.targets.dbt import staging_sql
+from tongban.standards.targets.dictionary import build_dictionary
 from tongban.steps.harmonize import source_counts
 
 STANDARDS = PROJECT_ROOT / "standards"
@@ -61,6 +62,8 @@ def test_an_approved_decision_lets_it_pass_and_rows_get_unknown(scratch: Path):
     m = std.mapping("ah", "data_resource")
     assert m.absent_by_decision() == ["open_condition_code"]
     assert "('unknown')::varchar as \"open_condition_code\"" in staging_sql(std, m)
+    page = build_dictionary(std)["sources/ah.html"]  # the source's page states the decision
+    assert "absent by decision" in page and "the catalogue does not publish it (approved)" in page
 
 
 @pytest.mark.parametrize("edit, expected", [

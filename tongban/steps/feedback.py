@@ -2,7 +2,9 @@
 column names and original values, with the reasons. One CSV per province per run:
 ``feedback/<source_id>/<run_id>__<entity>.csv``. A province's file never holds another province's rows.
 A delivery that was held back whole (unreadable, a required column missing, no rows) gets a file
-too: its rows with the reason where they could be read, else one line saying why.
+too: its rows with the reason where they could be read, else one line saying why. Rows that passed
+but broke a ``warn`` cross-field rule of the standard (published with warnings) go back in
+``<run_id>__<entity>__warnings.csv``, each with the rule's message and the columns it read.
 
 The files are opened in spreadsheets: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a
 carriage return (or ``'``) is written with a ``'`` in front, so it is shown, not run (OWASP CSV
