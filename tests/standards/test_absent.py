@@ -5,36 +5,22 @@ column — or whose values all crosswalk to ``unknown`` — fails the lint unles
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tongban.common.config import PROJECT_ROOT
+from tests.standards.conftest import STANDARDS, edit as _edit
 from tongban.standards.lint import check
 from tongban.standards.targets.dbt import staging_sql
 from tongban.standards.targets.dictionary import build_dictionary
 from tongban.steps.harmonize import source_counts
 
-STANDARDS = PROJECT_ROOT / "standards"
 AH = "mappings/ah/data_resource.yaml"
 OPEN = "  open_condition_code: {from: 开放属性, steps: [trim, {crosswalk: open_condition}]}\n"
 APPROVED = ('absent:\n  open_condition_code:\n    reason: "安徽的目录不公布开放条件 / the catalogue does not publish it"\n'
             "    status: approved\n    author: li.wei\n    reviewer: zhang.min\n    reviewed_on: 2026-12-01\n")
 
-
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    dst = tmp_path / "standards"
-    shutil.copytree(STANDARDS, dst)
-    return dst
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def _ah_errors(scratch: Path) -> list:

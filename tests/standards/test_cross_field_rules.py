@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.standards.conftest import STANDARDS, edit as _edit
 from tongban.common.config import PROJECT_ROOT
 from tongban.standards.lint import check
 from tongban.standards.load import load_standards
@@ -22,22 +23,9 @@ from tongban.standards.targets.dictionary import build_dictionary
 from tongban.standards.targets.gx import suite_for
 from tongban.standards.versioning import classify
 
-STANDARDS = PROJECT_ROOT / "standards"
 ENTITY = "entities/data_resource.yaml"
 WARN_RULE = "  - rule: compare\n    expr: updated_date >= published_date\n    severity: warn\n"
 
-
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    dst = tmp_path / "standards"
-    shutil.copytree(STANDARDS, dst)
-    return dst
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def _rule(body: str) -> str:
