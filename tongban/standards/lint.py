@@ -177,7 +177,8 @@ def _check_absent(std: Standards, m: Mapping, ent) -> None:
             add(Finding(rel, line, f"required field {name!r} cannot be absent: it has no code list with 'unknown', "
                         "so every row would be quarantined (missing_required)", "map it from a column"))
         if not std.legacy:
-            _check_review(std, rel, _Decision(f"absent: {name}", line, d))
+            _check_review(std, rel, SimpleNamespace(source_value=f"absent: {name}", line=line, status=d.status,
+                                                    author=d.author, reviewer=d.reviewer, reviewed_on=d.reviewed_on))
     for f in ent.fields:
         if not f.required or f.derived:
             continue
@@ -201,13 +202,6 @@ def _check_absent(std: Standards, m: Mapping, ent) -> None:
             add(Finding(rel, line, f"{what}: the absent decision is {decided.status}, not approved",
                         "another committee member reviews it (status: approved, reviewer, reviewed_on)"))
 
-
-class _Decision:
-    """An absent decision as the review check reads a crosswalk entry."""
-
-    def __init__(self, what: str, line: int, d) -> None:
-        self.source_value, self.line = what, line
-        self.status, self.author, self.reviewer, self.reviewed_on = d.status, d.author, d.reviewer, d.reviewed_on
 
 
 def blocking_field(fdef) -> bool:
