@@ -118,10 +118,18 @@ class Entity(Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"field(s) defined twice: {', '.join(sorted(dupes))}")
-        for r in self.rules:
+        reasons = [r.reason for r in self.rules]
+        for i, r in enumerate(self.rules):  # "rules[i]: " lets the loader name the rule's line
             for ref in r.refs():
                 if ref not in names:
-                    raise ValueError(f"rule {r.rule!r} refers to unknown field {ref!r}")
+                    raise ValueError(f"rules[{i}]: rule {r.rule!r} refers to unknown field {ref!r}")
+            try:
+                if hasattr(r, "check"):
+                    r.check(self)
+            except ValueError as exc:
+                raise ValueError(f"rules[{i}]: {exc}") from None
+            if reasons.count(r.reason) > 1:
+                raise ValueError(f"rules[{i}]: reason {r.reason!r} is used by two rules (each rule has its own)")
         return self
 
     @property
@@ -250,6 +258,24 @@ class FieldMapping(Strict):
         return self
 
 
+class AbsentDecision(Strict):
+    """The committee's decision that a source has no value for a standard field (issue 18): its rows
+    get ``unknown`` (the field's code list has it) and are counted as "absent by decision" in the
+    run record. A decision on a required field counts only once reviewed (the crosswalks' review
+    workflow: ``status: approved`` with an author and another member as reviewer)."""
+
+    reason: Annotated[str, Field(min_length=1)]
+    status: str = "proposed"
+    author: str = ""
+    reviewer: str = ""
+    reviewed_on: str = ""
+
+    @field_validator("reviewed_on", mode="before")
+    @classmethod
+    def _date_as_text(cls, v: Any) -> Any:
+        return v.isoformat() if isinstance(v, dt.date) else v  # YAML reads 2026-12-01 as a date
+
+
 class Mapping(Strict):
     source_id: Annotated[str, Field(pattern=IDENT)]
     entity: Annotated[str, Field(pattern=IDENT)]
@@ -262,6 +288,12 @@ class Mapping(Strict):
     null_values: list[str] = ["", "None"]
     fields: dict[str, FieldMapping]
     gate: GateOverride | None = None  # this source's own limits, with the committee's reason
+    #: standard fields the source does not have, by decision (field -> why, and its review)
+    absent: dict[Annotated[str, Field(pattern=IDENT)], AbsentDecision] = {}
+
+    def absent_by_decision(self) -> list[str]:
+        """The fields whose absence is an approved decision (their rows are counted)."""
+        return [name for name, d in self.absent.items() if d.status == "approved"]
 
     @property
     def column_names(self) -> list[str]:

@@ -129,7 +129,9 @@ def _delivery_records(s: Settings, walk: Walk, snapshots: dict[str, dict[str, An
             gate_summary="; ".join(g.blocking_failures) or ("passed" if gate_ok else "failed"),
             standard_version=run.standard_versions[i.entity], mapping_version=i.mapping_version,
             snapshot_version=snapshots.get(i.entity, {}).get("version"), message=i.message or None,
-            top_reasons=json.dumps(tc.get("top_reasons", [])[:10], ensure_ascii=False),
+            # then the rows published with warnings and the fields absent by decision (entries with a
+            # "severity": warn | absent; tongban.steps.harmonize.source_counts)
+            top_reasons=json.dumps(tc.get("top_reasons", [])[:10] + tc.get("notes", []), ensure_ascii=False),
             kept_snapshot_version=snapshots[i.entity]["version"] if kept else None))
     return rows
 

@@ -37,17 +37,20 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
 
 def _deliveries(report: dict[str, Any]) -> list[str]:
     """One line per delivery, then what the run says of them."""
-    head = (f"{'entity':<20}{'source':<8}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}"
+    # a source id of any length keeps the columns straight (city sources have long ids)
+    src = max([8, *(len(d["source_id"]) + 2 for d in report["deliveries"])])
+    head = (f"{'entity':<20}{'source':<{src}}{'prov':<6}{'status':<13}{'delivered':>10}{'published':>10}"
             f"{'quarantined':>12}{'share':>7}  top reasons")
     lines = [head, "-" * len(head)]
     for d in report["deliveries"]:
-        reasons = ", ".join(f"{r['reason']}:{r['field']}×{r['rows']}" for r in json.loads(d["top_reasons"] or "[]")[:3])
+        reasons = ", ".join(f"{r['reason']}:{r['field']}×{r['rows']}" for r in quarantine_reasons(d)[:3])
         delivered = "?" if d["rows_delivered"] is None else d["rows_delivered"]  # unreadable: size + sha256 said
         quarantined = "?" if d["rows_quarantined"] is None else d["rows_quarantined"]
         share = f"{d['rows_quarantined'] / d['rows_delivered']:.1%}" if d["rows_delivered"] and \
             d["rows_quarantined"] is not None else "—"  # of the delivery's rows: what the gate thresholds limit
-        lines.append(f"{d['entity']:<20}{d['source_id']:<8}{d['province_code']:<6}{d['status']:<13}"
+        lines.append(f"{d['entity']:<20}{d['source_id']:<{src}}{d['province_code']:<6}{d['status']:<13}"
                      f"{delivered:>10}{d['rows_published']:>10}{quarantined:>12}{share:>7}  {reasons}")
+    lines += _notes(report)
     for msg in report.get("messages", []):
         lines.append(f"  ! {msg}")
     for d in report["deliveries"]:
@@ -68,6 +71,35 @@ def _deliveries(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _entries(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return json.loads(d.get("top_reasons") or "[]")
+
+
+def quarantine_reasons(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reasons rows of a delivery were quarantined (its run record's top_reasons without the
+    entries that carry a severity: warnings and absent fields, which held nothing back)."""
+    return [r for r in _entries(d) if "severity" not in r]
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    """Rows published with warnings (a warn rule of the standard), and fields absent by decision:
+    published, so never called held back."""
+    lines = []
+    for d in report["deliveries"]:
+        entries = _entries(d)
+        warned = next((r["rows"] for r in entries if r.get("reason") == "published_with_warnings"), 0)
+        if warned and d["rows_published"]:
+            rules = ", ".join(f"{r['reason']}×{r['rows']}" for r in entries
+                              if r.get("severity") == "warn" and r["reason"] != "published_with_warnings")
+            lines.append(f"  ! {d['source_id']} {d['entity']}: {warned} rows published with warnings "
+                         f"(rows breaking each warn rule, published or not: {rules}); the province's feedback lists them")
+        for r in entries:
+            if r.get("severity") == "absent" and d["rows_published"]:
+                lines.append(f"  · {d['source_id']} {d['entity']}.{r['field']}: absent by decision — "
+                             f"{d['rows_published']} rows published with 'unknown'")
+    return lines
+
+
 def _worklists(report: dict[str, Any]) -> list[str]:
     """The committee's worklists: values no crosswalk maps, entries awaiting review."""
     lines = []
@@ -76,10 +108,16 @@ def _worklists(report: dict[str, Any]) -> list[str]:
         lines += ["", "values no crosswalk maps (the committee's worklist):"]
         for e, sid, u in unmapped:
             lines.append(f"  {sid} {e}.{u['field']}: {u['value']!r} ×{u['rows']} → {u['policy']}")
-    held = report.get("held_back", [])
-    if held:
-        lines += ["", "held back by crosswalk entries awaiting review (approve them to publish these rows):"]
-        for h in held:
+    pending = report.get("held_back", [])
+    # "held back" means not published: values of a field that does not block were published unreviewed
+    for title, entries in [
+            ("held back by crosswalk entries awaiting review (approve them to publish these rows):",
+             [h for h in pending if h["policy"] == "quarantine"]),
+            ("published with crosswalk entries awaiting review (the value was used; approve or reject them):",
+             [h for h in pending if h["policy"] != "quarantine"])]:
+        if entries:
+            lines += ["", title]
+        for h in entries:
             where = ", ".join(f"{e['file']}:{e['line']}" for e in h["entries"]) or "?"
             lines.append(f"  {h['source_id']} {h['entity']}.{h['field']}: {h['value']!r} ×{h['rows']} "
                          f"({h['policy']}) ← {where}")

@@ -59,6 +59,8 @@ def _reasons(p: Page, latest: list[dict]):
     rows, values, rules = [], [], []
     for r in latest:
         for item in json.loads(r.get("top_reasons") or "[]"):
+            if item.get("severity"):  # warnings and fields absent by decision (issue 18): nothing quarantined
+                continue
             field = item.get("field") or ""
             words = f"{item.get('reason')} · {t.field(r['entity'], field)}"
             rows.append([t.entity(r["entity"]), t.province(r["province_code"]), item.get("reason") or "",
