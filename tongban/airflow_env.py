@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tongban.common.alerts import record_alert
 from tongban.common.config import quiet_third_parties, settings
 
 DAG_ID = "tongban_regional"
@@ -200,6 +201,50 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
         "xcom": xcom,
         "published": xcom.get("publish"),  # pipeline.publish's return value, None if it never ran
     }
+
+
+#: exit code of tongban's input errors (standards, arguments, reference data: tongban.cli.run)
+_INPUT_ERROR = 1
+
+
+def fail_fast(step, *args, **kwargs):
+    """``step(*args)`` in a DAG task: an input error of tongban's (exit code 1: the same standards
+    and deliveries fail the same way again) fails the task at once, without the retries meant for
+    passing trouble (a file still being copied, a busy warehouse, a full disk)."""
+    try:
+        return step(*args, **kwargs)
+    except Exception as exc:
+        if getattr(exc, "exit_code", None) == _INPUT_ERROR:
+            from airflow.sdk.exceptions import AirflowFailException  # airflow: only inside a task
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
+def failure_message(task: str, exc: BaseException | None, tries: int | None) -> str:
+    """The alert's one line, in tongban's words. A tongban error's own first line names the
+    step's problem (its messages name files, fields and counts, never values); any other error
+    only by its class: its text may quote what a library read (a value)."""
+    if exc is not None and exc.__cause__ is not None and type(exc).__name__ == "AirflowFailException":
+        exc = exc.__cause__  # fail_fast's wrapper: the error it carries
+    after = f" after {tries} tries" if tries and tries > 1 else ""
+    if exc is None:
+        return f"step {task} failed{after}; its task log says why"
+    if isinstance(getattr(exc, "exit_code", None), int):
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return f"step {task} failed{after}: {type(exc).__name__}: {first}"
+    return f"step {task} failed{after} ({type(exc).__name__}); its task log has the traceback"
+
+
+def record_task_failure(context) -> dict:
+    """A DAG task's on_failure_callback: one operator alert (tongban.common.alerts) naming the
+    DAG, the task (with its delivery, for a mapped intake) and the run."""
+    ti = context["ti"]
+    task = ti.task_id
+    if getattr(ti, "map_index", -1) not in (-1, None):  # a mapped intake: which delivery (entity/source)
+        task = f"{ti.task_id}[{getattr(ti, 'rendered_map_index', None) or ti.map_index}]"
+    return record_alert(source="airflow", dag_id=ti.dag_id, task_id=task, run_id=ti.run_id,
+                        message=failure_message(task, context.get("exception"), getattr(ti, "try_number", None)))
 
 
 def serve() -> int:

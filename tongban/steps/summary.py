@@ -93,3 +93,34 @@ def _gates(report: dict[str, Any]) -> list[str]:
         if g.get("docs_index"):
             lines.append(f"  Data Docs: {g['docs_index']}")
     return lines
+
+
+def summary_json(report: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    """The run summary for a machine (``tongban run --format json``): per delivery its status and
+    counts (and why it was held, when it was), the snapshot versions, the gate's outcome and the
+    exit code. The same facts the text summary prints, in tongban's words; no delivery values."""
+    deliveries = []
+    for d in report["deliveries"]:
+        row = {"entity": d["entity"], "source_id": d["source_id"], "province_code": d["province_code"],
+               "status": d["status"], "rows_delivered": d["rows_delivered"], "rows_published": d["rows_published"],
+               "rows_quarantined": d["rows_quarantined"]}
+        if d["status"] in HELD_STATUSES or d.get("kept_snapshot_version"):
+            row["held_reason"] = d.get("message") or d["status"]
+            row["kept_snapshot_version"] = d.get("kept_snapshot_version")
+        deliveries.append(row)
+    gate = report["gate"]
+    return {
+        "run_id": report["run_id"],
+        "finished_at": report.get("finished_at"),
+        "exit_code": exit_code,
+        "deliveries": deliveries,
+        "snapshots": {e: s["version"] for e, s in report.get("snapshots", {}).items()},
+        "gate": {"success": gate["success"],
+                 "entities": {e: {"success": g["success"], "evaluated": g["evaluated"],
+                                  "blocking_failures": g["blocking_failures"], "warnings": g["warnings"],
+                                  **({"reused_from_run": g["reused_from_run"]} if g.get("reused_from_run") else {})}
+                              for e, g in gate["entities"].items()}},
+        "held_back": [f"{d['source_id']}/{d['entity']}" for d in held_back_deliveries(report)],
+        "messages": report.get("messages", []),
+        "exchange_problems": report.get("exchange_problems", []),
+    }
