@@ -26,7 +26,7 @@ def test_a_claim_keeps_tongban_run_out_until_the_last_task_releases_it(tmp_path)
     with task_claim(tmp_path, RUN, first=True):
         pass
     assert claim(tmp_path)["run"] == RUN  # between the tasks: no process holds the lock, the claim stands
-    with pytest.raises(RunBusyError) as busy:
+    with pytest.raises(RunBusyError, match="a scheduled run .* has claimed") as busy:
         with run_lock(tmp_path):
             pytest.fail("tongban run got in between two tasks of a scheduled run")
     assert RUN in str(busy.value) and str(tmp_path / CLAIM_FILE) in str(busy.value)
@@ -57,7 +57,7 @@ def test_a_stale_claim_no_longer_counts(tmp_path):
         pass
     fresh = datetime.now(UTC).isoformat(timespec="seconds")
     (tmp_path / CLAIM_FILE).write_text(json.dumps({"run": RUN, "since": fresh}))
-    with pytest.raises(RunBusyError):
+    with pytest.raises(RunBusyError, match="a scheduled run .* has claimed"):
         with run_lock(tmp_path):
             pass
 
@@ -83,8 +83,8 @@ os.environ.pop("TONGBAN_AIRFLOW_SQLITE_DEFAULT", None)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sys.argv[2]
 os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", None)
 airflow_env.configure(Path(sys.argv[1]))
-print(json.dumps({k: os.environ.get(k) for k in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-                                                  "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC")}))
+out = {k: os.environ.get(k) for k in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC")}
+print(json.dumps({**out, "stamp_names": airflow_env._db_identity()}))
 """
 
 
@@ -97,8 +97,10 @@ def _configured(home, conn: str) -> dict:
 
 def test_configure_keeps_an_operators_metadata_db(tmp_path):
     pg = "postgresql+psycopg://airflow:secret@db.internal:5432/airflow"
+    # psycopg 3 serves the async engine too; the migrate stamp names the DB, never its password
     assert _configured(tmp_path, pg) == {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg,
-                                         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": pg}  # psycopg 3: async too
+                                         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": pg,
+                                         "stamp_names": "postgresql+psycopg://airflow:***@db.internal:5432/airflow"}
     pg2 = "postgresql+psycopg2://airflow:secret@db.internal/airflow"
     assert _configured(tmp_path, pg2)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == pg2
 
