@@ -30,7 +30,8 @@ from typing import Any
 
 from tongban.common.alerts import record_alert
 from tongban.common.config import quiet_third_parties, settings
-from tongban.common.runlock import release_claim, task_claim
+from tongban.common.runlock import holds, release_claim, task_claim
+from tongban.steps.gate_worker import GATE_WORKER_ENV
 
 DAG_ID = "tongban_regional"
 _STAMP = "tongban-db-migrated"
@@ -258,8 +259,18 @@ def run_step(name: str, step, *args):
 
     context = get_current_context()
     claimant = _claimant(context["dag"].dag_id, context["run_id"])
-    with task_claim(settings().build_dir, claimant, first=name == RUN_STEPS[0], last=name == RUN_STEPS[-1]):
-        return fail_fast(step, *args)
+    build = settings().build_dir
+    before = os.environ.get(GATE_WORKER_ENV)
+    if not holds(build):  # a scheduled task: the gate runs in another process, it takes no worker of ours
+        os.environ[GATE_WORKER_ENV] = "0"
+    try:
+        with task_claim(build, claimant, first=name == RUN_STEPS[0], last=name == RUN_STEPS[-1]):
+            return fail_fast(step, *args)
+    finally:
+        if before is None:
+            os.environ.pop(GATE_WORKER_ENV, None)
+        else:
+            os.environ[GATE_WORKER_ENV] = before
 
 
 def failure_message(task: str, exc: BaseException | None, tries: int | None) -> str:

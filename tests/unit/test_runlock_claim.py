@@ -116,3 +116,18 @@ def test_a_subprocess_with_another_home_gets_its_own_sqlite_default(tmp_path):
          str(tmp_path)], capture_output=True, text=True, cwd=settings().project_root, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == f"sqlite:///{tmp_path.resolve() / 'two' / 'airflow.db'}"
+
+
+def test_a_scheduled_transform_starts_no_gate_worker(monkeypatch):
+    """The worker that imports GX while dbt builds serves a gate in the same process only: under a
+    scheduler the gate is another task (another process, maybe another machine)."""
+    from tongban.steps import gate_worker
+
+    monkeypatch.setenv(gate_worker.GATE_WORKER_ENV, "0")
+    gate_worker.prepare()
+    assert gate_worker.take() is None
+    monkeypatch.delenv(gate_worker.GATE_WORKER_ENV)
+    gate_worker.prepare()  # positive control: in one process (`tongban run`) it starts
+    worker = gate_worker.take()
+    assert worker is not None
+    worker.close()

@@ -65,6 +65,11 @@ def _describe(info: dict) -> str:
     return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started_at')}"
 
 
+def holds(build_dir: Path) -> bool:
+    """Whether this process holds the build directory's lock for a whole run (``tongban run``)."""
+    return Path(build_dir).resolve() in _held
+
+
 def claim(build_dir: Path) -> dict:
     """The standing claim of a scheduled run: {run, since}; {} when none (or unreadable)."""
     try:
@@ -113,7 +118,7 @@ def task_claim(build_dir: Path, run: str, *, first: bool = False, last: bool = F
     checks, not for the body: mapped intakes run side by side. Inside ``tongban run`` (this process
     holds the lock for the whole run) nothing is claimed."""
     build_dir = Path(build_dir).resolve()
-    if build_dir in _held:
+    if holds(build_dir):
         yield
         return
     with _locked(build_dir, CLAIM_WAIT):
@@ -131,7 +136,7 @@ def task_claim(build_dir: Path, run: str, *, first: bool = False, last: bool = F
 def release_claim(build_dir: Path, run: str) -> bool:
     """Remove ``run``'s claim (its last task is done, or a task failed for good); True if it stood."""
     build_dir = Path(build_dir).resolve()
-    if build_dir in _held:  # inside `tongban run`: nothing was claimed
+    if holds(build_dir):  # inside `tongban run`: nothing was claimed
         return False
     with _locked(build_dir, CLAIM_WAIT):
         if claim(build_dir).get("run") != run:
