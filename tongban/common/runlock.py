@@ -51,12 +51,16 @@ class RunBusyError(RuntimeError):
     exit_code = 4
 
 
-def holder(build_dir: Path) -> dict:
-    """Who holds (or last held) the lock: {pid, host, started_at}; {} when unknown."""
+def _read_json(path: Path) -> dict:
     try:
-        return json.loads((Path(build_dir) / HOLDER_FILE).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def holder(build_dir: Path) -> dict:
+    """Who holds (or last held) the lock: {pid, host, started_at}; {} when unknown."""
+    return _read_json(Path(build_dir) / HOLDER_FILE)
 
 
 def _describe(info: dict) -> str:
@@ -72,10 +76,7 @@ def holds(build_dir: Path) -> bool:
 
 def claim(build_dir: Path) -> dict:
     """The standing claim of a scheduled run: {run, since}; {} when none (or unreadable)."""
-    try:
-        return json.loads((Path(build_dir) / CLAIM_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return _read_json(Path(build_dir) / CLAIM_FILE)
 
 
 def _live(info: dict) -> bool:
