@@ -30,11 +30,12 @@ TRANSIENT = {"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponenti
 
 
 def _call(step: str, *args):
-    """tongban.pipeline.<step>(*args), imported only when a task runs; input errors fail at once."""
+    """tongban.pipeline.<step>(*args), imported only when a task runs; input errors fail at once;
+    a run's steps hold its claim on the build directory (tongban.airflow_env.run_step)."""
     from tongban import pipeline
-    from tongban.airflow_env import fail_fast
+    from tongban.airflow_env import run_step
 
-    return fail_fast(getattr(pipeline, step), *args)
+    return run_step(step, getattr(pipeline, step), *args)
 
 
 def _alert(context) -> None:
