@@ -69,6 +69,12 @@ def _reasons(p: Page, latest: list[dict]):
             values.append({"reason": words, "province": t.province(r["province_code"]), "n": item.get("rows", 0)})
             rules.append([t.entity(r["entity"]), t.province(r["province_code"]), f"{item.get('reason')}:{field}",
                           share(r["rows_delivered"] - item.get("rows", 0), r["rows_delivered"])])
+    # the chart ranks the reasons that quarantine most, largest first, and shows the top 15
+    totals: dict[str, int] = {}
+    for v in values:
+        totals[v["reason"]] = totals.get(v["reason"], 0) + int(v["n"] or 0)
+    top = set(sorted(totals, key=lambda k: (-totals[k], k))[:15])
+    values = sorted((v for v in values if v["reason"] in top), key=lambda v: (-totals[v["reason"]], v["reason"]))
     return rows, values, rules
 
 
