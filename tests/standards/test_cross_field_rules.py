@@ -110,8 +110,7 @@ def _violations(entity_yaml_rules: str) -> dict[str, list[int]]:
     return out
 
 
-def test_each_kind_in_sql():
-    rules = """
+ALL_KINDS = """
 - {rule: compare, expr: updated_date >= published_date, severity: warn, reason: r_cmp, message: {zh: z, en: e}}
 - {rule: compare, expr: "published_date >= '2000-01-01'", severity: quarantine, reason: r_lit, message: {zh: z, en: e}}
 - {rule: compare, expr: "domain_code != 'unknown'", severity: warn, reason: r_ne, message: {zh: z, en: e}}
@@ -121,8 +120,34 @@ def test_each_kind_in_sql():
 - {rule: not_in_future, field: updated_date, severity: quarantine, reason: r_fut, message: {zh: z, en: e}}
 - {rule: not_before, field: published_date, bound: 2000-01-01, severity: warn, reason: r_bef, message: {zh: z, en: e}}
 """
-    assert _violations(rules) == {"r_cmp": [2], "r_lit": [4], "r_ne": [3], "r_req": [2], "r_one": [2],
-                                  "r_fut": [4], "r_bef": [4]}
+EXPECTED = {"r_cmp": [2], "r_lit": [4], "r_ne": [3], "r_req": [2], "r_one": [2], "r_fut": [4], "r_bef": [4]}
+
+
+def test_each_kind_in_sql():
+    assert _violations(ALL_KINDS) == EXPECTED
+
+
+def test_the_pandas_twin_agrees():
+    """The benchmark's pandas path (bench/pandas_rules.py) flags the same rows; a warn rule is a note
+    there too, never a row reason (chk__)."""
+    import pandas as pd
+    import yaml
+
+    from bench import pandas_rules as twin
+
+    raw = load_standards(STANDARDS).entities["data_resource"].model_dump(mode="json")
+    raw["rules"] = yaml.safe_load(ALL_KINDS)
+    ent = Entity.model_validate(raw)
+    frame = pd.DataFrame(ROWS, columns=["id", "published_date", "updated_date", "contact_email", "contact_phone",
+                                        "domain_code", "summary"], dtype=object)
+    for c in ("published_date", "updated_date"):
+        frame[c] = pd.to_datetime(frame[c])
+    for r in ent.rules:
+        twin.ROW_RULES[r.rule](frame, ent, r)
+    got = {c.split("__")[1]: frame.loc[frame[c], "id"].tolist() for c in frame.columns if "__" in c}
+    assert got == EXPECTED
+    warn = {r.reason for r in ent.rules if r.severity == "warn"}
+    assert {c.split("__")[1] for c in frame.columns if c.startswith("chk__")} == set(EXPECTED) - warn
 
 
 def test_a_literal_reaches_sql_only_quoted():

@@ -24,6 +24,7 @@ def check(root: Path, *, legacy: bool = False) -> Standards:
     for source_id, code_list in std.crosswalks:
         _check_crosswalk(std, source_id, code_list)
     for ent in std.entities.values():
+        _check_gate(std, f"standards/entities/{ent.entity}.yaml", ent.gate)
         for f in ent.fields:
             if f.code_list and f.code_list not in std.code_lists:
                 std.findings.append(Finding(f"standards/entities/{ent.entity}.yaml", _entity_line(std, ent.entity, f.name),
@@ -58,6 +59,19 @@ def _check_template_text(std: Standards, root: Path) -> None:
                     "write the value without them (e.g. '{ {' or a full-width ｛)"))
 
 
+def _check_gate(std: Standards, rel: str, gate) -> None:
+    """Every threshold of a ``gate:`` section is a share, in [0, 1]."""
+    if gate is None:
+        return
+    raw = std.raw.get(rel)
+    limits = [(("gate", "max_quarantine_share"), "max_quarantine_share", gate.max_quarantine_share)]
+    limits += [(("gate", "max_share_by_rule", r), f"max_share_by_rule {r}", x) for r, x in gate.max_share_by_rule.items()]
+    for loc, name, value in limits:
+        if value is not None and not 0 <= value <= 1:
+            std.findings.append(Finding(rel, line_of(raw, loc), f"gate {name} is {value}: a share is between 0 and 1",
+                                        "write e.g. 0.2 for 20%"))
+
+
 def _entity_line(std: Standards, entity: str, field_name: str) -> int:
     raw = std.raw.get(f"standards/entities/{entity}.yaml")
     if raw is None:
@@ -72,6 +86,10 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
     rel = std.mapping_path(m)
     raw = std.raw.get(rel)
     add = std.findings.append
+    _check_gate(std, rel, m.gate)
+    if m.gate is not None and not (m.gate.reason or "").strip():
+        add(Finding(rel, line_of(raw, ("gate",)), "a gate override needs the committee's reason beside it",
+                    "add 'reason: <why this source gets its own limit>' under gate:"))
     ent = std.entities.get(m.entity)
     if ent is None:
         add(Finding(rel, line_of(raw, ("entity",)), f"unknown entity {m.entity!r}", suggest(m.entity, list(std.entities))))
@@ -159,7 +177,8 @@ def _check_absent(std: Standards, m: Mapping, ent) -> None:
             add(Finding(rel, line, f"required field {name!r} cannot be absent: it has no code list with 'unknown', "
                         "so every row would be quarantined (missing_required)", "map it from a column"))
         if not std.legacy:
-            _check_review(std, rel, _Decision(f"absent: {name}", line, d))
+            _check_review(std, rel, SimpleNamespace(source_value=f"absent: {name}", line=line, status=d.status,
+                                                    author=d.author, reviewer=d.reviewer, reviewed_on=d.reviewed_on))
     for f in ent.fields:
         if not f.required or f.derived:
             continue
@@ -183,13 +202,6 @@ def _check_absent(std: Standards, m: Mapping, ent) -> None:
             add(Finding(rel, line, f"{what}: the absent decision is {decided.status}, not approved",
                         "another committee member reviews it (status: approved, reviewer, reviewed_on)"))
 
-
-class _Decision:
-    """An absent decision as the review check reads a crosswalk entry."""
-
-    def __init__(self, what: str, line: int, d) -> None:
-        self.source_value, self.line = what, line
-        self.status, self.author, self.reviewer, self.reviewed_on = d.status, d.author, d.reviewer, d.reviewed_on
 
 
 def blocking_field(fdef) -> bool:

@@ -80,6 +80,23 @@ def _rule_union() -> Any:
 Rule = _rule_union()
 
 
+class GateThresholds(Strict):
+    """The committee's limits on one delivery (source × entity) before it is published: the share of
+    its rows quarantined, and per reason (``unmapped_code``, ``invalid_date``…) the share of its rows
+    quarantined with that reason. A delivery over a limit is held: not published, the source's
+    previous publication kept. Shares are in [0, 1] (the lint refuses others, with file:line)."""
+
+    max_quarantine_share: float | None = None
+    max_share_by_rule: dict[str, float] = {}
+
+
+class GateOverride(GateThresholds):
+    """A mapping's own limits for its source, replacing the entity's where they say something; the
+    committee writes why beside them (``reason``, required by the lint)."""
+
+    reason: str | None = None
+
+
 class Entity(Strict):
     entity: Annotated[str, Field(pattern=IDENT)]
     version: Annotated[str, Field(pattern=SEMVER)]
@@ -91,6 +108,7 @@ class Entity(Strict):
     update_frequency_days: Annotated[int, Field(ge=1)] | None = None
     fields: list[FieldDef]
     rules: list[Rule] = []
+    gate: GateThresholds | None = None  # the committee's default limits for every source
 
     @model_validator(mode="after")
     def _key_is_a_field(self) -> Entity:
@@ -271,6 +289,7 @@ class Mapping(Strict):
     identity: list[str]
     null_values: list[str] = ["", "None"]
     fields: dict[str, FieldMapping]
+    gate: GateOverride | None = None  # this source's own limits, with the committee's reason
     #: standard fields the source does not have, by decision (field -> why, and its review)
     absent: dict[Annotated[str, Field(pattern=IDENT)], AbsentDecision] = {}
 

@@ -156,7 +156,8 @@ def _entity_changes(old_std: Standards, new_std: Standards, old: Entity, new: En
             if getattr(was, words, None) != getattr(r, words, None):
                 add("patch", f"{words} of {_rule_name(r)} changed", ("rules", i, words))
     for attr in type(new).model_fields:
-        if attr not in ("entity", "version", "label", "description", "key", "fields", "rules") \
+        # gate: the committee's publication policy (thresholds), not the data's contract: no bump
+        if attr not in ("entity", "version", "label", "description", "key", "fields", "rules", "gate") \
                 and getattr(old, attr) != getattr(new, attr):
             add("major", f"{attr} changed (not classified; treated as breaking)", (attr,))
     return out
@@ -261,7 +262,7 @@ def _mapping_changes(new_std: Standards, old: Mapping, new: Mapping) -> list[Cha
         add("minor", f"null_values changed from {old.null_values} to {new.null_values}", ("null_values",))
     for attr in type(new).model_fields:
         if attr not in ("source_id", "entity", "version", "standard_version", "label", "province_code", "fields",
-                        "delivery", "identity", "null_values") and getattr(old, attr) != getattr(new, attr):
+                        "delivery", "identity", "null_values", "gate") and getattr(old, attr) != getattr(new, attr):
             add("minor", f"{attr} changed", (attr,))
     return out
 

@@ -10,6 +10,10 @@ The files are opened in spreadsheets: a cell starting with ``=``, ``+``, ``-``, 
 carriage return (or ``'``) is written with a ``'`` in front, so it is shown, not run (OWASP CSV
 injection); strip that one ``'`` to get the province's value back.
 
+A delivery held by a gate threshold (quarantined share over the committee's limit) is said so in
+``feedback/<source_id>/<run_id>__README.txt``: which threshold, the share, the limit and by how
+much, and that the previous publication stays (tongban's words only, never a delivery's value).
+
 Each row carries ``tongban_row_number``, its row in the delivery; when the delivery came in
 several files (parts), also ``tongban_file`` (the part's name) and ``tongban_file_row`` (its row in
 that part), so the province finds the row in the file it sent.
@@ -17,6 +21,7 @@ that part), so the province finds the row in the file it sent.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +131,37 @@ def _formula_safe(sql: str) -> str:
 
 
 def feedback(s: Settings, run_id: str, intakes: list[Landed]) -> Feedback:
-    return Feedback(files=write_feedback(s, run_id, intakes))
+    return Feedback(files=write_feedback(s, run_id, intakes) + write_held_notes(s, run_id))
+
+
+def write_held_notes(s: Settings, run_id: str) -> list[str]:
+    """For each province with a delivery held by a gate threshold in run ``run_id`` (its run record,
+    ``build/runs/<run_id>.json``, written by publish): ``<run_id>__README.txt`` saying why."""
+    record = s.build_dir / "runs" / f"{run_id}.json"
+    if not record.is_file():
+        return []
+    held: dict[str, list[dict[str, Any]]] = {}
+    for d in json.loads(record.read_text(encoding="utf-8"))["deliveries"]:
+        if d.get("held_reason"):
+            held.setdefault(d["source_id"], []).append(d)
+    written = []
+    for source_id, deliveries in sorted(held.items()):
+        lines = [f"tongban run {run_id}: feedback for {source_id}", ""]
+        for d in deliveries:
+            kept = (f"your previous publication stays in the exchange (v{d['kept_snapshot_version']})"
+                    if d.get("kept_snapshot_version") else "nothing of this source was published before")
+            lines += [f"{d['entity']}: HELD, not published — {d['held_reason']}.",
+                      f"  {d['rows_delivered']} rows delivered, {d['rows_quarantined']} quarantined "
+                      f"(their reasons: {run_id}__{d['entity']}.csv), {d['rows_held']} passed but held; {kept}.",
+                      "  Correct the quarantined rows and deliver again; the limits are the committee's "
+                      "(standards/entities, or this source's mapping), shown in the data dictionary.", ""]
+        out = s.feedback_dir / source_id / f"{run_id}__README.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".txt.tmp-{run_id}")
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+        tmp.replace(out)
+        written.append(str(out))
+    return written
 
 
 def _rejected_sql(m, i: Landed) -> str:

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from markupsafe import Markup
 
-WIDTH = 560
+WIDTH = 720
 FONT = "Noto Sans CJK SC, WenQuanYi Micro Hei, sans-serif"
 
 
@@ -45,25 +45,29 @@ def empty(chart_id: str, title: str, subtitle: str, message: str) -> Chart:
 
 def bar(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_title: str, title: str,
         subtitle: str, color: str | None = None, color_title: str = "", label: str | None = None,
-        ranked: bool = False) -> Chart:
+        ranked: bool = False, grouped: bool = False) -> Chart:
     """Horizontal bars of ``x`` (a number) per ``y`` (a name); ``label`` (a text column) is drawn at
-    the bar's end — how a suppressed cell shows "<5" with no bar (its value is left out)."""
+    the bar's end — how a suppressed cell shows "<5" with no bar (its value is left out). With
+    ``color``, the bars stack (counts that add up), or with ``grouped`` stand side by side (shares,
+    which do not add up across the colour)."""
     if not values:
         return empty(chart_id, title, subtitle, "—")
     alt, base = _base(values, title, subtitle)
     sort = None  # the order of `values` (a ranked chart comes ranked; a nominal axis would sort by name)
-    enc = {"x": alt.X(f"{x}:Q", title=x_title, stack="zero" if color else None),
+    enc = {"x": alt.X(f"{x}:Q", title=x_title, stack="zero" if color and not grouped else None),
            "y": alt.Y(f"{y}:N", title=y_title, sort=sort)}
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=color_title)
+        if grouped:
+            enc["yOffset"] = alt.YOffset(f"{color}:N")
     layer = base.mark_bar().encode(**enc)
     if label:
         # drawn at the bar's end, or at 0 where the value is left out (a suppressed cell)
         text = base.mark_text(align="left", dx=3).transform_calculate(at=f"datum['{x}'] || 0").encode(
             x=alt.X("at:Q"), y=alt.Y(f"{y}:N", sort=sort), text=f"{label}:N")
         layer = alt.layer(layer, text)
-    rows = len({v[y] for v in values})
-    return Chart(chart_id, layer.properties(height=max(60, 18 * rows)))
+    rows = len({v[y] for v in values}) * (len({v[color] for v in values}) if grouped and color else 1)
+    return Chart(chart_id, layer.properties(height=max(60, (10 if grouped else 18) * rows)))
 
 
 def line(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_title: str, title: str,

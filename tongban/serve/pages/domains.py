@@ -73,7 +73,7 @@ def births(p: PageDep):
                                "label": f"<{SMALL}" if small else share(n, totals.get(pc))})
     service_chart = charts.bar("services", service_values, x="share", y="service", x_title=t("share_pct"),
                                y_title=t("service"), title=t("services"), subtitle=ent.caption(),
-                               color="province", color_title=t("province"))
+                               color="province", color_title=t("province"), grouped=True)
     service_table = Table("services", [t("province"), t("service"), t("requests"), t("share")], service_rows)
 
     cross = ent.rows(f"SELECT province_code, substr(hukou_division_code, 1, 2) AS hp, count(*) FROM snap{where} "

@@ -107,7 +107,13 @@ class Comparison:
 
 
 class CrossFieldRule(RowRule):
-    """Base of the committee's cross-field rules: severity, reason, message (zh + en)."""
+    """Base of the committee's cross-field rules: severity, reason, message (zh + en), which every
+    kind has (the schema lists them before the kind's own keys)."""
+
+    severity: Severity
+    reason: Annotated[str, Field(pattern=IDENT)]
+    message: Label
+    description: Label | None = None
 
     added: ClassVar[str] = "minor"
 
@@ -159,10 +165,6 @@ class Compare(CrossFieldRule):
 
     rule: Literal["compare"]
     expr: str
-    severity: Severity
-    reason: Annotated[str, Field(pattern=IDENT)]
-    message: Label
-    description: Label | None = None
 
     @field_validator("expr")
     @classmethod
@@ -220,10 +222,6 @@ class RequiredIf(CrossFieldRule):
     rule: Literal["required_if"]
     field: str
     when: str
-    severity: Severity
-    reason: Annotated[str, Field(pattern=IDENT)]
-    message: Label
-    description: Label | None = None
 
     @field_validator("when")
     @classmethod
@@ -251,10 +249,6 @@ class AtLeastOneOf(CrossFieldRule):
 
     rule: Literal["at_least_one_of"]
     fields: Annotated[list[Annotated[str, Field(pattern=IDENT)]], Field(min_length=2)]
-    severity: Severity
-    reason: Annotated[str, Field(pattern=IDENT)]
-    message: Label
-    description: Label | None = None
 
     def refs(self) -> list[str]:
         return list(self.fields)
@@ -284,10 +278,6 @@ class NotInFuture(DateRule):
 
     rule: Literal["not_in_future"]
     field: str
-    severity: Severity
-    reason: Annotated[str, Field(pattern=IDENT)]
-    message: Label
-    description: Label | None = None
 
     def violated_duckdb(self, ent: Any) -> tuple[str, str]:
         return f"{quote_ident(self.field)} > current_date", self.field
@@ -303,10 +293,6 @@ class NotBeforeBound(DateRule):
     rule: Literal["not_before"]
     field: str
     bound: dt.date
-    severity: Severity
-    reason: Annotated[str, Field(pattern=IDENT)]
-    message: Label
-    description: Label | None = None
 
     def violated_duckdb(self, ent: Any) -> tuple[str, str]:
         return f"{quote_ident(self.field)} < {date_sql(self.bound)}", self.field
