@@ -5,7 +5,8 @@ equal row by row; a difference fails showing the first differing rows.
 Covered so far — exactly the kinds that have ``sql_spark`` / ``checks_spark``:
 
 * validators: gb11643, gb32100, gbt2260 (with and without division_level), gbt36904, gbt4754;
-* row rules: min_age_at, uscc_region_agrees.
+* row rules: min_age_at, uscc_region_agrees;
+* mapping steps: lower, upper, split, to_list, first, parse_date (strptime formats and epoch_ms).
 
 The values: the shared vectors (tests/unit/identifier_vectors.csv), the real reference
 identifiers and seeded random inputs (valid ones, one character changed, impossible dates,
@@ -27,7 +28,7 @@ import pytest
 from tongban.common import validators as V
 from tongban.common.reference import load_reference, real_usccs
 from tongban.standards.load import load_standards
-from tongban.standards.rules import VALIDATORS
+from tongban.standards.rules import STEPS, VALIDATORS, FieldSql, sql
 
 pyspark = pytest.importorskip("pyspark", reason="the spark extra is not installed (uv sync --extra spark)")
 
@@ -220,3 +221,58 @@ def test_uscc_region_agrees_twin(duck, spark, std):
             usccs[i] = u[:6] + "00" + u[8:] if rng.random() < 0.5 else u[:4] + "0000" + u[8:]
     _both(duck, spark, {rule.uscc_field: usccs, rule.division_field: divisions},
           rule.checks_duckdb(ent)[0].condition, rule.checks_spark(ent)[0].condition)
+
+
+def _field(shape: str = "s") -> FieldSql:
+    """A mapping field's compile state for one step on its own (a quarantining field)."""
+    return FieldSql(std=None, mapping=None, fdef=SimpleNamespace(on_invalid="quarantine"),
+                    fm=SimpleNamespace(source=None), null_values=[], pretrimmed=False,
+                    hw=lambda e: e, initial="v", shape=shape)
+
+
+def _step_both(duck, spark, step: str, arg, values: list, shape: str = "s", what: str = "sql") -> None:
+    kind = STEPS[step]
+    cd, cs = _field(shape), _field(shape)
+    duck_sql = sql(kind, "duckdb", what)(cd, '"v"', arg)
+    spark_sql = sql(kind, "spark", what)(cs, "`v`", arg)
+    assert cd.shape == cs.shape and len(cd.checks) == len(cs.checks)
+    _both(duck, spark, {"v": values}, duck_sql, spark_sql)
+    for (dc, dr, db), (sc, sr, sb) in zip(cd.checks, cs.checks, strict=True):
+        assert (dr, db) == (sr, sb)
+        _both(duck, spark, {"v": values}, f"coalesce({dc}, false)", f"coalesce({sc}, false)")
+
+
+TEXTS = ["a,b", " a , ,b ", "a、b,c", "、", "", None, "x;y", "Ａ，Ｂ", "单一", "a\tb", "a'b", "a.b|c"]
+
+
+@pytest.mark.parametrize("step", ["lower", "upper"])
+def test_case_steps(duck, spark, step):
+    _step_both(duck, spark, step, None, ["AbC", "ÄÖ", "中文Ab", "", None, "ǅ"])
+
+
+@pytest.mark.parametrize("separators", [[","], [";"], ["、", ","], ["、"], ["."], ["|", "\\"]])
+def test_split_step(duck, spark, separators):
+    _step_both(duck, spark, "split", separators, TEXTS)
+
+
+def test_to_list_and_first(duck, spark):
+    _step_both(duck, spark, "to_list", None, TEXTS)
+    kind_first = STEPS["first"]
+    split_duck = sql(STEPS["split"], "duckdb")(_field(), '"v"', [","])
+    split_spark = sql(STEPS["split"], "spark")(_field(), "`v`", [","])
+    _both(duck, spark, {"v": TEXTS}, kind_first.sql_duckdb(_field("l"), f"({split_duck})", None),
+          kind_first.sql_spark(_field("l"), f"({split_spark})", None))
+
+
+DATES = ["20200101", "2020-01-01", "2020-1-5", "2020-13-01", "2021-02-29", "2020-02-29", "19491231",
+         "1949-12-31", "2020年1月5日", "2020年01月05日", "2020年13月1日", "20201", "2020-01-01 ", "x", "",
+         "2020/01/01", "0001-01-01", "99991231", "2020-01-01T00:00", " 2020-01-01", "\t20200101", "2020-1-05",
+         "2020-01-5", "2020-001-01", "202011", "2020115", None]
+EPOCHS = ["1577836800000", "1577807999999", "1577808000000", "0", "1234567890", "12345678901234",
+          "-1000", "9999999999999", "abc", "1700000000000", None]
+
+
+@pytest.mark.parametrize("formats", [["%Y%m%d"], ["%Y-%m-%d"], ["%Y年%-m月%-d日"], ["epoch_ms"],
+                                     ["%Y-%m-%d", "%Y%m%d", "epoch_ms"]])
+def test_parse_date_step(duck, spark, formats):
+    _step_both(duck, spark, "parse_date", formats, DATES + EPOCHS, what="terminal")

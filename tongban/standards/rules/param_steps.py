@@ -9,6 +9,7 @@ import re
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_literal
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import IDENT, suggest
 from tongban.standards.rules.sqlparts import (
     TRIM_CHARS,
@@ -146,6 +147,11 @@ class ParseDate(StringListStep):
             parts.append(f"case when regexp_full_match({b}, '[0-9]{{10,13}}') then "
                          f"(epoch_ms({b}::bigint) + interval 8 hours)::date end")
         value = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+        c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
+        return value
+
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        value = spark.parse_date(b, list(arg))
         c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
         return value
 

@@ -15,11 +15,18 @@ Spark differs from DuckDB in ways these twins take care of:
 * ``EXISTS`` subqueries are allowed in filters only: a correlated ``count(*)`` scalar subquery
   says the same in a select list;
 * date parsing needs ``spark.sql.legacy.timeParserPolicy=CORRECTED`` (an impossible date such as
-  19490230 is then null, as DuckDB's ``try_strptime`` makes it, instead of an upgrade error):
-  :data:`SESSION_CONF` is what a Spark session running tongban's SQL is configured with.
+  19490230 is then null, as DuckDB's ``try_strptime`` makes it, instead of an upgrade error) and
+  ANSI mode off (``make_date`` of 2021-02-29 is null, not an error): :data:`SESSION_CONF` is what
+  a Spark session running tongban's SQL is configured with;
+* Spark's datetime patterns do not read what DuckDB's strptime reads (``%m`` takes one or two
+  digits, white space around the value is skipped): a mapping's date format becomes a regular
+  expression and ``make_date`` (:func:`date_regex`).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 #: the Spark settings tongban's generated SQL relies on (dbt-spark: ``server_side_parameters``)
 SESSION_CONF = {
@@ -174,3 +181,71 @@ PROBLEMS = {
     "gbt36904": lambda v, f: gbt36904_problem(v),
     "gbt4754": lambda v, f: gbt4754_problem(v),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# the mapping steps' building blocks
+
+#: the characters TRIM_CHARS names (space, tab, newline, carriage return, ideographic space, no-break space)
+TRIM_SET = " \t\n\r\u3000\u00a0"
+
+
+def trim(expr: str) -> str:
+    """DuckDB's ``trim(expr, TRIM_CHARS)``."""
+    return f"trim(BOTH {spark_literal(TRIM_SET)} FROM {expr})"
+
+
+def each(expr: str, shape: str, fn: Any) -> str:
+    """``fn`` applied to a value, or to each element of a list (FieldSql.each)."""
+    return fn(expr) if shape == "s" else f"transform({expr}, x -> {fn('x')})"
+
+
+def split(expr: str, separators: list[str]) -> str:
+    """The list of the non-blank, trimmed pieces of ``expr`` between any of ``separators``
+    (literal text: DuckDB's string_split splits on text, Spark's split on a regex, so each
+    separator is quoted as a regex)."""
+    pattern = "|".join(re.escape(s) for s in separators)
+    pieces = f"split({expr}, {spark_literal(pattern)})"
+    return f"filter(transform({pieces}, x -> nullif({trim('x')}, '')), x -> x is not null)"
+
+
+#: strptime's date directives as DuckDB reads them: greedily up to so many digits, never giving a
+#: digit back (possessive quantifiers: '202011' is no %Y%m%d date, '2020115' is 2020-11-05)
+_STRPTIME = {"%Y": ("y", "([0-9]{1,4}+)"), "%m": ("m", "([0-9]{1,2}+)"), "%-m": ("m", "([0-9]{1,2}+)"),
+             "%d": ("d", "([0-9]{1,2}+)"), "%-d": ("d", "([0-9]{1,2}+)")}
+
+
+def date_regex(fmt: str) -> tuple[str, dict[str, int]]:
+    """A strptime date format as a Java regex (white space around the value allowed, as DuckDB
+    skips it) and the group of year, month and day."""
+    body, groups = [], {}
+    for token in (t for t in re.split(r"(%-?[A-Za-z%])", fmt) if t):
+        if token.startswith("%"):
+            if token not in _STRPTIME or _STRPTIME[token][0] in groups:
+                raise NotImplementedError(f"strptime directive {token!r} in {fmt!r} has no Spark twin yet")
+            part, regex = _STRPTIME[token]
+            groups[part] = len(groups) + 1
+            body.append(regex)
+        else:
+            body.append(re.escape(token))
+    if set(groups) != {"y", "m", "d"}:
+        raise NotImplementedError(f"strptime format {fmt!r} is not a full date")
+    return "^\\s*" + "".join(body) + "\\s*$", groups
+
+
+def _strptime_date(expr: str, fmt: str) -> str:
+    regex, groups = date_regex(fmt)
+    lit = spark_literal(regex)
+    y, m, d = (f"cast(regexp_extract({expr}, {lit}, {groups[p]}) as int)" for p in ("y", "m", "d"))
+    return f"case when {expr} rlike {lit} then make_date({y}, {m}, {d}) end"
+
+
+def parse_date(expr: str, formats: list[str]) -> str:
+    """The date of ``expr`` in the first format it matches; ``epoch_ms`` reads milliseconds since
+    1970 as a date in China time (UTC+8, no daylight saving: plain arithmetic, whatever the
+    session's time zone)."""
+    parts = [_strptime_date(expr, f) for f in formats if f != "epoch_ms"]
+    if "epoch_ms" in formats:
+        parts.append(f"case when {full_match(expr, '[0-9]{10,13}')} then "
+                     f"date_from_unix_date(cast(floor((cast({expr} as bigint) + 28800000) / 86400000) as int)) end")
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_literal
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import Catalogue
 from tongban.standards.rules.sqlparts import (
     EMAIL_RE,
@@ -146,6 +147,9 @@ class Lower(StepKind):
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return c.each(expr, lambda e: f"lower({e})")
 
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return spark.each(expr, c.shape, lambda e: f"lower({e})")
+
 
 @STEPS.register
 class Upper(StepKind):
@@ -155,6 +159,9 @@ class Upper(StepKind):
 
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return c.each(expr, lambda e: f"upper({e})")
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return spark.each(expr, c.shape, lambda e: f"upper({e})")
 
 
 @STEPS.register
@@ -187,6 +194,10 @@ class ToList(StepKind):
         c.shape = "l"
         return f"case when {expr} is null then null else [{expr}] end"
 
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        c.shape = "l"
+        return f"case when {expr} is null then null else array({expr}) end"
+
 
 @STEPS.register
 class First(StepKind):
@@ -198,6 +209,10 @@ class First(StepKind):
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         c.shape = "s"
         return f"{expr}[1]"
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        c.shape = "s"
+        return f"try_element_at({expr}, 1)"  # null for an empty list, as DuckDB's [1]
 
 
 class FormatStep(StepKind):
@@ -262,3 +277,7 @@ class Split(StringListStep):
         c.shape = "l"
         return (f"list_filter(list_transform(string_split({joined}, {quote_literal(first)}), "
                 f"lambda x: nullif(trim(x, {TRIM_CHARS}), '')), lambda x: x is not null)")
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        c.shape = "l"
+        return spark.split(expr, list(arg))
