@@ -6,6 +6,8 @@ Covered so far — exactly the kinds that have ``sql_spark`` / ``checks_spark``:
 
 * validators: gb11643, gb32100, gbt2260 (with and without division_level), gbt36904, gbt4754;
 * row rules: min_age_at, uscc_region_agrees;
+* field rules: required, validator, range, not_future, not_before (on every field of the standard
+  that has them);
 * mapping steps: lower, upper, split, to_list, first, parse_date (strptime formats and epoch_ms).
 
 The values: the shared vectors (tests/unit/identifier_vectors.csv), the real reference
@@ -28,7 +30,7 @@ import pytest
 from tongban.common import validators as V
 from tongban.common.reference import load_reference, real_usccs
 from tongban.standards.load import load_standards
-from tongban.standards.rules import STEPS, VALIDATORS, FieldSql, sql
+from tongban.standards.rules import FIELD_RULES, STEPS, VALIDATORS, FieldSql, sql
 
 pyspark = pytest.importorskip("pyspark", reason="the spark extra is not installed (uv sync --extra spark)")
 
@@ -53,7 +55,7 @@ def duck():
 def spark(tmp_path_factory, duck):
     from pyspark.sql import SparkSession  # the optional extra: imported only where Spark runs
 
-    from tongban.standards.rules.spark import SESSION_CONF
+    from tongban.standards.rules.spark import session_conf
 
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     builder = (SparkSession.builder.master("local[1]").appName("tongban-parity")
@@ -61,7 +63,7 @@ def spark(tmp_path_factory, duck):
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "1")
                .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}"))
-    for key, value in SESSION_CONF.items():
+    for key, value in session_conf().items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sql("create database if not exists reference")
@@ -73,21 +75,25 @@ def spark(tmp_path_factory, duck):
 
 
 def _both(duck, spark, columns: dict[str, list], duck_expr: str, spark_expr: str,
-          types: dict[str, str] | None = None) -> None:
+          types: dict[str, str] | None = None, extra: tuple[str, str] = ("", "")) -> None:
     """``duck_expr`` on DuckDB and ``spark_expr`` on Spark over the same rows (string columns but
-    those ``types`` names as date), equal row by row."""
+    those ``types`` names; ``extra``: more columns computed on each engine), equal row by row."""
     types = types or {}
     names = list(columns)
     rows = list(zip(*columns.values(), strict=True))
     typed = ", ".join('"' + n + '" ' + types.get(n, "varchar") for n in names)
-    duck.execute(f"create or replace temp table t ({typed})")
-    duck.executemany(f"insert into t values ({', '.join('?' for _ in names)})", rows)
-    got_duck = [r[0] for r in duck.execute(f"select {duck_expr} from t order by rowid").fetchall()]
-    frame = spark.createDataFrame([(i, *r) for i, r in enumerate(rows)],
+    duck.execute(f"create or replace temp table t_raw (i integer, {typed})")
+    duck.executemany(f"insert into t_raw values (?, {', '.join('?' for _ in names)})",
+                     [(i, *r) for i, r in enumerate(rows)])
+    duck.execute(f"create or replace temp view t as select *{extra[0]} from t_raw")
+    got_duck = [r[0] for r in duck.execute(f"select {duck_expr} from t order by i").fetchall()]
+    frame = spark.createDataFrame([(i, *(None if v is None else str(v) for v in r)) for i, r in enumerate(rows)],
                                   "i int, " + ", ".join(f"c{j} string" for j in range(len(names))))
-    casts = ", ".join(f"cast(c{j} as {types.get(n, 'string')}) as `{n}`" for j, n in enumerate(names))
+    casts = ", ".join(f"cast(c{j} as {types.get(n, 'string').replace('varchar', 'string')}) as `{n}`"
+                      for j, n in enumerate(names))
     frame.createOrReplaceTempView("t_raw")
-    spark.sql(f"select i, {casts} from t_raw").createOrReplaceTempView("t")
+    spark.sql(f"select i, {casts} from t_raw").createOrReplaceTempView("t_typed")
+    spark.sql(f"select *{extra[1]} from t_typed").createOrReplaceTempView("t")
     got_spark = [r[0] for r in spark.sql(f"select {spark_expr} from t order by i").collect()]
     diff = [(row, d, s) for row, d, s in zip(rows, got_duck, got_spark, strict=True) if d != s]
     assert not diff, f"{len(diff)} of {len(rows)} rows differ (row, duckdb, spark): {diff[:5]}"
@@ -276,3 +282,41 @@ EPOCHS = ["1577836800000", "1577807999999", "1577808000000", "0", "1234567890", 
                                      ["%Y-%m-%d", "%Y%m%d", "epoch_ms"]])
 def test_parse_date_step(duck, spark, formats):
     _step_both(duck, spark, "parse_date", formats, DATES + EPOCHS, what="terminal")
+
+
+def _field_values(std, f) -> list:
+    if f.validator:
+        return _values(f.validator, random.Random(f.name))[:150]
+    if f.type == "date":
+        today = datetime.date.today()
+        return ["1799-12-31", "1800-01-01", "1900-01-01", "2000-02-29", today.isoformat(),
+                (today + datetime.timedelta(days=1)).isoformat(), "2999-01-01", None]
+    if f.type in ("bigint", "double") or f.type.startswith("decimal"):
+        return ["-1", "0", "0.5", "1000000", "999999999999", "100000000000000", None]
+    return ["x", "", None]
+
+
+@pytest.mark.parametrize("rule", ["required", "validator", "range", "not_future", "not_before"])
+def test_field_rule_twins(duck, spark, std, rule):
+    kind = FIELD_RULES[rule]
+    fields = [(ent, f) for ent in std.entities.values() for f in ent.fields
+              if f.derived is None and not f.type.endswith("[]") and kind.row_duckdb(ent, f) is not None]
+    assert fields, f"no field of the standard uses {rule}"
+    for ent, f in fields:
+        values = _field_values(std, f)
+        d, s = kind.row_duckdb(ent, f), kind.row_spark(ent, f)
+        assert len(d.columns) == len(s.columns) and len(d.checks) == len(s.checks)
+        extra_duck = (", case when i % 3 = 0 then [{'reason': 'x', 'field': " + repr(f.name)
+                      + ", 'value': 'v'}] else []::struct(reason varchar, field varchar, value varchar)[] "
+                      "end as blocking_issues")
+        extra_spark = (", case when i % 3 = 0 then array(named_struct('reason', 'x', 'field', " + repr(f.name)
+                       + ", 'value', 'v')) else cast(array() as array<struct<reason:string, field:string, "
+                       "value:string>>) end as blocking_issues")
+        extra = ("".join(", " + c for c in d.columns) + extra_duck, "".join(", " + c for c in s.columns) + extra_spark)
+        for dc, sc in zip(d.checks, s.checks, strict=True):
+            assert (dc.field, dc.reason_is_sql) == (sc.field, sc.reason_is_sql)
+            assert dc.reason_is_sql or dc.reason == sc.reason
+            _both(duck, spark, {f.name: values}, f"coalesce({dc.condition}, false)", f"coalesce({sc.condition}, false)",
+                  types={f.name: f.type}, extra=extra)
+            if dc.reason_is_sql:
+                _both(duck, spark, {f.name: values}, dc.reason, sc.reason, types={f.name: f.type}, extra=extra)

@@ -16,8 +16,9 @@ Spark differs from DuckDB in ways these twins take care of:
   says the same in a select list;
 * date parsing needs ``spark.sql.legacy.timeParserPolicy=CORRECTED`` (an impossible date such as
   19490230 is then null, as DuckDB's ``try_strptime`` makes it, instead of an upgrade error) and
-  ANSI mode off (``make_date`` of 2021-02-29 is null, not an error): :data:`SESSION_CONF` is what
-  a Spark session running tongban's SQL is configured with;
+  ANSI mode off (``make_date`` of 2021-02-29 is null, not an error); ``current_date`` is the
+  session time zone's, so that zone must be the one DuckDB uses: :func:`session_conf` is what a
+  Spark session running tongban's SQL is configured with;
 * Spark's datetime patterns do not read what DuckDB's strptime reads (``%m`` takes one or two
   digits, white space around the value is skipped): a mapping's date format becomes a regular
   expression and ``make_date`` (:func:`date_regex`).
@@ -28,12 +29,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: the Spark settings tongban's generated SQL relies on (dbt-spark: ``server_side_parameters``)
+#: the Spark settings tongban's generated SQL relies on (dbt-spark: ``server_side_parameters``),
+#: with :func:`session_conf`'s time zone
 SESSION_CONF = {
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     "spark.sql.ansi.enabled": "false",
-    "spark.sql.session.timeZone": "Asia/Shanghai",
 }
+
+
+def session_conf() -> dict[str, str]:
+    """:data:`SESSION_CONF` and the time zone DuckDB's ``current_date`` follows here (the
+    machine's, unless DuckDB is told otherwise), so ``not_future`` has the same today on both
+    engines; epoch_ms is read in China time whatever the zone."""
+    import duckdb  # only to ask DuckDB which zone it uses (kept out of the module's import)
+
+    with duckdb.connect() as con:
+        zone = con.execute("select current_setting('TimeZone')").fetchone()[0]
+    return {**SESSION_CONF, "spark.sql.session.timeZone": zone}
 
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
 
