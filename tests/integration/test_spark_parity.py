@@ -8,7 +8,8 @@ Covered so far — exactly the kinds that have ``sql_spark`` / ``checks_spark``:
 * row rules: min_age_at, uscc_region_agrees;
 * field rules: required, validator, range, not_future, not_before (on every field of the standard
   that has them);
-* mapping steps: lower, upper, split, to_list, first, parse_date (strptime formats and epoch_ms).
+* mapping steps: lower, upper, split, to_list, first, parse_date (strptime formats and epoch_ms),
+  email, phone, constant, remove_regex.
 
 The values: the shared vectors (tests/unit/identifier_vectors.csv), the real reference
 identifiers and seeded random inputs (valid ones, one character changed, impossible dates,
@@ -160,7 +161,8 @@ def _values(validator: str, rng: random.Random) -> list[str]:
         "gbt36904": lambda: _ecerts(rng, 200),
         "gbt4754": lambda: [f"{rng.randrange(10000):04d}" for _ in range(200)] + ["abcd", None],
     }[validator]()
-    return vectors + extra
+    # a final newline: Java's $ would match before it, RE2's does not
+    return vectors + extra + [v + "\n" for v in vectors[:3]]
 
 
 @pytest.mark.parametrize("validator", VALIDATORS.names())
@@ -320,3 +322,40 @@ def test_field_rule_twins(duck, spark, std, rule):
                   types={f.name: f.type}, extra=extra)
             if dc.reason_is_sql:
                 _both(duck, spark, {f.name: values}, dc.reason, sc.reason, types={f.name: f.type}, extra=extra)
+
+
+CONTACTS = ["Foo.Bar@Example.COM", "a@b", "x@y.cn", "no-at", "@", "a@@b.cn", "13812345678", "138 1234 5678",
+            "(021)-6123-4567", "021-61234567", "0571-87654321 转 12", "138****5678", "+86 13812345678",
+            "电话：0512—66886688", "12345", "", None, "tel 010-12345678, 13912345678", "a@b.cn 13812345678"]
+
+
+@pytest.mark.parametrize("step", ["email", "phone"])
+def test_contact_steps(duck, spark, step):
+    _step_both(duck, spark, step, None, CONTACTS, what="terminal")
+
+
+def test_constant_step(duck, spark):
+    _step_both(duck, spark, "constant", "it's \\ 常量", ["x", None])
+
+
+@pytest.mark.parametrize("pattern", ["^[A-T]", r"\(更新说明:[^)]*\)$", "[0-9]+", "", "a|b", r"\s+"])
+def test_remove_regex_step(duck, spark, pattern):
+    values = ["A123", "T", "U9", "每月(更新说明:按月)", "每月(更新说明:按月)\n", "(更新说明:x)", "a1b22c333",
+              "aabb", "  a b  ", "", None, "ba"]
+    _step_both(duck, spark, "remove_regex", pattern, values)
+
+
+def test_spark_literal_reads_back(spark):
+    """Every value a mapping can put into Spark SQL reads back as itself (quotes, backslashes,
+    control characters, adjacent-literal concatenation)."""
+    from tongban.standards.rules.spark import spark_ident, spark_literal
+
+    values = ["it's", "a''b", "\\", "\\'", "'", "\n\t\r", "x\\z", "${var}", "{{ jinja }}", "中文", "--", "';"]
+    values += ["\0", "a{b}", "$" + "{x}", "\\" + "$" + "{x}", "$" + "{hivevar:x}"]
+    spark.conf.set("spark.sql.variable.substitute", "true")  # the literal must hold without session_conf
+    try:
+        got = spark.sql("select " + ", ".join(spark_literal(v) for v in values)).collect()[0]
+    finally:
+        spark.conf.set("spark.sql.variable.substitute", "false")
+    assert list(got) == values
+    assert spark.sql(f"select 1 as {spark_ident('a`b 列')}").columns == ["a`b 列"]

@@ -230,6 +230,12 @@ class RemoveRegex(StringStep):
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return f"nullif(trim(regexp_replace({expr}, {quote_literal(arg)}, ''), {TRIM_CHARS}), '')"
 
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        # DuckDB's regexp_replace without 'g' removes the first match only; Spark's removes all:
+        # keep what precedes the first match instead
+        first = spark.spark_literal(f"(?s)^(.*?)(?:{spark.java_regex(arg)})")
+        return f"nullif({spark.trim(f'regexp_replace({expr}, {first}, {spark.spark_literal(chr(36) + chr(49))})')}, '')"
+
 
 @STEPS.register
 class Constant(StringStep):
@@ -241,6 +247,9 @@ class Constant(StringStep):
 
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return quote_literal(arg)
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return spark.spark_literal(arg)
 
 
 @STEPS.register

@@ -9,7 +9,8 @@ The reference data are the same ``reference.*`` tables (a Spark database of that
 Spark differs from DuckDB in ways these twins take care of:
 
 * string literals treat ``\\`` as an escape character and concatenate adjacent literals
-  (``'a''b'`` is ``'ab'``, not ``a'b``): every literal goes through :func:`spark_literal`;
+  (``'a''b'`` is ``'ab'``, not ``a'b``), and ``${name}`` anywhere in the SQL text is substituted
+  before parsing: every literal goes through :func:`spark_literal`;
 * ``regexp_full_match`` does not exist: ``rlike`` with the pattern anchored (Java regex; the
   patterns here are the RE2 subset both read alike);
 * ``EXISTS`` subqueries are allowed in filters only: a correlated ``count(*)`` scalar subquery
@@ -32,6 +33,7 @@ from typing import Any
 #: the Spark settings tongban's generated SQL relies on (dbt-spark: ``server_side_parameters``),
 #: with :func:`session_conf`'s time zone
 SESSION_CONF = {
+    "spark.sql.variable.substitute": "false",  # no ${...} in SQL text is ever expanded
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
     "spark.sql.ansi.enabled": "false",
 }
@@ -47,7 +49,9 @@ def session_conf() -> dict[str, str]:
         zone = con.execute("select current_setting('TimeZone')").fetchone()[0]
     return {**SESSION_CONF, "spark.sql.session.timeZone": zone}
 
-_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+# ``{`` escaped too: Spark substitutes ``${name}`` in the SQL text before parsing it (variable
+# substitution); ``$\{name}`` is not substituted and reads back as ``${name}``
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0", "{": "\\{"}
 
 
 def spark_literal(value: str) -> str:
@@ -64,9 +68,30 @@ def spark_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def java_regex(pattern: str) -> str:
+    """An RE2 pattern (DuckDB's) as Java reads it alike: Java's ``$`` also matches before a final
+    newline, RE2's only at the end, so ``$`` outside a character class becomes ``\\z``."""
+    if "(?m" in pattern or "(?s" in pattern:
+        raise NotImplementedError(f"regex flags in {pattern!r} have no Spark twin yet")
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+        elif ch == "]" and in_class:
+            in_class = False
+        out.append("\\z" if ch == "$" and not in_class else ch)
+        i += 1
+    return "".join(out)
+
+
 def full_match(expr: str, pattern: str) -> str:
     """DuckDB's ``regexp_full_match(expr, pattern)`` (null for a null ``expr``)."""
-    return f"({expr} rlike {spark_literal('^(?:' + pattern + ')$')})"
+    return f"({expr} rlike {spark_literal('^(?:' + java_regex(pattern) + ')' + chr(92) + 'z')})"
 
 
 def _digit(s: str, i: int) -> str:
@@ -242,7 +267,7 @@ def date_regex(fmt: str) -> tuple[str, dict[str, int]]:
             body.append(re.escape(token))
     if set(groups) != {"y", "m", "d"}:
         raise NotImplementedError(f"strptime format {fmt!r} is not a full date")
-    return "^\\s*" + "".join(body) + "\\s*$", groups
+    return "^\\s*" + "".join(body) + "\\s*\\z", groups
 
 
 def _strptime_date(expr: str, fmt: str) -> str:

@@ -239,6 +239,12 @@ class Email(FormatStep):
         c.checks.append((f"contains({b}, '@') and not {ok}", "invalid_email", c.blocking_invalid))
         return f"case when {ok} then {lowered} end"
 
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        lowered = f"lower({b})"
+        ok = spark.full_match(lowered, EMAIL_RE[1:-1])  # EMAIL_RE is anchored already
+        c.checks.append((f"instr({b}, '@') > 0 and not {ok}", "invalid_email", c.blocking_invalid))
+        return f"case when {ok} then {lowered} end"
+
 
 @STEPS.register
 class Phone(FormatStep):
@@ -255,6 +261,17 @@ class Phone(FormatStep):
         found = f"coalesce(nullif({fixed}.area || '-' || {fixed}.local, '-'), nullif({mobile}, ''))"
         value = f"case when contains({b}, '@') then null else {found} end"
         c.checks.append((f"{b} is not null and not contains({b}, '@') and ({value}) is null",
+                         "invalid_phone", c.blocking_invalid))
+        return value
+
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        cleaned = f"replace({b}, '—', '-')"
+        fixed, mobile = spark.spark_literal(PHONE_FIXED_RE), spark.spark_literal(PHONE_MOBILE_RE)
+        # Spark's regexp_extract gives '' without a match, as DuckDB's does for each named group
+        found = (f"coalesce(nullif(regexp_extract({cleaned}, {fixed}, 1) || '-' || "
+                 f"regexp_extract({cleaned}, {fixed}, 2), '-'), nullif(regexp_extract({cleaned}, {mobile}, 1), ''))")
+        value = f"case when instr({b}, '@') > 0 then null else {found} end"
+        c.checks.append((f"{b} is not null and not instr({b}, '@') > 0 and ({value}) is null",
                          "invalid_phone", c.blocking_invalid))
         return value
 
