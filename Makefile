@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__CORE__PARALLELISM := 4
 
-.PHONY: env env-spark run samples test check generate airflow serve bench mutate clean
+.PHONY: env env-spark run samples test browser postgres check generate airflow serve bench mutate clean
 
 # Synthetic births and business licences (no real ones can be public), one delivery per province
 # in its own shape with injected defects and an answer key: see docs/samples.md.
@@ -50,8 +50,42 @@ samples: $(SAMPLES)  ## write the synthetic deliveries into build/inbox (SAMPLE_
 run: env $(SAMPLES)  ## the main job: every province's deliveries -> standard -> gate -> exchange
 	$(VENV)/bin/tongban run
 
-test: env-spark
+test: env-spark browser postgres
 	$(VENV)/bin/pytest
+
+# tests/browser drives Debian's chromium through chromedriver (Selenium) and screenshots the pages, whose
+# Chinese needs a CJK font (the pages and charts ask for Noto Sans CJK SC): installed with apt when missing
+# and running as root (a bare CI machine), otherwise `make test` stops and says how to install them
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk
+
+browser:  ## Debian's chromium, chromium-driver and a CJK font for the browser tests (apt-get, as root)
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ] || [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "browser tests need Debian's chromium, chromedriver and a CJK font: run 'sudo apt-get install -y $(BROWSER_PACKAGES)' (or make test as root)"; \
+			exit 1; \
+		fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y $(BROWSER_PACKAGES) \
+			|| { apt-get update && apt-get install -y $(BROWSER_PACKAGES); }; \
+	fi
+
+# tests/integration/test_dag_postgres.py runs the DAG against a Postgres metadata DB in a throwaway
+# cluster (initdb in a temporary directory): Debian's postgresql, installed with apt when missing and
+# running as root (a bare CI machine), otherwise `make test` stops and says how to install it
+POSTGRES_PACKAGES := postgresql
+
+postgres:  ## Debian's PostgreSQL server binaries for the Postgres metadata-DB test (apt-get, as root)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "the Postgres test needs Debian's postgresql: run 'sudo apt-get install -y $(POSTGRES_PACKAGES)' (or make test as root, or TONGBAN_SKIP_POSTGRES=1)"; \
+			exit 1; \
+		fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends $(POSTGRES_PACKAGES) \
+			|| { apt-get update && apt-get install -y --no-install-recommends $(POSTGRES_PACKAGES); }; \
+	fi
 
 check: env  ## the committee's lint, generated files in sync (exit 1 while stale), lint
 	$(VENV)/bin/tongban standards check

@@ -55,6 +55,7 @@ from bench.runs import _git_commit, bench_dag_parse, bench_size, machine, merge_
 from bench.report import explain_top, write_doc
 from bench import lower_bound as bench_lower_bound
 from bench import pandas_gx as bench_pandas_gx
+from bench.serve import CLIENTS as SERVE_CLIENTS, bench_serve
 from bench.small import bench_small
 
 
@@ -150,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                             "small N [$BENCH_XLSX_MAX_ROWS]")
         p.add_argument("--no-dag-parse", action="store_true")
         p.add_argument("--no-small", action="store_true", help="skip the 1,000-row single-delivery runs")
+        p.add_argument("--no-serve", action="store_true", help="skip the served exchange's reads over HTTP "
+                                                              "(bench/serve.py)")
+        p.add_argument("--serve-clients", type=int, default=SERVE_CLIENTS,
+                       help="concurrent clients of the served-exchange scenario")
         p.add_argument("--smoke", action="store_true", default=os.environ.get("BENCH_SMOKE") == "1",
                        help=f"N={SMOKE_ROWS}, one run of each path, no re-run, results under --out only "
                             "[$BENCH_SMOKE=1]")
@@ -226,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_small:
         results["small"] = {**bench_small(out, args.seed, 1 if smoke else repeat), "commit": commit,
                             "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if not args.no_serve:
+        results["serve"] = {**bench_serve(out, args.seed, smoke=smoke, clients=args.serve_clients), "commit": commit,
+                            "command": command, "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
     results_path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     write_doc(doc, results)
     print(f"bench: results in {results_path}; report {doc}", flush=True)

@@ -339,5 +339,53 @@ def _uscc_region_agrees(frame, ent, r) -> None:
         for u, d in zip(frame[r.uscc_field], frame[r.division_field], strict=True)]
 
 
+_OPS = {">=": "ge", ">": "gt", "<=": "le", "<": "lt", "=": "eq", "!=": "ne"}
+
+
+def _side(frame, ent, c):
+    """The right side of a comparison: the other field's values, or the literal in the left field's type."""
+    import pandas as pd  # lazy: heavy
+
+    if c.right_is_field:
+        return frame[c.right]
+    kind = ent.field(c.left).type
+    return pd.Timestamp(c.right) if kind == "date" else c.right if kind == "varchar" else float(c.right)
+
+
+def _holds(frame, ent, c):
+    """(both sides known, the comparison holds) as boolean series (the generated SQL's known_sql/holds_sql)."""
+    right = _side(frame, ent, c)
+    known = frame[c.left].notna() & (frame[c.right].notna() if c.right_is_field else True)
+    holds = getattr(frame[c.left].where(known), _OPS[c.op])(right if not c.right_is_field else right.where(known))
+    return known, holds.fillna(False).astype(bool)
+
+
+def _cross_field(frame, ent, r) -> None:
+    """The committee's cross-field rules (tongban.standards.rules.cross_field): a quarantine rule adds
+    ``chk__<reason>__<field>`` (a row reason); a warn rule ``note__<reason>__<field>``, which holds
+    nothing back (the row is published with a warning), as in the generated models."""
+    import pandas as pd  # lazy: heavy
+
+    from tongban.standards.rules.cross_field import Comparison
+
+    if r.rule == "compare":
+        c = Comparison.parse(r.expr)
+        known, holds = _holds(frame, ent, c)
+        broken, field = known & ~holds, c.left
+    elif r.rule == "required_if":
+        known, holds = _holds(frame, ent, Comparison.parse(r.when))
+        broken, field = frame[r.field].isna() & known & holds, r.field
+    elif r.rule == "at_least_one_of":
+        broken, field = frame[list(r.fields)].isna().all(axis=1), r.fields[0]
+    elif r.rule == "not_in_future":
+        broken, field = (frame[r.field] > pd.Timestamp(dt.date.today())).fillna(False), r.field
+    else:  # not_before
+        broken, field = (frame[r.field] < pd.Timestamp(r.bound)).fillna(False), r.field
+    prefix = "chk" if r.severity == "quarantine" else "note"
+    frame[f"{prefix}__{r.reason}__{field}"] = broken.astype(bool)
+
+
 #: row rule name -> fn(frame, entity, rule) adding its column
-ROW_RULES = {"min_age_at": _min_age_at, "uscc_region_agrees": _uscc_region_agrees}
+ROW_RULES = {"min_age_at": _min_age_at, "uscc_region_agrees": _uscc_region_agrees, "compare": _cross_field,
+             "required_if": _cross_field, "at_least_one_of": _cross_field, "not_in_future": _cross_field,
+             "not_before": _cross_field}

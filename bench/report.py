@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tongban.common.sqlquote import quote_literal
-from bench.targets import issue15_rows, small_rows
+from bench.serve import serve_rows
+from bench.targets import issue15_rows, issue16_rows, small_rows
 from bench.common import DELIVERIES, DOC_BEGIN, DOC_END, ENTITIES, PATHS
 from bench.data import rows_per_delivery, xlsx_parts
 from bench.runs import _reruns_of
@@ -117,7 +118,8 @@ def render(results: dict[str, Any]) -> str:
              f"- CPU: {m.get('cpu', '?')}, {m.get('cores', '?')} cores; memory {m.get('memory_bytes', 0) / 2**30:.1f} GiB",
              f"- Python {m.get('python', '?')}, DuckDB {m.get('duckdb', '?')}, Linux {m.get('kernel', '?')}",
              "", "### Targets (issue 15)", "", *issue15_rows(results), "",
-             "### Targets (issue 5)", "", *_target_rows(results), "", *small_rows(results)]
+             "### Targets (issue 5)", "", *_target_rows(results), "", "### Targets (issue 16)", "",
+             *issue16_rows(results), "", *small_rows(results), *serve_rows(results)]
     sizes = results.get("sizes", {})
     wanted = [1_000_000, 5_000_000, 10_000_000]
     for key in sorted(sizes, key=int):

@@ -7,23 +7,50 @@ passed between tasks is a small JSON dict (counts and paths, never rows): a step
 ``-> dict`` annotation on purpose: TaskFlow would infer multiple_outputs=True from it and store
 every key of every result a second time as its own XCom.
 
-Triggered by hand or by ``tongban.airflow_env.run_dag`` (schedule=None). ``publish`` declares the
-consumer exchange as an Asset, so a downstream DAG can use ``schedule=[EXCHANGE]``.
+Runs daily at 02:00 Beijing time, and whenever a delivery lands: ``tongban_inbox`` looks at the
+inbox every five minutes and updates the INBOX asset when a file came or changed (the scheduler
+alone does this; no triggerer). ``tongban run`` runs it in process (dag.test). The steps that can
+fail for a passing reason (a file still being copied, a locked warehouse) retry with exponential
+backoff; a tongban input error fails at once. A failed task records an operator alert
+(tongban.common.alerts) for the overview page. ``publish`` declares the consumer exchange as an
+Asset, so a downstream DAG can use ``schedule=[EXCHANGE]``.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, Param, dag, task
+from datetime import timedelta
+
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 EXCHANGE = Asset("tongban://exchange")
+INBOX = Asset("tongban://inbox")
+#: intake, transform and gate: 3 tries, 1 then 2 minutes apart
+TRANSIENT = {"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": 2.0,
+             "max_retry_delay": timedelta(minutes=10)}
+
+
+def _call(step: str, *args):
+    """tongban.pipeline.<step>(*args), imported only when a task runs; input errors fail at once;
+    a run's steps hold its claim on the build directory (tongban.airflow_env.run_step)."""
+    from tongban import pipeline
+    from tongban.airflow_env import run_step
+
+    return run_step(step, getattr(pipeline, step), *args)
+
+
+def _alert(context) -> None:
+    from tongban.airflow_env import record_task_failure
+
+    record_task_failure(context)
 
 
 @dag(
     dag_id="tongban_regional",
-    schedule=None,
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="Asia/Shanghai"),
+                                 assets=INBOX),
     catchup=False,
     max_active_runs=1,  # runs share build/ and the warehouse
-    default_args={"retries": 0},
+    default_args={"retries": 0, "on_failure_callback": _alert},
     params={"entities": Param(None, type=["null", "array"], items={"type": "string"},
                               description="entities to harmonize; null = all")},
     tags=["tongban", "yrd"],
@@ -32,51 +59,38 @@ EXCHANGE = Asset("tongban://exchange")
 def tongban_regional():
     @task
     def start(params=None):
-        from tongban import pipeline
-
-        return pipeline.start_run((params or {}).get("entities"))
+        return _call("start_run", (params or {}).get("entities"))
 
     @task
     def sources(run: dict) -> list[dict]:  # Airflow maps only over a whole return value, not run["sources"]
         return run["sources"]
 
-    @task(map_index_template="{{ task.op_kwargs['source']['entity'] }}/{{ task.op_kwargs['source']['source_id'] }}")
+    @task(map_index_template="{{ task.op_kwargs['source']['entity'] }}/{{ task.op_kwargs['source']['source_id'] }}",
+          **TRANSIENT)
     def intake(run: dict, source: dict):
-        from tongban import pipeline
+        return _call("intake", run, source)
 
-        return pipeline.intake(run, source)
-
-    @task
+    @task(**TRANSIENT)
     def transform(run: dict, intakes: list[dict]):
-        from tongban import pipeline
+        return _call("transform", run, intakes[:])
 
-        return pipeline.transform(run, intakes[:])
-
-    @task
+    @task(**TRANSIENT)
     def gate(run: dict, transformed: dict):
-        from tongban import pipeline
-
-        return pipeline.gate(run, transformed)
+        return _call("gate", run, transformed)
 
     @task
     def check_conservation(run: dict, intakes: list[dict], transformed: dict):
-        from tongban import pipeline
-
-        return pipeline.check_conservation(run, intakes[:], transformed)
+        return _call("check_conservation", run, intakes[:], transformed)
 
     @task(outlets=[EXCHANGE])
     def publish(run: dict, intakes: list[dict], transformed: dict, gate: dict, conservation: dict):
-        from tongban import pipeline
-
-        published = pipeline.publish(run, intakes[:], transformed, gate, conservation)
+        published = _call("publish", run, intakes[:], transformed, gate, conservation)
         print(f"run {published['run_id']}: report {published['report']}")  # `tongban run` prints the summary
         return published
 
     @task
     def feedback(run: dict, intakes: list[dict], transformed: dict):
-        from tongban import pipeline
-
-        return pipeline.feedback(run, intakes[:], transformed)
+        return _call("feedback", run, intakes[:], transformed)
 
     run = start()
     intakes = intake.partial(run=run).expand(source=sources(run))  # may run in parallel: one file each
@@ -90,4 +104,22 @@ def tongban_regional():
     published >> feedback(run, intakes, transformed)
 
 
+@dag(dag_id="tongban_inbox", schedule=timedelta(minutes=5), catchup=False, max_active_runs=1,
+     default_args={"retries": 0, "on_failure_callback": _alert}, tags=["tongban", "yrd"])
+def tongban_inbox():
+    """Updates INBOX (so tongban_regional runs) when a delivery came or changed since the last look."""
+
+    @task(outlets=[INBOX])
+    def look():
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        changed = _call("inbox_changes")
+        if not changed:
+            raise AirflowSkipException("no delivery came or changed")  # skipped: no asset event
+        return changed
+
+    look()
+
+
 tongban_regional()
+tongban_inbox()

@@ -1,5 +1,8 @@
 """Run Airflow embedded: no servers, a SQLite metadata DB under ``build/airflow``, our ``dags/``.
 
+A metadata DB set in ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` (Postgres, for a distributed
+executor: docs/scale-out.md) is used instead of the SQLite file, here and in every subprocess.
+
 Order matters: Airflow reads its configuration once, when ``airflow`` is first imported (and it
 writes ``$AIRFLOW_HOME/airflow.cfg`` then). So ``configure()`` must run before any ``import airflow``
 in the process, and one process gets one Airflow home. Tests that need another home run Airflow in
@@ -25,10 +28,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tongban.common.alerts import record_alert
 from tongban.common.config import quiet_third_parties, settings
+from tongban.common.runlock import holds, release_claim, task_claim
+from tongban.steps.gate_worker import GATE_WORKER_ENV
 
 DAG_ID = "tongban_regional"
 _STAMP = "tongban-db-migrated"
+_CONN = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+#: set when the SQLite default above is ours, so that only an operator's own database is kept
+_DB_DEFAULT_MARK = "TONGBAN_AIRFLOW_SQLITE_DEFAULT"
 _configured_home: Path | None = None
 
 
@@ -57,7 +66,11 @@ def configure(home: Path | None = None) -> Path:
     env["AIRFLOW_HOME"] = str(home)
     env["AIRFLOW_CONFIG"] = str(home / "airflow.cfg")
     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(settings().project_root / "dags")
-    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    if env.get(_DB_DEFAULT_MARK) or not env.get(_CONN):  # an operator's metadata DB (Postgres) is kept
+        env[_CONN] = f"sqlite:///{home / 'airflow.db'}"
+        env[_DB_DEFAULT_MARK] = "1"  # ours: another home (a subprocess's) gets its own SQLite file
+    elif env[_CONN].startswith("postgresql+psycopg://"):  # psycopg 3 is sync and async: one driver
+        env.setdefault(_CONN + "_ASYNC", env[_CONN])  # (Airflow 3.3 would derive asyncpg for it)
     env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(home / "logs")
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(home / "passwords.json.generated")
     defaults = {
@@ -96,13 +109,21 @@ def _airflow_version() -> str:
     return version("apache-airflow-core")
 
 
+def _db_identity() -> str:
+    """Which metadata DB the stamp is for: the connection URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(os.environ[_CONN]).render_as_string(hide_password=True)
+
+
 def ensure_db() -> None:
-    """Create/migrate the SQLite metadata DB once; later calls cost one stat and one small read."""
+    """Create/migrate the metadata DB once (the SQLite default, or the operator's Postgres set in
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN); later calls cost one stat and one small read."""
     home = _configured_home or configure()
     stamp = home / _STAMP
-    db_file = home / "airflow.db"
-    wanted = _airflow_version()
-    if db_file.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+    wanted = f"{_airflow_version()} {_db_identity()}"
+    sqlite_gone = os.environ.get(_DB_DEFAULT_MARK) and not (home / "airflow.db").exists()
+    if not sqlite_gone and stamp.exists() and stamp.read_text().strip() == wanted:
         return
     from airflow.utils import db
 
@@ -152,7 +173,7 @@ def _refuse_if_a_scheduler_is_live() -> None:
     if job is not None and job.is_alive():
         raise RuntimeError(
             f"an Airflow scheduler (job {job.id} on {job.hostname}, `make airflow`?) is live on "
-            f"{os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}; trigger the DAG there "
+            f"{_db_identity()}; trigger the DAG there "
             "(UI, or `python -m tongban.airflow_env airflow dags trigger tongban_regional`) or stop it first"
         )
 
@@ -200,6 +221,84 @@ def run_dag(dag_id: str = DAG_ID, conf: dict | None = None) -> dict:
         "xcom": xcom,
         "published": xcom.get("publish"),  # pipeline.publish's return value, None if it never ran
     }
+
+
+#: exit code of tongban's input errors (standards, arguments, reference data: tongban.cli.run)
+_INPUT_ERROR = 1
+
+
+def fail_fast(step, *args, **kwargs):
+    """``step(*args)`` in a DAG task: an input error of tongban's (exit code 1: the same standards
+    and deliveries fail the same way again) fails the task at once, without the retries meant for
+    passing trouble (a file still being copied, a busy warehouse, a full disk)."""
+    try:
+        return step(*args, **kwargs)
+    except Exception as exc:
+        if getattr(exc, "exit_code", None) == _INPUT_ERROR:
+            from airflow.sdk.exceptions import AirflowFailException  # airflow: only inside a task
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
+#: tongban_regional's steps, first to last: they run under the run's claim on the build directory
+RUN_STEPS = ("start_run", "intake", "transform", "gate", "check_conservation", "publish", "feedback")
+
+
+def _claimant(dag_id: str, run_id: str) -> str:
+    return f"{dag_id}/{run_id}"
+
+
+def run_step(name: str, step, *args):
+    """A DAG task's step: ``fail_fast(step, *args)``, and for tongban_regional's steps under the
+    DAG run's claim on the build directory (tongban.common.runlock.task_claim), so that no
+    ``tongban run`` or rollback, on any machine sharing it, slips in between two of its tasks."""
+    if name not in RUN_STEPS:
+        return fail_fast(step, *args)
+    from airflow.sdk import get_current_context  # airflow: only inside a task
+
+    context = get_current_context()
+    claimant = _claimant(context["dag"].dag_id, context["run_id"])
+    build = settings().build_dir
+    before = os.environ.get(GATE_WORKER_ENV)
+    if not holds(build):  # a scheduled task: the gate runs in another process, it takes no worker of ours
+        os.environ[GATE_WORKER_ENV] = "0"
+    try:
+        with task_claim(build, claimant, first=name == RUN_STEPS[0], last=name == RUN_STEPS[-1]):
+            return fail_fast(step, *args)
+    finally:
+        if before is None:
+            os.environ.pop(GATE_WORKER_ENV, None)
+        else:
+            os.environ[GATE_WORKER_ENV] = before
+
+
+def failure_message(task: str, exc: BaseException | None, tries: int | None) -> str:
+    """The alert's one line, in tongban's words. A tongban error's own first line names the
+    step's problem (its messages name files, fields and counts, never values); any other error
+    only by its class: its text may quote what a library read (a value)."""
+    if exc is not None and exc.__cause__ is not None and type(exc).__name__ == "AirflowFailException":
+        exc = exc.__cause__  # fail_fast's wrapper: the error it carries
+    after = f" after {tries} tries" if tries and tries > 1 else ""
+    if exc is None:
+        return f"step {task} failed{after}; its task log says why"
+    if isinstance(getattr(exc, "exit_code", None), int):
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return f"step {task} failed{after}: {type(exc).__name__}: {first}"
+    return f"step {task} failed{after} ({type(exc).__name__}); its task log has the traceback"
+
+
+def record_task_failure(context) -> dict:
+    """A DAG task's on_failure_callback: one operator alert (tongban.common.alerts) naming the
+    DAG, the task (with its delivery, for a mapped intake) and the run."""
+    ti = context["ti"]
+    task = ti.task_id
+    if getattr(ti, "map_index", -1) not in (-1, None):  # a mapped intake: which delivery (entity/source)
+        task = f"{ti.task_id}[{getattr(ti, 'rendered_map_index', None) or ti.map_index}]"
+    if ti.dag_id == DAG_ID:  # the run is over: `tongban run` may use the build directory again
+        release_claim(settings().build_dir, _claimant(ti.dag_id, ti.run_id))
+    return record_alert(source="airflow", dag_id=ti.dag_id, task_id=task, run_id=ti.run_id,
+                        message=failure_message(task, context.get("exception"), getattr(ti, "try_number", None)))
 
 
 def serve() -> int:

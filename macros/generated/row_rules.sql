@@ -128,7 +128,7 @@ checked as (
 )
 
 select
-    * exclude (blocking_issues),
+    * exclude (blocking_issues, note_issues),
     list_concat(blocking_issues, case when ("resource_id" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'resource_id'))
             or ("title" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'title'))
             or ("provider_name" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'provider_name'))
@@ -145,5 +145,9 @@ select
             case when "open_condition_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'open_condition_code') then {'reason': 'missing_required', 'field': 'open_condition_code', 'value': left((null)::varchar, 200)} end,
             case when "update_frequency_code" is null and not list_contains(list_transform(blocking_issues, lambda x: x.field), 'update_frequency_code') then {'reason': 'missing_required', 'field': 'update_frequency_code', 'value': left((null)::varchar, 200)} end
         ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as row_reasons,
+    list_concat(note_issues, case when ("updated_date" is not null and "published_date" is not null and not ("updated_date" >= "published_date"))
+        then list_filter([
+            case when "updated_date" is not null and "published_date" is not null and not ("updated_date" >= "published_date") then {'reason': 'updated_before_published', 'field': 'updated_date', 'value': left(("updated_date")::varchar, 200)} end
+        ], lambda x: x is not null) else []::struct(reason varchar, field varchar, value varchar)[] end) as note_issues,
 from checked
 {% endmacro %}

@@ -17,7 +17,7 @@ duplicates as (
 
 select
     checked.* exclude (row_reasons, content_hash),
-    '1.0.0' as standard_version,
+    '1.1.0' as standard_version,
     list_concat(checked.row_reasons, coalesce(duplicates.cross_row_reasons, [])) as reasons,
 from checked
 left join duplicates

@@ -37,7 +37,7 @@ def test_bench_smoke(tmp_path):
         same = size["paths"][name]["same_as_tongban"]
         assert same == dict.fromkeys(ENTITIES, {"only_tongban": 0, "only_other": 0}), (name, same)
     assert set(size["paths"]["tongban"]["median_stages"]) >= {"intake", "transform", "gate", "publish"}
-    assert results["dag_parse"]["runs"][0]["dags"] == ["tongban_regional"]
+    assert results["dag_parse"]["runs"][0]["dags"] == ["tongban_inbox", "tongban_regional"]
     text = doc.read_text(encoding="utf-8")
     assert DOC_BEGIN in text and f"N = {SMOKE_ROWS:,} rows" in text and "identical." in text
 

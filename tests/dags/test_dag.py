@@ -19,6 +19,9 @@ from tongban.common.config import settings
 DAGS = settings().project_root / "dags"
 DAG_FILE = DAGS / "tongban_regional.py"
 DAG_ID = "tongban_regional"
+WATCHER_ID = "tongban_inbox"
+#: the steps that can fail for a passing reason: retried with exponential backoff
+RETRIED = {"intake", "transform", "gate"}
 
 # task -> the tasks directly downstream of it. The data flow adds the edges from start/intake/
 # transform; the chain start -> sources -> intake -> transform -> gate -> check_conservation ->
@@ -52,16 +55,56 @@ def dag(dagbag):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dags) == {DAG_ID}
+    assert set(dagbag.dags) == {DAG_ID, WATCHER_ID}
 
 
 def test_dag_settings(dag):
-    assert dag.schedule is None and dag.catchup is False
+    assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert "tongban" in dag.tags
     assert "entities" in dag.params and dag.params["entities"] is None
-    assert all(t.retries == 0 for t in dag.tasks)
     assert [a.uri for a in dag.task_dict["publish"].outlets] == ["tongban://exchange/"]
+
+
+def test_runs_daily_and_when_a_delivery_lands(dag, dagbag):
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    schedule = dag.timetable
+    assert isinstance(schedule, AssetOrTimeSchedule)
+    assert isinstance(schedule.timetable, CronTriggerTimetable)
+    assert schedule.timetable.expression == "0 2 * * *" and str(schedule.timetable.timezone) == "Asia/Shanghai"
+    assert schedule.asset_condition.uri == "tongban://inbox/"
+    # the watcher updates that asset, on the scheduler alone (no triggerer: no AssetWatcher)
+    watcher = dagbag.dags[WATCHER_ID]
+    assert watcher.catchup is False and watcher.max_active_runs == 1
+    assert [t.task_id for t in watcher.tasks] == ["look"]
+    assert [a.uri for a in watcher.task_dict["look"].outlets] == ["tongban://inbox/"]
+    assert not schedule.asset_condition.watchers
+
+
+def test_retries_with_backoff_only_where_failures_pass(dag):
+    from datetime import timedelta
+
+    for t in dag.tasks:
+        if t.task_id in RETRIED:
+            assert t.retries == 2 and t.retry_exponential_backoff == 2.0, t.task_id
+            assert t.retry_delay == timedelta(minutes=1) and t.max_retry_delay == timedelta(minutes=10)
+        else:  # start (standards, arguments), publish (never twice), ...: a failure is not passing
+            assert t.retries == 0, t.task_id
+
+
+def test_every_task_records_an_alert_when_it_fails(dag, dagbag):
+    for d in (dag, dagbag.dags[WATCHER_ID]):
+        for t in d.tasks:
+            callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+            assert [c.__name__ for c in callbacks] == ["_alert"], (d.dag_id, t.task_id)
+
+
+def test_the_schedule_serializes_for_the_scheduler(dag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    restored = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    assert restored.timetable.description == "Triggered by assets or At 02:00"
 
 
 def test_tasks_and_edges(dag):
@@ -122,7 +165,7 @@ def test_parsing_imports_nothing_heavy():
                          check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     probe = json.loads(out.stdout.strip().splitlines()[-1])
-    assert probe["dags"] == [DAG_ID] and probe["errors"] == {}
+    assert probe["dags"] == [WATCHER_ID, DAG_ID] and probe["errors"] == {}
     assert probe["heavy"] == [], f"parsing the DAG imported {probe['heavy']}"
 
 

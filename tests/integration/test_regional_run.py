@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from tongban.common.config import settings
+from tongban.standards.lint import check
 
 CATALOGUES = {
     "sh": ("nju-websoft_CNPDS_shanghai_shanghai.json", 4494),
@@ -143,15 +144,17 @@ def test_conservation_per_delivery(first_run):
                           "standard_version, mapping_version, gate_success from exchange_runs where run_id = ?",
                           [first_run["report"]["run_id"]])
     assert len(runs) == 4
-    for _source_id, delivered, published, quarantined, sha, std_v, map_v, gate_ok in runs:
-        assert delivered == published + quarantined and len(sha) == 64 and std_v == "1.0.0" and map_v and gate_ok
+    for _source_id, delivered, published, quarantined, sha, _std_v, map_v, gate_ok in runs:
+        assert delivered == published + quarantined and len(sha) == 64 and map_v and gate_ok
+    assert {r[5] for r in runs} == {check(settings().standards_dir).entities["data_resource"].version}
 
 
 def test_shanghai_repeats_are_quarantined_not_published_twice(first_run):
     d = {d["source_id"]: d for d in first_run["report"]["deliveries"]}["sh"]
     distinct = _catalog_query("select count(distinct title), count(*) from data_resource where source_id = 'sh'")[0]
     assert distinct[0] == distinct[1] == d["rows_published"]
-    reasons = {r["reason"] for r in json.loads(d["top_reasons"])}
+    # entries with a severity are warnings and absent fields, which hold nothing back
+    reasons = {r["reason"] for r in json.loads(d["top_reasons"]) if "severity" not in r}
     assert reasons == {"duplicate_record", "conflicting_duplicate"}
 
 
@@ -218,6 +221,25 @@ def test_zhejiang_unmapped_open_conditions_go_back_with_reasons(first_run):
     assert row[1] == "暂无" and row[2] == "unmapped_code" and "open_condition_code=暂无" in row[3]
     # a province's feedback never carries another province's rows
     assert all(r[4].startswith("https://data.zjzwfw.gov.cn/") for r in fb)
+
+
+def test_zhejiang_rows_updated_before_published_are_warned_and_published(first_run):
+    """The standard's warn rule updated_date >= published_date (issue 18): 135 of 浙江's 1,309 rows
+    break it, counted per rule in the run record; those that pass every other rule are published,
+    counted as published with warnings, and listed in 浙江's warnings feedback file."""
+    report = first_run["report"]
+    zj = {d["source_id"]: d for d in report["deliveries"]}["zj"]
+    notes = {r["reason"]: r for r in json.loads(zj["top_reasons"]) if r.get("severity") == "warn"}
+    assert notes["updated_before_published"]["rows"] == 135
+    warned = Path(settings().feedback_dir) / "zj" / f"{report['run_id']}__data_resource__warnings.csv"
+    with duckdb.connect() as con:
+        rows = con.execute(f"select \"更新日期\", \"发布日期\", tongban_warnings, \"详情页网址\" "
+                           f"from read_csv('{warned}', all_varchar=true)").fetchall()
+    (published,) = _catalog_query("select count(*) from data_resource where source_id = 'zj' "
+                                  "and updated_date < published_date")[0]
+    assert len(rows) == notes["published_with_warnings"]["rows"] == published > 0
+    assert all(date.fromisoformat(u.strip()) < date.fromisoformat(p.strip()) and w == "updated_before_published"
+               and url.startswith("https://data.zjzwfw.gov.cn/") for u, p, w, url in rows)
 
 
 def test_missing_required_column_rejects_that_delivery_only(second_run, first_run):

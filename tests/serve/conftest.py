@@ -4,19 +4,17 @@ warehouse), a real SQLite state file per test, and the app under FastAPI's TestC
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.serve import serving
 from tongban import exchange
 from tongban.common.validators import gb11714_check_char, gb32100_check_char
 from tongban.serve import identity
@@ -128,12 +126,6 @@ def served(tmp_path, monkeypatch) -> Served:
 TONGBAN = [sys.executable, "-m", "tongban.cli"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def walk_env(tmp_path) -> dict[str, str]:
     env = {**os.environ, "TONGBAN_EXCHANGE_DIR": str(tmp_path / "exchange"), "TONGBAN_BUILD_DIR": str(tmp_path / "build"),
@@ -153,23 +145,12 @@ def token_from_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.splitlines()[-1]
 
 
+#: the browser tests' name for it: `tongban serve` on a free localhost port, stopped on exit
+running_server = serving
+
+
 @pytest.fixture
 def server(walk_env, tmp_path):
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*TONGBAN, "serve", "--port", str(port)], env=walk_env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # up to ~60 s to start on a busy machine; no assertion on the time
-            if proc.poll() is not None:
-                raise AssertionError(f"tongban serve exited: {Path(log.name).read_text()}")
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    """A real `tongban serve` (uvicorn) on a free localhost port, stopped after the test."""
+    with serving(walk_env, tmp_path / "serve.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()

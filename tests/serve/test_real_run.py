@@ -1,7 +1,9 @@
-"""The served exchange over a real `tongban run` (Airflow, dbt, DuckDB, GX) on small synthetic samples:
-the published columns map onto the standard's sharing classes, a granted consumer reads the births
-of a province, and certificates delivered by a province verify — with no raw personal value in any
-answer."""
+"""The README's walk for a newcomer, every step through the real CLI and a real uvicorn: `tongban
+run` (Airflow, dbt, DuckDB, GX) on small synthetic samples, `tongban consumer add`, `tongban serve`,
+read unconditional licences, apply for another province's births, that province's approver
+approves, read them (every published column has a sharing class; no raw personal value in any
+answer), verify certificates the province delivered, raise an objection and find it in the
+province's next feedback package."""
 
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+import httpx
 
+from bench.serve import serving
+from tests.serve.conftest import token_from_cli
 from tests.workdirs import work_env
-from tongban.serve import identity
-from tongban.serve.app import create_app
 
 ROWS = 40
 KEY = "tongban-serve-real-run-pseudonym-key-0123456789"
@@ -34,24 +36,21 @@ def _delivered(inbox: Path, name: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
+    """The README's walk up to the first curl: ``tongban sample``, ``tongban run``, ``tongban consumer
+    add`` (a consumer of 上海, an approver of 江苏) and ``tongban serve`` (uvicorn, a free localhost port)."""
     work = tmp_path_factory.mktemp("serve-real-run")
     inbox = work / "inbox"
-    env = {**os.environ, **work_env(work, inbox, KEY)}
+    env = {**os.environ, **work_env(work, inbox, KEY), "TONGBAN_STATE_URL": f"sqlite:///{work / 'state.sqlite'}"}
     for entity in ("births", "licenses"):
         subprocess.run([*TONGBAN, "sample", entity, "--rows", str(ROWS), "--out", str(inbox)], env=env, check=True,
                        capture_output=True, timeout=300)
     done = subprocess.run([*TONGBAN, "run", "--entity", "birth_registration", "--entity", "business_license"],
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    url = f"sqlite:///{work / 'state.sqlite'}"
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in {**work_env(work, inbox, KEY), "TONGBAN_STATE_URL": url}.items():
-            mp.setenv(var, value)
-        tokens = {"sh": identity.add_consumer("sh-health", "31", url=url),
-                  "js": identity.add_consumer("js-approver", "32", approver=True, url=url)}
-        with TestClient(create_app(exchange_root=work / "exchange", state_url=url)) as client:
-            yield {"client": client, "tokens": tokens, "inbox": inbox, "work": work,
-                   "env": {**env, "TONGBAN_STATE_URL": url}}
+    tokens = {"sh": token_from_cli(env, "sh-health", "--province", "31"),
+              "js": token_from_cli(env, "js-approver", "--province", "32", "--approver")}
+    with serving(env, work / "serve.log") as base, httpx.Client(base_url=base, timeout=120) as client:
+        yield {"client": client, "tokens": tokens, "inbox": inbox, "work": work, "env": env}
 
 
 def _h(real, who: str) -> dict[str, str]:
@@ -60,6 +59,12 @@ def _h(real, who: str) -> dict[str, str]:
 
 def test_every_published_column_has_a_class_and_a_grant_reads_a_provinces_births(real):
     client = real["client"]
+    licences = client.get("/api/v1/entities/business_license/rows", headers=_h(real, "sh"),
+                          params={"province": "32", "limit": 5})  # unconditional: no grant needed
+    assert licences.status_code == 200 and len(licences.json()["rows"]) == 5
+    assert {r["province_code"] for r in licences.json()["rows"]} == {"32"}
+    assert client.get("/api/v1/entities/birth_registration/rows", headers=_h(real, "sh"),
+                      params={"province": "32"}).status_code == 403  # conditional: not before the grant
     entities = {e["entity"]: e for e in client.get("/api/v1/entities", headers=_h(real, "sh")).json()["entities"]}
     births = entities["birth_registration"]
     assert births["snapshot"]["version"] == 1 and all(f["sharing"] for f in births["fields"])
@@ -67,6 +72,8 @@ def test_every_published_column_has_a_class_and_a_grant_reads_a_provinces_births
 
     app_id = client.post("/api/v1/applications", headers=_h(real, "sh"), json={
         "entity": "birth_registration", "provinces": ["32"], "purpose": "出生一件事", "days": 7}).json()["id"]
+    awaiting = client.get("/api/v1/applications", headers=_h(real, "js")).json()["applications"]
+    assert [(a["id"], a["status"]) for a in awaiting] == [(app_id, "pending")]  # what 江苏's approver sees
     assert client.post(f"/api/v1/applications/{app_id}/decision", headers=_h(real, "js"),
                        json={"approve": True, "reason": "ok"}).status_code == 200
     pages, cursor = [], None
@@ -112,6 +119,8 @@ def test_open_objections_reach_the_producers_next_feedback_in_its_own_column_nam
             "reason": "与登记机关记录不符"})
         assert r.status_code == 201
         ids.append(r.json()["id"])
+    seen = client.get("/api/v1/objections", headers=_h(real, "js")).json()["objections"]
+    assert sorted(o["id"] for o in seen) == ids  # 江苏's approver sees the objections on its rows
     assert client.post(f"/api/v1/objections/{ids[1]}/resolution", headers=_h(real, "js"),
                        json={"accepted": False, "note": "核实无误"}).status_code == 200
 

@@ -49,7 +49,7 @@ def test_removing_a_field_without_a_major_bump_fails(without_summary: Path, caps
 
 def test_with_a_major_bump_the_change_is_accepted(without_summary: Path, capsys, monkeypatch):
     entity = without_summary / "entities" / "data_resource.yaml"
-    entity.write_text(entity.read_text(encoding="utf-8").replace("version: 1.0.0", "version: 2.0.0", 1),
+    entity.write_text(re.sub(r"(?m)^version: .*$", "version: 2.0.0", entity.read_text(encoding="utf-8"), count=1),
                       encoding="utf-8")
     for m in (without_summary / "mappings").glob("*/data_resource.yaml"):
         text = m.read_text(encoding="utf-8").replace("standard_version: 1.0.0", "standard_version: 2.0.0")

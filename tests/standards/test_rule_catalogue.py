@@ -208,7 +208,8 @@ def test_the_vocabularies_are_the_catalogues():
                            "constant", "concat")
     assert VALIDATORS.names() == ("gb11643", "gb32100", "gbt2260", "gbt36904", "gbt4754")
     assert FORMATS.names() == ("email", "phone")
-    assert ROW_RULES.names() == ("min_age_at", "uscc_region_agrees")
+    assert ROW_RULES.names() == ("min_age_at", "uscc_region_agrees", "compare", "required_if", "at_least_one_of",
+                                 "not_in_future", "not_before")
     for kind in STEPS:
         assert kind.doc and len(kind.words) == 2 and all(kind.words)
         assert hasattr(kind, "terminal_duckdb" if kind.terminal else "sql_duckdb"), kind.name

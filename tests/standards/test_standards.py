@@ -3,29 +3,17 @@ everything generated from them; mistakes come back as file:line findings with a 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.standards.conftest import STANDARDS, edit as _edit
 from tongban.common.config import PROJECT_ROOT
 from tongban.standards.lint import check
 from tongban.standards.generate import out_of_date
 
-STANDARDS = PROJECT_ROOT / "standards"
 
 
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    dst = tmp_path / "standards"
-    shutil.copytree(STANDARDS, dst)
-    return dst
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def test_repository_standards_are_clean():

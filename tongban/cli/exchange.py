@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import duckdb
 
 from tongban import exchange
-from tongban.cli.output import table
+from tongban.cli.output import add_format, emit
 from tongban.common.config import settings
 from tongban.common.runlock import run_lock
 from tongban.exchange import integrity, rollback, signing
+from tongban.exchange.catalog import query_counted
 from tongban.serve import audit
 
 
 def cmd_exchange_list(args: argparse.Namespace) -> int:
     snaps = exchange.list_snapshots(settings().exchange_dir)
     current = {e: s.version for e, s in exchange.current_snapshots(settings().exchange_dir).items()}
-    if not snaps:
+    if not snaps and args.format == "text":
         print("no snapshots yet: run `tongban run` first")
         return 0
-    table(["entity", "version", "rows", "run_id", "created_at", "current", "path"],
-           [(s.entity, f"v{s.version}", s.rows, s.run_id, s.created_at, "*" if current.get(s.entity) == s.version else "",
-             str(s.path)) for s in snaps], title="exchange snapshots")
+    emit(["entity", "version", "rows", "run_id", "created_at", "current", "path"],
+         [(s.entity, s.version if args.format == "json" else f"v{s.version}", s.rows, s.run_id, s.created_at,
+           (current.get(s.entity) == s.version) if args.format == "json" else
+           ("*" if current.get(s.entity) == s.version else ""), str(s.path)) for s in snaps],
+         fmt=args.format, title="exchange snapshots")
     return 0
 
 
@@ -33,21 +37,27 @@ def cmd_exchange_verify(args: argparse.Namespace) -> int:
 
     root = settings().exchange_dir
     problems = integrity.verify(root)
+    signature_problems: list[str] = []
+    accepted: list[str] = []
+    if args.signatures:
+        signature_problems, accepted = integrity.signature_problems(root, allow_unsigned=args.allow_unsigned)
+    if args.format == "json":
+        print(json.dumps({"exchange": str(root), "ok": not (problems or signature_problems), "problems": problems,
+                          "signatures_checked": bool(args.signatures), "signature_problems": signature_problems,
+                          "accepted_unsigned": accepted}, ensure_ascii=False, indent=2))
+        return 1 if problems or signature_problems else 0
     for problem in problems:
         print(f"✗ {problem}", file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s) in {root}: the next `tongban run` writes these parts again from the "
               "warehouse; find out who changed them", file=sys.stderr)
-    signature_problems: list[str] = []
-    if args.signatures:
-        signature_problems, accepted = integrity.signature_problems(root, allow_unsigned=args.allow_unsigned)
-        for line in accepted:
-            print(f"! {line}")
-        for problem in signature_problems:
-            print(f"✗ {problem}", file=sys.stderr)
-        if signature_problems:
-            print(f"{len(signature_problems)} signature problem(s) in {root}: a manifest was changed, or signed "
-                  "by a key this exchange does not hold", file=sys.stderr)
+    for line in accepted:
+        print(f"! {line}")
+    for problem in signature_problems:
+        print(f"✗ {problem}", file=sys.stderr)
+    if signature_problems:
+        print(f"{len(signature_problems)} signature problem(s) in {root}: a manifest was changed, or signed "
+              "by a key this exchange does not hold", file=sys.stderr)
     if problems or signature_problems:
         return 1
     signed = " and every kept manifest's signature checks" if args.signatures else ""
@@ -90,14 +100,17 @@ def cmd_exchange_rollback(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     try:
-        columns, rows = exchange.query(settings().exchange_dir, args.sql, limit=args.limit)
+        columns, rows, total = query_counted(settings().exchange_dir, args.sql, limit=args.limit)
     except (FileNotFoundError, PermissionError) as exc:
         print(exc, file=sys.stderr)
         return 1
     except duckdb.Error as exc:
         print(f"query failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
-    table(columns, rows)
+    truncated = total is not None and total > len(rows)
+    emit(columns, rows, fmt=args.format, truncated=truncated, total=total)
+    if truncated and args.format == "text":
+        print(f"showing {len(rows)} of {total} rows (--limit {args.limit}; raise it to see more)")
     return 0
 
 
@@ -105,12 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("exchange", help="the shared exchange")
     ex_sub = ex.add_subparsers(dest="exchange_command", required=True)
     ls = ex_sub.add_parser("list", help="snapshots per entity")
+    add_format(ls)
     ls.set_defaults(func=cmd_exchange_list)
     ver = ex_sub.add_parser("verify", help="check every current part against its manifest's sha256")
     ver.add_argument("--signatures", action="store_true",
                      help="also check the signature of every kept snapshot's manifest")
     ver.add_argument("--allow-unsigned", action="store_true",
                      help="accept unsigned manifests published before signing began (listed, not errors)")
+    add_format(ver)
     ver.set_defaults(func=cmd_exchange_verify)
     rot = ex_sub.add_parser("rotate-key", help="a new key signs from now on; old public keys stay published")
     rot.set_defaults(func=cmd_exchange_rotate_key)
@@ -120,5 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb.set_defaults(func=cmd_exchange_rollback)
     q = sub.add_parser("query", help="read-only SQL on the exchange catalog")
     q.add_argument("sql")
-    q.add_argument("--limit", type=int, default=1000)
+    q.add_argument("--limit", type=int, default=1000, help="rows shown at most (default 1000); "
+                   "the output says when it cut rows, and how many there are")
+    add_format(q)
     q.set_defaults(func=cmd_query)

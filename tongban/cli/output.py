@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import date, datetime
 from decimal import Decimal
@@ -47,3 +48,9 @@ def emit(columns: list[str], rows: list[tuple], *, fmt: str = "text", title: str
         print(to_json(columns, rows, **extra))
     else:
         table(columns, rows, title=title)
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    """``--format text|json`` on a command that prints a table."""
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="json: the rows as one JSON object on stdout (for scripts)")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
 from tongban import pipeline
 from tongban.airflow_env import configure, run_dag
+from tongban.cli.progress import watching
 from tongban.common.config import quiet_third_parties, settings
 from tongban.common.reference import ReferenceDataError
 from tongban.common.runlock import run_lock
@@ -17,6 +20,7 @@ from tongban.serve import cli as serve_cli
 from tongban.standards.load import StandardsError
 from tongban.steps.harmonize import TransformError
 from tongban.steps.results import now
+from tongban.steps.summary import summary_json
 
 
 #: exit codes by class (README: "Exit codes")
@@ -28,16 +32,59 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # one run at a time per build directory, taken before anything is read
     with run_lock(settings().build_dir, wait=args.wait):
-        return _run(args)
+        if args.format != "json":
+            with watching(pipeline.progress_path()):
+                report, code = _run(args)
+            if report is not None:
+                print(pipeline.summarize(report))
+            if report is not None and code != EXIT_FAILED:
+                serve_cli.after_run(report)  # open objections into the producers' feedback (tongban/serve/feedback.py)
+            return code
+        # --format json: stdout carries the summary alone; all else the run prints (Airflow's task
+        # output, the objections written) goes to stderr with the progress
+        terminal = sys.stdout.isatty() and sys.stderr.isatty()  # asked before stdout moves
+        with stdout_to_stderr() as stdout:
+            try:
+                with watching(pipeline.progress_path(), rich=terminal):
+                    report, code = _run(args)
+                if report is not None and code != EXIT_FAILED:
+                    serve_cli.after_run(report)
+            except Exception as exc:
+                stdout.write(json.dumps({"exit_code": getattr(exc, "exit_code", EXIT_INTERNAL),
+                                         "error": str(exc).strip().splitlines()[0] if str(exc).strip()
+                                         else type(exc).__name__}, ensure_ascii=False) + "\n")
+                raise
+            body = summary_json(report, code) if report is not None else {"exit_code": code, "error": "the DAG run failed"}
+            stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+        return code
 
 
-def _run(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """File descriptor 1 points at stderr inside the block (Airflow and its loggers hold their own
+    references to stdout, so swapping ``sys.stdout`` would not do); yields a writer to the real stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    real = os.fdopen(os.dup(saved), "w", encoding="utf-8")
+    try:
+        yield real
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        real.close()
+
+
+def _run(args: argparse.Namespace) -> tuple[dict | None, int]:
+    """The run; returns its report (None when the DAG ended without one) and the exit code."""
     entities = args.entity or None
     if args.without_airflow:
         report = pipeline.run_in_process(entities)
     else:
         configure()
         started = now()
+        pipeline.progress_event("note", message="Airflow: the DAG runs in this process (dag.test)")
         outcome = run_dag("tongban_regional", conf={"entities": entities})
         report_path = _report_path(outcome)
         if outcome.get("state") != "success" or report_path is None:
@@ -46,17 +93,14 @@ def _run(args: argparse.Namespace) -> int:
                 raise failure
             print(f"the DAG run ended {outcome.get('state')}: " + json.dumps(outcome.get("task_states", {}),
                                                                            ensure_ascii=False), file=sys.stderr)
-            if report_path is not None:
-                print(pipeline.summarize(json.loads(report_path.read_text(encoding="utf-8"))))
-            return EXIT_FAILED
+            report = json.loads(report_path.read_text(encoding="utf-8")) if report_path is not None else None
+            return report, EXIT_FAILED
         report = json.loads(report_path.read_text(encoding="utf-8"))
-    print(pipeline.summarize(report))
-    serve_cli.after_run(report)  # open objections into the producers' feedback (tongban/serve/feedback.py)
     if not report["gate"]["success"]:
-        return EXIT_GATE
+        return report, EXIT_GATE
     if pipeline.held_back_deliveries(report):
-        return EXIT_HELD
-    return EXIT_OK
+        return report, EXIT_HELD
+    return report, EXIT_OK
 
 
 class StepFailed(RuntimeError):
@@ -98,4 +142,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--wait", type=float, metavar="SECONDS", nargs="?", const=3600.0, default=None,
                      help="wait for a run holding this build directory to finish (default 3600 s; "
                           "without --wait a second run exits at once with code 4)")
+    run.add_argument("--format", choices=["text", "json"], default="text",
+                     help="json: a machine-readable summary alone on stdout (progress goes to stderr)")
     run.set_defaults(func=cmd_run)

@@ -213,6 +213,15 @@ def query(exchange_root: Path, sql: str, *, limit: int | None = None) -> tuple[l
     ``limit`` caps the number of rows fetched (the statement itself is not rewritten). Statements that
     write to the catalog fail with DuckDB's own error.
     """
+    columns, rows, _ = query_counted(exchange_root, sql, limit=limit, count=False)
+    return columns, rows
+
+
+def query_counted(exchange_root: Path, sql: str, *, limit: int | None = None,
+                  count: bool = True) -> tuple[list[str], list[tuple], int | None]:
+    """:func:`query`, and (``count``) how many rows the statement returns in all: the rows past
+    ``limit`` are counted in batches as they stream by, never held (``tongban query`` says
+    "showing N of TOTAL rows")."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     con = connect_catalog(exchange_root)
@@ -220,10 +229,13 @@ def query(exchange_root: Path, sql: str, *, limit: int | None = None) -> tuple[l
         check_read_only(con, sql)
         cursor = con.execute(sql)
         if cursor.description is None:
-            return [], []
+            return [], [], 0
         columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-        return columns, [tuple(r) for r in rows]
+        rows = [tuple(r) for r in (cursor.fetchall() if limit is None else cursor.fetchmany(limit))]
+        total = len(rows) if count else None
+        while count and limit is not None and (batch := cursor.fetchmany(65536)):
+            total += len(batch)
+        return columns, rows, total
     finally:
         con.close()
 

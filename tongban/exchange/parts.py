@@ -133,8 +133,9 @@ def keep_parts(tmp_dir: Path, parts: list[dict], keep: Sequence[str], columns: l
 
 
 def write_parts(con: duckdb.DuckDBPyConnection, projection: Projection, partition_by: str, tmp_dir: Path,
-                previous: Previous | None, prepare: Prepare) -> list[dict]:
-    """One Parquet file per value of ``partition_by``; unchanged parts linked from the previous snapshot.
+                previous: Previous | None, prepare: Prepare, skip: Sequence[str] = ()) -> list[dict]:
+    """One Parquet file per value of ``partition_by`` (but those in ``skip``, whose rows are not
+    published); unchanged parts linked from the previous snapshot.
 
     The parts to write are written side by side, each through a connection of its own to the same
     database (``prepare(cursor)`` readies it): DuckDB splits one query's work by row group
@@ -143,17 +144,18 @@ def write_parts(con: duckdb.DuckDBPyConnection, projection: Projection, partitio
     if partition_by.lower() not in names:
         raise ValueError(f"partition_by column {partition_by!r} not in {projection.quoted_relation}")
     column = quote_ident(names[partition_by.lower()])
-    parts, jobs = _plan(con, projection, column, tmp_dir, previous)
+    parts, jobs = _plan(con, projection, column, tmp_dir, previous, set(skip))
     _write_jobs(con, projection.select, jobs, prepare)
     if not parts:  # an empty snapshot still has its (empty) file with the columns
         target = tmp_dir / PART_FILE
-        con.execute(f"COPY ({projection.select}) TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY (SELECT * FROM ({projection.select}) LIMIT 0) TO {quote_literal(str(target))} "
+                    "(FORMAT parquet, COMPRESSION zstd)")
         parts.append({"file": PART_FILE, "value": None, "rows": 0, "fingerprint": None, "sha256": sha256_file(target)})
     return parts
 
 
 def _plan(con: duckdb.DuckDBPyConnection, projection: Projection, column: str, tmp_dir: Path,
-          previous: Previous | None) -> tuple[list[dict], list[_Job]]:
+          previous: Previous | None, skip: set[str]) -> tuple[list[dict], list[_Job]]:
     """Every part's manifest entry, in order, and the parts still to write: a part whose fingerprint
     (its rows' count and hashes, under the same projection and key) the previous snapshot has is
     linked from there now."""
@@ -167,6 +169,8 @@ def _plan(con: duckdb.DuckDBPyConnection, projection: Projection, column: str, t
     parts: list[dict] = []
     jobs: list[_Job] = []
     for i, (value, count, total, mixed) in enumerate(groups):
+        if value in skip:
+            continue
         name = f"part-{value}.parquet" if value is not None and _PART_VALUE.fullmatch(value) else f"part-{i}.parquet"
         fingerprint = hashlib.sha256(json.dumps(
             [projection.text, projection.key_id, value, count, total, mixed]).encode()).hexdigest()

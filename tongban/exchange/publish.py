@@ -73,6 +73,11 @@ class PublishRequest:
     keeps its last good publication (the relation holds none of its rows then). A part is carried
     over only under the same columns; one that cannot be is left out and named in ``problems``.
 
+    ``hold`` (with ``partition_by``): values whose rows in ``relation`` are not published — a
+    province whose delivery is held by a gate threshold. Their part is carried over from the
+    previous snapshot as for ``keep`` (or left out, if never published); the relation's rows of
+    them are never read into the snapshot.
+
     Nothing on disk is trusted: before a part of an earlier snapshot is reused (linked or kept),
     its sha256 must match that snapshot's manifest. A part that does not is never reused; it is
     named in the result's ``problems`` and written again from the warehouse.
@@ -88,6 +93,7 @@ class PublishRequest:
     partition_by: str | None = None
     content_key: str | None = None
     keep: Sequence[str] = ()
+    hold: Sequence[str] = ()
 
 
 @dataclass
@@ -197,15 +203,15 @@ def _write_partitioned(con: duckdb.DuckDBPyConnection, request: PublishRequest, 
     ``keep`` values carried over."""
     partition_by = request.partition_by
     assert partition_by is not None
-    if request.content_key is not None:
+    if request.content_key is not None and not request.hold:  # held rows: the content key no longer vouches
         draft.whole_key = whole_key(projection, partition_by, request.content_key)
     previous = previous_parts(draft.tmp_dir.parent, draft.problems)
     if draft.whole_key is not None and not request.keep:
         draft.parts = linked_parts(draft.tmp_dir, draft.whole_key, previous)
     if draft.parts is None:
-        parts = write_parts(con, projection, partition_by, draft.tmp_dir, previous, prepare)
-        draft.parts, draft.kept = keep_parts(draft.tmp_dir, parts, request.keep, draft.columns, previous,
-                                             draft.problems)
+        parts = write_parts(con, projection, partition_by, draft.tmp_dir, previous, prepare, skip=request.hold)
+        draft.parts, draft.kept = keep_parts(draft.tmp_dir, parts, [*request.keep, *request.hold], draft.columns,
+                                             previous, draft.problems)
 
 
 def _manifest(request: PublishRequest, version: int, created_at: str, draft: _Draft) -> dict:

@@ -38,8 +38,12 @@ RUN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("message", "VARCHAR"),
     ("top_reasons", "VARCHAR"),
     # the snapshot that carries this source's previous publication, kept because this delivery
-    # was not landed (rejected, empty or missing); NULL otherwise
+    # was not landed (rejected, empty or missing) or was held; NULL otherwise
     ("kept_snapshot_version", "INTEGER"),
+    # a delivery held by a gate threshold (status "held"): its rows that passed, not published
+    # (delivered = published + held + quarantined), and which threshold, by how much; else 0 / NULL
+    ("rows_held", "BIGINT"),
+    ("held_reason", "VARCHAR"),
 )
 _RUN_COLUMN_NAMES = tuple(name for name, _ in RUN_COLUMNS)
 _TIMESTAMP_COLUMNS = frozenset(name for name, kind in RUN_COLUMNS if kind == "TIMESTAMP")

@@ -38,7 +38,11 @@ def cmd_consumer_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_consumer_list(args: argparse.Namespace) -> int:
-    for c in identity.list_consumers():
+    consumers = identity.list_consumers()
+    if args.format == "json":
+        print(json.dumps({"consumers": consumers}, ensure_ascii=False, indent=2))
+        return 0
+    for c in consumers:
         role = "approver" if c["approver"] else "consumer"
         revoked = f"  revoked {c['revoked_at']}" if c["revoked_at"] else ""
         print(f"{c['name']}  province {c['province']}  {role}  since {c['created_at']}{revoked}")
@@ -55,7 +59,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_tail(args: argparse.Namespace) -> int:
-    for entry in audit.tail(args.n):
+    entries = audit.tail(args.n)
+    if args.format == "json":  # one document (the default is one JSON object a line)
+        print(json.dumps({"entries": entries}, ensure_ascii=False, indent=2, sort_keys=True, default=str))
+        return 0
+    for entry in entries:
         print(json.dumps(entry, ensure_ascii=False, sort_keys=True))
     return 0
 
@@ -88,7 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rev = con_sub.add_parser("revoke", help="revoke a consumer and its tokens")
     rev.add_argument("name")
     rev.set_defaults(func=cmd_consumer_revoke)
-    con_sub.add_parser("list", help="registered consumers").set_defaults(func=cmd_consumer_list)
+    ls = con_sub.add_parser("list", help="registered consumers")
+    _add_format(ls)
+    ls.set_defaults(func=cmd_consumer_list)
 
     aud = sub.add_parser("audit", help="the served exchange's audit log")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
@@ -96,4 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         .set_defaults(func=cmd_audit_verify)
     tail = aud_sub.add_parser("tail", help="the latest entries, one JSON object a line")
     tail.add_argument("-n", type=int, default=20)
+    _add_format(tail)
     tail.set_defaults(func=cmd_audit_tail)
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    # tongban.cli.output.add_format's option: serve sits above what tongban.cli holds, and only cli imports serve
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="json: one JSON document on stdout (for scripts)")

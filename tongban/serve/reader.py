@@ -1,6 +1,8 @@
-"""Rows of one immutable snapshot version, read from its Parquet through a fresh in-memory DuckDB
-connection: the version is resolved once per request (or pinned by the cursor), and version
-directories never change, so a publish during a request can never mix two versions.
+"""Rows of one immutable snapshot version, read from its Parquet through a cursor of one in-memory
+DuckDB database the process shares: the version is resolved once per request (or pinned by the
+cursor), and version directories never change, so a publish during a request can never mix two
+versions. Sharing the database keeps its Parquet metadata cache warm across requests (safe: a path
+names one immutable version); each request gets its own cursor, so requests never share state.
 
 Values reach SQL only as bound parameters; identifiers and paths only through tongban.common.sqlquote.
 """
@@ -12,8 +14,10 @@ import csv
 import io
 import json
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -25,6 +29,20 @@ from tongban.serve.sharing import PROVINCE_COLUMN
 from tongban.steps.feedback import FORMULA_START
 
 MAX_LIMIT = 10_000
+
+_DB: duckdb.DuckDBPyConnection | None = None
+_DB_LOCK = threading.Lock()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    """A connection of its own to the process's shared in-memory database (close it after use)."""
+    global _DB
+    with _DB_LOCK:
+        if _DB is None:
+            db = duckdb.connect(":memory:")
+            db.execute("SET parquet_metadata_cache = true")  # after connecting: it loads the parquet reader
+            _DB = db
+        return _DB.cursor()
 
 
 class NotFound(LookupError):
@@ -95,6 +113,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 def _query(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequence[str] | None,
            filters: Mapping[str, str], list_columns: set[str], after: str | None, limit: int | None) -> tuple[str, list]:
+    text = _text_columns(s)
     files = ", ".join(quote_literal(str(p)) for p in s.parquet_files)
     where, params = [], []
     if provinces is not None:
@@ -104,7 +123,10 @@ def _query(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequence[st
         if column in list_columns:
             where.append(f"list_contains({quote_ident(column)}, ?)")
         else:
-            where.append(f"CAST({quote_ident(column)} AS VARCHAR) = ?")
+            # a text column is compared as it is (its row groups' min/max statistics then skip most
+            # of the file); any other type as text, so "2024-01-01" finds a DATE
+            ident = quote_ident(column)
+            where.append(f"{ident} = ?" if column in text else f"CAST({ident} AS VARCHAR) = ?")
         params.append(value)
     if after is not None:
         where.append(f"{quote_ident(key)} > ?")
@@ -119,15 +141,30 @@ def _query(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequence[st
     return sql, params
 
 
+@lru_cache(maxsize=256)
+def _column_types(manifest_path: Path) -> tuple[tuple[str, str], ...]:
+    """(name, type) of a version's columns; cached by the manifest's path (a version never changes)."""
+    data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return tuple((c["name"], str(c["type"])) for c in data["columns"])
+
+
+def _types(s: Snapshot) -> tuple[tuple[str, str], ...]:
+    return _column_types(s.manifest_path)
+
+
 def list_columns(s: Snapshot) -> set[str]:
-    return {c["name"] for c in manifest(s)["columns"] if str(c["type"]).endswith("[]")}
+    return {name for name, kind in _types(s) if kind.endswith("[]")}
+
+
+def _text_columns(s: Snapshot) -> set[str]:
+    return {name for name, kind in _types(s) if kind.upper() == "VARCHAR"}
 
 
 def read_page(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequence[str] | None,
               filters: Mapping[str, str], after: str | None, limit: int) -> tuple[list[str], list[tuple], str | None]:
     """(columns, rows, next cursor) of one page in key order."""
     sql, params = _query(s, columns, key, provinces, filters, list_columns(s), after, limit + 1)
-    con = duckdb.connect()
+    con = _cursor()
     try:
         rows = con.execute(sql, params).fetchall()
     finally:
@@ -143,7 +180,7 @@ def parquet_bytes(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequ
     """The same page as Parquet (written by DuckDB from the bound query, through a temp file), its
     row count and the next cursor."""
     sql, params = _query(s, columns, key, provinces, filters, list_columns(s), after, limit + 1)
-    con = duckdb.connect()
+    con = _cursor()
     try:
         with tempfile.TemporaryDirectory(prefix="tongban-serve-") as tmp:
             out = Path(tmp) / "page.parquet"
@@ -164,7 +201,7 @@ def parquet_bytes(s: Snapshot, columns: Sequence[str], key: str, provinces: Sequ
 def first_row(s: Snapshot, columns: Sequence[str], where: Mapping[str, str], key: str,
               provinces: Sequence[str] | None = None) -> dict | None:
     sql, params = _query(s, columns, key, provinces, where, list_columns(s), None, 1)
-    con = duckdb.connect()
+    con = _cursor()
     try:
         row = con.execute(sql, params).fetchone()
     finally:

@@ -34,10 +34,10 @@ def write_generated(std: Standards, project_root: Path, *, seeds_only: bool = Fa
         path = project_root / rel
         if rel.startswith("expectations/") and expectations_dir is not None:
             path = expectations_dir / Path(rel).name
-        if path.exists() and path.read_text(encoding="utf-8") == content:
+        if _same(path, content):
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
+        path.write_bytes(content.encode("utf-8"))  # as generated: no newline translation either way
         changed.append(rel)
     if not seeds_only:
         for path in (project_root / "models").rglob("*"):
@@ -54,12 +54,19 @@ def out_of_date(std: Standards, project_root: Path) -> list[str]:
     files = committed_files(std)
     for rel, content in files.items():
         path = project_root / rel
-        if not path.exists() or path.read_text(encoding="utf-8") != content:
+        if not _same(path, content):
             stale.append(rel)
     for path in (project_root / "models").rglob("*"):
         if path.is_file() and _is_generated(path) and str(path.relative_to(project_root)) not in files:
             stale.append(str(path.relative_to(project_root)))
     return stale
+
+
+def _same(path: Path, content: str) -> bool:
+    """Whether ``path`` holds exactly ``content``, byte for byte: reading text would translate a
+    ``\r\n`` or ``\r`` inside the content (e.g. a mapping's ``split: ["\r\n\t"]``) to ``\n``, and
+    the file would never compare equal."""
+    return path.is_file() and path.read_bytes() == content.encode("utf-8")
 
 
 def _is_generated(path: Path) -> bool:

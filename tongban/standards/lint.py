@@ -24,6 +24,7 @@ def check(root: Path, *, legacy: bool = False) -> Standards:
     for source_id, code_list in std.crosswalks:
         _check_crosswalk(std, source_id, code_list)
     for ent in std.entities.values():
+        _check_gate(std, f"standards/entities/{ent.entity}.yaml", ent.gate)
         for f in ent.fields:
             if f.code_list and f.code_list not in std.code_lists:
                 std.findings.append(Finding(f"standards/entities/{ent.entity}.yaml", _entity_line(std, ent.entity, f.name),
@@ -58,6 +59,19 @@ def _check_template_text(std: Standards, root: Path) -> None:
                     "write the value without them (e.g. '{ {' or a full-width ｛)"))
 
 
+def _check_gate(std: Standards, rel: str, gate) -> None:
+    """Every threshold of a ``gate:`` section is a share, in [0, 1]."""
+    if gate is None:
+        return
+    raw = std.raw.get(rel)
+    limits = [(("gate", "max_quarantine_share"), "max_quarantine_share", gate.max_quarantine_share)]
+    limits += [(("gate", "max_share_by_rule", r), f"max_share_by_rule {r}", x) for r, x in gate.max_share_by_rule.items()]
+    for loc, name, value in limits:
+        if value is not None and not 0 <= value <= 1:
+            std.findings.append(Finding(rel, line_of(raw, loc), f"gate {name} is {value}: a share is between 0 and 1",
+                                        "write e.g. 0.2 for 20%"))
+
+
 def _entity_line(std: Standards, entity: str, field_name: str) -> int:
     raw = std.raw.get(f"standards/entities/{entity}.yaml")
     if raw is None:
@@ -72,6 +86,10 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
     rel = std.mapping_path(m)
     raw = std.raw.get(rel)
     add = std.findings.append
+    _check_gate(std, rel, m.gate)
+    if m.gate is not None and not (m.gate.reason or "").strip():
+        add(Finding(rel, line_of(raw, ("gate",)), "a gate override needs the committee's reason beside it",
+                    "add 'reason: <why this source gets its own limit>' under gate:"))
     ent = std.entities.get(m.entity)
     if ent is None:
         add(Finding(rel, line_of(raw, ("entity",)), f"unknown entity {m.entity!r}", suggest(m.entity, list(std.entities))))
@@ -121,11 +139,69 @@ def _check_mapping(std: Standards, m: Mapping) -> None:
             add(Finding(rel, line, f"field {name!r} is coded ({fdef.code_list}) but has no crosswalk step",
                         f"add {{crosswalk: {fdef.code_list}}} (or {{match_code: {fdef.code_list}}} when the "
                         "delivery already holds the standard's codes or Chinese labels) as its last step"))
+    _check_absent(std, m, ent)
+
+
+def _has_unknown(std: Standards, fdef) -> bool:
+    return bool(fdef.code_list and fdef.code_list in std.code_lists and "unknown" in std.code_lists[fdef.code_list].values)
+
+
+def _all_unknown(std: Standards, m: Mapping, name: str) -> bool:
+    """Whether every approved crosswalk entry of a mapped coded field targets ``unknown``."""
+    steps = [s for s in m.fields[name].steps if s.op == "crosswalk"]
+    cw = std.crosswalks.get((m.source_id, steps[-1].arg)) if steps else None
+    targets = {e.target_code for e in cw.entries if e.status == "approved"} if cw else set()
+    return targets == {"unknown"}
+
+
+def _check_absent(std: Standards, m: Mapping, ent) -> None:
+    """An absent blocking field is a decision, not a default (issue 18): a required field with no
+    source column, or whose values all crosswalk to ``unknown``, needs ``absent: {field: {reason:
+    ...}}`` approved through the review workflow; the rows then get ``unknown`` and are counted."""
+    rel = std.mapping_path(m)
+    raw = std.raw.get(rel)
+    add = std.findings.append
+    names = [f.name for f in ent.fields]
+    for name, d in m.absent.items():
+        line = line_of(raw, ("absent", name))
+        if name not in names:
+            add(Finding(rel, line, f"absent: unknown field {name!r}", suggest(name, names)))
+            continue
+        fdef = ent.field(name)
+        if fdef.derived:
+            add(Finding(rel, line, f"field {name!r} is derived by tongban; it cannot be absent", "remove it from absent"))
+        elif name in m.fields and not (fdef.required and _all_unknown(std, m, name)):
+            add(Finding(rel, line, f"field {name!r} is mapped and absent at once",
+                        "remove the absent decision, or the field's mapping"))
+        elif fdef.required and not _has_unknown(std, fdef):
+            add(Finding(rel, line, f"required field {name!r} cannot be absent: it has no code list with 'unknown', "
+                        "so every row would be quarantined (missing_required)", "map it from a column"))
+        if not std.legacy:
+            _check_review(std, rel, SimpleNamespace(source_value=f"absent: {name}", line=line, status=d.status,
+                                                    author=d.author, reviewer=d.reviewer, reviewed_on=d.reviewed_on))
     for f in ent.fields:
-        if f.required and not f.derived and f.name not in m.fields and not (
-                f.code_list and f.code_list in std.code_lists and "unknown" in std.code_lists[f.code_list].values):
-            add(Finding(rel, line_of(raw, ("fields",)), f"required field {f.name!r} is not mapped",
-                        f"add '{f.name}: {{from: <column>}}' under fields"))
+        if not f.required or f.derived:
+            continue
+        decided = m.absent.get(f.name)
+        if f.name not in m.fields:
+            what = f"required field {f.name!r} is not mapped"
+            hint = (f"add '{f.name}: {{from: <column>}}' under fields, or — when the source has no such column — "
+                    f"decide it: 'absent: {{{f.name}: {{reason: \"…\", status: proposed, author: <you>}}}}' "
+                    "and have another member approve it")
+        elif f.code_list and _all_unknown(std, m, f.name):
+            what = f"required field {f.name!r}: every value crosswalks to 'unknown'"
+            hint = (f"that is an absent field: record it as a decision under absent ({f.name}: {{reason: \"…\"}}), "
+                    "approved by another member, or map the values to real codes")
+        else:
+            continue
+        line = line_of(raw, ("absent", f.name)) if decided else line_of(raw, ("fields", f.name) if f.name in m.fields
+                                                                          else ("fields",))
+        if decided is None or decided.status == "rejected":
+            add(Finding(rel, line, what + " and no decision says why", hint))
+        elif decided.status != "approved":
+            add(Finding(rel, line, f"{what}: the absent decision is {decided.status}, not approved",
+                        "another committee member reviews it (status: approved, reviewer, reviewed_on)"))
+
 
 
 def blocking_field(fdef) -> bool:

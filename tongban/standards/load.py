@@ -8,6 +8,7 @@ never a traceback. Loading collects every finding it can instead of stopping at 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,9 @@ def _validate(std: Standards, model: type, data: Any, path: Path) -> Any:
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
+            if not loc and (at := _RULE_AT.match(err["msg"])):  # an entity's check of one of its rules
+                loc = ("rules", int(at.group(1)))
+                err = {**err, "msg": err["msg"][at.end():]}
             line = line_of(data, loc)
             where = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
             if err["type"] == "extra_forbidden":
@@ -178,6 +182,10 @@ def _validate(std: Standards, model: type, data: Any, path: Path) -> Any:
                 msg = err["msg"].removeprefix("Value error, ")
                 std.findings.append(Finding(rel, line, f"{where}: {msg}" if where else msg))
         return None
+
+
+#: how the entity model names the rule a check of its own is about (tongban.standards.models.Entity)
+_RULE_AT = re.compile(r"^Value error, rules\[(\d+)\]: ")
 
 
 def _model_at(model: type, loc: tuple[Any, ...]) -> Any:

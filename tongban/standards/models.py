@@ -80,6 +80,23 @@ def _rule_union() -> Any:
 Rule = _rule_union()
 
 
+class GateThresholds(Strict):
+    """The committee's limits on one delivery (source × entity) before it is published: the share of
+    its rows quarantined, and per reason (``unmapped_code``, ``invalid_date``…) the share of its rows
+    quarantined with that reason. A delivery over a limit is held: not published, the source's
+    previous publication kept. Shares are in [0, 1] (the lint refuses others, with file:line)."""
+
+    max_quarantine_share: float | None = None
+    max_share_by_rule: dict[str, float] = {}
+
+
+class GateOverride(GateThresholds):
+    """A mapping's own limits for its source, replacing the entity's where they say something; the
+    committee writes why beside them (``reason``, required by the lint)."""
+
+    reason: str | None = None
+
+
 class Entity(Strict):
     entity: Annotated[str, Field(pattern=IDENT)]
     version: Annotated[str, Field(pattern=SEMVER)]
@@ -91,6 +108,7 @@ class Entity(Strict):
     update_frequency_days: Annotated[int, Field(ge=1)] | None = None
     fields: list[FieldDef]
     rules: list[Rule] = []
+    gate: GateThresholds | None = None  # the committee's default limits for every source
 
     @model_validator(mode="after")
     def _key_is_a_field(self) -> Entity:
@@ -100,10 +118,18 @@ class Entity(Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"field(s) defined twice: {', '.join(sorted(dupes))}")
-        for r in self.rules:
+        reasons = [r.reason for r in self.rules]
+        for i, r in enumerate(self.rules):  # "rules[i]: " lets the loader name the rule's line
             for ref in r.refs():
                 if ref not in names:
-                    raise ValueError(f"rule {r.rule!r} refers to unknown field {ref!r}")
+                    raise ValueError(f"rules[{i}]: rule {r.rule!r} refers to unknown field {ref!r}")
+            try:
+                if hasattr(r, "check"):
+                    r.check(self)
+            except ValueError as exc:
+                raise ValueError(f"rules[{i}]: {exc}") from None
+            if reasons.count(r.reason) > 1:
+                raise ValueError(f"rules[{i}]: reason {r.reason!r} is used by two rules (each rule has its own)")
         return self
 
     @property
@@ -232,6 +258,24 @@ class FieldMapping(Strict):
         return self
 
 
+class AbsentDecision(Strict):
+    """The committee's decision that a source has no value for a standard field (issue 18): its rows
+    get ``unknown`` (the field's code list has it) and are counted as "absent by decision" in the
+    run record. A decision on a required field counts only once reviewed (the crosswalks' review
+    workflow: ``status: approved`` with an author and another member as reviewer)."""
+
+    reason: Annotated[str, Field(min_length=1)]
+    status: str = "proposed"
+    author: str = ""
+    reviewer: str = ""
+    reviewed_on: str = ""
+
+    @field_validator("reviewed_on", mode="before")
+    @classmethod
+    def _date_as_text(cls, v: Any) -> Any:
+        return v.isoformat() if isinstance(v, dt.date) else v  # YAML reads 2026-12-01 as a date
+
+
 class Mapping(Strict):
     source_id: Annotated[str, Field(pattern=IDENT)]
     entity: Annotated[str, Field(pattern=IDENT)]
@@ -243,6 +287,13 @@ class Mapping(Strict):
     identity: list[str]
     null_values: list[str] = ["", "None"]
     fields: dict[str, FieldMapping]
+    gate: GateOverride | None = None  # this source's own limits, with the committee's reason
+    #: standard fields the source does not have, by decision (field -> why, and its review)
+    absent: dict[Annotated[str, Field(pattern=IDENT)], AbsentDecision] = {}
+
+    def absent_by_decision(self) -> list[str]:
+        """The fields whose absence is an approved decision (their rows are counted)."""
+        return [name for name, d in self.absent.items() if d.status == "approved"]
 
     @property
     def column_names(self) -> list[str]:

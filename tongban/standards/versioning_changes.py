@@ -91,8 +91,12 @@ def _field_changes(old: FieldDef, new: FieldDef) -> list[tuple[str, str, str]]:
     return out
 
 
+#: what a rule says but does not decide (words, and how strictly it acts: compared on their own)
+_RULE_WORDS = ("description", "message", "severity")
+
+
 def _rule_key(rule: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, v) for k, v in rule.model_dump().items() if k != "description"))
+    return tuple(sorted((k, str(v)) for k, v in rule.model_dump().items() if k not in _RULE_WORDS))
 
 
 def _rule_name(rule: Any) -> str:
@@ -140,10 +144,20 @@ def _entity_changes(old_std: Standards, new_std: Standards, old: Entity, new: En
         if key not in old_rules:
             add(r.added, f"{_rule_name(r)} added" + (" (can reject rows that passed before)"
                                                        if r.added == "major" else ""), ("rules", i))
-        elif old_rules[key].description != r.description:
-            add("patch", f"description of {_rule_name(r)} changed", ("rules", i, "description"))
+            continue
+        was = old_rules[key]
+        if getattr(was, "severity", None) != getattr(r, "severity", None):
+            stricter = getattr(r, "severity", None) == "quarantine"
+            add("major" if stricter else "minor",
+                f"{_rule_name(r)} severity changed from {getattr(was, 'severity', None)} to "
+                f"{getattr(r, 'severity', None)}" + (" (can reject rows that passed before)" if stricter else ""),
+                ("rules", i, "severity"))
+        for words in ("description", "message"):
+            if getattr(was, words, None) != getattr(r, words, None):
+                add("patch", f"{words} of {_rule_name(r)} changed", ("rules", i, words))
     for attr in type(new).model_fields:
-        if attr not in ("entity", "version", "label", "description", "key", "fields", "rules") \
+        # gate: the committee's publication policy (thresholds), not the data's contract: no bump
+        if attr not in ("entity", "version", "label", "description", "key", "fields", "rules", "gate") \
                 and getattr(old, attr) != getattr(new, attr):
             add("major", f"{attr} changed (not classified; treated as breaking)", (attr,))
     return out
@@ -248,7 +262,7 @@ def _mapping_changes(new_std: Standards, old: Mapping, new: Mapping) -> list[Cha
         add("minor", f"null_values changed from {old.null_values} to {new.null_values}", ("null_values",))
     for attr in type(new).model_fields:
         if attr not in ("source_id", "entity", "version", "standard_version", "label", "province_code", "fields",
-                        "delivery", "identity", "null_values") and getattr(old, attr) != getattr(new, attr):
+                        "delivery", "identity", "null_values", "gate") and getattr(old, attr) != getattr(new, attr):
             add("minor", f"{attr} changed", (attr,))
     return out
 

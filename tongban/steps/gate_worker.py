@@ -29,6 +29,9 @@ _ERRORS: dict[str, type[Exception]] = {"SuiteFileError": SuiteFileError, "ValueE
                                        "FileNotFoundError": FileNotFoundError}
 
 _lock = threading.Lock()
+#: "0": start no worker. A scheduled run's transform task sets it (tongban.airflow_env.run_step):
+#: its gate runs in another process, on any worker, and would never take this one.
+GATE_WORKER_ENV = "TONGBAN_GATE_WORKER"
 _prepared: GateWorker | None = None
 
 
@@ -65,6 +68,8 @@ class GateWorker:
 def prepare() -> None:
     """Start the worker now (its GX import overlaps what runs before the gate)."""
     global _prepared
+    if os.environ.get(GATE_WORKER_ENV) == "0":
+        return
     with _lock:
         if _prepared is None or _prepared.proc.poll() is not None:
             _prepared = GateWorker()

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,12 @@ def _release_duckdb() -> None:
     gc.collect()
 
 
-def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
-    """Per source: rows seen by dbt, rows that passed, rows rejected, top reasons, unmapped values."""
-
+def source_counts(warehouse: Path, entity: str, warn_reasons: Sequence[str] = (),
+                  absent: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Per source: rows seen by dbt, rows that passed, rows rejected, top reasons, unmapped values;
+    the rows that passed with a warning of a warn rule (``warn_reasons``: a count per rule, and
+    ``rows_warned``), and per field absent by decision (``absent``: source -> fields) the rows
+    that passed with ``unknown`` for it."""
 
     int_rel = f"intermediate.{quote_ident(f'int_{entity}__unioned')}"
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -131,7 +135,10 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
                 f"list_sort(list(distinct crosswalk_version)) from {int_rel} group by 1 order by 1").fetchall():
             out[source_id] = {"rows_transformed": total, "rows_passed": passed, "rows_rejected": total - passed,
                               "top_reasons": [], "unmapped": [], "held_back": [],
-                              "crosswalk_versions": [v for v in versions if v is not None]}
+                              "crosswalk_versions": [v for v in versions if v is not None],
+                              "warnings": [], "rows_warned": 0,
+                              "absent": [{"reason": "absent_by_decision", "field": f, "rows": passed,
+                                          "severity": "absent"} for f in (absent or {}).get(source_id, [])]}
         con.execute(f"create temp table issues as select source_id, reasons, note_issues from {int_rel} "
                     f"where len(reasons) > 0 or len(note_issues) > 0")
         for source_id, reason, fld, n in con.execute(
@@ -139,6 +146,7 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
                 "(select source_id, unnest(reasons) as r from issues) group by all "
                 "order by source_id, n desc, r.reason, r.field").fetchall():
             out[source_id]["top_reasons"].append({"reason": reason, "field": fld, "rows": n})
+        _warning_counts(con, out, warn_reasons)
         # values no crosswalk maps, and values only a proposed (not yet approved) entry maps
         for reason, key, policies in [("unmapped_code", "unmapped", ("quarantine", "unknown")),
                                       ("mapping_not_approved", "held_back", ("quarantine", "used, noted"))]:
@@ -149,9 +157,30 @@ def source_counts(warehouse: Path, entity: str) -> dict[str, dict[str, Any]]:
                     "where r.reason = ? group by all order by source_id, n desc, r.value", [reason]).fetchall():
                 out[source_id][key].append({"field": fld, "value": value, "rows": n,
                                             "policy": policies[0] if blocking else policies[1]})
+        for c in out.values():  # what the run record adds to top_reasons, marked by its severity
+            c["notes"] = c["warnings"] + ([{"reason": "published_with_warnings", "field": None,
+                                            "rows": c["rows_warned"], "severity": "warn"}] if c["rows_warned"] else []) \
+                + c["absent"]
         return out
     finally:
         con.close()
+
+
+def _warning_counts(con: Any, out: dict[str, dict[str, Any]], warn_reasons: Sequence[str]) -> None:
+    """The rows a warn rule noted, a count per rule (every row of the delivery that breaks it), and
+    the rows published with a warning (no reason held them back)."""
+    if not warn_reasons:
+        return
+    reasons = list(warn_reasons)
+    for source_id, reason, fld, n in con.execute(
+            "select source_id, r.reason, r.field, count(*) as n from "
+            "(select source_id, unnest(note_issues) as r from issues) "
+            "where list_contains(?, r.reason) group by all order by source_id, n desc, r.reason", [reasons]).fetchall():
+        out[source_id]["warnings"].append({"reason": reason, "field": fld, "rows": n, "severity": "warn"})
+    for source_id, n in con.execute(
+            "select source_id, count(*) from issues where len(reasons) = 0 and "
+            "list_has_any(list_transform(note_issues, lambda r: r.reason), ?) group by 1", [reasons]).fetchall():
+        out[source_id]["rows_warned"] = n
 
 
 #: DuckDB's memory for the checked tables built during intake (at most tongban's own limit). The six
@@ -262,11 +291,19 @@ def transform(s: Settings, run: Run, intakes: list[Landed]) -> Transformed:
     record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps, **(definitions if build else {})},
                         run.run_id)
     return Transformed(success=True, dbt_nodes=nodes,
-                       counts={e: source_counts(s.warehouse_path, e) for e in run.entities},
+                       counts={e: _counts(s, e) for e in run.entities},
                        warehouse=str(s.warehouse_path), marts=published_marts(s, run.entities),
                        reused_checked=unchanged, unchanged_entities=sorted(same),
                        full_refresh=bool(build) and full_refresh,
                        entity_fingerprints={k.removeprefix("harmonized."): fp for k, fp in entity_fps.items()})
+
+
+def _counts(s: Settings, entity: str) -> dict[str, dict[str, Any]]:
+    std = standards(s)
+    ent = std.entities[entity]
+    warn = [r.reason for r in ent.rules if getattr(r, "severity", None) == "warn"]
+    absent = {m.source_id: m.absent_by_decision() for m in std.mappings_for(entity)}
+    return source_counts(s.warehouse_path, entity, warn, absent)
 
 
 def _build(s: Settings, entities: list[str], unchanged: list[str], full_refresh: bool) -> int:

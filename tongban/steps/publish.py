@@ -19,6 +19,7 @@ from tongban.common.config import Settings
 from tongban.common.pii import pseudonym_key
 from tongban.exchange import (DICTIONARIES_DIR, DICTIONARY_LINK, integrity, publish_snapshot, rebuild_catalog,
                               record_run)
+from tongban.steps.conserve import held_deliveries
 from tongban.steps.loaded import standards
 from tongban.steps.results import DeliveryRecord, Landed, Published, RunReport, Walk, now
 
@@ -44,7 +45,7 @@ def publish(s: Settings, walk: Walk, write_dictionary: DictionaryWriter) -> Publ
     # linked into a new snapshot. The entities published below are checked part by part by
     # publish_snapshot itself (its problems are added after); the others are checked here.
     problems = integrity.verify(s.exchange_dir, skip=passed)
-    snapshots = _snapshots(s, walk, passed)
+    snapshots, messages = _snapshots(s, walk, passed)
     problems += [p for snap in snapshots.values() for p in snap["problems"] if p not in problems]
     finished = now()
     rows = _delivery_records(s, walk, snapshots, finished)
@@ -59,15 +60,21 @@ def publish(s: Settings, walk: Walk, write_dictionary: DictionaryWriter) -> Publ
     integrity.link_dictionary(s.exchange_dir, run.run_id)
     integrity.recover(s.exchange_dir)  # the dictionary this run replaced
     report = _report(s, walk, snapshots, rows, problems, finished)
+    report.messages += messages
     path = write_report(s, report)
     return Published(run_id=run.run_id, snapshots=snapshots, report=str(path),
                      dictionary=str(s.exchange_dir / DICTIONARY_LINK / "index.html"))
 
 
-def _snapshots(s: Settings, walk: Walk, passed: set[str]) -> dict[str, dict[str, Any]]:
+def _snapshots(s: Settings, walk: Walk, passed: set[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The snapshots published, and what the run must say of those it did not publish."""
     run, transformed = walk.run, walk.transformed
     snapshots: dict[str, dict[str, Any]] = {}
-    # a province whose delivery was rejected (or is missing) keeps its last good publication
+    messages: list[str] = []
+    # a province whose delivery was rejected (or is missing) keeps its last good publication; so
+    # does one whose delivery is held by a gate threshold (its rows are in the warehouse, not published)
+    held = held_deliveries(walk.conservation)
+    hold = {e: sorted(i.source_id for i in walk.intakes if i.entity == e and i.key in held) for e in run.entities}
     keep = {e: sorted(i.source_id for i in walk.intakes if i.entity == e and i.status != "landed")
             for e in run.entities}
     key = pseudonym_key(s.build_dir) if any(run.pii.get(e) for e in passed) else None
@@ -82,17 +89,22 @@ def _snapshots(s: Settings, walk: Walk, passed: set[str]) -> dict[str, dict[str,
                                     partition_by="source_id",
                                     # built from the same as last time: the same rows, unread
                                     content_key=transformed.entity_fingerprints.get(entity),
-                                    keep=keep[entity])
+                                    keep=keep[entity], hold=hold[entity])
             snapshots[entity] = snap.to_dict()
             crash_point(f"snapshot:{entity}")
     for mart, spec in transformed.marts.items():
+        if any(hold[e] for e in spec.entities):
+            # a mart reads every source's rows: a held delivery's would be published through it
+            held_here = ", ".join(f"{sid}/{e}" for e in spec.entities for sid in hold[e])
+            messages.append(f"{mart}: not published this run ({held_here} held); its previous snapshot stays current")
+            continue
         if all(e in passed for e in spec.entities):
             snap = publish_snapshot(s.exchange_dir, entity=mart, warehouse_path=s.warehouse_path,
                                     relation=spec.relation, run_id=run.run_id,
                                     standard_version=run.standard_versions[spec.entities[0]])
             snapshots[mart] = snap.to_dict()
             crash_point(f"snapshot:{mart}")
-    return snapshots
+    return snapshots, messages
 
 
 def _delivery_records(s: Settings, walk: Walk, snapshots: dict[str, dict[str, Any]],
@@ -103,19 +115,23 @@ def _delivery_records(s: Settings, walk: Walk, snapshots: dict[str, dict[str, An
         counts = walk.conservation.per_delivery[i.key]
         tc = walk.transformed.counts.get(i.entity, {}).get(i.source_id, {})
         gate_ok = bool(g.success)
-        status = i.status if i.status != "landed" else ("published" if gate_ok else "gate_failed")
+        status = i.status if i.status != "landed" else ("gate_failed" if not gate_ok else
+                                                        "held" if counts.held_reason else "published")
         kept = i.source_id in snapshots.get(i.entity, {}).get("kept", [])
         rows.append(DeliveryRecord(
             run_id=run.run_id, started_at=run.started_at, finished_at=finished,
             entity=i.entity, source_id=i.source_id, province_code=i.province_code,
             delivery_file=s.inbox_relative(i.delivery_file), delivery_sha256=i.delivery_sha256, status=status,
             rows_delivered=counts.delivered,
-            rows_published=counts.harmonized if gate_ok and status == "published" else 0,
+            rows_published=counts.published if gate_ok and status == "published" else 0,
+            rows_held=(counts.held or 0) if status == "held" else 0, held_reason=counts.held_reason if status == "held" else None,
             rows_quarantined=counts.quarantined, gate_success=gate_ok,
             gate_summary="; ".join(g.blocking_failures) or ("passed" if gate_ok else "failed"),
             standard_version=run.standard_versions[i.entity], mapping_version=i.mapping_version,
             snapshot_version=snapshots.get(i.entity, {}).get("version"), message=i.message or None,
-            top_reasons=json.dumps(tc.get("top_reasons", [])[:10], ensure_ascii=False),
+            # then the rows published with warnings and the fields absent by decision (entries with a
+            # "severity": warn | absent; tongban.steps.harmonize.source_counts)
+            top_reasons=json.dumps(tc.get("top_reasons", [])[:10] + tc.get("notes", []), ensure_ascii=False),
             kept_snapshot_version=snapshots[i.entity]["version"] if kept else None))
     return rows
 

@@ -147,14 +147,28 @@ class Gated(StepResult):
 
 @dataclass
 class DeliveryCounts(StepResult):
+    """One delivery's rows: delivered = harmonized + quarantined. ``held``: of the harmonized rows,
+    those not published because the delivery is over a gate threshold (``held_reason`` says which,
+    in tongban's words); then published = harmonized - held = 0. ``by_reason``: rows quarantined
+    with each reason (a row with several counts under each); None where there are none)."""
+
     delivered: int | None
     harmonized: int
     quarantined: int | None
+    held: int | None = None
+    held_reason: str | None = None
+    by_reason: dict[str, int] | None = None
+    _omit_when_none = ("held", "held_reason", "by_reason")  # the shape before gate thresholds
+
+    @property
+    def published(self) -> int:
+        return self.harmonized - (self.held or 0)
 
 
 @dataclass
 class Conservation(StepResult):
-    """conserve: per delivery (``source/entity``), delivered = harmonized + quarantined."""
+    """conserve: per delivery (``source/entity``), delivered = harmonized + quarantined, where the
+    harmonized rows are published, or held whole with the delivery (published + held)."""
 
     ok: bool
     per_delivery: dict[str, DeliveryCounts]
@@ -184,6 +198,9 @@ class DeliveryRecord(StepResult):
     message: str | None
     top_reasons: str
     kept_snapshot_version: int | None
+    #: a delivery over a gate threshold (status "held"): its rows that passed, not published
+    rows_held: int = 0
+    held_reason: str | None = None
 
 
 @dataclass

@@ -4,6 +4,8 @@ usage for approvers only, English switch, and page views in the audit log."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 import os
 import stat
@@ -16,7 +18,8 @@ from tongban.serve import audit, identity
 from tongban.serve.reader import csv_safe
 from tongban.serve.pages import session
 from tongban.serve.pages.overview import freshness
-from tongban.serve.pages.quality import grade, threshold_for
+from tongban.serve.pages.quality import grade
+from tongban.standards.gate import threshold_for
 
 PAGES = ["/", "/quality", "/births", "/licenses", "/resources", "/usage", "/resources/res_31_1"]
 FILTERS = [{}, {"province": "32"}, {"entity": "business_license"}, {"from": "2024-01", "to": "2024-01"},
@@ -101,24 +104,19 @@ def test_quality_rows_turn_red_over_the_threshold_and_held_deliveries_say_why(ap
     assert 'class="red"' in page.text
     tables = parse(page.text).tables
     scorecard = {row[2]: row for row in tables["scorecard"][1:]}
-    assert scorecard["src_31"][6] == "30.0%" and scorecard["src_31"][7] == "20%"
+    assert scorecard["src_31"][6] == "30.0%" and scorecard["src_31"][7] == "10%"  # licences: the gate's 10%
     held = tables["held"]
     assert any("missing column QYMC" in row[-1] and row[3] == "rejected" for row in held[1:])
     reasons = tables["top_reasons"]
     assert any(row[2] == "invalid_code" and row[3] == "登记状态" for row in reasons[1:]), reasons
 
 
-def test_threshold_is_the_standards_gate_else_0_2(pages):
-    class Gate:
-        max_quarantine_share = 0.05
+def test_the_scorecard_grades_against_the_gates_own_threshold(pages):
+    from tongban.standards.load import load_standards
 
-    class Ent:
-        gate = Gate()
-
-    class Std:
-        entities = {"a": Ent(), "b": object()}
-
-    assert threshold_for(Std, "a", "src") == 0.05 and threshold_for(Std, "b", "src") == 0.2
+    std = load_standards(Path(__file__).resolve().parents[3] / "standards")
+    assert threshold_for(std, "data_resource", "js")[0] == 0.2  # the entity's default
+    assert threshold_for(std, "data_resource", "zj")[0] == 0.95  # 浙江's override, with its reason
     assert grade(0.21, 0.2) == "red" and grade(0.16, 0.2) == "amber" and grade(0.1, 0.2) == ""
 
 

@@ -137,4 +137,11 @@ def mapping_yaml(*, entity: Entity, source_id: str, province: str, label: str, d
             out.append(f"  #   note: {note}")
         out.append(f"  {fdef.name}: {{from: {_s(c.column)}, steps: [{', '.join(_step_text(s) for s in step_list)}], "
                    f"status: proposed, author: {_s(author)}}}")
+    # a required coded field with no column is a decision the committee takes (issue 18): proposed here
+    absent = [f for f in entity.fields if f.required and f.code_list and not f.derived
+              and f.name in choices and choices[f.name].column is None]
+    if absent:
+        out.append("absent:  # required fields no column holds: their rows get 'unknown' once a reviewer approves")
+        out += [f"  {f.name}: {{reason: {_s('no column of the delivery holds it (tongban standards propose)')}, "
+                f"status: proposed, author: {_s(author)}}}" for f in absent]
     return "\n".join(out) + "\n"

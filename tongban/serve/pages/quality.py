@@ -19,20 +19,9 @@ from tongban.serve.pages.base import Page, PageDep
 from tongban.serve.pages.data import run_records
 from tongban.serve.pages.render import Section, Table, share, when
 from tongban.serve.state.models import Objection
+from tongban.standards.gate import threshold_for
 
 router = APIRouter()
-DEFAULT_MAX_QUARANTINE_SHARE = 0.2
-
-
-def threshold_for(std, entity: str, source_id: str) -> float:
-    """The entity's ``gate.max_quarantine_share`` where the standard has one (a mapping's override for
-    its source is applied by the gate itself), else 0.2."""
-    ent = std.entities.get(entity)
-    gate = getattr(ent, "gate", None)
-    value = getattr(gate, "max_quarantine_share", None) if gate is not None else None
-    if value is None and isinstance(gate, dict):
-        value = gate.get("max_quarantine_share")
-    return float(value) if value is not None else DEFAULT_MAX_QUARANTINE_SHARE
 
 
 def grade(quarantine_share: float, threshold: float) -> str:
@@ -70,6 +59,8 @@ def _reasons(p: Page, latest: list[dict]):
     rows, values, rules = [], [], []
     for r in latest:
         for item in json.loads(r.get("top_reasons") or "[]"):
+            if item.get("severity"):  # warnings and fields absent by decision (issue 18): nothing quarantined
+                continue
             field = item.get("field") or ""
             words = f"{item.get('reason')} · {t.field(r['entity'], field)}"
             rows.append([t.entity(r["entity"]), t.province(r["province_code"]), item.get("reason") or "",
@@ -127,7 +118,7 @@ def quality(p: PageDep):
         title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True)
     score_rows, css = [], []
     for r in latest:
-        limit = threshold_for(p.std, r["entity"], r["source_id"])
+        limit, _origin = threshold_for(p.std, r["entity"], r["source_id"])  # the gate's own limit
         score_rows.append([t.entity(r["entity"]), t.province(r["province_code"]), r["source_id"], r["run_id"],
                            str(r["rows_delivered"] or 0), str(r["rows_quarantined"] or 0),
                            share(r["rows_quarantined"] or 0, r["rows_delivered"]), f"{100 * limit:.0f}%", r["status"]])

@@ -5,12 +5,13 @@ these catalogues instead of naming kinds. Adding a kind is one class in one of t
 
 * ``VALIDATORS`` (validators.py) — the national identifier validators a field names;
 * ``FIELD_RULES`` and ``FORMATS`` (fields.py, field_props.py) — the rules a field's attributes switch on;
-* ``ROW_RULES`` (row.py) — the cross-field rules of an entity, each its own YAML model;
+* ``ROW_RULES`` (row.py, cross_field.py) — the cross-field rules of an entity, each its own YAML model;
 * ``STEPS`` (steps.py, param_steps.py) — the closed vocabulary of mapping steps.
 """
 
 from __future__ import annotations
 
+from tongban.standards.rules import cross_field as _cross_field  # noqa: F401  (registers its row rules)
 from tongban.standards.rules import field_props as _field_props  # noqa: F401  (registers its field rules)
 from tongban.standards.rules import param_steps as _param_steps  # noqa: F401  (registers its steps)
 from tongban.standards.rules.base import DIALECT, Catalogue, Check, RowSql, sql

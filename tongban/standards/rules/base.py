@@ -127,6 +127,9 @@ class Check:
     value: str
     reason_is_sql: bool = False
     masked: bool = True
+    #: quarantine: the row is held back; warn: the row is published and the reason recorded (a
+    #: committee's cross-field rule, tongban.standards.rules.cross_field)
+    severity: str = "quarantine"
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,15 @@ def _standard_checks(ent: Entity) -> tuple[list[str], list[tuple[str, str]], lis
                     helpers += got.helpers
                     items += [(c.condition, _reason(ent, c)) for c in got.checks]
     for r in ent.rules:
-        items += [(c.condition, _reason(ent, c)) for c in sql(r, DIALECT, "checks")(ent)]
+        items += [(c.condition, _reason(ent, c)) for c in sql(r, DIALECT, "checks")(ent) if c.severity != "warn"]
     return cols, items, helpers
+
+
+def _warning_checks(ent: Entity) -> list[tuple[str, str]]:
+    """(condition, reason) of the rules whose severity is warn: the row is published, the reason
+    joins its ``note_issues`` (counted in the run record, sent back in the province's feedback)."""
+    return [(c.condition, _reason(ent, c)) for r in ent.rules
+            for c in sql(r, DIALECT, "checks")(ent) if c.severity == "warn"]
 
 
 def checked_model(m: Mapping) -> str:
@@ -84,8 +91,11 @@ def row_rules_sql(std: Standards, ent: Entity, relation: str) -> str:
     content = ", ".join(quote_ident(f.name) for f in ent.fields if f.name != ent.key)
     extra_cols, items, helpers = _standard_checks(ent)
     extra = "".join(f"        {c},\n" for c in extra_cols)
-    excluded = ", ".join(["blocking_issues"] + helpers)
+    warnings = _warning_checks(ent)
+    excluded = ", ".join(["blocking_issues"] + (["note_issues"] if warnings else []) + helpers)
     rules = _issue_list(items)
+    # the warn rules' reasons join the row's notes (the row is published; a held-back row's notes are not counted)
+    notes = (f"    list_concat(note_issues, {_issue_list(warnings)}) as note_issues,\n" if warnings else "")
     return f"""with
 staged as (
     select * from {relation}
@@ -101,7 +111,7 @@ checked as (
 select
     * exclude ({excluded}),
     list_concat(blocking_issues, {rules}) as row_reasons,
-from checked
+{notes}from checked
 """
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tongban.standards.gate import override_reason, rule_limits_for, threshold_for
 from tongban.standards.load import Standards
 from tongban.standards.models import Entity, FieldCoverage, FieldDef
 from tongban.standards.rules import FIELD_RULES
@@ -222,6 +223,22 @@ class _Builder(SourcePages):
         else:
             p.add(Para(("本实体没有跨字段规则。This entity has no cross-field rules.",)))
 
+    def _gate(self, p: Page, e: Entity) -> None:
+        """Each source's limits: a delivery over one is held (not published, its previous kept)."""
+        p.add(Heading(2, ("发布门槛 Gate thresholds",), "gate"),
+              Para(("一次交付的退回比例超过门槛即暂不发布，保留该来源上一次的发布。A delivery whose quarantined "
+                    "share is over a limit is held: not published, the source's previous publication kept.",),
+                   note=True))
+        rows = []
+        for m in self.std.mappings_for(e.entity):
+            share, origin = threshold_for(self.std, e.entity, m.source_id)
+            rules = rule_limits_for(self.std, e.entity, m.source_id)
+            rows.append(((self.src_link(m.source_id, f"m-{e.entity}"),), (f"{share:.1%}",), (origin,),
+                         _lines(*(f"{r} ≤ {x:.1%} ({o})" for r, (x, o) in rules.items())) or ("—",),
+                         (override_reason(self.std, e.entity, m.source_id) or "—",)))
+        p.add(Table(("来源 Source", "最大退回比例 Max quarantine share", "出处 Origin", "按原因 By reason",
+                     "理由 Reason"), rows))
+
     def entity(self, name: str) -> Page:
         std, e = self.std, self.std.entities[name]
         p = Page(_ent_page(name), f"{e.label.zh} {e.label.en}")
@@ -267,6 +284,8 @@ class _Builder(SourcePages):
                     "after the standard's fields.",)),
               Table(("列 Column", "类型 Type", "中文", "English"),
                     [((Code(c),), (Code(t),), (zh,), (en,)) for c, t, zh, en in PROVENANCE_COLUMNS]))
+
+        self._gate(p, e)
 
         p.add(Heading(2, ("数据来源 Sources",), "sources"))
         maps = std.mappings_for(name)

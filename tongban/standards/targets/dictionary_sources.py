@@ -133,6 +133,10 @@ class SourcePages:
             unknown = fdef is not None and fdef.code_list in std.code_lists and \
                 "unknown" in std.code_lists[fdef.code_list].values
             how = ("未映射 not mapped → ", Code("unknown" if unknown else "null"))
+            if fname in m.absent:  # the committee's decision, with its reason and review status
+                d = m.absent[fname]
+                how = ("缺失（委员会决定）absent by decision → ", Code("unknown" if unknown else "null"), BR,
+                       d.reason, f" ({d.status})")
         return (self.ent_link(m.entity, f"f-{fname}", fname),), label, src, how
 
     def _coverage(self, p: Page, m: Mapping, covs: list[FieldCoverage]) -> None:

@@ -44,7 +44,8 @@ _DOCS: dict[str, dict[str, str]] = {
                    "addition, PATCH for labels. `tongban standards check --against <ref>` checks it.",
         "key": "The field that identifies one record (usually a derived identity_hash).",
         "fields": "The harmonized columns, in order.",
-        "rules": "Cross-field rules; a row that breaks one is quarantined with the rule's reason.",
+        "rules": "Cross-field rules; a row that breaks one is quarantined with the rule's reason (severity: quarantine) "
+                 "or published with a warning that its producer is told of (severity: warn).",
     },
     "FieldDef": {  # the attributes that switch rules on are described by their rule kinds
         "name": "Column name in the harmonized table (lower_snake_case).",
