@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__CORE__PARALLELISM := 4
 
-.PHONY: env run samples test browser postgres check generate airflow serve bench mutate clean
+.PHONY: env env-spark run samples test browser postgres check generate airflow serve bench mutate clean
 
 # Synthetic births and business licences (no real ones can be public), one delivery per province
 # in its own shape with injected defects and an answer key: see docs/samples.md.
@@ -28,6 +28,17 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 
 env: $(STAMP)
 
+# the optional Spark engine (issue 19: pyspark + dbt-spark, the `spark` extra): installed by
+# `make test` for the parity tests, never by `make env`/`make run`. After the plain sync above
+# (which removes extras) this stamp is older than $(STAMP) and syncs the extra again.
+SPARK_STAMP := $(VENV)/.tongban-synced-spark
+
+$(SPARK_STAMP): $(STAMP)
+	$(UV) sync --frozen --compile-bytecode --python $(PY) --extra spark
+	touch $@
+
+env-spark: $(SPARK_STAMP)
+
 $(SAMPLES): $(STAMP) $(wildcard tongban/sample/*.py)
 	rm -f build/inbox/.samples-*
 	$(VENV)/bin/tongban sample births --rows $(SAMPLE_ROWS) --seed $(SAMPLE_SEED) --out build/inbox
@@ -40,7 +51,7 @@ run: env $(SAMPLES)  ## the main job: every province's deliveries -> standard ->
 	@# exit 3: a delivery was held by its gate (the summary and the feedback say why), not a failure
 	$(VENV)/bin/tongban run || [ $$? -eq 3 ]
 
-test: env browser postgres
+test: env-spark browser postgres
 	$(VENV)/bin/pytest
 
 # tests/browser drives Debian's chromium through chromedriver (Selenium) and screenshots the pages, whose

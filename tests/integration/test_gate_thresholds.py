@@ -130,25 +130,8 @@ def test_the_province_is_told_in_its_feedback(work):
     assert "某年某月" not in text + sh["held_reason"]
 
 
-def test_the_committee_override_with_its_reason_publishes_it(work, tmp_path):
-    """The same delivery under a limit the committee wrote for 上海 (with its reason) is published."""
-    standards = tmp_path / "standards"
-    shutil.copytree(PROJECT_ROOT / "standards", standards)
-    mapping = standards / "mappings" / "sh" / "birth_registration.yaml"
-    text = mapping.read_text(encoding="utf-8")
-    text = re.sub(r"(?m)^fields:", "gate:\n  reason: 上海 re-registers its 2025 births this quarter\n"
-                                   "  max_quarantine_share: 0.8\nfields:", text, count=1)
-    mapping.write_text(text, encoding="utf-8")
-    proc = _run({**work["env"], "TONGBAN_STANDARDS_DIR": str(standards)})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads((work["base"] / "build" / "runs" / "latest.json").read_text(encoding="utf-8"))
-    sh = _deliveries(report)["sh"]
-    assert sh["status"] == "published" and sh["held_reason"] is None and sh["rows_held"] == 0
-    assert sh["rows_published"] == sh["rows_delivered"] - sh["rows_quarantined"] == len(_sh_ids(work["base"] / "exchange"))
-
-
 def test_the_scorecard_shows_the_held_delivery_and_why(work, tmp_path, monkeypatch):
-    """/quality, over this very exchange: 上海's births row is red against its 10% and the held table
+    """/quality, over this very exchange (before the override test below re-runs it): 上海's births row is red against its 10% and the held table
     gives the gate's reason."""
     from fastapi.testclient import TestClient
 
@@ -172,3 +155,20 @@ def test_the_scorecard_shows_the_held_delivery_and_why(work, tmp_path, monkeypat
     card = [row for row in tables["scorecard"][1:] if "sh" in row and run_id in row]
     assert card and card[0][-1] == "held" and card[0][-2] == "10%", tables["scorecard"]
     assert 'class="red"' in page.text
+
+
+def test_the_committee_override_with_its_reason_publishes_it(work, tmp_path):
+    """The same delivery under a limit the committee wrote for 上海 (with its reason) is published."""
+    standards = tmp_path / "standards"
+    shutil.copytree(PROJECT_ROOT / "standards", standards)
+    mapping = standards / "mappings" / "sh" / "birth_registration.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^fields:", "gate:\n  reason: 上海 re-registers its 2025 births this quarter\n"
+                                   "  max_quarantine_share: 0.8\nfields:", text, count=1)
+    mapping.write_text(text, encoding="utf-8")
+    proc = _run({**work["env"], "TONGBAN_STANDARDS_DIR": str(standards)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((work["base"] / "build" / "runs" / "latest.json").read_text(encoding="utf-8"))
+    sh = _deliveries(report)["sh"]
+    assert sh["status"] == "published" and sh["held_reason"] is None and sh["rows_held"] == 0
+    assert sh["rows_published"] == sh["rows_delivered"] - sh["rows_quarantined"] == len(_sh_ids(work["base"] / "exchange"))

@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_ident, quote_literal
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import Catalogue, Check, RowSql, show
 from tongban.standards.rules.sqlparts import EMAIL_RE
 from tongban.standards.rules.validators import VALIDATORS
@@ -41,6 +42,9 @@ class FieldRule:
     row_pass: ClassVar[int] = 1
 
     def row_duckdb(self, ent: Any, f: Any) -> RowSql | None:
+        return None
+
+    def row_spark(self, ent: Any, f: Any) -> RowSql | None:
         return None
 
     def gx(self, std: Any, ent: Any, f: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -113,6 +117,13 @@ class Required(FieldRule):
                 f"lambda x: x.field), {quote_literal(f.name)})")
         return RowSql(checks=(Check(cond, "missing_required", f.name, "null", masked=False),))
 
+    def row_spark(self, ent: Any, f: Any) -> RowSql | None:
+        if not f.required:
+            return None
+        cond = (f"{spark.spark_ident(f.name)} is null and not array_contains(transform(blocking_issues, "
+                f"x -> x.field), {spark.spark_literal(f.name)})")
+        return RowSql(checks=(Check(cond, "missing_required", f.name, "null", masked=False),))
+
     def gx(self, std: Any, ent: Any, f: Any) -> list[tuple[int, dict[str, Any]]]:
         if not f.required:
             return []
@@ -142,6 +153,14 @@ class ValidatorRule(FieldRule):
         problem = quote_ident(f"{f.name}__problem")
         column = f"{VALIDATORS[f.validator].sql_duckdb(quote_ident(f.name), f)} as {problem}"
         check = Check(f"{problem} is not null", problem, f.name, quote_ident(f.name), reason_is_sql=True)
+        return RowSql(columns=(column,), helpers=(problem,), checks=(check,))
+
+    def row_spark(self, ent: Any, f: Any) -> RowSql | None:
+        if not f.validator:
+            return None
+        problem, value = spark.spark_ident(f"{f.name}__problem"), spark.spark_ident(f.name)
+        column = f"{VALIDATORS[f.validator].sql_spark(value, f)} as {problem}"
+        check = Check(f"{problem} is not null", problem, f.name, value, reason_is_sql=True)
         return RowSql(columns=(column,), helpers=(problem,), checks=(check,))
 
     def gx(self, std: Any, ent: Any, f: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -205,7 +224,14 @@ class Range(FieldRule):
     def row_duckdb(self, ent: Any, f: Any) -> RowSql | None:
         if f.min is None and f.max is None:
             return None
-        v = quote_ident(f.name)
+        return self._row(f, quote_ident(f.name))
+
+    def row_spark(self, ent: Any, f: Any) -> RowSql | None:
+        if f.min is None and f.max is None:
+            return None
+        return self._row(f, spark.spark_ident(f.name))
+
+    def _row(self, f: Any, v: str) -> RowSql:
         conds = ([f"{v} < {_number(f.min)}"] if f.min is not None else []) + \
                 ([f"{v} > {_number(f.max)}"] if f.max is not None else [])
         return RowSql(checks=(Check(" or ".join(conds), "out_of_range", f.name, v),))
@@ -242,6 +268,12 @@ class NotFuture(FieldRule):
         v = quote_ident(f.name)
         return RowSql(checks=(Check(f"{v} > current_date", "date_in_future", f.name, v),))
 
+    def row_spark(self, ent: Any, f: Any) -> RowSql | None:
+        if not f.not_future:
+            return None
+        v = spark.spark_ident(f.name)  # current_date() in the session's zone: spark.session_conf()
+        return RowSql(checks=(Check(f"{v} > current_date()", "date_in_future", f.name, v),))
+
     def words(self, ent: Any, f: Any) -> list[str]:
         return ["不得晚于运行日期 not after the run date; later → date_in_future"] if f.not_future else []
 
@@ -264,6 +296,12 @@ class NotBefore(FieldRule):
         if f.not_before is None:
             return None
         v = quote_ident(f.name)
+        return RowSql(checks=(Check(f"{v} < {date_sql(f.not_before)}", "date_too_early", f.name, v),))
+
+    def row_spark(self, ent: Any, f: Any) -> RowSql | None:
+        if f.not_before is None:
+            return None
+        v = spark.spark_ident(f.name)
         return RowSql(checks=(Check(f"{v} < {date_sql(f.not_before)}", "date_too_early", f.name, v),))
 
     def words(self, ent: Any, f: Any) -> list[str]:

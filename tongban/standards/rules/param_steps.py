@@ -9,6 +9,7 @@ import re
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_literal
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import IDENT, suggest
 from tongban.standards.rules.sqlparts import (
     TRIM_CHARS,
@@ -186,6 +187,11 @@ class ParseDate(StringListStep):
         c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
         return value
 
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        value = spark.parse_date(b, list(arg))
+        c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
+        return value
+
 
 def _time_zones() -> set[str]:
     import zoneinfo  # lazy: reads the tz database only when a mapping names a zone
@@ -285,6 +291,12 @@ class RemoveRegex(StringStep):
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return f"nullif(trim(regexp_replace({expr}, {quote_literal(arg)}, ''), {TRIM_CHARS}), '')"
 
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        # DuckDB's regexp_replace without 'g' removes the first match only; Spark's removes all:
+        # keep what precedes the first match instead
+        first = spark.spark_literal(f"(?s)^(.*?)(?:{spark.java_regex(arg)})")
+        return f"nullif({spark.trim(f'regexp_replace({expr}, {first}, {spark.spark_literal(chr(36) + chr(49))})')}, '')"
+
 
 @STEPS.register
 class Constant(StringStep):
@@ -296,6 +308,9 @@ class Constant(StringStep):
 
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return quote_literal(arg)
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return spark.spark_literal(arg)
 
 
 @STEPS.register

@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from tongban.common.sqlquote import quote_ident
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import IDENT, Catalogue, Check, Label, Strict
 from tongban.standards.rules.fields import date_sql
 
@@ -30,6 +31,9 @@ class RowRule(Strict):
         return [getattr(self, a) for a in self.field_refs]
 
     def checks_duckdb(self, ent: Any) -> list[Check]:
+        raise NotImplementedError
+
+    def checks_spark(self, ent: Any) -> list[Check]:
         raise NotImplementedError
 
     def gx(self, std: Any, ent: Any) -> list[dict[str, Any]]:
@@ -55,13 +59,21 @@ class MinAgeAt(RowRule):
 
     def checks_duckdb(self, ent: Any) -> list[Check]:
         pid, day = quote_ident(self.id_field), quote_ident(self.date_field)
-        born = f"gb11643_birth_date({pid})"
+        return self._checks(ent, pid, day, f"gb11643_birth_date({pid})", "{born} + to_years({years})")
+
+    def checks_spark(self, ent: Any) -> list[Check]:
+        pid, day = spark.spark_ident(self.id_field), spark.spark_ident(self.date_field)
+        # add_months clamps 29 February to the 28th, as DuckDB's date + interval does
+        return self._checks(ent, pid, day, f"({spark.gb11643_birth_date(pid)})", "add_months({born}, 12 * {years})")
+
+    def _checks(self, ent: Any, pid: str, day: str, born: str, plus_years: str) -> list[Check]:
         # a date before the field's earliest plausible one has its own reason: no age is
         # computed from a placeholder such as 1800-01-01
         earliest = ent.field(self.date_field).not_before
         plausible = f" and {day} >= {date_sql(earliest)}" if earliest is not None else ""
+        adult = plus_years.format(born=born, years=self.years)
         return [Check(f"{born} is not null and {day} is not null{plausible} "
-                      f"and {born} + to_years({self.years}) > {day}", self.reason, self.id_field, pid)]
+                      f"and {adult} > {day}", self.reason, self.id_field, pid)]
 
     def words(self) -> tuple[str, str]:
         return (f"按 {self.id_field} 的出生日期，{self.date_field} 时至少年满 {self.years} 周岁",
@@ -85,6 +97,10 @@ class UsccRegionAgrees(RowRule):
     def checks_duckdb(self, ent: Any) -> list[Check]:
         u, d = quote_ident(self.uscc_field), quote_ident(self.division_field)
         return [Check(f"not coalesce(uscc_region_agrees({u}, {d}), true)", self.reason, self.division_field, d)]
+
+    def checks_spark(self, ent: Any) -> list[Check]:
+        u, d = spark.spark_ident(self.uscc_field), spark.spark_ident(self.division_field)
+        return [Check(f"not coalesce({spark.uscc_region_agrees(u, d)}, true)", self.reason, self.division_field, d)]
 
     def words(self) -> tuple[str, str]:
         return (f"{self.uscc_field} 第3-8位与 {self.division_field} 一致（相同或为其上级区划）",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_literal
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import Catalogue
 from tongban.standards.rules.sqlparts import (
     EMAIL_RE,
@@ -146,6 +147,9 @@ class Lower(StepKind):
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return c.each(expr, lambda e: f"lower({e})")
 
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return spark.each(expr, c.shape, lambda e: f"lower({e})")
+
 
 @STEPS.register
 class Upper(StepKind):
@@ -155,6 +159,9 @@ class Upper(StepKind):
 
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         return c.each(expr, lambda e: f"upper({e})")
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        return spark.each(expr, c.shape, lambda e: f"upper({e})")
 
 
 @STEPS.register
@@ -187,6 +194,10 @@ class ToList(StepKind):
         c.shape = "l"
         return f"case when {expr} is null then null else [{expr}] end"
 
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        c.shape = "l"
+        return f"case when {expr} is null then null else array({expr}) end"
+
 
 @STEPS.register
 class First(StepKind):
@@ -198,6 +209,10 @@ class First(StepKind):
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
         c.shape = "s"
         return f"{expr}[1]"
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        c.shape = "s"
+        return f"try_element_at({expr}, 1)"  # null for an empty list, as DuckDB's [1]
 
 
 class FormatStep(StepKind):
@@ -224,6 +239,12 @@ class Email(FormatStep):
         c.checks.append((f"contains({b}, '@') and not {ok}", "invalid_email", c.blocking_invalid))
         return f"case when {ok} then {lowered} end"
 
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        lowered = f"lower({b})"
+        ok = spark.full_match(lowered, EMAIL_RE[1:-1])  # EMAIL_RE is anchored already
+        c.checks.append((f"instr({b}, '@') > 0 and not {ok}", "invalid_email", c.blocking_invalid))
+        return f"case when {ok} then {lowered} end"
+
 
 @STEPS.register
 class Phone(FormatStep):
@@ -240,6 +261,17 @@ class Phone(FormatStep):
         found = f"coalesce(nullif({fixed}.area || '-' || {fixed}.local, '-'), nullif({mobile}, ''))"
         value = f"case when contains({b}, '@') then null else {found} end"
         c.checks.append((f"{b} is not null and not contains({b}, '@') and ({value}) is null",
+                         "invalid_phone", c.blocking_invalid))
+        return value
+
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        cleaned = f"replace({b}, '—', '-')"
+        fixed, mobile = spark.spark_literal(PHONE_FIXED_RE), spark.spark_literal(PHONE_MOBILE_RE)
+        # Spark's regexp_extract gives '' without a match, as DuckDB's does for each named group
+        found = (f"coalesce(nullif(regexp_extract({cleaned}, {fixed}, 1) || '-' || "
+                 f"regexp_extract({cleaned}, {fixed}, 2), '-'), nullif(regexp_extract({cleaned}, {mobile}, 1), ''))")
+        value = f"case when instr({b}, '@') > 0 then null else {found} end"
+        c.checks.append((f"{b} is not null and not instr({b}, '@') > 0 and ({value}) is null",
                          "invalid_phone", c.blocking_invalid))
         return value
 
@@ -262,3 +294,7 @@ class Split(StringListStep):
         c.shape = "l"
         return (f"list_filter(list_transform(string_split({joined}, {quote_literal(first)}), "
                 f"lambda x: nullif(trim(x, {TRIM_CHARS}), '')), lambda x: x is not null)")
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        c.shape = "l"
+        return spark.split(expr, list(arg))

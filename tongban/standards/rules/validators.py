@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from tongban.common import validators as py
 from tongban.common.sqlquote import quote_literal
+from tongban.standards.rules import spark
 from tongban.standards.rules.base import Catalogue
 
 VALIDATORS: Catalogue[Validator] = Catalogue("validator")
@@ -24,6 +25,10 @@ class Validator:
     def sql_duckdb(self, value: str, f: Any) -> str:
         """The problem code of ``value`` (SQL), null when it passes."""
         return f"{self.name}_problem({value})"
+
+    def sql_spark(self, value: str, f: Any) -> str:
+        """The same problem code in Spark SQL (inlined: Spark has no SQL macros)."""
+        return spark.PROBLEMS[self.name](value, f)
 
     def problem(self, value: str, f: Any, ref_dir: Path | None) -> str | None:
         """The same check in Python."""
