@@ -188,7 +188,7 @@ class ParseDate(StringListStep):
         return value
 
     def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
-        value = spark.parse_date(b, list(arg))
+        value = spark.parse_date(b, *date_arg(arg))
         c.checks.append((f"{b} is not null and {value} is null", "invalid_date", c.blocking_invalid))
         return value
 

@@ -277,12 +277,23 @@ def _strptime_date(expr: str, fmt: str) -> str:
     return f"case when {expr} rlike {lit} then make_date({y}, {m}, {d}) end"
 
 
-def parse_date(expr: str, formats: list[str]) -> str:
-    """The date of ``expr`` in the first format it matches; ``epoch_ms`` reads milliseconds since
-    1970 as a date in China time (UTC+8, no daylight saving: plain arithmetic, whatever the
-    session's time zone)."""
-    parts = [_strptime_date(expr, f) for f in formats if f != "epoch_ms"]
-    if "epoch_ms" in formats:
-        parts.append(f"case when {full_match(expr, '[0-9]{10,13}')} then "
-                     f"date_from_unix_date(cast(floor((cast({expr} as bigint) + 28800000) / 86400000) as int)) end")
+#: the zones the Spark twin reads epochs in: fixed offsets from UTC in seconds (China has kept no
+#: daylight saving since 1991, so its date is plain arithmetic whatever the session's time zone)
+EPOCH_OFFSETS = {"Asia/Shanghai": 28800, "Asia/Chongqing": 28800, "PRC": 28800, "UTC": 0}
+#: epoch form -> (digits accepted, units per second)
+EPOCHS = {"epoch_s": ("[0-9]{9,10}", 1), "epoch_ms": ("[0-9]{10,13}", 1000)}
+
+
+def parse_date(expr: str, formats: list[str], tz: str = "Asia/Shanghai") -> str:
+    """The date of ``expr`` in the first format it matches; ``epoch_s``/``epoch_ms`` read seconds or
+    milliseconds since 1970 as a date in ``tz`` (a fixed-offset zone, EPOCH_OFFSETS: plain
+    arithmetic, whatever the session's time zone)."""
+    parts = [_strptime_date(expr, f) for f in formats if f not in EPOCHS]
+    for form in (f for f in formats if f in EPOCHS):
+        if tz not in EPOCH_OFFSETS:
+            raise ValueError(f"parse_date on Spark reads epochs in {', '.join(EPOCH_OFFSETS)} only, not {tz!r}")
+        digits, per_second = EPOCHS[form]
+        offset, per_day = EPOCH_OFFSETS[tz] * per_second, 86400 * per_second
+        parts.append(f"case when {full_match(expr, digits)} then "
+                     f"date_from_unix_date(cast(floor((cast({expr} as bigint) + {offset}) / {per_day}) as int)) end")
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
