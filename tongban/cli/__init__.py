@@ -1,21 +1,30 @@
 """The ``tongban`` command line.
 
-    tongban run                  run the DAG in process (like `airflow dags test`) and print a summary
+    tongban run [--format json]  run the DAG in process (like `airflow dags test`): progress, then a summary
+                                 (exit 3 when a delivery was held back or held over its gate threshold)
     tongban standards check [--against REF]
                                  the committee's lint: file:line findings, coverage of the latest
                                  deliveries, semantic-version check against a git ref (exit 1 on error)
     tongban standards impact --against REF
                                  preview a change on the latest deliveries: values that change,
                                  rows into/out of quarantine (terminal + Markdown); publishes nothing
+    tongban standards propose PATH --source ID --province NN
+                                 a proposed mapping (and crosswalks, and a report) for a new source
     tongban dictionary [--out D] the bilingual data dictionary (HTML + Markdown); runs publish it too
     tongban generate             regenerate dbt models and GX suites from standards/
     tongban exchange list        snapshots per entity
-    tongban exchange verify      every current part against its manifest's sha256 (exit 1 on a mismatch)
+    tongban exchange verify [--signatures]
+                                 every current part against its manifest's sha256, and every kept
+                                 manifest's signature (exit 1 on a mismatch)
+    tongban exchange rotate-key  a new signing key signs from now on (old public keys stay published)
+    tongban exchange rollback --to vN [--entity E]
+                                 republish a kept snapshot as the newest (audited)
     tongban query "SQL"          read-only SQL on the exchange catalog
     tongban sample births|licenses [--rows N] [--seed S] [--out DIR]
                                  synthetic province deliveries with answer keys (docs/samples.md)
     tongban serve | consumer add|revoke|list | audit verify|tail
-                                 the served exchange (docs/consumers.md)
+                                 the served exchange and the dashboard (docs/consumers.md, docs/dashboard.md)
+Commands that print a table take --format json.
 """
 
 from __future__ import annotations
