@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from tongban.common.alerts import record_alert
-from tongban.common.config import quiet_third_parties, settings
+from tongban.common.config import GATE_WORKER_ENV, quiet_third_parties, settings
 from tongban.common.runlock import holds, release_claim, task_claim
-from tongban.steps.gate_worker import GATE_WORKER_ENV
 
 DAG_ID = "tongban_regional"
 _STAMP = "tongban-db-migrated"

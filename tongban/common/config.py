@@ -18,6 +18,11 @@ from tongban.common.sqlquote import quote_literal
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+#: "0" keeps the GX worker process from starting (tongban.steps.gate_worker); a scheduled run's
+#: transform sets it, its gate being another task (tongban.airflow_env.run_step)
+GATE_WORKER_ENV = "TONGBAN_GATE_WORKER"
+
+
 def _path(env: str, default: Path) -> Path:
     value = os.environ.get(env)
     return Path(value).expanduser().resolve() if value else default.resolve()

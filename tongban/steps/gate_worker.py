@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tongban.common.config import quiet_third_parties
+from tongban.common.config import GATE_WORKER_ENV, quiet_third_parties
 from tongban.steps import gx_duckdb
 from tongban.steps.gx_gate import SuiteFileError, run_gate
 from tongban.steps.results import GateResult
@@ -31,7 +31,6 @@ _ERRORS: dict[str, type[Exception]] = {"SuiteFileError": SuiteFileError, "ValueE
 _lock = threading.Lock()
 #: "0": start no worker. A scheduled run's transform task sets it (tongban.airflow_env.run_step):
 #: its gate runs in another process, on any worker, and would never take this one.
-GATE_WORKER_ENV = "TONGBAN_GATE_WORKER"
 _prepared: GateWorker | None = None
 
 
