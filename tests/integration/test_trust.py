@@ -38,6 +38,9 @@ def _tongban(base: Path, *args: str, wait: bool = True, **extra: str):
 
 
 RUN = ("run", "--without-airflow", "--entity", "data_resource")
+#: a run over the repo's catalogues ends 0, or 3 while the gate holds city catalogues over their
+#: threshold (docs/committee.md, "The 22 city catalogues"): both are a finished run here
+FINISHED = (0, 3)
 
 
 # ------------------------------------------------------------------------------------ one run at a time
@@ -55,7 +58,7 @@ def test_a_second_run_exits_at_once_naming_the_holder_or_waits(tmp_path: Path):
     lines = busy.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in busy.stderr
     assert f"pid {os.getpid()}" in lines[0] and "--wait" in lines[0] and "run.lock" in lines[0]
-    assert waiting.returncode == 0, err
+    assert waiting.returncode in FINISHED, err
     assert json.loads((build / HOLDER_FILE).read_text())["pid"] == waiting.pid
     assert exchange.query(tmp_path / "exchange", "select count(*) from data_resource")[1][0][0] > 0
 
@@ -68,7 +71,7 @@ def test_two_real_runs_at_once_one_waits_for_the_other(tmp_path: Path):
     second = _tongban(tmp_path, *RUN, "--wait", "600", wait=False)
     results = [p.communicate(timeout=600) + (p.returncode,) for p in (first, second)]
     for _out, err, code in results:
-        assert code == 0, err
+        assert code in FINISHED, err
         assert "Traceback" not in err
     runs = exchange.query(tmp_path / "exchange", "select distinct run_id from exchange_runs order by 1")[1]
     assert len(runs) == 2
@@ -176,7 +179,7 @@ def _orphans(root: Path, state: dict) -> list[str]:
 
 def test_a_publish_killed_at_any_step_leaves_the_exchange_old_or_new(tmp_path: Path):
     root = tmp_path / "exchange"
-    assert _tongban(tmp_path, *RUN).returncode == 0
+    assert _tongban(tmp_path, *RUN).returncode in FINISHED
     before = _state(root)
     assert before["current"] == {"data_resource": 1} and _orphans(root, before) == []
     for step in STEPS:
@@ -194,7 +197,7 @@ def test_a_publish_killed_at_any_step_leaves_the_exchange_old_or_new(tmp_path: P
         assert os.readlink(root / "dictionary") == f"_dictionary/{after['dictionary']}", step
         before = after
     final = _tongban(tmp_path, *RUN)
-    assert final.returncode == 0, final.stderr[-2000:]
+    assert final.returncode in FINISHED, final.stderr[-2000:]
     state = _state(root)
     assert _orphans(root, state) == [] and integrity.verify(root) == []
     with duckdb.connect() as con:  # versions are consecutive per committed snapshot
