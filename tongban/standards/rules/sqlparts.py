@@ -5,6 +5,8 @@ column names. Every value from a mapping becomes a literal through ``quote_liter
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tongban.common.sqlquote import has_jinja, quote_literal
 from tongban.common.validators import FULL_WIDTH, HALF_WIDTH
@@ -90,3 +92,17 @@ def yaml_str(s: str) -> str:
     as the constant expression ``{{ '{' }}``, which renders back to ``{`` — the text is never run."""
     inert = re.sub(r"\{(?=[{%#])", "{{ '{' }}", s)
     return '"' + inert.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class Lists:
+    """A dialect's map lookup and list functions (lambdas over ``x``), for the code steps."""
+
+    get: Callable[[str, str], str]
+    any: Callable[[str, str], str]
+    transform: Callable[[str, str], str]
+
+
+DUCKDB_LISTS = Lists(get=lambda m, k: f"map_extract_value({m}, {k})",
+                     any=lambda b, pred: f"len(list_filter({b}, lambda x: {pred})) > 0",
+                     transform=lambda b, fn: f"list_transform({b}, lambda x: {fn})")
