@@ -28,6 +28,7 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
+from tests.spark_session import local_spark
 from tongban.common import validators as V
 from tongban.common.reference import load_reference, real_usccs
 from tongban.standards.load import load_standards
@@ -54,19 +55,7 @@ def duck():
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory, duck):
-    from pyspark.sql import SparkSession  # the optional extra: imported only where Spark runs
-
-    from tongban.standards.rules.spark import session_conf
-
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
-    builder = (SparkSession.builder.master("local[1]").appName("tongban-parity")
-               .config("spark.sql.warehouse.dir", str(warehouse))
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}"))
-    for key, value in session_conf().items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    session = local_spark(tmp_path_factory.mktemp("spark-warehouse"), "tongban-parity")
     session.sql("create database if not exists reference")
     for table in REFERENCE_TABLES:
         frame = duck.execute(f"select * from reference.{table}").df()

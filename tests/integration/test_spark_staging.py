@@ -24,9 +24,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.spark_session import local_spark
 from tests.workdirs import work_env
 from tongban.common.config import settings
 from tongban.standards.load import load_standards
+from tongban.standards.rules.spark import spark_ident, spark_literal
 from tongban.standards.targets.dbt import generated_files, sources_yml, staging_sql
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed (make env-spark)")
@@ -75,22 +77,11 @@ def duck_run(tmp_path_factory, std) -> Path:
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory, duck_run):
     """A local Spark with the raw Parquet as ``raw.<source>__<entity>`` and the seeds DuckDB built."""
-    from pyspark.sql import SparkSession  # the optional extra: imported only where Spark runs
-
-    from tongban.standards.rules.spark import session_conf
-
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
-    builder = (SparkSession.builder.master("local[1]").appName("tongban-staging")
-               .config("spark.sql.warehouse.dir", str(warehouse))
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}"))
-    for key, value in session_conf().items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    session = local_spark(tmp_path_factory.mktemp("spark-warehouse"), "tongban-staging")
     session.sql("create database if not exists raw")
     for parquet in sorted((duck_run / "raw").glob("*/*.parquet")):
-        session.read.parquet(str(parquet)).createOrReplaceTempView(f"raw__{parquet.parent.name}__{parquet.stem}")
+        table = spark_ident(f"{parquet.parent.name}__{parquet.stem}")
+        session.sql(f"create table raw.{table} using parquet location {spark_literal(str(parquet))}")
     load_seeds(session, duck_run / "warehouse.duckdb")
     yield session
     session.stop()
@@ -118,7 +109,7 @@ def render(model: str) -> str:
     anything else left of Jinja fails (dbt would render it)."""
     def relation(found: re.Match) -> str:
         kind, a, b = found.groups()
-        return f"raw__{a}__{b}" if kind == "source" else f"seed__{a}"
+        return f"raw.{a}__{b}" if kind == "source" else f"seed__{a}"
     text = _JINJA.sub(relation, model)
     assert "{{" not in text and "{%" not in text and "{#" not in text, "unrendered Jinja in a Spark model"
     return "\n".join(line for line in text.splitlines() if not line.startswith("--"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tongban.common.validators import FULL_WIDTH, HALF_WIDTH
 from tongban.standards.rules.spark import full_match, java_regex, spark_ident, spark_literal, trim
+from tongban.standards.rules import sqlparts
 from tongban.standards.rules.sqlparts import AMOUNT_PARTS_RE, Lists, quote_source_column
 from tongban.standards.rules.spark_mask import spark_mask
 
@@ -42,12 +43,7 @@ def issue(field: str, reason: str, value_expr: str, pii: str | None = None, reas
 def issue_list(items: list[tuple[str, str]]) -> str:
     """(condition, reason struct) pairs -> the array of the reasons whose condition holds
     (built only where some condition holds, as the DuckDB original)."""
-    if not items:
-        return ISSUES_EMPTY
-    body = ",\n            ".join(f"case when {cond} then {struct} end" for cond, struct in items)
-    any_holds = "\n            or ".join(f"({cond})" for cond, _ in items)
-    return (f"case when {any_holds}\n        then filter(array(\n            {body}\n        ), "
-            f"x -> x is not null) else {ISSUES_EMPTY} end")
+    return sqlparts.issue_list(items, ISSUES_EMPTY, "filter(array(", "), x -> x is not null)")
 
 
 #: DuckDB (2.0) quotes a list's string element when it is empty, reads 'null' in any case, starts
@@ -75,10 +71,7 @@ def half_width(expr: str) -> str:
 
 
 def nulls_trimmed(expr: str, trimmed: str, null_values: list[str]) -> str:
-    if not null_values:
-        return expr
-    literals = ", ".join(spark_literal(v) for v in null_values)
-    return f"case when {trimmed} in ({literals}) then null else {expr} end"
+    return sqlparts.nulls_trimmed(expr, trimmed, null_values, spark_literal)
 
 
 def nulls(expr: str, null_values: list[str]) -> str:

@@ -33,11 +33,26 @@ def quote_source_column(name: str) -> str:
     return '"' + name + '"'
 
 
-def nulls_trimmed(expr: str, trimmed: str, null_values: list[str]) -> str:
+def nulls_trimmed(expr: str, trimmed: str, null_values: list[str],
+                  literal: Callable[[str], str] = quote_literal) -> str:
+    """``expr``, but null where the ``trimmed`` text is one of ``null_values`` (``literal``: the
+    dialect's quoting)."""
     if not null_values:
         return expr
-    literals = ", ".join(quote_literal(v) for v in null_values)
+    literals = ", ".join(literal(v) for v in null_values)
     return f"case when {trimmed} in ({literals}) then null else {expr} end"
+
+
+def issue_list(items: list[tuple[str, str]], empty: str, open_: str, close: str) -> str:
+    """(condition, reason struct) pairs -> the list of the reasons whose condition holds, in a
+    dialect's list syntax (``open_`` the items ``close`` filters the nulls out). The list is
+    built only for the few rows where some condition holds (building a list per row costs more
+    than evaluating the conditions twice for those few)."""
+    if not items:
+        return empty
+    body = ",\n            ".join(f"case when {cond} then {struct} end" for cond, struct in items)
+    any_holds = "\n            or ".join(f"({cond})" for cond, _ in items)
+    return f"case when {any_holds}\n        then {open_}\n            {body}\n        {close} else {empty} end"
 
 
 def nulls(expr: str, null_values: list[str]) -> str:
