@@ -75,6 +75,13 @@ def spark(tmp_path_factory, duck):
     session.stop()
 
 
+def _py(value):
+    """A Spark value as DuckDB's Python client gives it (a struct is a dict, an array a list)."""
+    if hasattr(value, "asDict"):
+        return {k: _py(v) for k, v in value.asDict().items()}
+    return [_py(v) for v in value] if isinstance(value, list) else value
+
+
 def _both(duck, spark, columns: dict[str, list], duck_expr: str, spark_expr: str,
           types: dict[str, str] | None = None, extra: tuple[str, str] = ("", "")) -> None:
     """``duck_expr`` on DuckDB and ``spark_expr`` on Spark over the same rows (string columns but
@@ -95,7 +102,7 @@ def _both(duck, spark, columns: dict[str, list], duck_expr: str, spark_expr: str
     frame.createOrReplaceTempView("t_raw")
     spark.sql(f"select i, {casts} from t_raw").createOrReplaceTempView("t_typed")
     spark.sql(f"select *{extra[1]} from t_typed").createOrReplaceTempView("t")
-    got_spark = [r[0] for r in spark.sql(f"select {spark_expr} from t order by i").collect()]
+    got_spark = [_py(r[0]) for r in spark.sql(f"select {spark_expr} from t order by i").collect()]
     diff = [(row, d, s) for row, d, s in zip(rows, got_duck, got_spark, strict=True) if d != s]
     assert not diff, f"{len(diff)} of {len(rows)} rows differ (row, duckdb, spark): {diff[:5]}"
     assert len(got_spark) == len(rows)
@@ -473,3 +480,67 @@ def test_content_hash_tells_rows_apart(spark):
     want = [r[0] for r in con.execute("select hash(a, b, c) from h order by i").fetchall()]
     assert [[x == y for y in got] for x in got] == [[x == y for y in want] for x in want]
     assert len(set(got)) == len(rows) - 2
+
+# --------------------------------------------------------------------------------------------
+# the staging models' own constructs (brief "stage"): issue structs, masking, the remaining steps
+
+def _spark_values(spark, values: list, expr: str) -> list:
+    """``expr`` over a one-column Spark table ``t(v string)``, in the values' order."""
+    spark.createDataFrame(list(enumerate(values)), "i int, v string").createOrReplaceTempView("t")
+    return [_py(r[0]) for r in spark.sql(f"select {expr} from t order by i").collect()]
+
+
+def test_spark_mask_is_pythons_mask(spark):
+    """The Spark masking expression gives tongban.common.pii.mask's display form: the unit tests'
+    examples, blank values and seeded random names, IDs and phones (full-width, padded with
+    Unicode spaces, compound surnames, short values)."""
+    from tests.unit.test_pii import MASK_EXAMPLES, _random_values
+    from tongban.common.pii import mask
+    from tongban.standards.rules.spark_mask import spark_mask
+
+    by_kind: dict[str, list] = {}
+    for kind, value, _ in MASK_EXAMPLES:
+        by_kind.setdefault(kind, []).append(value)
+    for kind, value in _random_values(1) + _random_values(2):
+        by_kind.setdefault(kind, []).append(value)
+    blanks = [None, "", "   ", "\u3000\t\n", "\u2028x\x1c", "\u3000欧阳娜娜 ", "ｘ", "{$x}", "a\\b"]
+    for kind in ("name", "id_number", "phone", "licence_number"):
+        values = by_kind.get(kind, []) + blanks
+        got = _spark_values(spark, values, spark_mask(kind, "v"))
+        diff = [(v, mask(kind, v), g) for v, g in zip(values, got, strict=True) if mask(kind, v) != g]
+        assert not diff, f"{kind}: {len(diff)} of {len(values)} differ (value, python, spark): {diff[:5]}"
+    assert len(by_kind["name"]) > 150 and len(by_kind["phone"]) > 150
+
+
+def test_issue_structs(duck, spark):
+    """dbt_rows' _issue/_issue_list on Spark: the same structs in the same order (masked values,
+    SQL reasons, lists quoted as DuckDB writes a list, the empty list typed)."""
+    from tongban.common.pii import sql_ddl
+    from tongban.standards.rules.spark_parts import duck_list_text
+    from tongban.standards.targets.dbt_rows import _issue, _issue_list
+
+    duck.execute(sql_ddl())
+    values = ["13812345678", "欧阳娜娜", "x", "", None, "a,b", " 2 ", "ｘ" * 300]
+
+    def items(dialect: str, q: str) -> list[tuple[str, str]]:
+        v = f"{q}v{q}"
+        return [(f"{v} is not null", _issue("phone", "invalid_phone", v, "phone", dialect=dialect)),
+                (f"{v} like '%a%'", _issue("name", "bad_name", v, "name", dialect=dialect)),
+                (f"{v} = 'x'", _issue("f", "case when true then 'sql' end", v, reason_is_sql=True, dialect=dialect)),
+                (f"length({v}) > 0", _issue("long", "too_long", v, dialect=dialect))]
+    _both(duck, spark, {"v": values}, _issue_list(items("duckdb", '"'), "duckdb"),
+          _issue_list(items("spark", "`"), "spark"))
+    _both(duck, spark, {"v": values}, _issue_list([], "duckdb"), _issue_list([], "spark"))
+    # list values, as a reason quotes them (the staging model's list fields)
+    pieces = [None, "a", "", "null", "NuLL", " a", "a ", "\ta", "a\nb", "a b", "中文", "\u3000a", "a'b", "a\\b",
+              'a"b', "a,b", "a(b", "a)b", "a:b", "a=b", "a[b", "a]b", "a{b", "a}b", "a;b", "nullx", "-"]
+    lists = [None, "[]"] + [f"[{i}]" for i in range(len(pieces))] + ["[1, 2, 0]", "[3, 4, 5, 6]"]
+    arr_duck = ("(case when v is null then null else list_transform(json_extract(v, '$[*]')::int[], "
+                "lambda i: ($pieces)[i + 1]) end)")
+    arr_spark = ("(case when v is null then null else transform(from_json(v, 'array<int>'), "
+                 "i -> element_at(array($pieces), i + 1)) end)")
+    duck_pieces = ", ".join("null::varchar" if p is None else "'" + p.replace("'", "''") + "'" for p in pieces)
+    from tongban.standards.rules.spark import spark_literal
+    spark_pieces = ", ".join("cast(null as string)" if p is None else spark_literal(p) for p in pieces)
+    _both(duck, spark, {"v": lists}, f"({arr_duck.replace('$pieces', '[' + duck_pieces + ']')})::varchar",
+          duck_list_text(arr_spark.replace("$pieces", spark_pieces)))
