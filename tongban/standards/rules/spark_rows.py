@@ -22,9 +22,11 @@ What differs from DuckDB, and how the twin keeps the answers equal:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.standards.rules.spark import spark_ident, spark_literal
+from tongban.standards.rules.spark_parts import ISSUES_EMPTY, issue
 
 DIALECTS = ("duckdb", "spark")
 
@@ -33,9 +35,6 @@ DIALECTS = ("duckdb", "spark")
 STAGED_TAIL = ("mapping_version", "crosswalk_version", "source_id", "delivery_sha256", "source_row_number",
                "run_id", "blocking_issues", "note_issues")
 
-#: the Spark type of a list of reasons (the contract's ``array<struct<reason,field,value>>``)
-ISSUES_TYPE = "array<struct<reason:string,field:string,value:string>>"
-ISSUES_EMPTY = f"cast(array() as {ISSUES_TYPE})"
 
 
 def quoting(dialect: str) -> tuple[Callable[[str], str], Callable[[str], str]]:
@@ -53,18 +52,190 @@ def current_date(dialect: str) -> str:
     return "current_date()" if dialect == "spark" else "current_date"
 
 
-def staged_columns(ent: object) -> list[str]:
+def staged_columns(ent: Any) -> list[str]:
     """The columns of a staging model of ``ent``, in order."""
-    return [f.name for f in ent.fields] + list(STAGED_TAIL)  # type: ignore[attr-defined]
+    return [f.name for f in ent.fields] + list(STAGED_TAIL)
 
 
-def content_hash(fields: list[object]) -> str:
+def content_hash(fields: list[Any]) -> str:
     """A 64-bit hash of the fields' columns that tells nulls and positions apart (see the module).
     An empty list hashes as a null one, as in DuckDB (``hash('x', [])`` = ``hash('x', null)``):
     two deliveries of a key that differ only there are a repeat on both engines."""
-    def value(f: object) -> str:
-        col = spark_ident(f.name)  # type: ignore[attr-defined]
-        return f"case when size({col}) > 0 then {col} end" if f.type.endswith("[]") else col  # type: ignore[attr-defined]
+    def value(f: Any) -> str:
+        col = spark_ident(f.name)
+        return f"case when size({col}) > 0 then {col} end" if f.type.endswith("[]") else col
 
-    pairs = ", ".join(f"{spark_literal(f.name)}, {value(f)}" for f in fields)  # type: ignore[attr-defined]
+    pairs = ", ".join(f"{spark_literal(f.name)}, {value(f)}" for f in fields)
     return f"xxhash64(to_json(named_struct({pairs})))"
+
+
+# --------------------------------------------------------------------------------------------
+# the models (tongban.standards.targets.dbt_rows hands in what it computed from the catalogue)
+
+def checked_columns(ent: Any, warnings: bool) -> list[str]:
+    """The columns of a checked model, in the order DuckDB's ``* exclude (...)`` leaves them
+    (``note_issues`` moves behind ``row_reasons`` when warn rules add to it)."""
+    staged = [c for c in staged_columns(ent) if c not in ("blocking_issues", "note_issues")]
+    return staged + (["content_hash", "row_reasons", "note_issues"] if warnings
+                     else ["note_issues", "content_hash", "row_reasons"]) + ["checked_build"]
+
+
+def row_rules(ent: Any, relation: str, extra: list[str], rules: str, notes: str | None) -> str:
+    """The row rules over one delivery's staged rows (``relation``): ``extra`` columns computed
+    first (the validators' problem codes), ``rules`` the list of the rules' reasons, ``notes``
+    the warn rules' (or None)."""
+    fields = [f for f in ent.fields if f.name != ent.key]
+    cols = "".join(f",\n        {c}" for c in [f"{content_hash(fields)} as content_hash", *extra])
+    kept = [c for c in staged_columns(ent) if c not in ("blocking_issues", "note_issues")]
+    head = "".join(f"    {spark_ident(c)},\n" for c in kept)
+    note = "    note_issues,\n" if notes is None else ""
+    after = f",\n    concat(note_issues, {notes}) as note_issues" if notes is not None else ""
+    return f"""with
+staged as (
+    select * from {relation}
+),
+
+checked as (
+    select
+        *{cols}
+    from staged
+)
+
+select
+{head}{note}    content_hash,
+    concat(blocking_issues, {rules}) as row_reasons{after}
+from checked
+"""
+
+
+def duplicates(ent: Any, refs: list[str], header: str) -> str:
+    """The rules across rows (tongban.standards.targets.dbt_rows.duplicates_sql) over ``refs``,
+    the entity's checked models."""
+    key_name = ent.key
+    key = spark_ident(key_name)
+    uniques = [f for f in ent.fields if f.unique and f.name != key_name]
+    narrow_cols = ", ".join(["source_id", "source_row_number", key, "content_hash"]
+                            + [spark_ident(f.name) for f in uniques])
+    union = "\n    union all\n".join(f"    select {narrow_cols} from {{{{ ref('{r}') }}}}" for r in refs)
+    occ = {f.name: spark_ident(f.name + "__occurrence") for f in uniques}
+    occ_cols = "".join(
+        f",\n        case when {spark_ident(f.name)} is not null then row_number() over "
+        f"(partition by {spark_ident(f.name)} order by source_id, source_row_number) end as {occ[f.name]}"
+        for f in uniques)
+    unique_items = "".join(
+        f"\n        case when {occ[f.name]} > 1 then "
+        f"array({issue(f.name, 'duplicate_value', spark_ident(f.name), f.pii)}) else {ISSUES_EMPTY} end,"
+        for f in uniques)
+    key_item = (f"case\n            when key_occurrence > 1 and has_conflicting_duplicates\n"
+                f"                then array({issue(key_name, 'conflicting_duplicate', key)})\n"
+                f"            when key_occurrence > 1\n"
+                f"                then array({issue(key_name, 'duplicate_record', key)})\n"
+                f"            else {ISSUES_EMPTY}\n        end")
+    reasons = f"concat({unique_items}\n        {key_item}\n    )" if uniques else key_item
+    unique_any = "".join(f" or {occ[f.name]} > 1" for f in uniques)
+    return f"""{header}with
+narrow as (
+{union}
+),
+
+windows as (
+    select
+        source_id,
+        source_row_number,
+        {", ".join([key, *(spark_ident(f.name) for f in uniques)])},
+        row_number() over (partition by {key} order by source_id, source_row_number) as key_occurrence,
+        min(content_hash) over (partition by {key}) <> max(content_hash) over (partition by {key}) as has_conflicting_duplicates{occ_cols}
+    from narrow
+)
+
+select
+    source_id,
+    source_row_number,
+    {reasons} as cross_row_reasons
+from windows
+where key_occurrence > 1{unique_any}
+"""
+
+
+def unioned(ent: Any, refs: list[str], header: str, warnings: bool, version: str) -> str:
+    """Every delivery of the entity with all its reasons (dbt_rows.unioned_sql): Spark 3.5 has no
+    ``union all by name``, and every checked model has the same columns (:func:`checked_columns`),
+    so they are listed in one order."""
+    cols = checked_columns(ent, warnings)
+    listed = ", ".join(spark_ident(c) for c in cols)
+    union = "\n    union all\n".join(f"    select {listed} from {{{{ ref('{r}') }}}}" for r in refs)
+    kept = "".join(f"    checked.{spark_ident(c)},\n" for c in cols if c not in ("row_reasons", "content_hash"))
+    return f"""{header}{{{{ config(materialized=var('tongban_unioned_materialized', 'view')) }}}}
+with
+checked as (
+{union}
+),
+
+duplicates as (
+    select * from {{{{ ref('int_{ent.entity}__duplicates') }}}}
+)
+
+select
+{kept}    {spark_literal(version)} as standard_version,
+    concat(checked.row_reasons, coalesce(duplicates.cross_row_reasons, {ISSUES_EMPTY})) as reasons
+from checked
+left join duplicates
+    on checked.source_id = duplicates.source_id
+    and checked.source_row_number = duplicates.source_row_number
+"""
+
+
+#: on Spark the harmonized model and its rejections are plain tables rebuilt whole on every run: the
+#: DuckDB models are incremental by source (macros/incremental_by_source.sql deletes a source's rows
+#: and inserts them again), and Spark's Parquet tables cannot delete
+TABLE_CONFIG = ("-- on Spark a plain table rebuilt whole on every run (Spark's Parquet tables cannot delete, so\n"
+                "-- the DuckDB model's incremental rebuild by source, macros/incremental_by_source.sql, has no twin)\n"
+                "{{ config(materialized='table') }}\n")
+
+
+def published(ent: Any, header: str) -> str:
+    """The harmonized table: the rows without a reason (dbt_rows.harmonized_sql)."""
+    cols = ",\n    ".join(spark_ident(f.name) for f in ent.fields)
+    return f"""{header}{TABLE_CONFIG}with
+
+unioned as (
+    select * from {{{{ ref('int_{ent.entity}__unioned') }}}}
+)
+
+select
+    {cols},
+    source_id,
+    delivery_sha256,
+    source_row_number,
+    run_id,
+    standard_version,
+    mapping_version,
+    crosswalk_version
+from unioned
+where size(reasons) = 0
+"""
+
+
+def rejected(ent: Any, header: str) -> str:
+    """The rejections: the rows with a reason and their distinct reason codes (in the order they
+    first occur; DuckDB's list_distinct keeps no order, so the codes are a set on both engines)."""
+    return f"""{header}{TABLE_CONFIG}with
+
+unioned as (
+    select * from {{{{ ref('int_{ent.entity}__unioned') }}}}
+)
+
+select
+    source_id,
+    source_row_number,
+    delivery_sha256,
+    run_id,
+    {spark_ident(ent.key)},
+    array_distinct(transform(reasons, r -> r.reason)) as reason_codes,
+    reasons,
+    standard_version,
+    mapping_version,
+    crosswalk_version
+from unioned
+where size(reasons) > 0
+"""
