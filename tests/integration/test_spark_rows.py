@@ -197,3 +197,18 @@ def test_warn_rules_reach_the_notes_on_spark(duck_run, spark):
                                    "list_contains(list_transform(note_issues, lambda n: n.reason), "
                                    "'updated_before_published')").fetchone()[0]
     assert got == want > 0
+
+
+def test_spark_row_rules_macros_are_the_inline_rules():
+    """macros/generated/row_rules.sql in Spark's dialect (the same relative path as DuckDB's): each
+    entity's macro renders to exactly the row rules the Spark checked models hold inline."""
+    import jinja2
+
+    std = load_standards(settings().standards_dir)
+    text = dbt_rows.row_rules_macros_sql(std, dialect="spark")
+    module = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).module
+    for ent in std.entities.values():
+        if std.mappings_for(ent.entity):
+            macro = getattr(module, dbt_rows.row_rules_macro(ent))
+            # the macro body starts on the line after the tag
+            assert str(macro("stg_x")) == "\n" + dbt_rows.row_rules_sql(std, ent, "stg_x", dialect="spark")
