@@ -362,6 +362,119 @@ def test_spark_literal_reads_back(spark):
     assert spark.sql(f"select 1 as {spark_ident('a`b 列')}").columns == ["a`b 列"]
 
 
+# ---- the committee's cross-field rules (tongban.standards.rules.cross_field) -----------------------
+
+CROSS_RULES = """
+- {rule: compare, expr: updated_date >= published_date, severity: warn, reason: r_cmp, message: {zh: z, en: e}}
+- {rule: compare, expr: updated_date != published_date, severity: warn, reason: r_ne_f, message: {zh: z, en: e}}
+- {rule: compare, expr: "published_date >= '2000-01-01'", severity: quarantine, reason: r_lit, message: {zh: z, en: e}}
+- {rule: compare, expr: "domain_code != 'unknown'", severity: warn, reason: r_ne, message: {zh: z, en: e}}
+- {rule: compare, expr: "summary < 'it'", severity: warn, reason: r_q, message: {zh: z, en: e}}
+- {rule: compare, expr: "summary = '\\\\ $\\u007bx}'", severity: warn, reason: r_bs, message: {zh: z, en: e}}
+- {rule: compare, expr: record_count > 1.5, severity: warn, reason: r_half, message: {zh: z, en: e}}
+- {rule: compare, expr: record_count <= -2.5, severity: warn, reason: r_neg, message: {zh: z, en: e}}
+- {rule: compare, expr: record_count = 3, severity: warn, reason: r_eq, message: {zh: z, en: e}}
+- {rule: required_if, field: summary, when: "domain_code = 'transport'", severity: quarantine, reason: r_req,
+   message: {zh: z, en: e}}
+- {rule: required_if, field: contact_email, when: record_count >= 10, severity: warn, reason: r_req2,
+   message: {zh: z, en: e}}
+- {rule: at_least_one_of, fields: [contact_email, contact_phone], severity: warn, reason: r_one, message: {zh: z, en: e}}
+- {rule: at_least_one_of, fields: [contact_email, contact_phone, summary], severity: warn, reason: r_three,
+   message: {zh: z, en: e}}
+- {rule: not_in_future, field: updated_date, severity: quarantine, reason: r_fut, message: {zh: z, en: e}}
+- {rule: not_before, field: published_date, bound: 2000-01-01, severity: warn, reason: r_bef, message: {zh: z, en: e}}
+"""
+
+
+def _with_rules(std, entity: str, rules_yaml: str):
+    import yaml
+
+    from tongban.standards.models import Entity
+
+    raw = std.entities[entity].model_dump(mode="json")
+    raw["rules"] = yaml.safe_load(rules_yaml)
+    return Entity.model_validate(raw)
+
+
+def test_cross_field_rule_twins(duck, spark, std):
+    """Every kind of the committee's vocabulary, with field and literal sides, quotes and backslashes
+    in literals, a bigint compared with a fraction (DuckDB rounds the literal half away from zero),
+    nulls on either side and today's date."""
+    ent = _with_rules(std, "data_resource", CROSS_RULES)
+    rng = random.Random("cross_field")
+    today = datetime.date.today()
+    dates = ["1999-12-31", "2000-01-01", "2020-01-02", "2020-01-03", today.isoformat(),
+             (today + datetime.timedelta(days=1)).isoformat(), None]
+    texts = ["transport", "unknown", "it's", "it", "\\ ${x}", "", "a@b.cn", None]
+    n = 400
+    cols = {"published_date": [rng.choice(dates) for _ in range(n)],
+            "updated_date": [rng.choice(dates) for _ in range(n)],
+            "domain_code": [rng.choice(texts) for _ in range(n)],
+            "summary": [rng.choice(texts) for _ in range(n)],
+            "contact_email": [rng.choice(texts) for _ in range(n)],
+            "contact_phone": [rng.choice(["010-12345678", None]) for _ in range(n)],
+            "record_count": [rng.choice(["-3", "-2", "1", "2", "3", "10", None]) for _ in range(n)]}
+    types = {"published_date": "date", "updated_date": "date", "record_count": "bigint"}
+    seen = set()
+    for r in ent.rules:
+        (d,), (s,) = r.checks_duckdb(ent), r.checks_spark(ent)
+        assert (d.reason, d.field, d.severity, d.masked) == (s.reason, s.field, s.severity, s.masked)
+        _both(duck, spark, cols, f"coalesce({d.condition}, false)", f"coalesce({s.condition}, false)", types=types)
+        flagged = duck.execute(f"select count(*) from t where {d.condition}").fetchone()[0]
+        seen.add(r.reason) if 0 < flagged < n else None
+    assert seen == {r.reason for r in ent.rules}, "every rule flags some rows and passes others"
+
+
+def test_cross_field_decimal_literal(duck, spark, std):
+    ent = _with_rules(std, "business_license", """
+- {rule: compare, expr: registered_capital_yuan >= 1.005, severity: warn, reason: r_dec, message: {zh: z, en: e}}
+- {rule: compare, expr: registered_capital_yuan < -0.125, severity: warn, reason: r_neg, message: {zh: z, en: e}}
+""")
+    values = ["1.00", "1.01", "1.02", "-0.12", "-0.13", "0", None]
+    for r in ent.rules:
+        (d,), (s,) = r.checks_duckdb(ent), r.checks_spark(ent)
+        _both(duck, spark, {"registered_capital_yuan": values}, f"coalesce({d.condition}, false)",
+              f"coalesce({s.condition}, false)", types={"registered_capital_yuan": "decimal(20,2)"})
+
+
+def test_every_rule_kind_compiles_for_both_dialects(std):
+    """A rule kind is not done until both compile: every field rule that gives DuckDB SQL for a
+    field of the standard gives Spark SQL too, and every row rule kind has checks on both."""
+    from tongban.standards.rules import ROW_RULES
+
+    for ent in std.entities.values():
+        for f in ent.fields:
+            for rule in FIELD_RULES:
+                d, s = rule.row_duckdb(ent, f), rule.row_spark(ent, f)
+                assert (d is None) == (s is None), (rule.name, ent.entity, f.name)
+                if d is not None:
+                    assert (len(d.columns), len(d.helpers), len(d.checks)) == \
+                           (len(s.columns), len(s.helpers), len(s.checks)), (rule.name, f.name)
+    standard_kinds = {r.rule for ent in std.entities.values() for r in ent.rules}
+    test_kinds = {r.rule for r in _with_rules(std, "data_resource", CROSS_RULES).rules}
+    assert standard_kinds | test_kinds == set(ROW_RULES.names())
+
+
+def test_content_hash_tells_rows_apart(spark):
+    """The Spark content hash is equal for equal rows and differs where DuckDB's hash() differs:
+    a null moved to another column, a null inside a list, an empty string against a null (and, as
+    DuckDB's, hashes an empty list as a null one)."""
+    from tongban.standards.rules.spark_rows import content_hash
+
+    fields = [SimpleNamespace(name="a", type="varchar"), SimpleNamespace(name="b", type="varchar"),
+              SimpleNamespace(name="c", type="varchar[]")]
+    rows = [("x", None, ["a"]), (None, "x", ["a"]), ("x", None, ["a"]), ("x", "", ["a"]),
+            ("x", None, ["a", None]), ("x", None, [None, "a"]), ("x", None, []), ("x", None, None)]
+    spark.createDataFrame([(i, *r) for i, r in enumerate(rows)], "i int, a string, b string, c array<string>") \
+        .createOrReplaceTempView("h")
+    got = [r[0] for r in spark.sql(f"select {content_hash(fields)} from h order by i").collect()]
+    con = duckdb.connect()
+    con.execute("create table h (i int, a varchar, b varchar, c varchar[])")
+    con.executemany("insert into h values (?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
+    want = [r[0] for r in con.execute("select hash(a, b, c) from h order by i").fetchall()]
+    assert [[x == y for y in got] for x in got] == [[x == y for y in want] for x in want]
+    assert len(set(got)) == len(rows) - 2
+
 # --------------------------------------------------------------------------------------------
 # the staging models' own constructs (brief "stage"): issue structs, masking, the remaining steps
 
