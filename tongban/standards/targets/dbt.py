@@ -13,9 +13,7 @@ fails when they are out of date (run ``tongban generate``).
 from __future__ import annotations
 
 import csv
-import inspect
 import io
-from collections.abc import Callable
 
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.standards.load import Standards
@@ -275,16 +273,6 @@ def seed_code_lists_csv(std: Standards) -> str:
     return buf.getvalue()
 
 
-def _rows_model(fn: Callable[..., str], *args: object, dialect: str) -> str:
-    """A model of dbt_rows (brief "rows" gives each function a ``dialect`` parameter): DuckDB's
-    as ever, Spark's where the function takes the dialect, else a clear refusal."""
-    if dialect == "duckdb":
-        return fn(*args)
-    if "dialect" not in inspect.signature(fn).parameters:
-        raise NotImplementedError(f"{fn.__name__} has no {dialect} dialect yet")
-    return fn(*args, dialect=dialect)
-
-
 def generated_files(std: Standards, dialect: str = "duckdb") -> dict[str, str]:
     """Relative path -> content of every generated dbt file (committed ones, for DuckDB). For
     "spark" the same paths in Spark SQL (never committed: the Spark engine writes them into its
@@ -295,17 +283,15 @@ def generated_files(std: Standards, dialect: str = "duckdb") -> dict[str, str]:
         files[f"{base}/stg_{m.source_id}__{m.entity}.sql"] = staging_sql(std, m, dialect)
         files[f"{base}/_{m.source_id}__sources.yml"] = sources_yml(std, m.source_id, dialect)
         files[f"{base}/_{m.source_id}__models.yml"] = staging_models_yml(std, m.source_id)
-        files[f"models/intermediate/{checked_model(m)}.sql"] = _rows_model(checked_sql, std, m, dialect=dialect)
+        files[f"models/intermediate/{checked_model(m)}.sql"] = checked_sql(std, m, dialect=dialect)
     for ent in std.entities.values():
         if not std.mappings_for(ent.entity):
             continue
-        files["macros/generated/row_rules.sql"] = _rows_model(row_rules_macros_sql, std, dialect=dialect)
-        files[f"models/intermediate/int_{ent.entity}__duplicates.sql"] = _rows_model(duplicates_sql, std, ent,
-                                                                                     dialect=dialect)
-        files[f"models/intermediate/int_{ent.entity}__unioned.sql"] = _rows_model(unioned_sql, std, ent, dialect=dialect)
-        files[f"models/harmonized/{ent.entity}.sql"] = _rows_model(harmonized_sql, std, ent, dialect=dialect)
-        files[f"models/harmonized/{ent.entity}__rejections.sql"] = _rows_model(rejections_sql, std, ent,
-                                                                               dialect=dialect)
+        files["macros/generated/row_rules.sql"] = row_rules_macros_sql(std, dialect=dialect)
+        files[f"models/intermediate/int_{ent.entity}__duplicates.sql"] = duplicates_sql(std, ent, dialect=dialect)
+        files[f"models/intermediate/int_{ent.entity}__unioned.sql"] = unioned_sql(std, ent, dialect=dialect)
+        files[f"models/harmonized/{ent.entity}.sql"] = harmonized_sql(std, ent, dialect=dialect)
+        files[f"models/harmonized/{ent.entity}__rejections.sql"] = rejections_sql(std, ent, dialect=dialect)
         files[f"models/harmonized/_{ent.entity}__models.yml"] = harmonized_yml(std, ent, dialect)
     return files
 
