@@ -35,6 +35,19 @@ def _share(r: dict) -> float:
     return (r["rows_quarantined"] or 0) / r["rows_delivered"] if r["rows_delivered"] else 0.0
 
 
+def _share_per_run(t, records: list[dict]) -> list[dict]:
+    """One point per run, province and entity: the quarantine share of all that province's sources of
+    the entity in that run (a province with city catalogues has several deliveries per run)."""
+    runs: dict[tuple[str, str, str], list[int]] = {}
+    for r in records:
+        if r["rows_delivered"]:
+            got = runs.setdefault((r["started_at"], r["province_code"], r["entity"]), [0, 0])
+            got[0] += r["rows_quarantined"] or 0
+            got[1] += r["rows_delivered"]
+    return [{"at": when(at), "share": round(q / n, 4), "province": t.province(pc), "entity": t.entity(e)}
+            for (at, pc, e), (q, n) in sorted(runs.items())]
+
+
 def _records(p: Page) -> list[dict]:
     f = p.f
     out = []
@@ -117,17 +130,16 @@ def quality(p: PageDep):
     runs = sorted({r["run_id"] for r in records})
     subtitle = f"{t('run')}: {runs[0]} … {runs[-1]} ({len(runs)})" if runs else "—"
 
-    line = charts.line("quarantine_share", [
-        {"at": when(r["started_at"]), "share": round(_share(r), 4),
-         "series": f"{t.province(r['province_code'])} · {t.entity(r['entity'])}"} for r in records if r["rows_delivered"]],
+    line = charts.line("quarantine_share", _share_per_run(t, records),
         x="at", y="share", x_title=f"{t('run')} ({t('time')})", y_title=f"{t('quarantine_share')} (%)",
-        title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True)
+        title=t("quarantine_over_time"), subtitle=subtitle, color="province", color_title=t("province"), percent=True,
+        dash="entity", dash_title=t("entity"))
     score_rows, css = [], []
     for r in latest:
         limit, _origin = threshold_for(p.std, r["entity"], r["source_id"])  # the gate's own limit
         score_rows.append([t.entity(r["entity"]), t.province(r["province_code"]), r["source_id"], r["run_id"],
                            str(r["rows_delivered"] or 0), str(r["rows_quarantined"] or 0),
-                           share(r["rows_quarantined"] or 0, r["rows_delivered"]), f"{100 * limit:.0f}%", r["status"]])
+                           share(r["rows_quarantined"] or 0, r["rows_delivered"]), f"{100 * limit:.0f}%", t.status(r["status"])])
         css.append(grade(_share(r), limit))
     scorecard = Table("scorecard", [t("entity"), t("province"), t("source"), t("run"), t("delivered"),
                                     t("quarantined"), t("quarantine_share"), t("threshold"), t("status")],
@@ -140,7 +152,7 @@ def quality(p: PageDep):
                                     t("quarantined")], reason_rows)
     rules = Table("rule_pass", [t("entity"), t("province"), t("reason"), t("pass_rate")], rule_rows)
     held = Table("held", [t("run"), t("entity"), t("province"), t("status"), t("message")],
-                 [[r["run_id"], t.entity(r["entity"]), t.province(r["province_code"]), r["status"],
+                 [[r["run_id"], t.entity(r["entity"]), t.province(r["province_code"]), t.status(r["status"]),
                    r.get("held_reason") or r.get("message") or r.get("gate_summary") or "—"]
                   for r in records if r["status"] != "published"])
     feedback = Table("feedback", [t("source"), t("files"), t("latest")], _feedback())
