@@ -154,7 +154,7 @@ def licenses(p: PageDep):
                          [[t.province(pc), t.code("license_status", sc), str(n),
                            share(n, sum(m for q, _, m in status if q == pc))] for pc, sc, n in status])
     return p.respond("licenses", [
-        Section(t("licenses_by_month"), [month_chart], [month_table]),
+        Section(t(f"licenses_by_{unit}"), [month_chart], [month_table]),
         Section(t("by_section"), [section_chart], [section_table]),
         Section(t("status_mix"), [status_chart], [status_table]),
     ])
