@@ -43,3 +43,31 @@ def test_the_impact_table_keeps_long_source_ids_apart():
         end = head.index(column) + len(column)
         assert row[:end].endswith(value), (column, row)
     assert f"{LONG} " in row
+
+
+def test_a_change_of_the_standard_previews_every_city(tmp_path):
+    """What `tongban standards impact` previews is the sources affected_mappings names: a change of
+    the data resource entity reaches the 4 provinces and all 22 cities, and the table lists each
+    under its own id."""
+    import shutil
+
+    from tongban.committee.impact import affected_mappings
+    from tongban.common.config import PROJECT_ROOT
+    from tongban.standards.load import load_standards
+
+    scratch = tmp_path / "standards"
+    shutil.copytree(PROJECT_ROOT / "standards", scratch)
+    entity = scratch / "entities" / "data_resource.yaml"
+    text = entity.read_text(encoding="utf-8")
+    entity.write_text(text.replace("en: The updated date is before the published date; check both dates.",
+                                   "en: The updated date is before the published date: check both dates."),
+                      encoding="utf-8")
+    old, new = load_standards(PROJECT_ROOT / "standards"), load_standards(scratch)
+    affected = affected_mappings(old, new)
+    sources = {m.source_id for m in old.mappings_for("data_resource")}
+    cities = {s for s in sources if "_" in s}
+    assert len(cities) == 22 and sources == cities | {"sh", "js", "zj", "ah"}
+    assert affected == sorted(("data_resource", s) for s in sources)
+    report = ImpactReport("HEAD", "0" * 40, affected, [SourceImpact(e, s, 10, 5, 5) for e, s in affected])
+    rows = [line.split()[1] for line in to_text(report).splitlines() if line.startswith("data_resource ")]
+    assert sorted(rows) == sorted(sources)
