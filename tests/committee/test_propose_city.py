@@ -26,7 +26,7 @@ def _errors(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def proposed(tmp_path: Path, monkeypatch, capsys) -> Path:
+def proposed(tmp_path: Path, monkeypatch, capsys) -> tuple[Path, str]:
     reference = settings().reference_dir
     if not (reference / CATALOGUE).is_file():
         pytest.fail(f"no reference catalogue {CATALOGUE} under {reference}: set TONGBAN_REFERENCE_DIR to "
@@ -36,9 +36,8 @@ def proposed(tmp_path: Path, monkeypatch, capsys) -> Path:
     shutil.rmtree(scratch / "mappings" / "ah_huainan")  # a new source: nothing of 淮南 is known
     monkeypatch.setenv("TONGBAN_STANDARDS_DIR", str(scratch))
     code = main(["standards", "propose", str(reference / CATALOGUE), "--source", "ah_huainan", "--province", "34"])
-    capsys.readouterr()
     assert code == 0
-    return scratch
+    return scratch, capsys.readouterr().out
 
 
 def _review(scratch: Path) -> None:
@@ -55,7 +54,19 @@ def _review(scratch: Path) -> None:
                       encoding="utf-8")
 
 
-def test_a_proposed_city_mapping_passes_the_lint_once_reviewed(proposed: Path):
+def test_the_proposal_says_why_and_what_else_was_considered(proposed: tuple[Path, str]):
+    """Above each field its confidence, reason and runners-up; the terminal report names each
+    field's column and what is left: the columns no field took, the values no crosswalk proposes."""
+    scratch, report = proposed
+    text = (scratch / "mappings" / "ah_huainan" / "data_resource.yaml").read_text(encoding="utf-8")
+    assert "  # title ← 标题 (confidence " in text and "  #   runner-up " in text
+    assert "  # update_frequency_code: no column proposed — " in text
+    assert "open_condition_code" in report and "开放属性" in report and "unmapped columns:" in report
+    assert "open_condition_code: 2 value(s) with no crosswalk proposal" in report  # 无条件开发, 有条件开发
+
+
+def test_a_proposed_city_mapping_passes_the_lint_once_reviewed(proposed: tuple[Path, str]):
+    proposed, _ = proposed
     errors = _errors(proposed)
     mine = [e for e in errors if "mappings/ah_huainan/" in e]
     assert mine == errors and errors  # the proposal is refused until reviewed, and nothing else is
@@ -72,7 +83,8 @@ def test_a_proposed_city_mapping_passes_the_lint_once_reviewed(proposed: Path):
         {f: fm.source for f, fm in committed.fields.items() if fm.source is not None}
 
 
-def test_the_review_is_four_eyes(proposed: Path):
+def test_the_review_is_four_eyes(proposed: tuple[Path, str]):
+    proposed, _ = proposed
     _review(proposed)
     mapping = proposed / "mappings" / "ah_huainan" / "data_resource.yaml"
     mapping.write_text(mapping.read_text(encoding="utf-8").replace('reviewer: "li.wei"', 'reviewer: "tongban-propose"'),

@@ -486,6 +486,13 @@ def test_every_city_is_in_the_dictionary_and_the_scorecard(first_run, tmp_path):
         assert login(client, token).status_code == 303
         page = client.get("/quality", params={"entity": "data_resource"})
         assert page.status_code == 200
-    scorecard = parse(page.text).tables["scorecard"]
+    tables = parse(page.text).tables
+    scorecard = tables["scorecard"]
     column = scorecard[0].index(next(h for h in scorecard[0] if "source" in h.lower() or "来源" in h))
     assert {row[column] for row in scorecard[1:]} >= set(ALL_SOURCES)
+    # what was published with a warning, or with 'unknown' by the committee's decision, is counted too:
+    # (source, kind, reason, rows) — the field is shown in the standard's words
+    notes = {(row[2], row[3], row[4]): int(row[6]) for row in tables["published_notes"][1:]}
+    assert notes[("zj", "warn", "updated_before_published")] == 135
+    assert notes[("zj", "warn", "published_with_warnings")] == 12
+    assert notes[("zj_hangzhou", "absent", "absent_by_decision")] == 6589
