@@ -1,7 +1,8 @@
 """``/quality``: the committee's scorecard per province and entity over runs — quarantine share as a
 line over time, the reasons that quarantine most (the standard's field names and the province's own
-column names), pass rate per rule, deliveries held back and why, feedback packages sent, objections
-and their median time to resolution. A row turns amber or red against the source's threshold."""
+column names), pass rate per rule, rows published with warnings or with a field absent by decision,
+deliveries held back and why, feedback packages sent, objections and their median time to resolution.
+A row turns amber or red against the source's threshold."""
 
 from __future__ import annotations
 
@@ -69,10 +70,13 @@ def _own_column(p: Page, source_id: str, entity: str, field: str) -> str:
 
 def _reasons(p: Page, latest: list[dict]):
     t = p.t
-    rows, values, rules = [], [], []
+    rows, values, rules, notes = [], [], [], []
     for r in latest:
         for item in json.loads(r.get("top_reasons") or "[]"):
-            if item.get("severity"):  # warnings and fields absent by decision (issue 18): nothing quarantined
+            if item.get("severity"):  # warnings and fields absent by decision (issue 18): nothing quarantined,
+                notes.append([t.entity(r["entity"]), t.province(r["province_code"]), r["source_id"],  # counted apart
+                              item["severity"], item.get("reason") or "", t.field(r["entity"], item.get("field") or ""),
+                              str(item.get("rows", 0))])
                 continue
             field = item.get("field") or ""
             words = f"{item.get('reason')} · {t.field(r['entity'], field)}"
@@ -88,7 +92,7 @@ def _reasons(p: Page, latest: list[dict]):
         totals[v["reason"]] = totals.get(v["reason"], 0) + int(v["n"] or 0)
     top = set(sorted(totals, key=lambda k: (-totals[k], k))[:15])
     values = sorted((v for v in values if v["reason"] in top), key=lambda v: (-totals[v["reason"]], v["reason"]))
-    return rows, values, rules
+    return rows, values, rules, notes
 
 
 def _objections(p: Page) -> list[list[str]]:
@@ -144,12 +148,14 @@ def quality(p: PageDep):
     scorecard = Table("scorecard", [t("entity"), t("province"), t("source"), t("run"), t("delivered"),
                                     t("quarantined"), t("quarantine_share"), t("threshold"), t("status")],
                       score_rows, css)
-    reason_rows, reason_values, rule_rows = _reasons(p, latest)
+    reason_rows, reason_values, rule_rows, note_rows = _reasons(p, latest)
     reason_chart = charts.bar("top_reasons", reason_values, x="n", y="reason", x_title=t("quarantined") + " (rows)",
                               y_title=t("reason"), title=t("top_reasons"), subtitle=subtitle, color="province",
                               color_title=t("province"))
     reasons = Table("top_reasons", [t("entity"), t("province"), t("reason"), t("field"), t("own_column"),
                                     t("quarantined")], reason_rows)
+    notes = Table("published_notes", [t("entity"), t("province"), t("source"), t("severity"), t("reason"),
+                                      t("field"), t("rows")], note_rows)
     rules = Table("rule_pass", [t("entity"), t("province"), t("reason"), t("pass_rate")], rule_rows)
     held = Table("held", [t("run"), t("entity"), t("province"), t("status"), t("message")],
                  [[r["run_id"], t.entity(r["entity"]), t.province(r["province_code"]), t.status(r["status"]),
@@ -162,6 +168,7 @@ def quality(p: PageDep):
         Section(t("scorecard"), [line], [scorecard]),
         Section(t("top_reasons"), [reason_chart], [reasons]),
         Section(t("rule_pass"), [], [rules]),
+        Section(t("published_notes"), [], [notes]),
         Section(t("held"), [], [held]),
         Section(t("feedback"), [], [feedback]),
         Section(t("objections"), [], [objections]),
