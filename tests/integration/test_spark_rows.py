@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.spark_session import local_spark
 from tests.workdirs import use_work
 from tongban.common.config import settings
 from tongban.standards.load import load_standards
@@ -81,19 +82,7 @@ def duck_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory, duck_run):
-    from pyspark.sql import SparkSession  # the optional extra: imported only where Spark runs
-
-    from tongban.standards.rules.spark import session_conf
-
-    warehouse = tmp_path_factory.mktemp("rows-spark-warehouse")
-    builder = (SparkSession.builder.master("local[1]").appName("tongban-rows")
-               .config("spark.sql.warehouse.dir", str(warehouse))
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}"))
-    for key, value in session_conf().items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    session = local_spark(tmp_path_factory.mktemp("rows-spark-warehouse"), "tongban-rows")
     session.sql("create database if not exists reference")
     for table in REFERENCE_TABLES:
         frame = duck_run["con"].execute(f"select * from reference.{table}").df()
