@@ -19,13 +19,3 @@
 
 {% macro spark__tongban_run_start(hook) %}{% endmacro %}
 
-
-{#- The type name of a text column in a contract or a seed's column_types: DuckDB's varchar is
-    Spark's string (Spark's varchar needs a length). -#}
-{% macro tongban_text_type() %}
-  {{- return(adapter.dispatch('tongban_text_type', 'tongban')()) -}}
-{% endmacro %}
-
-{% macro default__tongban_text_type() %}varchar{% endmacro %}
-
-{% macro spark__tongban_text_type() %}string{% endmacro %}
