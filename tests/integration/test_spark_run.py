@@ -98,14 +98,15 @@ def _hashable(value):
 
 
 def _rows(con, relation: str) -> tuple[list[str], Counter]:
-    cols = [c[0] for c in con.execute(f"describe {relation}").fetchall()
+    """The columns (name and DuckDB type) and the rows of ``relation`` as a multiset."""
+    cols = [(c[0], c[1]) for c in con.execute(f"describe {relation}").fetchall()
             if c[0] not in IGNORED and not c[0].endswith("_at")]
-    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c, _ in cols)
     return cols, Counter(_hashable(list(r)) for r in con.execute(f"select {quoted} from {relation}").fetchall())
 
 
 def _assert_same(what: str, duck: tuple[list[str], Counter], spark: tuple[list[str], Counter]) -> int:
-    assert duck[0] == spark[0], f"{what}: columns differ\nduckdb {duck[0]}\nspark  {spark[0]}"
+    assert duck[0] == spark[0], f"{what}: columns or their types differ\nduckdb {duck[0]}\nspark  {spark[0]}"
     only_duck, only_spark = duck[1] - spark[1], spark[1] - duck[1]
     assert sum(duck[1].values()) > 0 and sum(spark[1].values()) > 0, f"{what}: no rows to compare"
     assert not only_duck and not only_spark, (
@@ -146,6 +147,26 @@ def test_published_rows_are_equal(duck_run, spark_run, relation):
 def test_quarantined_rows_and_reasons_are_equal(duck_run, spark_run, entity):
     relation = f"harmonized.{entity}__rejections"
     _assert_same(f"quarantined {entity}", _warehouse(duck_run, relation), _warehouse(spark_run, relation))
+
+
+def test_feedback_to_the_producers_is_equal(duck_run, spark_run):
+    """What each province gets back (its quarantined rows with their reasons and details), file by file."""
+    def feedback(run):
+        out = {}
+        for path in sorted((run["work"] / "feedback").rglob("*.csv")):
+            source, name = path.parent.name, path.name.split("__", 1)[1]  # <run_id>__<entity>.csv
+            lines = path.read_text(encoding="utf-8").splitlines()
+            out[(source, name)] = (lines[0], Counter(lines[1:]))
+        return out
+
+    duck, spark = feedback(duck_run), feedback(spark_run)
+    assert sorted(duck) == sorted(spark)
+    for key in duck:
+        assert duck[key][0] == spark[key][0], f"feedback {key}: headers differ"
+        only_duck, only_spark = duck[key][1] - spark[key][1], spark[key][1] - duck[key][1]
+        assert not only_duck and not only_spark, (f"feedback {key}: first lines only on DuckDB {list(only_duck)[:3]}, "
+                                                  f"only on Spark {list(only_spark)[:3]}")
+    assert sum(sum(c.values()) for _, c in duck.values()) > 0  # rows went back
 
 
 def test_conservation_counts_are_equal(duck_run, spark_run):
