@@ -50,7 +50,7 @@ IGNORED = ("run_id",)
 
 
 def _tongban(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tongban", *args], cwd=ROOT, env={**os.environ, **env},
+    return subprocess.run([sys.executable, "-m", "tongban.cli", *args], cwd=ROOT, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=3600)
 
 
