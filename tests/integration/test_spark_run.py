@@ -266,13 +266,17 @@ def test_copy_back_keeps_types_and_empty_tables(pieces):
         array(named_struct('reason', 'r', 'field', 'f', 'value', cast(null as string))) as reasons,
         cast(array() as array<struct<reason:string,field:string,value:string>>) as none""")
     spark.sql("create table harmonized.empty using parquet as select * from harmonized.t where false")
-    assert sorted(spark_engine.copy_back(spark, s, ("harmonized",))) == ["harmonized.empty", "harmonized.t"]
+    spark.sql("create view harmonized.v as select * from harmonized.t")  # a view's rows are copied too
+    assert sorted(spark_engine.copy_back(spark, s, ("harmonized",))) == \
+        ["harmonized.empty", "harmonized.t", "harmonized.v"]
     with duckdb.connect(str(s.warehouse_path), read_only=True) as con:
-        types = {t: [c[1] for c in con.execute(f"describe harmonized.{t}").fetchall()] for t in ("t", "empty")}
+        types = {t: [c[1] for c in con.execute(f"describe harmonized.{t}").fetchall()] for t in ("t", "empty", "v")}
         row = con.execute("select * from harmonized.t").fetchall()
+        assert con.execute("select * from harmonized.v").fetchall() == row
         assert con.execute("select count(*) from harmonized.empty").fetchone()[0] == 0
     struct = "STRUCT(reason VARCHAR, field VARCHAR, \"value\" VARCHAR)[]"
-    assert types["t"] == types["empty"] == ["VARCHAR", "DATE", "DECIMAL(38,2)", "BIGINT", "VARCHAR[]", struct, struct]
+    assert types["t"] == types["empty"] == types["v"] == \
+        ["VARCHAR", "DATE", "DECIMAL(38,2)", "BIGINT", "VARCHAR[]", struct, struct]
     import datetime
     import decimal
 

@@ -178,32 +178,45 @@ def register_seeds(spark: Any, s: Settings) -> list[str]:
 
 
 def copy_back(spark: Any, s: Settings, schemas: tuple[str, ...] = COPIED_SCHEMAS) -> list[str]:
-    """Every table Spark built in ``schemas``, from its Parquet into the DuckDB warehouse under the
-    same name (replacing what was there). Returns ``schema.table`` of each."""
+    """Every table (and view) Spark built in ``schemas``, from its Parquet into the DuckDB
+    warehouse as a table of the same name (replacing what was there). A view's rows are written
+    out by Spark first (``build/spark-export``). Returns ``schema.table`` of each."""
     import duckdb  # heavy enough to keep lazy
 
     have = {db.name for db in spark.catalog.listDatabases()}
+    export = s.build_dir / "spark-export"
+    shutil.rmtree(export, ignore_errors=True)
     copied = []
     con = duckdb.connect(str(s.warehouse_path))
     try:
         for schema in (sch for sch in schemas if sch in have):
             con.execute(f"create schema if not exists {quote_ident(schema)}")
             for table in spark.catalog.listTables(schema):
-                if table.tableType == "VIEW" or table.isTemporary:
+                if table.isTemporary:
                     continue
-                files = spark.table(f"{spark_ident(schema)}.{spark_ident(table.name)}").inputFiles()
-                target = f"{quote_ident(schema)}.{quote_ident(table.name)}"
-                if files:
-                    paths = "[" + ", ".join(quote_literal(_local(f)) for f in sorted(files)) + "]"
-                    con.execute(f"create or replace table {target} as select * from read_parquet({paths})")
-                else:  # no rows, no file: the columns from Spark's schema
-                    columns = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.dataType.simpleString())}"
-                                        for f in spark.table(f"{spark_ident(schema)}.{spark_ident(table.name)}").schema)
-                    con.execute(f"create or replace table {target} ({columns})")
+                frame = spark.table(f"{spark_ident(schema)}.{spark_ident(table.name)}")
+                if table.tableType == "VIEW":
+                    out = export / schema / table.name
+                    frame.write.parquet(str(out))
+                    files = [str(p) for p in out.glob("*.parquet")]
+                else:
+                    files = [_local(f) for f in frame.inputFiles()]
+                _to_duckdb(con, f"{quote_ident(schema)}.{quote_ident(table.name)}", files, frame.schema)
                 copied.append(f"{schema}.{table.name}")
     finally:
         con.close()
     return copied
+
+
+def _to_duckdb(con: Any, target: str, files: list[str], schema: Any) -> None:
+    """``target`` in DuckDB from Spark's Parquet ``files``; without a file (no rows), its columns
+    from Spark's ``schema``."""
+    if files:
+        paths = "[" + ", ".join(quote_literal(f) for f in sorted(files)) + "]"
+        con.execute(f"create or replace table {target} as select * from read_parquet({paths})")
+    else:
+        columns = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.dataType.simpleString())}" for f in schema)
+        con.execute(f"create or replace table {target} ({columns})")
 
 
 def _local(uri: str) -> str:
@@ -264,7 +277,9 @@ def transform(s: Settings, run: Run, intakes: list[Landed]) -> Transformed:
         outcome = run_dbt(s.spark_project_dir, warehouse=s.warehouse_path, raw_dir=s.raw_dir, build_dir=s.build_dir,
                           args=["build", "--target", "spark", "--select",
                                 *(f"+int_{e}__unioned+" for e in run.entities),
-                                "--exclude", "resource_type:seed"], dbt_dir=DBT_DIR)
+                                "--exclude", "resource_type:seed",
+                                # written once (harmonized and rejections read it; copied back)
+                                "--vars", '{"tongban_unioned_materialized": "table"}'], dbt_dir=DBT_DIR)
         # DuckDB's record of what its tables were built from no longer describes them
         forget_fingerprints(s.warehouse_path)
         if not outcome.success:
