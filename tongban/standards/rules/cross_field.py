@@ -13,7 +13,8 @@ vocabulary, each rule with a ``severity`` and a bilingual ``message``.
 ``severity: warn`` records the rule on the row (its ``note_issues``; the row is published, and the
 province's feedback and the run record say so); ``severity: quarantine`` holds the row back with
 the rule's ``reason``. Nothing of the YAML reaches SQL except a field name through ``quote_ident``
-(checked against the entity) and a literal through ``quote_literal``. Adding such a rule is a minor
+(checked against the entity) and a literal through ``quote_literal`` (on Spark: ``spark_ident`` and
+``spark_literal``; each kind's SQL is written once, for either dialect). Adding such a rule is a minor
 version of the standard (tongban.standards.versioning_changes); making one stricter (warn →
 quarantine) is a major one.
 """
@@ -23,19 +24,23 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.standards.rules.base import IDENT, Check, Label
 from tongban.standards.rules.fields import date_sql, expectation
 from tongban.standards.rules.row import ROW_RULES, RowRule
+from tongban.standards.rules.spark_rows import current_date, quoting
 
 Severity = Literal["warn", "quarantine"]
 OPS = (">=", "<=", "!=", ">", "<", "=")
 _EXPR = re.compile(r"^\s*([a-z][a-z0-9_]{0,62})\s*(>=|<=|!=|>|<|=)\s*(.+?)\s*$")
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+#: how DuckDB casts a number's text to the type (half away from zero: '1.5' is 2 as a bigint), so the
+#: Spark twin, whose cast truncates, is handed the value DuckDB compares with
+_PLACES = {"bigint": Decimal(1), "decimal(20,2)": Decimal("0.01")}
 _OP_WORDS = {">=": ("不早于/不小于", "is on or after / at least"), ">": ("晚于/大于", "is after / greater than"),
              "<=": ("不晚于/不大于", "is on or before / at most"), "<": ("早于/小于", "is before / less than"),
              "=": ("等于", "equals"), "!=": ("不等于", "differs from")}
@@ -83,23 +88,27 @@ class Comparison:
         elif kind not in ("date", "bigint", "double", "decimal(20,2)", "varchar"):
             raise ValueError(f"{self.left} ({kind}) cannot be compared with a literal")
 
-    def right_sql(self, ent: Any) -> str:
+    def right_sql(self, ent: Any, dialect: str = "duckdb") -> str:
+        ident, literal = quoting(dialect)
         if self.right_is_field:
-            return quote_ident(self.right)
+            return ident(self.right)
         kind = ent.field(self.left).type
         if kind == "date":
             return date_sql(dt.date.fromisoformat(self.right))
         if kind == "varchar":
-            return quote_literal(self.right)
-        return f"cast({quote_literal(self.right)} as {kind})"
+            return literal(self.right)
+        text = self.right
+        if dialect != "duckdb" and kind in _PLACES:
+            text = str(Decimal(text).quantize(_PLACES[kind], ROUND_HALF_UP))
+        return f"cast({literal(text)} as {kind})"
 
-    def holds_sql(self, ent: Any) -> str:
+    def holds_sql(self, ent: Any, dialect: str = "duckdb") -> str:
         """SQL true when both sides have a value and the comparison holds."""
         op = "<>" if self.op == "!=" else self.op
-        return f"({quote_ident(self.left)} {op} {self.right_sql(ent)})"
+        return f"({quoting(dialect)[0](self.left)} {op} {self.right_sql(ent, dialect)})"
 
-    def known_sql(self, ent: Any) -> str:
-        both = [quote_ident(r) + " is not null" for r in self.refs()]
+    def known_sql(self, ent: Any, dialect: str = "duckdb") -> str:
+        both = [quoting(dialect)[0](r) + " is not null" for r in self.refs()]
         return " and ".join(both)
 
     def text(self) -> str:
@@ -118,11 +127,17 @@ class CrossFieldRule(RowRule):
     added: ClassVar[str] = "minor"
 
     def checks_duckdb(self, ent: Any) -> list[Check]:
-        cond, field = self.violated_duckdb(ent)
-        return [Check(cond, self.reason, field, quote_ident(field), severity=self.severity)]
+        return self.checks(ent, "duckdb")
 
-    def violated_duckdb(self, ent: Any) -> tuple[str, str]:
-        """(SQL true when the row breaks the rule, the field the reason names)."""
+    def checks_spark(self, ent: Any) -> list[Check]:
+        return self.checks(ent, "spark")
+
+    def checks(self, ent: Any, dialect: str) -> list[Check]:
+        cond, field = self.violated(ent, dialect)
+        return [Check(cond, self.reason, field, quoting(dialect)[0](field), severity=self.severity)]
+
+    def violated(self, ent: Any, dialect: str) -> tuple[str, str]:
+        """(SQL in ``dialect`` true when the row breaks the rule, the field the reason names)."""
         raise NotImplementedError
 
     def check(self, ent: Any) -> None:
@@ -181,9 +196,9 @@ class Compare(CrossFieldRule):
     def check(self, ent: Any) -> None:
         self.comparison.check(ent)
 
-    def violated_duckdb(self, ent: Any) -> tuple[str, str]:
+    def violated(self, ent: Any, dialect: str) -> tuple[str, str]:
         c = self.comparison
-        return f"{c.known_sql(ent)} and not {c.holds_sql(ent)}", c.left
+        return f"{c.known_sql(ent, dialect)} and not {c.holds_sql(ent, dialect)}", c.left
 
     def gx(self, std: Any, ent: Any) -> list[dict[str, Any]]:
         c = self.comparison
@@ -234,9 +249,10 @@ class RequiredIf(CrossFieldRule):
     def check(self, ent: Any) -> None:
         Comparison.parse(self.when).check(ent)
 
-    def violated_duckdb(self, ent: Any) -> tuple[str, str]:
+    def violated(self, ent: Any, dialect: str) -> tuple[str, str]:
         c = Comparison.parse(self.when)
-        return f"{quote_ident(self.field)} is null and {c.known_sql(ent)} and {c.holds_sql(ent)}", self.field
+        return (f"{quoting(dialect)[0](self.field)} is null and {c.known_sql(ent, dialect)} "
+                f"and {c.holds_sql(ent, dialect)}", self.field)
 
     def meaning(self) -> tuple[str, str]:
         when = Comparison.parse(self.when).text()
@@ -253,8 +269,8 @@ class AtLeastOneOf(CrossFieldRule):
     def refs(self) -> list[str]:
         return list(self.fields)
 
-    def violated_duckdb(self, ent: Any) -> tuple[str, str]:
-        nulls = " and ".join(f"{quote_ident(f)} is null" for f in self.fields)
+    def violated(self, ent: Any, dialect: str) -> tuple[str, str]:
+        nulls = " and ".join(f"{quoting(dialect)[0](f)} is null" for f in self.fields)
         return f"({nulls})", self.fields[0]
 
     def meaning(self) -> tuple[str, str]:
@@ -279,8 +295,8 @@ class NotInFuture(DateRule):
     rule: Literal["not_in_future"]
     field: str
 
-    def violated_duckdb(self, ent: Any) -> tuple[str, str]:
-        return f"{quote_ident(self.field)} > current_date", self.field
+    def violated(self, ent: Any, dialect: str) -> tuple[str, str]:
+        return f"{quoting(dialect)[0](self.field)} > {current_date(dialect)}", self.field
 
     def meaning(self) -> tuple[str, str]:
         return f"{self.field} 不晚于运行日期", f"{self.field} is not after the run date"
@@ -294,8 +310,8 @@ class NotBeforeBound(DateRule):
     field: str
     bound: dt.date
 
-    def violated_duckdb(self, ent: Any) -> tuple[str, str]:
-        return f"{quote_ident(self.field)} < {date_sql(self.bound)}", self.field
+    def violated(self, ent: Any, dialect: str) -> tuple[str, str]:
+        return f"{quoting(dialect)[0](self.field)} < {date_sql(self.bound)}", self.field
 
     def gx(self, std: Any, ent: Any) -> list[dict[str, Any]]:
         return [self._exp("expect_column_values_to_be_between", column=self.field,

@@ -9,9 +9,11 @@ import re
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_literal
-from tongban.standards.rules import spark
+from tongban.standards.rules import spark, spark_parts
 from tongban.standards.rules.base import IDENT, suggest
 from tongban.standards.rules.sqlparts import (
+    DUCKDB_LISTS,
+    Lists,
     TRIM_CHARS,
     amount_places_fit_sql,
     nulls,
@@ -57,16 +59,23 @@ class CodeStep(StepKind):
         return None
 
     def terminal_duckdb(self, c: FieldSql, b: str, arg: Any) -> str:
+        return self._terminal(c, b, arg, DUCKDB_LISTS)
+
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        return self._terminal(c, b, arg, spark_parts.SPARK_LISTS)
+
+    def _terminal(self, c: FieldSql, b: str, arg: Any, ops: Lists) -> str:
         lookup = f"{self.lookup_cte}_{arg}.lookup"
         blocking = c.fdef.on_unmapped == "quarantine"
         fallback = "'unknown'" if c.has_unknown else "null"
+        get = ops.get
         # A proposed crosswalk entry (awaiting review) holds back a blocking field's row
         # (mapping_not_approved); a non-blocking field uses it and notes it.
         pending = self.pending(arg)
         if c.shape == "s":
-            mapped = f"map_extract_value({lookup}, {b})"
+            mapped = get(lookup, b)
             if pending:
-                held = f"map_extract_value({pending}, {b})"
+                held = get(pending, b)
                 c.checks.append((f"{b} is not null and {mapped} is null and {held} is null", "unmapped_code", blocking))
                 c.checks.append((f"{b} is not null and {mapped} is null and {held} is not null",
                                  "mapping_not_approved", blocking))
@@ -77,17 +86,16 @@ class CodeStep(StepKind):
 
         def one(x: str) -> str:
             if pending and not blocking:
-                return f"coalesce(map_extract_value({lookup}, {x}), map_extract_value({pending}, {x}))"
-            return f"map_extract_value({lookup}, {x})"
+                return f"coalesce({get(lookup, x)}, {get(pending, x)})"
+            return get(lookup, x)
         if pending:
-            c.checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null "
-                             f"and map_extract_value({pending}, x) is null)) > 0", "unmapped_code", blocking))
-            c.checks.append((f"len(list_filter({b}, lambda x: map_extract_value({lookup}, x) is null "
-                             f"and map_extract_value({pending}, x) is not null)) > 0", "mapping_not_approved",
-                             blocking))
+            c.checks.append((ops.any(b, f"{get(lookup, 'x')} is null and {get(pending, 'x')} is null"),
+                             "unmapped_code", blocking))
+            c.checks.append((ops.any(b, f"{get(lookup, 'x')} is null and {get(pending, 'x')} is not null"),
+                             "mapping_not_approved", blocking))
         else:
-            c.checks.append((f"len(list_filter({b}, lambda x: {one('x')} is null)) > 0", "unmapped_code", blocking))
-        return f"list_transform({b}, lambda x: coalesce({one('x')}, {fallback}))"
+            c.checks.append((ops.any(b, f"{one('x')} is null"), "unmapped_code", blocking))
+        return ops.transform(b, f"coalesce({one('x')}, {fallback})")
 
 
 @STEPS.register
@@ -103,6 +111,9 @@ class Crosswalk(CodeStep):
 
     def lookup_sql(self, m: Any, code_list: str) -> str:
         return f"{{{{ tongban_crosswalk_lookup('{m.source_id}', '{code_list}') }}}}"
+
+    def lookup_sql_spark(self, m: Any, code_list: str) -> str:
+        return spark_parts.crosswalk_lookup(m.source_id, code_list)
 
     def lint(self, std: Any, m: Any, fdef: Any, arg: Any) -> list[tuple[str, str]]:
         found = super().lint(std, m, fdef, arg)
@@ -121,6 +132,9 @@ class MatchCode(CodeStep):
 
     def lookup_sql(self, m: Any, code_list: str) -> str:
         return f"{{{{ tongban_code_lookup('{code_list}') }}}}"
+
+    def lookup_sql_spark(self, m: Any, code_list: str) -> str:
+        return spark_parts.code_lookup(code_list)
 
 
 #: the time zone an epoch value's date is read in when the mapping names none (deliveries are China time)
@@ -216,6 +230,11 @@ class ParseInteger(StepKind):
         c.checks.append((f"{b} is not null and ({value}) is null", "invalid_number", c.blocking_invalid))
         return value
 
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        value, invalid = spark_parts.parse_integer(b)
+        c.checks.append((invalid, "invalid_number", c.blocking_invalid))
+        return value
+
 
 @STEPS.register
 class ParseAmount(StepKind):
@@ -247,10 +266,22 @@ class ParseAmount(StepKind):
         places = 2 + round(math.log10(factor))
         text = f"replace(replace({b}, ',', ''), '，', '')"
         number = f"try_cast({text} as decimal(38, {max(6, places)}))"
-        scaled = number if factor == 1 else f"({number} * {factor})"
         fits = f"abs({number}::double) * {factor} < 1e17"  # decimal(20,2), checked before multiplying
         # more places than a fen are refused, not rounded away by a cast
-        exact = amount_places_fit_sql(text, places)
+        return self._value(c, b, factor, number, fits, amount_places_fit_sql(text, places))
+
+    def terminal_spark(self, c: FieldSql, b: str, arg: Any) -> str:
+        factor = AMOUNT_UNITS[arg]
+        places = 2 + round(math.log10(factor))
+        text = f"replace(replace({b}, ',', ''), '，', '')"
+        # null when no number (ANSI off); DuckDB also reads one '_' between digits as a separator
+        digits = f"regexp_replace({text}, '(?<=[0-9])_(?=[0-9])', '')"
+        number = f"cast({digits} as decimal(38, {max(6, places)}))"
+        fits = f"abs(cast({number} as double)) * {factor} < 1e17"
+        return self._value(c, b, factor, number, fits, spark_parts.amount_places_fit(text, places))
+
+    def _value(self, c: FieldSql, b: str, factor: int, number: str, fits: str, exact: str) -> str:
+        scaled = number if factor == 1 else f"({number} * {factor})"
         value = f"case when {fits} and {exact} then {scaled} end"
         blocking = c.blocking_invalid
         c.checks.append((f"{b} is not null and {number} is null", "invalid_number", blocking))
@@ -345,4 +376,10 @@ class Concat(StepKind):
         nv = c.mapping.null_values
         others = ", ".join(nulls_trimmed(f"src.{quote_source_column(col)}", f"src.{trimmed_column(col)}", nv)
                            if c.pretrimmed else nulls(f"src.{quote_source_column(col)}", nv) for col in arg)
+        return f"nullif(concat_ws(' ', {expr}, {others}), '')"
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        nv = c.mapping.null_values
+        others = ", ".join(spark_parts.nulls_trimmed(f"src.{spark_parts.source_column(col)}", c.raw_trimmed(col), nv)
+                           for col in arg)
         return f"nullif(concat_ws(' ', {expr}, {others}), '')"

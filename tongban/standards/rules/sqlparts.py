@@ -5,6 +5,8 @@ column names. Every value from a mapping becomes a literal through ``quote_liter
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tongban.common.sqlquote import has_jinja, quote_literal
 from tongban.common.validators import FULL_WIDTH, HALF_WIDTH
@@ -31,11 +33,26 @@ def quote_source_column(name: str) -> str:
     return '"' + name + '"'
 
 
-def nulls_trimmed(expr: str, trimmed: str, null_values: list[str]) -> str:
+def nulls_trimmed(expr: str, trimmed: str, null_values: list[str],
+                  literal: Callable[[str], str] = quote_literal) -> str:
+    """``expr``, but null where the ``trimmed`` text is one of ``null_values`` (``literal``: the
+    dialect's quoting)."""
     if not null_values:
         return expr
-    literals = ", ".join(quote_literal(v) for v in null_values)
+    literals = ", ".join(literal(v) for v in null_values)
     return f"case when {trimmed} in ({literals}) then null else {expr} end"
+
+
+def issue_list(items: list[tuple[str, str]], empty: str, open_: str, close: str) -> str:
+    """(condition, reason struct) pairs -> the list of the reasons whose condition holds, in a
+    dialect's list syntax (``open_`` the items ``close`` filters the nulls out). The list is
+    built only for the few rows where some condition holds (building a list per row costs more
+    than evaluating the conditions twice for those few)."""
+    if not items:
+        return empty
+    body = ",\n            ".join(f"case when {cond} then {struct} end" for cond, struct in items)
+    any_holds = "\n            or ".join(f"({cond})" for cond, _ in items)
+    return f"case when {any_holds}\n        then {open_}\n            {body}\n        {close} else {empty} end"
 
 
 def nulls(expr: str, null_values: list[str]) -> str:
@@ -90,3 +107,17 @@ def yaml_str(s: str) -> str:
     as the constant expression ``{{ '{' }}``, which renders back to ``{`` — the text is never run."""
     inert = re.sub(r"\{(?=[{%#])", "{{ '{' }}", s)
     return '"' + inert.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class Lists:
+    """A dialect's map lookup and list functions (lambdas over ``x``), for the code steps."""
+
+    get: Callable[[str, str], str]
+    any: Callable[[str, str], str]
+    transform: Callable[[str, str], str]
+
+
+DUCKDB_LISTS = Lists(get=lambda m, k: f"map_extract_value({m}, {k})",
+                     any=lambda b, pred: f"len(list_filter({b}, lambda x: {pred})) > 0",
+                     transform=lambda b, fn: f"list_transform({b}, lambda x: {fn})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tongban.common.sqlquote import quote_literal
-from tongban.standards.rules import spark
+from tongban.standards.rules import spark, spark_parts
 from tongban.standards.rules.base import Catalogue
 from tongban.standards.rules.sqlparts import (
     EMAIL_RE,
@@ -47,11 +47,26 @@ class FieldSql:
     initial: str
     shape: str = "s"
     checks: list[tuple[str, str, bool]] = field(default_factory=list)
+    dialect: str = "duckdb"
 
     def raw_trimmed(self, column: str) -> str:
+        if self.dialect == "spark":
+            if self.pretrimmed:
+                return f"src.{spark_parts.trimmed_column(column)}"
+            return spark.trim(f"src.{spark_parts.source_column(column)}")
         if self.pretrimmed:
             return f"src.{trimmed_column(column)}"
         return f"trim(src.{quote_source_column(column)}, {TRIM_CHARS})"
+
+    def pretrimmed_value(self, expr: str) -> str | None:
+        """Where ``expr`` is the field's delivered column as read (the staging model trimmed it
+        once already): that trimmed column, empty or a null value made null, read half-width."""
+        if not (self.pretrimmed and self.fm.source is not None and expr == self.initial):
+            return None
+        trimmed = self.raw_trimmed(self.fm.source)
+        lit = spark.spark_literal if self.dialect == "spark" else quote_literal
+        literals = ", ".join(lit(v) for v in dict.fromkeys([*self.null_values, ""]))
+        return f"case when {trimmed} in ({literals}) then null else {self.hw(trimmed)} end"
 
     def each(self, e: str, fn: Callable[[str], str]) -> str:
         """``fn`` applied to a value, or to each element of a list."""
@@ -130,12 +145,13 @@ class Trim(StepKind):
     words = ("去除首尾空白", "strip surrounding whitespace")
 
     def sql_duckdb(self, c: FieldSql, expr: str, arg: Any) -> str:
-        if c.pretrimmed and c.fm.source is not None and expr == c.initial:
-            # the staging model trimmed the column once already
-            trimmed = f"src.{trimmed_column(c.fm.source)}"
-            literals = ", ".join(quote_literal(v) for v in dict.fromkeys([*c.null_values, ""]))
-            return f"case when {trimmed} in ({literals}) then null else {c.hw(trimmed)} end"
-        return c.each(expr, lambda e: f"nullif({trim_sql(e)}, '')")
+        # the staging model trimmed the column once already
+        pretrimmed = c.pretrimmed_value(expr)
+        return pretrimmed or c.each(expr, lambda e: f"nullif({trim_sql(e)}, '')")
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        pretrimmed = c.pretrimmed_value(expr)
+        return pretrimmed or spark.each(expr, c.shape, lambda e: f"nullif({spark.trim(e)}, '')")
 
 
 @STEPS.register
@@ -181,6 +197,12 @@ class ParseList(StepKind):
         c.shape = "l"
         return (f"case when json_valid({normalised}) and starts_with(trim({normalised}), '[') "
                 f"then list_filter({parsed}, lambda x: nullif(trim(x), '') is not null) end")
+
+    def sql_spark(self, c: FieldSql, expr: str, arg: Any) -> str:
+        value, invalid = spark_parts.parse_list(expr)
+        c.checks.append((invalid, "invalid_list", True))
+        c.shape = "l"
+        return value
 
 
 @STEPS.register

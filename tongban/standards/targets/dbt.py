@@ -18,7 +18,7 @@ import io
 from tongban.common.sqlquote import quote_ident, quote_literal
 from tongban.standards.load import Standards
 from tongban.standards.models import Entity, FieldDef, Mapping
-from tongban.standards.rules import FIELD_RULES, STEPS
+from tongban.standards.rules import FIELD_RULES, STEPS, spark, spark_parts, sql
 from tongban.standards.rules.sqlparts import quote_source_column, trim_sql, trimmed_column, yaml_str
 from tongban.standards.targets.dbt_fields import compile_field, field_columns, reads_half_width, used_columns
 from tongban.standards.targets.dbt_rows import (
@@ -48,12 +48,45 @@ def sql_type(field: FieldDef) -> str:
     return field.type
 
 
-def _in_col(name: str) -> str:
-    return quote_ident(f"{name}__in")
+class _Sql:
+    """The few constructs the staging model writes differently per dialect (the fields' SQL comes
+    from each step's twin): quoting, casts, lists, hashing."""
+
+    def __init__(self, dialect: str):
+        self.spark = dialect == "spark"
+        self.dialect = dialect
+        self.lit = spark.spark_literal if self.spark else quote_literal
+        self.ident = spark.spark_ident if self.spark else quote_ident
+        self.column = spark_parts.source_column if self.spark else quote_source_column
+        self.trimmed_column = spark_parts.trimmed_column if self.spark else trimmed_column
+        self.trim = spark.trim if self.spark else trim_sql
+        # DuckDB takes a trailing comma before `from`; Spark does not
+        self.last = "" if self.spark else ","
+
+    def cast(self, value: str, type_: str) -> str:
+        return f"cast(({value}) as {SPARK_TYPES[type_]})" if self.spark else f"({value})::{type_}"
+
+    def one_item_list(self, value: str) -> str:
+        return f"array({value})" if self.spark else f"[{value}]"
+
+    def sha256(self, value: str) -> str:
+        return f"sha2({value}, 256)" if self.spark else f"sha256({value})"
+
+    def lookup(self, kind: object, m: Mapping, code_list: str) -> str:
+        return sql(kind, "spark", "lookup_sql")(m, code_list) if self.spark else kind.lookup_sql(m, code_list)
 
 
-def _out_col(name: str) -> str:
-    return quote_ident(f"{name}__out")
+#: the standard's column types as Spark writes them
+SPARK_TYPES = {"varchar": "string", "varchar[]": "array<string>", "date": "date", "bigint": "bigint",
+               "double": "double", "decimal(20,2)": "decimal(20,2)", "boolean": "boolean"}
+
+
+def _in_col(q: _Sql, name: str) -> str:
+    return q.ident(f"{name}__in")
+
+
+def _out_col(q: _Sql, name: str) -> str:
+    return q.ident(f"{name}__out")
 
 
 def _lookups(m: Mapping) -> list[tuple[object, str]]:
@@ -62,43 +95,48 @@ def _lookups(m: Mapping) -> list[tuple[object, str]]:
             for cl in sorted({s.arg for fm in m.fields.values() for s in fm.steps if s.op == kind.name})]
 
 
-def staging_sql(std: Standards, m: Mapping) -> str:
+def _lines(items: list[str], q: _Sql) -> str:
+    """Select-list lines (without their commas): each ends in a comma on DuckDB (which takes one
+    before `from`), all but the last on Spark."""
+    return "".join(f"{i},\n" for i in items) if not q.spark else ",\n".join(items) + "\n"
+
+
+def staging_sql(std: Standards, m: Mapping, dialect: str = "duckdb") -> str:
+    q = _Sql(dialect)
     lookups = _lookups(m)
     versioned = [cl for kind, cl in lookups if kind.versioned]
     lines = [HEADER_SQL.format(src=std.mapping_path(m))]
     lines.append("with\n")
     lines.append(f"source as (\n    select * from {{{{ source('{m.source_id}', '{m.entity}') }}}}\n),\n")
     for kind, cl in lookups:  # names checked against IDENT by the loader
-        lines.append(f"{kind.lookup_cte}_{cl} as (\n{kind.lookup_sql(m, cl)}\n),\n")
-    prepared, valued, selects, blocking, notes = _staged_fields(std, m)
+        lines.append(f"{kind.lookup_cte}_{cl} as (\n{q.lookup(kind, m, cl)}\n),\n")
+    prepared, valued, selects, blocking, notes = _staged_fields(std, m, q)
     joins = "".join(f"\n    cross join {kind.lookup_cte}_{cl}" for kind, cl in lookups)
     # every column the mapping reads, trimmed once (null values and `trim` compare the trimmed text)
-    trims = "".join(f"        {trim_sql(quote_source_column(c))} as {trimmed_column(c)},\n" for c in used_columns(m))
-    lines.append(f"trimmed as (\n    select\n        *,\n{trims}    from source\n),\n\n")
-    lines.append("prepared as (\n    select\n        src.*,\n")
-    lines.append("\n".join(prepared) + "\n")
+    trims = [f"        {q.trim(q.column(c))} as {q.trimmed_column(c)}" for c in used_columns(m)]
+    lines.append(f"trimmed as (\n    select\n{_lines(['        *', *trims], q)}    from source\n),\n\n")
+    lines.append(f"prepared as (\n    select\n{_lines(['        src.*', *prepared], q)}")
     lines.append("    from trimmed as src\n),\n\n")
-    lines.append("valued as (\n    select\n        src.*,\n")
-    lines.append("\n".join(valued) + "\n")
+    lines.append(f"valued as (\n    select\n{_lines(['        src.*', *valued], q)}")
     lines.append(f"    from prepared as src{joins}\n),\n\n")
     lines.append("mapped as (\n    select\n")
     lines.append("\n".join(selects) + "\n")
-    lines.append(f"        {quote_literal(m.version)} as mapping_version,\n")
+    lines.append(f"        {q.lit(m.version)} as mapping_version,\n")
     # the approved content of every crosswalk this mapping reads (see macros/lookups.sql)
     if versioned:
-        parts = ", ".join(f"{quote_literal(cl + ':')} || cw_{cl}.version" for cl in versioned)
+        parts = ", ".join(f"{q.lit(cl + ':')} || cw_{cl}.version" for cl in versioned)
         lines.append(f"        left(md5(concat_ws('|', {parts})), 12) as crosswalk_version,\n")
     else:
         lines.append("        'none' as crosswalk_version,\n")
     for p in PROVENANCE:
         lines.append(f"        src.{p},\n")
-    lines.append(f"        {_issue_list(blocking)} as blocking_issues,\n")
-    lines.append(f"        {_issue_list(notes)} as note_issues,\n")
+    lines.append(f"        {_issue_list(blocking, dialect=dialect)} as blocking_issues,\n")
+    lines.append(f"        {_issue_list(notes, dialect=dialect)} as note_issues{q.last}\n")
     lines.append(f"    from valued as src{joins}\n)\n\nselect * from mapped\n")
     return "".join(lines)
 
 
-def _staged_fields(std: Standards, m: Mapping) -> tuple[list[str], ...]:
+def _staged_fields(std: Standards, m: Mapping, q: _Sql) -> tuple[list[str], ...]:
     """The staging model's lines of each standard field: (prepared: the value entering the terminal
     step, valued: the terminal step's value, selects: the typed field) and the mapping's
     (condition, reason) pairs, blocking and notes."""
@@ -108,46 +146,53 @@ def _staged_fields(std: Standards, m: Mapping) -> tuple[list[str], ...]:
     selects: list[str] = []
     blocking: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
-    identity = ", ".join(f"coalesce(src.{quote_source_column(c)}, '')" for c in m.identity)
+    identity = ", ".join(f"coalesce(src.{q.column(c)}, '')" for c in m.identity)
     for fdef in ent.fields:
-        target = quote_ident(fdef.name)
+        target = q.ident(fdef.name)
         if fdef.derived == "identity_hash":
-            value = (f"{quote_literal(m.source_id + '-')} || left(sha256(concat_ws(chr(31), "
-                     f"{quote_literal(m.source_id)}, {identity})), 24)")
+            value = (f"{q.lit(m.source_id + '-')} || left({q.sha256(f'concat_ws(chr(31), {q.lit(m.source_id)}, {identity})')}"
+                     ", 24)")
         elif fdef.derived == "mapping_constant":
-            value = quote_literal(m.province_code) if fdef.name == "province_code" else "null"
+            value = q.lit(m.province_code) if fdef.name == "province_code" else "null"
         elif fdef.name in m.fields:
-            ref = f"src.{_in_col(fdef.name)}"
-            c = compile_field(std, m, fdef, ref=ref, pretrimmed=True)
-            prepared.append(f"        {c.before} as {_in_col(fdef.name)},")
+            ref = f"src.{_in_col(q, fdef.name)}"
+            c = compile_field(std, m, fdef, ref=ref, pretrimmed=True, dialect=q.dialect)
+            prepared.append(f"        {c.before} as {_in_col(q, fdef.name)}")
             # the terminal step's value is computed once (``valued``); the checks read it
-            out = f"src.{_out_col(fdef.name)}"
-            valued.append(f"        {c.value} as {_out_col(fdef.name)},")
+            out = f"src.{_out_col(q, fdef.name)}"
+            valued.append(f"        {c.value} as {_out_col(q, fdef.name)}")
             value = out
+            # a reason quotes a list as DuckDB writes one
+            quoted = spark_parts.duck_list_text(ref) if q.spark and c.shape == "l" else ref
             for cond, reason, is_blocking in c.checks:
                 cond = cond.replace(f"({c.value})", out).replace(c.value, out)
-                (blocking if is_blocking else notes).append((cond, _issue(fdef.name, reason, ref, fdef.pii)))
+                (blocking if is_blocking else notes).append(
+                    (cond, _issue(fdef.name, reason, quoted, fdef.pii, dialect=q.dialect)))
         else:
             code_list = std.code_lists.get(fdef.code_list) if fdef.code_list else None
             value = "'unknown'" if code_list is not None and "unknown" in code_list.values else "null"
             if value != "null" and fdef.type.endswith("[]"):
-                value = f"[{value}]"  # a coded list (formats) unmapped is a list of one unknown
-        selects.append(f"        ({value})::{sql_type(fdef)} as {target},")
+                value = q.one_item_list(value)  # a coded list (formats) unmapped is a list of one unknown
+        selects.append(f"        {q.cast(value, sql_type(fdef))} as {target},")
     return prepared, valued, selects, blocking, notes
 
 
-def sources_yml(std: Standards, source_id: str) -> str:
+def sources_yml(std: Standards, source_id: str, dialect: str = "duckdb") -> str:
     """One dbt source per delivering source (named by its id), one table per entity, read from
-    the Parquet file intake landed (dbt-duckdb's external_location)."""
+    the Parquet file intake landed (dbt-duckdb's external_location; on Spark the table
+    ``raw.<source_id>__<entity>`` the engine registers over that file)."""
     maps = sorted((m for m in std.mappings if m.source_id == source_id), key=lambda m: m.entity)
     out = [HEADER_YML.format(src=f"standards/mappings/{source_id}/"), "version: 2\n\nsources:\n",
            f"  - name: {source_id}\n", "    schema: raw\n",
            f"    description: {yaml_str(maps[0].label.zh + ' / ' + maps[0].label.en)}\n", "    tables:\n"]
     for m in maps:
         out.append(f"      - name: {m.entity}\n")
+        if dialect == "spark":
+            out.append(f"        identifier: \"{m.source_id}__{m.entity}\"\n")
         out.append(f"        description: \"delivery of {m.entity}, every column as text plus provenance, landed by tongban intake\"\n")
-        out.append("        meta:\n")
-        out.append(f"          external_location: \"{{{{ env_var('TONGBAN_RAW_DIR', 'build/raw') }}}}/{m.source_id}/{m.entity}.parquet\"\n")
+        if dialect != "spark":
+            out.append("        meta:\n")
+            out.append(f"          external_location: \"{{{{ env_var('TONGBAN_RAW_DIR', 'build/raw') }}}}/{m.source_id}/{m.entity}.parquet\"\n")
         out.append("        columns:\n")
         for c in m.delivery.columns:
             out.append(f"          - name: {yaml_str(c.name)}\n            quote: true\n")
@@ -168,13 +213,14 @@ _DBT_TYPES = {"varchar": "varchar", "varchar[]": "varchar[]", "date": "date", "b
               "double": "double", "decimal(20,2)": "decimal(20,2)", "boolean": "boolean"}
 
 
-def harmonized_yml(std: Standards, ent: Entity) -> str:
+def harmonized_yml(std: Standards, ent: Entity, dialect: str = "duckdb") -> str:
     out = [HEADER_YML.format(src=f"standards/entities/{ent.entity}.yaml"), "version: 2\n\nmodels:\n"]
     out.append(f"  - name: {ent.entity}\n")
     out.append(f"    description: {yaml_str(f'{ent.label.zh} / {ent.label.en} — standard {ent.version}; only rows that passed every rule.')}\n")
     out.append("    config:\n      contract: {enforced: true}\n    columns:\n")
     for f in ent.fields:
-        out.append(f"      - name: {f.name}\n        data_type: {_DBT_TYPES[f.type]}\n")
+        data_type = SPARK_TYPES[f.type] if dialect == "spark" else _DBT_TYPES[f.type]
+        out.append(f"      - name: {f.name}\n        data_type: {data_type}\n")
         out.append(f"        description: {yaml_str(f'{f.label.zh} / {f.label.en}')}\n")
         constraints, rule_tests = [], []
         for rule in FIELD_RULES:
@@ -195,6 +241,7 @@ def harmonized_yml(std: Standards, ent: Entity) -> str:
     for name, t in [("source_id", "varchar"), ("delivery_sha256", "varchar"), ("source_row_number", "bigint"),
                     ("run_id", "varchar"), ("standard_version", "varchar"), ("mapping_version", "varchar"),
                     ("crosswalk_version", "varchar")]:
+        t = SPARK_TYPES[t] if dialect == "spark" and t in SPARK_TYPES else t
         out.append(f"      - name: {name}\n        data_type: {t}\n        constraints: [{{type: not_null}}]\n")
     out.append(f"  - name: {ent.entity}__rejections\n")
     out.append(f"    description: \"Every {ent.entity} row that failed a rule, with its source key and reason codes.\"\n")
@@ -226,24 +273,26 @@ def seed_code_lists_csv(std: Standards) -> str:
     return buf.getvalue()
 
 
-def generated_files(std: Standards) -> dict[str, str]:
-    """Relative path -> content of every generated dbt file (committed ones)."""
+def generated_files(std: Standards, dialect: str = "duckdb") -> dict[str, str]:
+    """Relative path -> content of every generated dbt file (committed ones, for DuckDB). For
+    "spark" the same paths in Spark SQL (never committed: the Spark engine writes them into its
+    build project)."""
     files: dict[str, str] = {}
     for m in std.mappings:
         base = f"models/staging/{m.source_id}"
-        files[f"{base}/stg_{m.source_id}__{m.entity}.sql"] = staging_sql(std, m)
-        files[f"{base}/_{m.source_id}__sources.yml"] = sources_yml(std, m.source_id)
+        files[f"{base}/stg_{m.source_id}__{m.entity}.sql"] = staging_sql(std, m, dialect)
+        files[f"{base}/_{m.source_id}__sources.yml"] = sources_yml(std, m.source_id, dialect)
         files[f"{base}/_{m.source_id}__models.yml"] = staging_models_yml(std, m.source_id)
-        files[f"models/intermediate/{checked_model(m)}.sql"] = checked_sql(std, m)
+        files[f"models/intermediate/{checked_model(m)}.sql"] = checked_sql(std, m, dialect=dialect)
     for ent in std.entities.values():
         if not std.mappings_for(ent.entity):
             continue
-        files["macros/generated/row_rules.sql"] = row_rules_macros_sql(std)
-        files[f"models/intermediate/int_{ent.entity}__duplicates.sql"] = duplicates_sql(std, ent)
-        files[f"models/intermediate/int_{ent.entity}__unioned.sql"] = unioned_sql(std, ent)
-        files[f"models/harmonized/{ent.entity}.sql"] = harmonized_sql(std, ent)
-        files[f"models/harmonized/{ent.entity}__rejections.sql"] = rejections_sql(std, ent)
-        files[f"models/harmonized/_{ent.entity}__models.yml"] = harmonized_yml(std, ent)
+        files["macros/generated/row_rules.sql"] = row_rules_macros_sql(std, dialect=dialect)
+        files[f"models/intermediate/int_{ent.entity}__duplicates.sql"] = duplicates_sql(std, ent, dialect=dialect)
+        files[f"models/intermediate/int_{ent.entity}__unioned.sql"] = unioned_sql(std, ent, dialect=dialect)
+        files[f"models/harmonized/{ent.entity}.sql"] = harmonized_sql(std, ent, dialect=dialect)
+        files[f"models/harmonized/{ent.entity}__rejections.sql"] = rejections_sql(std, ent, dialect=dialect)
+        files[f"models/harmonized/_{ent.entity}__models.yml"] = harmonized_yml(std, ent, dialect)
     return files
 
 
