@@ -23,7 +23,7 @@ CATALOGUES = {
 #: (catalogue, rows delivered, rows published in the first run) — the rest go back with their reasons
 CITIES = {
     "ah_chizhou": ("cqsss_ChinaOpenDataPortal_anhui_chizhou.json", 1648, 1520),
-    "ah_huainan": ("cqsss_ChinaOpenDataPortal_anhui_huainan.json", 35, 0),  # held
+    "ah_huainan": ("cqsss_ChinaOpenDataPortal_anhui_huainan.json", 35, 33),
     "ah_luan": ("cqsss_ChinaOpenDataPortal_anhui_luan.json", 548, 546),
     "ah_suzhou": ("cqsss_ChinaOpenDataPortal_anhui_suzhou.json", 524, 524),
     "js_huaian": ("nju-websoft_CNPDS_jiangsu_huaian.json", 2577, 2303),
@@ -34,11 +34,11 @@ CITIES = {
     "js_xuzhou": ("nju-websoft_CNPDS_jiangsu_xuzhou.json", 2052, 2052),
     "js_yancheng": ("nju-websoft_CNPDS_jiangsu_yancheng.json", 2427, 2427),
     "js_zhenjiang": ("nju-websoft_CNPDS_jiangsu_zhenjiang.json", 2143, 2143),
-    "zj_hangzhou": ("nju-websoft_CNPDS_zhejiang_hangzhou.json", 6590, 0),  # held
+    "zj_hangzhou": ("nju-websoft_CNPDS_zhejiang_hangzhou.json", 6590, 6589),
     "zj_jiaxing": ("nju-websoft_CNPDS_zhejiang_jiaxing.json", 378, 356),
     "zj_jinhua": ("nju-websoft_CNPDS_zhejiang_jinhua.json", 755, 749),
     "zj_lishui": ("nju-websoft_CNPDS_zhejiang_lishui.json", 845, 0),  # held
-    "zj_ningbo": ("nju-websoft_CNPDS_zhejiang_ningbo.json", 1753, 0),  # held
+    "zj_ningbo": ("nju-websoft_CNPDS_zhejiang_ningbo.json", 1753, 1752),
     "zj_quzhou": ("nju-websoft_CNPDS_zhejiang_quzhou.json", 999, 892),
     "zj_shaoxing": ("nju-websoft_CNPDS_zhejiang_shaoxing.json", 726, 596),
     "zj_taizhou": ("nju-websoft_CNPDS_zhejiang_taizhou.json", 1064, 1064),
@@ -49,7 +49,7 @@ PROVINCE = {"sh": "31", "js": "32", "zj": "33", "ah": "34"} | {c: {"ah": "34", "
                                                               for c in CITIES}
 #: the cities over the data_resource gate (20% quarantined; docs/committee.md "Gate thresholds"), with
 #: the rows that passed and are held, not published: their reasons go back in the feedback
-HELD = {"ah_huainan": 0, "zj_hangzhou": 1085, "zj_lishui": 618, "zj_ningbo": 365}
+HELD = {"zj_lishui": 646}
 ALL_SOURCES = {s: name for s, (name, *_) in (CATALOGUES | CITIES).items()}
 
 
@@ -184,7 +184,7 @@ def test_conservation_per_delivery(first_run):
     divisions = dict(_catalog_query("select source_id, list_distinct(list(publisher_division_code)) "
                                     "from data_resource group by 1"))
     assert divisions["zj_jinhua"] == ["330700"] and divisions["js_suzhou"] == ["320500"]
-    assert "zj_hangzhou" not in divisions  # held
+    assert divisions["zj_hangzhou"] == ["330100"] and "zj_lishui" not in divisions  # held
     assert divisions["ah_suzhou"] == ["341300"] and divisions["zj"] == ["330000"]
     runs = _catalog_query("select source_id, rows_delivered, rows_published, rows_quarantined, delivery_sha256, "
                           "standard_version, mapping_version, gate_success, rows_held, status from exchange_runs "
@@ -406,3 +406,93 @@ def test_other_standards_never_rewrite_the_repository(first_run, approved_run):
     assert not seed.exists() or f"\nzj,open_condition,{APPROVED_VALUE},unconditional,approved," \
         not in seed.read_text(encoding="utf-8")
     assert f"zj,open_condition,{APPROVED_VALUE},unconditional,approved," in approved_run["built_crosswalks"]
+
+
+def _open_conditions(source_id: str) -> dict[str, int]:
+    return dict(_catalog_query("select open_condition_code, count(*) from data_resource where source_id = ? "
+                               "group by 1", [source_id]))
+
+
+def _quarantine_reasons(run: dict, source_id: str) -> dict[str, int]:
+    d = {d["source_id"]: d for d in run["report"]["deliveries"]}[source_id]
+    return {f"{r['reason']}:{r['field']}": r["rows"] for r in json.loads(d["top_reasons"]) if "severity" not in r}
+
+
+def test_hangzhou_entries_are_identified_with_their_district_and_form(first_run):
+    """The committee's review of 杭州 (docs/committee.md, "The 22 city catalogues"): the portal lists
+    3,019 datasets twice, as a file and as an API; the identity [资源名称, 发布部门, 所属区县, 数据格式]
+    tells them apart, so none is a conflicting duplicate, and each keeps its own form."""
+    assert _quarantine_reasons(first_run, "zj_hangzhou") == {"invalid_date:updated_date": 1}
+    (n, ids, pairs), = _catalog_query(
+        "select count(*), count(distinct resource_id), count(*) filter (where n = 2) from ("
+        "select resource_id, count(*) over (partition by title, provider_name) as n from data_resource "
+        "where source_id = 'zj_hangzhou')")
+    assert n == ids == 6589 and pairs == 2 * 3019  # the quarantined row (申请开放: an API only) has no twin
+    assert dict(_catalog_query("select formats[1], count(*) from data_resource where source_id = 'zj_hangzhou' "
+                               "group by 1")) == {"api": 3564 - 1, "file": 3026}
+
+
+def test_hangzhou_login_and_application_levels_map_as_reviewed(first_run):
+    """登录开放 (3,932 rows) → unconditional, 申请开放 (496) → conditional: reviewed crosswalk entries,
+    so no 杭州 row goes back for its open condition (one goes back for its date)."""
+    assert _open_conditions("zj_hangzhou") == {"unconditional": 2162 + 3932, "conditional": 496 - 1}
+    unmapped = [u for u in first_run["report"]["unmapped"]["data_resource"].get("zj_hangzhou", [])
+                if u["field"] == "open_condition_code"]
+    assert unmapped == []
+
+
+def test_huainan_typos_map_to_the_codes_they_misspell(first_run):
+    """淮南's 无条件开发 / 有条件开发 (开发 for 开放) are crosswalked as their spelling without the typo;
+    the two rows without a providing department still go back."""
+    assert _open_conditions("ah_huainan") == {"unconditional": 26, "conditional": 7}
+    assert _quarantine_reasons(first_run, "ah_huainan") == {"missing_required:provider_name": 2}
+
+
+def test_ningbo_channel_value_is_published_as_unknown_and_its_real_conditions_kept(first_run):
+    """宁波's 开放数据平台 names where a dataset is offered, not a condition: → unknown (reviewed); its
+    364 rows saying 无条件开放 keep their condition; a district name in the column still goes back."""
+    assert _open_conditions("zj_ningbo") == {"unknown": 1387 + 1, "unconditional": 364}  # + the empty one
+    assert _quarantine_reasons(first_run, "zj_ningbo") == {"unmapped_code:open_condition_code": 1}
+
+
+def test_lishui_stays_held_with_its_reasons(first_run):
+    """丽水 is the example of a held delivery: its free-text conditions that say no code and its rows
+    without a provider go back to it, and its rows that passed wait for the next delivery."""
+    d = {d["source_id"]: d for d in first_run["report"]["deliveries"]}["zj_lishui"]
+    assert d["status"] == "held" and d["rows_quarantined"] == 199 and d["rows_held"] == 646
+    assert "23.6% over the limit 20.0% (entity default) by 3.6 points" in d["held_reason"]
+    assert _quarantine_reasons(first_run, "zj_lishui") == {"unmapped_code:open_condition_code": 179,
+                                                           "missing_required:provider_name": 26}
+    readme = Path(settings().feedback_dir) / "zj_lishui" / f"{first_run['report']['run_id']}__README.txt"
+    assert "held" in readme.read_text(encoding="utf-8")
+
+
+def test_every_city_is_in_the_dictionary_and_the_scorecard(first_run, tmp_path):
+    """All 22 city sources (and the 4 provinces) have a page in the data dictionary published by
+    the run, and a row in the committee's scorecard (/quality) read from the run's exchange."""
+    from fastapi.testclient import TestClient
+
+    from tests.serve.pages.helpers import login, parse
+    from tongban.serve import identity
+    from tongban.serve.app import create_app
+
+    d = Path(settings().exchange_dir) / "dictionary"
+    index = (d / "index.html").read_text(encoding="utf-8")
+    for source_id in ALL_SOURCES:
+        assert (d / "sources" / f"{source_id}.html").is_file() and f"sources/{source_id}.html" in index, source_id
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    token = identity.add_consumer("committee", "33", url=url)
+    with TestClient(create_app(exchange_root=Path(settings().exchange_dir), state_url=url)) as client:
+        assert login(client, token).status_code == 303
+        page = client.get("/quality", params={"entity": "data_resource"})
+        assert page.status_code == 200
+    tables = parse(page.text).tables
+    scorecard = tables["scorecard"]
+    column = scorecard[0].index(next(h for h in scorecard[0] if "source" in h.lower() or "来源" in h))
+    assert {row[column] for row in scorecard[1:]} >= set(ALL_SOURCES)
+    # what was published with a warning, or with 'unknown' by the committee's decision, is counted too:
+    # (source, kind, reason, rows) — the field is shown in the standard's words
+    notes = {(row[2], row[3], row[4]): int(row[6]) for row in tables["published_notes"][1:]}
+    assert notes[("zj", "warn", "updated_before_published")] == 135
+    assert notes[("zj", "warn", "published_with_warnings")] == 12
+    assert notes[("zj_hangzhou", "absent", "absent_by_decision")] == 6589

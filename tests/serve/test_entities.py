@@ -69,7 +69,7 @@ def test_unconditional_rows_leave_conditional_fields_out_and_page_by_key(served)
             assert not any(c.startswith("legal_representative") for c in row)  # absent, not null
             assert set(row) >= {"license_id", "uscc", "enterprise_name", "status_code", "province_code"}
         seen += [row["license_id"] for row in body["rows"]]
-        assert body["snapshot"]["version"] == 1
+        assert body["snapshot"]["version"] == 1 and r.headers["X-Snapshot-Version"] == "1"
         cursor = body["next_cursor"]
         if cursor is None:
             break
@@ -98,6 +98,7 @@ def test_one_record_by_its_key(served):
     token = served.add("sh", "31")
     r = served.get(ROWS.format("business_license") + "/lic_32_0005", token)
     assert r.status_code == 200 and r.json()["row"]["enterprise_name"] == "企业32-05"
+    assert r.headers["X-Snapshot-Version"] == str(r.json()["snapshot"]["version"])
     assert served.get(ROWS.format("business_license") + "/nope", token).status_code == 404
     assert served.get(ROWS.format("nonesuch") + "/x", token).status_code == 404
 

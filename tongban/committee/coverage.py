@@ -229,11 +229,13 @@ def _csv_cell(value: str) -> str:
 
 def format_coverage(cov: list[FieldCoverage], *, top: int = 5) -> str:
     """A plain-text coverage table and the top unmapped values per field."""
-    lines = [f"{'source':<7}{'entity':<20}{'field':<24}{'rows':>8}{'mapped':>9}{'held':>7}{'unmapped':>10}  top unmapped"]
+    src = max([8, *(len(fc.source_id) + 2 for fc in cov)])  # city source ids are long (zj_hangzhou)
+    lines = [f"{'source':<{src}}{'entity':<20}{'field':<24}{'rows':>8}{'mapped':>9}{'held':>7}{'unmapped':>10}"
+             "  top unmapped"]
     lines.append("-" * len(lines[0]))
     for fc in cov:
         unmapped = [v for v in fc.values if v.status in ("unmapped", "rejected")]
         tops = ", ".join(f"{v.value!r}×{v.rows}" for v in unmapped[:top])
-        lines.append(f"{fc.source_id:<7}{fc.entity:<20}{fc.field:<24}{fc.rows:>8}{fc.mapped_share:>9.1%}"
+        lines.append(f"{fc.source_id:<{src}}{fc.entity:<20}{fc.field:<24}{fc.rows:>8}{fc.mapped_share:>9.1%}"
                      f"{fc.rows_with('proposed'):>7}{sum(v.rows for v in unmapped):>10}  {tops}")
     return "\n".join(lines)

@@ -283,10 +283,11 @@ def to_text(report: ImpactReport) -> str:
     if not report.affected:
         return f"impact against {report.ref}: no source is affected"
     lines = [f"impact against {report.ref} ({report.commit[:12]}); nothing was published", ""]
-    head = f"{'entity':<20}{'source':<8}{'rows':>8}{'before':>9}{'after':>9}{'change':>8}"
+    src = max([8, *(len(si.source_id) + 2 for si in report.sources)])  # city source ids are long
+    head = f"{'entity':<20}{'source':<{src}}{'rows':>8}{'before':>9}{'after':>9}{'change':>8}"
     lines += [head, "-" * len(head)]
     for si in report.sources:
-        lines.append(f"{si.entity:<20}{si.source_id:<8}{si.rows:>8}{si.old_published:>9}{si.new_published:>9}"
+        lines.append(f"{si.entity:<20}{si.source_id:<{src}}{si.rows:>8}{si.old_published:>9}{si.new_published:>9}"
                      f"{si.new_published - si.old_published:>+8d}")
     for si in report.sources:
         lines += ["", f"{si.source_id} {si.entity}: {si.note}" if si.note else f"{si.source_id} {si.entity}:"]

@@ -78,7 +78,7 @@ mapped as (
         (src."detail_url__out")::varchar as "detail_url",
         (null)::bigint as "record_count",
         (src."publisher_division_code__out")::varchar as "publisher_division_code",
-        '1.0.0' as mapping_version,
+        '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'domain:' || cw_domain.version, 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,

@@ -70,7 +70,7 @@ valued as (
 
 mapped as (
     select
-        ('zj_hangzhou-' || left(sha256(concat_ws(chr(31), 'zj_hangzhou', coalesce(src."资源名称", ''), coalesce(src."发布部门", ''))), 24))::varchar as "resource_id",
+        ('zj_hangzhou-' || left(sha256(concat_ws(chr(31), 'zj_hangzhou', coalesce(src."资源名称", ''), coalesce(src."发布部门", ''), coalesce(src."所属区县", ''), coalesce(src."数据格式", ''))), 24))::varchar as "resource_id",
         (src."title__out")::varchar as "title",
         (src."summary__out")::varchar as "summary",
         (null)::varchar[] as "keywords",
@@ -87,7 +87,7 @@ mapped as (
         (src."detail_url__out")::varchar as "detail_url",
         (src."record_count__out")::bigint as "record_count",
         (src."publisher_division_code__out")::varchar as "publisher_division_code",
-        '1.0.0' as mapping_version,
+        '1.1.0' as mapping_version,
         left(md5(concat_ws('|', 'format:' || cw_format.version, 'open_condition:' || cw_open_condition.version, 'update_frequency:' || cw_update_frequency.version)), 12) as crosswalk_version,
         src.source_id,
         src.delivery_sha256,

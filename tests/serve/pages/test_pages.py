@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import json
+import re
 import os
 import stat
 
@@ -106,7 +107,7 @@ def test_quality_rows_turn_red_over_the_threshold_and_held_deliveries_say_why(ap
     scorecard = {row[2]: row for row in tables["scorecard"][1:]}
     assert scorecard["src_31"][6] == "30.0%" and scorecard["src_31"][7] == "10%"  # licences: the gate's 10%
     held = tables["held"]
-    assert any("missing column QYMC" in row[-1] and row[3] == "rejected" for row in held[1:])
+    assert any("missing column QYMC" in row[-1] and row[3] == "已退回" for row in held[1:])  # rejected
     reasons = tables["top_reasons"]
     assert any(row[2] == "invalid_code" and row[3] == "登记状态" for row in reasons[1:]), reasons
 
@@ -201,3 +202,29 @@ def test_an_unchanged_file_read_again_is_not_a_new_delivery(approver):
     # both runs read the same file of each province: its delivery is the first run's
     assert {row[1]: row[2] for row in fresh[1:]} == {"上海市": "2026-12-02 08:00 UTC", "江苏省": "2026-12-02 08:00 UTC"}
     assert all(row[4] == "7" for row in fresh[1:])  # business_license: update_frequency_days 7
+
+
+def test_english_pages_translate_run_statuses_and_industry_sections(pages, approver):
+    from tongban.serve.pages.render import Words
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    std = pages.client.app.state.standards
+    en, zh = Words(std, "en"), Words(std, "zh")
+    assert en.section("C", "制造业") == "C Manufacturing" and zh.section("C", "制造业") == "C 制造业"
+    assert en.status("held") == "held (over its threshold)" and zh.status("published") == "已发布"
+    assert en.status("something_new") == "something_new" and en.status(None) == "—"
+    for letter in "ABCDEFGHIJKLMNOPQRST":  # all twenty GB/T 4754 sections have an English name
+        assert not cjk.search(en.section(letter, "门类"))
+    quality = parse(approver.get("/quality", params={"lang": "en"}).text).tables
+    scorecard = quality["scorecard"]
+    assert {row[scorecard[0].index("Status")] for row in scorecard[1:]} == {"published", "rejected"}
+    held = quality["held"]
+    assert {row[held[0].index("Status")] for row in held[1:]} == {"rejected"}
+    zh_card = parse(approver.get("/quality", params={"lang": "zh"}).text).tables["scorecard"]  # en is kept otherwise
+    assert {row[zh_card[0].index("状态")] for row in zh_card[1:]} == {"已发布", "已退回"}
+
+
+def test_usage_offers_only_the_filters_it_applies(approver):
+    page = approver.get("/usage").text
+    assert 'name="entity"' in page and 'name="province"' not in page
+    assert 'name="province"' in approver.get("/births").text

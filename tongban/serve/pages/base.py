@@ -37,10 +37,11 @@ class Page:
         return [(c, self.t.province(c)) for c in codes]
 
     def respond(self, page: str, sections: list[Section], *, title: str | None = None, entities: bool = False,
-                dates: bool = True, search: bool = False, form: bool = True, status_code: int = 200) -> Response:
+                dates: bool = True, search: bool = False, form: bool = True, provinces: bool = True,
+                status_code: int = 200) -> Response:
         form_values = None
         if form:
-            form_values = {"provinces": self.provinces(), "province": self.f.province, "entity": self.f.entity,
+            form_values = {"provinces": self.provinces() if provinces else None, "province": self.f.province, "entity": self.f.entity,
                            "entities": [(e, self.t.entity(e)) for e in sorted(self.std.entities)] if entities else None,
                            "dates": dates, "start": self.f.start.isoformat()[:7] if self.f.start else "",
                            "end": self.f.end.isoformat()[:7] if self.f.end else "", "search": search,

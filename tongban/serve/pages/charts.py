@@ -72,10 +72,11 @@ def bar(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_ti
 
 def line(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_title: str, title: str,
          subtitle: str, color: str, color_title: str, percent: bool = False, months: bool = False,
-         label: str | None = None) -> Chart:
+         label: str | None = None, dash: str | None = None, dash_title: str = "") -> Chart:
     """Lines of ``y`` over ``x`` per ``color``: ``x`` is a month ("2024-03", on a time axis) with
     ``months``, else an ordered name. Where ``y`` is left out (a suppressed cell) its ``label`` ("<5")
-    is written at 0 instead of a point."""
+    is written at 0 instead of a point. With ``dash``, a line is one ``color`` x ``dash`` pair (e.g.
+    province by colour, entity by dash: twelve lines stay apart with four colours and three dashes)."""
     if not values:
         return empty(chart_id, title, subtitle, "—")
     alt, base = _base(values, title, subtitle)
@@ -85,7 +86,8 @@ def line(chart_id: str, values: list[dict], *, x: str, y: str, x_title: str, y_t
     chart = base.mark_line(point=True).encode(
         x=x_enc,
         y=alt.Y(f"{y}:Q", title=y_title, axis=y_axis),
-        color=alt.Color(f"{color}:N", title=color_title))
+        color=alt.Color(f"{color}:N", title=color_title),
+        **({"strokeDash": alt.StrokeDash(f"{dash}:N", title=dash_title)} if dash else {}))
     if label:
         hidden = base.mark_text(dy=-6).transform_filter(f"datum['{y}'] == null").encode(
             x=x_enc, y=alt.datum(0), text=f"{label}:N",

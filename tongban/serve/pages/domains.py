@@ -96,6 +96,10 @@ def births(p: PageDep):
     ])
 
 
+#: the licences' registrations are drawn by month over at most this many months, else by year
+MONTHS_SHOWN = 36
+
+
 def _sections() -> dict[str, tuple[str, str]]:
     """GB/T 4754 class code -> (section letter, section name); empty without the reference data."""
     try:
@@ -109,21 +113,27 @@ def licenses(p: PageDep):
     t = p.t
     snap = SnapshotReader(p.ctx.exchange_root, LICENSES)
     where, params = _where(p, "established_date")
-    by_month = snap.rows(f"SELECT strftime(established_date, '%Y-%m'), province_code, count(*) FROM snap{where} "
-                         "AND established_date IS NOT NULL GROUP BY ALL ORDER BY 1, 2", params)
+    # by month over at most three years, else by year (thirty years of months is no chart to read)
+    span = snap.rows(f"SELECT date_diff('month', min(established_date), max(established_date)) FROM snap{where}",
+                     params)
+    by_year = bool(span and span[0][0] is not None and span[0][0] > MONTHS_SHOWN)
+    period = "'%Y'" if by_year else "'%Y-%m'"
+    by_period = snap.rows(f"SELECT strftime(established_date, {period}), province_code, count(*) FROM snap{where} "
+                          "AND established_date IS NOT NULL GROUP BY ALL ORDER BY 1, 2", params)
+    unit = "year" if by_year else "month"
     month_chart = charts.line("licenses_by_month", [{"month": m, "province": t.province(pc), "n": n}
-                                                    for m, pc, n in by_month],
-                              x="month", y="n", x_title=t("month"), y_title=t("licenses_n"),
-                              title=t("licenses_by_month"), subtitle=snap.caption(), color="province",
-                              color_title=t("province"), months=True)
-    month_table = Table("licenses_by_month", [t("month"), t("province"), t("licenses_n")],
-                        [[m, t.province(pc), str(n)] for m, pc, n in by_month])
+                                                    for m, pc, n in by_period],
+                              x="month", y="n", x_title=t(unit), y_title=t("licenses_n"),
+                              title=t(f"licenses_by_{unit}"), subtitle=snap.caption(), color="province",
+                              color_title=t("province"), months=not by_year)
+    month_table = Table("licenses_by_month", [t(unit), t("province"), t("licenses_n")],
+                        [[m, t.province(pc), str(n)] for m, pc, n in by_period])
 
     sections = _sections()
     per: dict[tuple[str, str], int] = {}
     for code, pc, n in snap.rows(f"SELECT industry_code, province_code, count(*) FROM snap{where} GROUP BY ALL", params):
         letter, name = sections.get(code or "", ("?", "—"))
-        key = (f"{letter} {name}", pc)
+        key = (t.section(letter, name), pc)
         per[key] = per.get(key, 0) + n
     section_rows = sorted(per.items(), key=lambda kv: (kv[0][0], kv[0][1]))
     section_chart = charts.bar("licenses_by_section", [{"section": s, "province": t.province(pc), "n": n}
@@ -144,7 +154,7 @@ def licenses(p: PageDep):
                          [[t.province(pc), t.code("license_status", sc), str(n),
                            share(n, sum(m for q, _, m in status if q == pc))] for pc, sc, n in status])
     return p.respond("licenses", [
-        Section(t("licenses_by_month"), [month_chart], [month_table]),
+        Section(t(f"licenses_by_{unit}"), [month_chart], [month_table]),
         Section(t("by_section"), [section_chart], [section_table]),
         Section(t("status_mix"), [status_chart], [status_table]),
     ])

@@ -76,7 +76,7 @@ def overview(p: PageDep):
     fresh = Table("freshness", [t("entity"), t("province"), t("last_delivery"), t("age_days"), t("expected_days"),
                                 t("freshness")], fresh_rows, fresh_css)
     runs = Table("last_run", [t("entity"), t("source"), t("province"), t("run"), t("status"), t("gate")],
-                 [[t.entity(r["entity"]), r["source_id"], t.province(r["province_code"]), r["run_id"], r["status"],
+                 [[t.entity(r["entity"]), r["source_id"], t.province(r["province_code"]), r["run_id"], t.status(r["status"]),
                    r["gate_summary"] or "—"] for (_, _), r in sorted(last_run.items())],
                  ["" if r["status"] == "published" else "red" for _, r in sorted(last_run.items())])
     alerts = Table("alerts", [t("at"), t("source"), t("run"), t("message")],

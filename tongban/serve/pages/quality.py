@@ -1,7 +1,8 @@
 """``/quality``: the committee's scorecard per province and entity over runs — quarantine share as a
 line over time, the reasons that quarantine most (the standard's field names and the province's own
-column names), pass rate per rule, deliveries held back and why, feedback packages sent, objections
-and their median time to resolution. A row turns amber or red against the source's threshold."""
+column names), pass rate per rule, rows published with warnings or with a field absent by decision,
+deliveries held back and why, feedback packages sent, objections and their median time to resolution.
+A row turns amber or red against the source's threshold."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ def _share(r: dict) -> float:
     return (r["rows_quarantined"] or 0) / r["rows_delivered"] if r["rows_delivered"] else 0.0
 
 
+def _share_per_run(t, records: list[dict]) -> list[dict]:
+    """One point per run, province and entity: the quarantine share of all that province's sources of
+    the entity in that run (a province with city catalogues has several deliveries per run)."""
+    runs: dict[tuple[str, str, str], list[int]] = {}
+    for r in records:
+        if r["rows_delivered"]:
+            got = runs.setdefault((r["started_at"], r["province_code"], r["entity"]), [0, 0])
+            got[0] += r["rows_quarantined"] or 0
+            got[1] += r["rows_delivered"]
+    return [{"at": when(at), "share": round(q / n, 4), "province": t.province(pc), "entity": t.entity(e)}
+            for (at, pc, e), (q, n) in sorted(runs.items())]
+
+
 def _records(p: Page) -> list[dict]:
     f = p.f
     out = []
@@ -56,10 +70,13 @@ def _own_column(p: Page, source_id: str, entity: str, field: str) -> str:
 
 def _reasons(p: Page, latest: list[dict]):
     t = p.t
-    rows, values, rules = [], [], []
+    rows, values, rules, notes = [], [], [], []
     for r in latest:
         for item in json.loads(r.get("top_reasons") or "[]"):
-            if item.get("severity"):  # warnings and fields absent by decision (issue 18): nothing quarantined
+            if item.get("severity"):  # warnings and fields absent by decision (issue 18): nothing quarantined,
+                notes.append([t.entity(r["entity"]), t.province(r["province_code"]), r["source_id"],  # counted apart
+                              item["severity"], item.get("reason") or "", t.field(r["entity"], item.get("field") or ""),
+                              str(item.get("rows", 0))])
                 continue
             field = item.get("field") or ""
             words = f"{item.get('reason')} · {t.field(r['entity'], field)}"
@@ -75,7 +92,7 @@ def _reasons(p: Page, latest: list[dict]):
         totals[v["reason"]] = totals.get(v["reason"], 0) + int(v["n"] or 0)
     top = set(sorted(totals, key=lambda k: (-totals[k], k))[:15])
     values = sorted((v for v in values if v["reason"] in top), key=lambda v: (-totals[v["reason"]], v["reason"]))
-    return rows, values, rules
+    return rows, values, rules, notes
 
 
 def _objections(p: Page) -> list[list[str]]:
@@ -117,30 +134,31 @@ def quality(p: PageDep):
     runs = sorted({r["run_id"] for r in records})
     subtitle = f"{t('run')}: {runs[0]} … {runs[-1]} ({len(runs)})" if runs else "—"
 
-    line = charts.line("quarantine_share", [
-        {"at": when(r["started_at"]), "share": round(_share(r), 4),
-         "series": f"{t.province(r['province_code'])} · {t.entity(r['entity'])}"} for r in records if r["rows_delivered"]],
+    line = charts.line("quarantine_share", _share_per_run(t, records),
         x="at", y="share", x_title=f"{t('run')} ({t('time')})", y_title=f"{t('quarantine_share')} (%)",
-        title=t("quarantine_over_time"), subtitle=subtitle, color="series", color_title=t("province"), percent=True)
+        title=t("quarantine_over_time"), subtitle=subtitle, color="province", color_title=t("province"), percent=True,
+        dash="entity", dash_title=t("entity"))
     score_rows, css = [], []
     for r in latest:
         limit, _origin = threshold_for(p.std, r["entity"], r["source_id"])  # the gate's own limit
         score_rows.append([t.entity(r["entity"]), t.province(r["province_code"]), r["source_id"], r["run_id"],
                            str(r["rows_delivered"] or 0), str(r["rows_quarantined"] or 0),
-                           share(r["rows_quarantined"] or 0, r["rows_delivered"]), f"{100 * limit:.0f}%", r["status"]])
+                           share(r["rows_quarantined"] or 0, r["rows_delivered"]), f"{100 * limit:.0f}%", t.status(r["status"])])
         css.append(grade(_share(r), limit))
     scorecard = Table("scorecard", [t("entity"), t("province"), t("source"), t("run"), t("delivered"),
                                     t("quarantined"), t("quarantine_share"), t("threshold"), t("status")],
                       score_rows, css)
-    reason_rows, reason_values, rule_rows = _reasons(p, latest)
+    reason_rows, reason_values, rule_rows, note_rows = _reasons(p, latest)
     reason_chart = charts.bar("top_reasons", reason_values, x="n", y="reason", x_title=t("quarantined") + " (rows)",
                               y_title=t("reason"), title=t("top_reasons"), subtitle=subtitle, color="province",
                               color_title=t("province"))
     reasons = Table("top_reasons", [t("entity"), t("province"), t("reason"), t("field"), t("own_column"),
                                     t("quarantined")], reason_rows)
+    notes = Table("published_notes", [t("entity"), t("province"), t("source"), t("severity"), t("reason"),
+                                      t("field"), t("rows")], note_rows)
     rules = Table("rule_pass", [t("entity"), t("province"), t("reason"), t("pass_rate")], rule_rows)
     held = Table("held", [t("run"), t("entity"), t("province"), t("status"), t("message")],
-                 [[r["run_id"], t.entity(r["entity"]), t.province(r["province_code"]), r["status"],
+                 [[r["run_id"], t.entity(r["entity"]), t.province(r["province_code"]), t.status(r["status"]),
                    r.get("held_reason") or r.get("message") or r.get("gate_summary") or "—"]
                   for r in records if r["status"] != "published"])
     feedback = Table("feedback", [t("source"), t("files"), t("latest")], _feedback())
@@ -150,6 +168,7 @@ def quality(p: PageDep):
         Section(t("scorecard"), [line], [scorecard]),
         Section(t("top_reasons"), [reason_chart], [reasons]),
         Section(t("rule_pass"), [], [rules]),
+        Section(t("published_notes"), [], [notes]),
         Section(t("held"), [], [held]),
         Section(t("feedback"), [], [feedback]),
         Section(t("objections"), [], [objections]),

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from tongban.serve import reader
 from tongban.serve.deps import note
 from tongban.serve.pages import session
-from tongban.serve.pages.words import WORDS
+from tongban.serve.pages.words import SECTIONS_EN, WORDS
 from tongban.standards.load import Standards
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -86,6 +86,14 @@ class Words:
 
     def province(self, code: str | None) -> str:
         return self.code("province", code)
+
+    def status(self, status: str | None) -> str:
+        """A delivery's run status (published, held, rejected, …) in the page's language."""
+        return "—" if status is None else self(f"status_{status}") if f"status_{status}" in WORDS else status
+
+    def section(self, letter: str, name_zh: str) -> str:
+        """A GB/T 4754 section: its letter and its name in the page's language."""
+        return f"{letter} {SECTIONS_EN.get(letter, name_zh) if self.lang == 'en' else name_zh}"
 
 
 def language(request: Request) -> str:

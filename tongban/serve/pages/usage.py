@@ -47,4 +47,4 @@ def usage(p: PageDep):
                                        [[c, t.entity(ent), str(n)] for (c, ent), n in sorted(reads.items())])]),
         Section(t("refused"), [], [Table("refused", [t("time"), t("consumer"), t("endpoint"), t("outcome")],
                                          refused[::-1][:REFUSED_SHOWN])]),
-    ], entities=True)
+    ], entities=True, provinces=False)  # the audit log's reads are per consumer and entity, not per province

@@ -34,7 +34,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "cross_province": ("跨省案例（出生地与户籍地不同省）", "Cross-province cases (born in one province, household in another)"),
     "cases": ("案例数（件）", "Cases"),
     "suppressed_note": ("少于5的单元格显示为“<5”，不显示具体数字。", "Cells under 5 are shown as \"<5\", never the number."),
-    "licenses_by_month": ("每月登记数", "Registrations by month"), "licenses_n": ("执照数（件）", "Licences (count)"),
+    "licenses_by_month": ("每月登记数", "Registrations by month"),
+    "licenses_by_year": ("每年登记数", "Registrations by year"), "year": ("年份", "Year"), "licenses_n": ("执照数（件）", "Licences (count)"),
     "by_section": ("按国民经济行业门类（GB/T 4754）与省份", "By GB/T 4754 section and province"),
     "section": ("行业门类", "Section"), "status_mix": ("登记状态构成", "Status mix"),
     "by_domain": ("按领域", "By domain"), "by_open": ("按开放条件", "By open condition"),
@@ -47,6 +48,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "own_column": ("省方列名", "Province's column"), "threshold": ("阈值", "Threshold"),
     "rule_pass": ("各规则通过率（最近一次交付）", "Pass rate per rule (latest delivery)"), "pass_rate": ("通过率", "Pass rate"),
     "held": ("未发布的交付及原因", "Deliveries held back and why"),
+    "published_notes": ("已发布但有警告、或按委员会决定取“未知”的行（最近一次交付）",
+                        "Rows published with warnings, or with 'unknown' by the committee's decision (latest delivery)"),
+    "severity": ("类别（warn 警告 / absent 缺失字段）", "Kind (warn / absent)"),
     "feedback": ("已发送的反馈包", "Feedback packages sent"), "files": ("文件数", "Files"), "latest": ("最近", "Latest"),
     "objections": ("异议", "Objections"), "open": ("未处理", "Open"), "resolved": ("已处理", "Resolved"),
     "median_hours": ("处理时长中位数（小时）", "Median time to resolution (hours)"),
@@ -55,4 +59,23 @@ WORDS: dict[str, tuple[str, str]] = {
     "reads": ("按用户与数据项的读取次数", "Reads per consumer and entity"), "consumer": ("用户", "Consumer"),
     "refused": ("被拒绝的请求", "Refused requests"), "endpoint": ("接口", "Endpoint"), "outcome": ("结果", "Outcome"),
     "count": ("次数", "Count"), "time": ("时间", "Time"), "approvers_only": ("仅审批人可见。", "Approvers only."),
+    # a delivery's status in the run records (tongban.steps.publish)
+    "status_published": ("已发布", "published"), "status_held": ("未发布（超出阈值）", "held (over its threshold)"),
+    "status_rejected": ("已退回", "rejected"), "status_gate_failed": ("未通过质量闸门", "failed the quality gate"),
+    "status_empty": ("空交付", "empty delivery"), "status_missing": ("未交付", "not delivered"),
+}
+
+#: GB/T 4754-2017's twenty sections in English (the National Bureau of Statistics' English titles); the
+#: Chinese names come from the reference data, the English ones are the pages' words.
+SECTIONS_EN: dict[str, str] = {
+    "A": "Agriculture, forestry, animal husbandry and fishery", "B": "Mining",
+    "C": "Manufacturing", "D": "Electricity, heat, gas and water production and supply",
+    "E": "Construction", "F": "Wholesale and retail trades", "G": "Transport, storage and post",
+    "H": "Accommodation and catering", "I": "Information transmission, software and information technology",
+    "J": "Financial intermediation", "K": "Real estate", "L": "Leasing and business services",
+    "M": "Scientific research and technical services",
+    "N": "Water conservancy, environment and public facilities management",
+    "O": "Services to households, repair and other services", "P": "Education",
+    "Q": "Health and social work", "R": "Culture, sports and entertainment",
+    "S": "Public management, social security and social organizations", "T": "International organizations",
 }

@@ -79,7 +79,7 @@ def _snapshot(ctx: Context, entity: str, as_of: str | None, version: int | None 
             responses={200: {"content": {MEDIA["csv"]: {}, MEDIA["parquet"]: {}}}, 400: {"model": Problem}},
             description="Rows in key order, `limit` per page; follow `next_cursor` (null on the last page). "
                         "Any other query parameter `<column>=<value>` filters on a column you may read.")
-def rows(request: Request, entity: str, ctx: CtxDep, consumer: CallerDep,
+def rows(request: Request, response: Response, entity: str, ctx: CtxDep, consumer: CallerDep,
          province: Annotated[str | None, Query(pattern=r"^[1-9][0-9]$")] = None,
          as_of: Annotated[str | None, Query(description="a kept snapshot: version (v3) or ISO time")] = None,
          limit: Annotated[int, Query(ge=1, le=reader.MAX_LIMIT)] = 1000, cursor: str | None = None,
@@ -122,12 +122,13 @@ def rows(request: Request, entity: str, ctx: CtxDep, consumer: CallerDep,
         headers["X-Next-Cursor"] = next_cursor
     if format == "csv":
         return Response(reader.to_csv(columns, found), media_type=MEDIA["csv"], headers=headers)
+    response.headers.update(headers)  # the JSON page names its snapshot in the header too, as CSV and Parquet do
     page = [{c: jsonable(v) for c, v in zip(columns, r, strict=True)} for r in found]
     return RowsPage(rows=page, next_cursor=next_cursor, snapshot=SnapshotInfo(**info))
 
 
 @router.get("/entities/{entity}/rows/{key}", response_model=Row, responses={400: {"model": Problem}})
-def row(request: Request, entity: str, key: str, ctx: CtxDep, consumer: CallerDep,
+def row(request: Request, response: Response, entity: str, key: str, ctx: CtxDep, consumer: CallerDep,
         as_of: Annotated[str | None, Query(description="a kept snapshot: version (v3) or ISO time")] = None
         ) -> Row:
     ent = entity_of(entity, ctx)
@@ -138,4 +139,5 @@ def row(request: Request, entity: str, key: str, ctx: CtxDep, consumer: CallerDe
     note(request, rows=0 if found is None else 1)
     if found is None:
         raise HTTPException(404, f"no {entity} with this key among the rows shared with you")
+    response.headers["X-Snapshot-Version"] = str(snap.version)
     return Row(row={c: jsonable(v) for c, v in found.items()}, snapshot=SnapshotInfo(**reader.snapshot_info(snap)))
