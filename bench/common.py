@@ -22,6 +22,10 @@ RERUNS: dict[str, dict[str, Any]] = {
                  "changed": ((REDELIVERING, "licenses"),)},
 }
 PATHS = ("tongban", "lower_bound", "pandas_gx")
+#: tongban with its dbt build on Spark (issue 19: ``make bench ENGINE=spark``; the spark extra), measured
+#: only when asked for; its ``spark_start`` stage is the fixed cost of starting the local Spark
+SPARK_PATH = "tongban_spark"
+ALL_PATHS = (*PATHS, SPARK_PATH)
 #: an XLSX sheet holds 1,048,576 rows, one of them the header: 安徽's deliveries above this are
 #: written (and read) in parts (``tongban.sample``, ``tongban.common.parts``)
 XLSX_MAX_ROWS = 1_048_575

@@ -8,7 +8,9 @@ published Parquet:
 ``lower_bound``  one DuckDB query per entity over the deliveries with the generated mapping and row
                  checks (:mod:`bench.lower_bound`);
 ``pandas_gx``    pandas readers, the mappings in pandas, the checks as a GX suite on a pandas data
-                 source (:mod:`bench.pandas_gx`).
+                 source (:mod:`bench.pandas_gx`);
+``tongban_spark`` (only when asked for: ``make bench ENGINE=spark``) tongban with its dbt build on
+                 a local Spark (issue 19), the session's start a stage of its own.
 
 N is the number of rows delivered in the run, over all eight deliveries (births and business
 licences, four provinces in their native formats): N/8 rows per delivery. The deliveries are
@@ -48,8 +50,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tongban.common.config import PROJECT_ROOT, settings
-from bench.common import DEFAULT_SEED, ENTITIES, PANDAS_MAX_ROWS, PATHS, SMOKE_ROWS, Stages, XLSX_MAX_ROWS
+from tongban.common.config import ENGINE_ENV, PROJECT_ROOT, settings
+from bench.common import (ALL_PATHS, DEFAULT_SEED, ENTITIES, PANDAS_MAX_ROWS, PATHS, SMOKE_ROWS, SPARK_PATH, Stages,
+                          XLSX_MAX_ROWS)
 from bench.data import rows_per_delivery
 from bench.runs import _git_commit, bench_dag_parse, bench_size, machine, merge_size
 from bench.report import explain_top, write_doc
@@ -62,13 +65,21 @@ from bench.small import bench_small
 # ------------------------------------------------------------------------------------------ one path (child)
 
 
-def run_tongban() -> dict[str, Any]:
-    """The pipeline's steps as ``run_in_process`` calls them, each timed."""
+def run_tongban(engine: str = "duckdb") -> dict[str, Any]:
+    """The pipeline's steps as ``run_in_process`` calls them, each timed. On Spark the session is
+    started first, as its own stage (``spark_start``: the fixed cost of every Spark run; transform
+    then finds it running)."""
     st = Stages()
+    os.environ[ENGINE_ENV] = engine
     with st("import"):
         from tongban import pipeline
     with st("start_run"):
         run = pipeline.start_run(list(ENTITIES))
+    if engine == "spark":
+        with st("spark_start"):
+            from tongban.steps import spark_engine
+
+            spark_engine.spark_session(settings())
     def done(src: dict[str, Any], seconds: float) -> None:
         st.seconds[f"intake.{src['source_id']}.{src['entity']}"] = round(seconds, 3)
 
@@ -105,12 +116,14 @@ def run_path(name: str, out_json: Path) -> int:
     t0 = time.perf_counter()
     if name == "tongban":
         result = run_tongban()
+    elif name == SPARK_PATH:
+        result = run_tongban("spark")
     elif name == "lower_bound":
         result = bench_lower_bound.run_from_env()
     elif name == "pandas_gx":
         result = bench_pandas_gx.run_from_env()
     else:
-        raise SystemExit(f"unknown path {name!r}; one of {', '.join(PATHS)}")
+        raise SystemExit(f"unknown path {name!r}; one of {', '.join(ALL_PATHS)}")
     result["in_process_seconds"] = round(time.perf_counter() - t0, 3)
     out_json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0
@@ -139,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")), help="[$BENCH_REPEAT]")
         p.add_argument("--seed", type=int, default=DEFAULT_SEED)
         p.add_argument("--paths", default=os.environ.get("BENCH_PATHS") or ",".join(PATHS),
-                       help="comma-separated subset of " + ",".join(PATHS) + " [$BENCH_PATHS]; a size measured "
+                       help="comma-separated subset of " + ",".join(ALL_PATHS) + " [$BENCH_PATHS]; a size measured "
                             "again keeps the earlier figures of the paths not run")
         p.add_argument("--pandas-max", type=int, default=PANDAS_MAX_ROWS)
         p.add_argument("--no-rerun", action="store_true", help="skip the re-runs (one province / one delivery "
@@ -161,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--out", type=Path, default=None, help="results and data (default build/bench)")
         p.add_argument("--doc", type=Path, default=None, help="Markdown to update (default docs/benchmarks.md)")
     one = sub.add_parser("path", help="internal: run one path in this process")
-    one.add_argument("name", choices=PATHS)
+    one.add_argument("name", choices=ALL_PATHS)
     one.add_argument("--out-json", type=Path, required=True)
     one.add_argument("--cprofile", type=Path, default=None, help="also write cProfile stats here (profiling)")
     exp = sub.add_parser("explain", help="slowest operators of a compiled dbt model (on a warehouse copy)")
@@ -200,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [SMOKE_ROWS] if smoke else _sizes(args.sizes)
     repeat = 1 if smoke else args.repeat
     paths = [p for p in args.paths.split(",") if p]
-    unknown = [p for p in paths if p not in PATHS]
+    unknown = [p for p in paths if p not in ALL_PATHS]
     if unknown:
-        parser.error(f"unknown path(s) {unknown}; choose from {', '.join(PATHS)}")
+        parser.error(f"unknown path(s) {unknown}; choose from {', '.join(ALL_PATHS)}")
     for n in sizes:
         rows_per_delivery(n)  # refuse impossible sizes before measuring anything
     if not 1 <= args.xlsx_max_rows <= XLSX_MAX_ROWS:

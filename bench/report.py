@@ -12,7 +12,7 @@ from typing import Any
 from tongban.common.sqlquote import quote_literal
 from bench.serve import serve_rows
 from bench.targets import issue15_rows, issue16_rows, small_rows
-from bench.common import DELIVERIES, DOC_BEGIN, DOC_END, ENTITIES, PATHS
+from bench.common import ALL_PATHS, DELIVERIES, DOC_BEGIN, DOC_END, ENTITIES, SPARK_PATH
 from bench.data import rows_per_delivery, xlsx_parts
 from bench.runs import _reruns_of
 
@@ -136,7 +136,7 @@ def render(results: dict[str, Any]) -> str:
                   f"medians. Command:", "", "```sh", s.get("command", "?"), "```", "",
                   "| path | median wall | min – max | peak RSS (median / max) | rows published | ratio |",
                   "|---|---:|---:|---:|---:|---|"]
-        for name in PATHS:
+        for name in ALL_PATHS:
             if name not in p:
                 if name in s.get("skipped", {}):
                     est = ""
@@ -154,6 +154,10 @@ def render(results: dict[str, Any]) -> str:
                 ratio = f"tongban / lower bound: {_ratio(tb, lb)}"
             elif name == "pandas_gx":
                 ratio = f"pandas+GX / tongban: {_ratio(r['median_seconds'], tb)}"
+            elif name == SPARK_PATH:
+                start = (r.get("median_stages") or {}).get("spark_start")
+                ratio = (f"Spark / DuckDB: {_ratio(r['median_seconds'], tb)}"
+                         + (f"; of it {_s(start)} fixed: starting the local Spark" if start is not None else ""))
             lines.append(f"| {name} | {_s(r['median_seconds'])} | {_s(r['min_seconds'])} – {_s(r['max_seconds'])} | "
                          f"{_mib(r['median_peak_rss_bytes'])} / {_mib(r['max_peak_rss_bytes'])} | {published:,} | {ratio} |")
         reruns = _reruns_of(s)
@@ -164,13 +168,13 @@ def render(results: dict[str, Any]) -> str:
                          f"{_mib(rr['max_peak_rss_bytes'])} | | re-run / full run: {_ratio(rr['median_seconds'], tb)} "
                          f"(a re-run proportional to the changed rows: {share}) |")
         lines.append("")
-        carried = {name: p[name]["carried_over"] for name in PATHS if name in p and p[name].get("carried_over")}
+        carried = {name: p[name]["carried_over"] for name in ALL_PATHS if name in p and p[name].get("carried_over")}
         carried.update({f"re-run ({k})": v["carried_over"] for k, v in reruns.items() if v.get("carried_over")})
         for name, origin in carried.items():
             lines.append(f"`{name}`: not run this time; its figures are from {origin.get('measured_at', '?')} at "
                          f"commit `{origin.get('commit', '?')}` (`{origin.get('command', '?')}`).")
             lines.append("")
-        for name in PATHS:
+        for name in ALL_PATHS:
             if name in p and p[name].get("median_stages"):
                 st = p[name]["median_stages"]
                 shown = {k: v for k, v in st.items() if "." not in k}
@@ -191,14 +195,14 @@ def render(results: dict[str, Any]) -> str:
                 lines.append("")
         if "tongban" in p and reruns:
             lines += _rerun_stage_table(p["tongban"], reruns)
-        same = {name: p[name].get("same_as_tongban") for name in PATHS if name in p and p[name].get("same_as_tongban")}
+        same = {name: p[name].get("same_as_tongban") for name in ALL_PATHS if name in p and p[name].get("same_as_tongban")}
         for name, cmp in same.items():
             ok = all(v and v.get("only_tongban") == 0 and v.get("only_other") == 0 for v in cmp.values())
             detail = "; ".join(f"{e}: {v}" for e, v in cmp.items())
             lines.append(f"Published rows of `{name}` vs tongban's (every column but run_id): "
                          + ("identical." if ok else f"DIFFERENT — {detail}."))
             lines.append("")
-        rows = {name: p[name].get("rows") for name in PATHS if name in p and p[name].get("rows")}
+        rows = {name: p[name].get("rows") for name in ALL_PATHS if name in p and p[name].get("rows")}
         if rows:
             lines.append("| rows per entity: delivered / published / quarantined | " + " | ".join(rows) + " |")
             lines.append("|---|" + "---|" * len(rows))

@@ -61,13 +61,15 @@ def compare_published(tongban_exchange: Path, other: Path) -> dict[str, Any]:
     try:
         for e in ENTITIES:
             a = sorted((tongban_exchange / e / "v1").glob("part-*.parquet"))  # one file, or one per source
-            b = other / f"{e}.parquet"
-            if not (a and b.is_file()):
+            # tongban on Spark publishes an exchange like tongban's; the other paths one file per entity
+            b = sorted((other / e / "v1").glob("part-*.parquet")) or \
+                [p for p in [other / f"{e}.parquet"] if p.is_file()]
+            if not (a and b):
                 out[e] = None
                 continue
-            files = "[" + ", ".join(quote_literal(str(f)) for f in a) + "]"
+            files, files_b = ("[" + ", ".join(quote_literal(str(f)) for f in fs) + "]" for fs in (a, b))
             ra = f"(select * exclude (run_id) from read_parquet({files}))"
-            rb = f"(select * exclude (run_id) from read_parquet({quote_literal(str(b))}))"
+            rb = f"(select * exclude (run_id) from read_parquet({files_b}))"
             try:
                 only_a = con.execute(f"select count(*) from ({ra} except all {rb})").fetchone()[0]
                 only_b = con.execute(f"select count(*) from ({rb} except all {ra})").fetchone()[0]

@@ -21,7 +21,7 @@ from typing import Any
 from tongban.committee.coverage import coverage
 from tongban.common.config import Settings, settings
 from tongban.standards.targets.dictionary import build_dictionary, write_dictionary
-from tongban.steps import conserve, harmonize, walk_intake
+from tongban.steps import conserve, harmonize, spark_engine, walk_intake
 from tongban.steps import feedback as feedback_step
 from tongban.steps import gate as gate_step
 from tongban.steps import publish as publish_step
@@ -160,7 +160,11 @@ def build_checked(run: dict[str, Any], intakes: list[dict[str, Any]], *,
 
 @records_failure
 def transform(run: dict[str, Any], intakes: list[dict[str, Any]]) -> dict[str, Any]:
-    return harmonize.transform(settings(), Run.from_xcom(run), _landed(intakes)).to_xcom()
+    """The dbt build on the settings' engine: DuckDB (incremental) or Spark (everything, then back
+    into the DuckDB warehouse: tongban.steps.spark_engine)."""
+    s = settings()
+    step = spark_engine.transform if s.engine == "spark" else harmonize.transform
+    return step(s, Run.from_xcom(run), _landed(intakes)).to_xcom()
 
 
 @records_failure

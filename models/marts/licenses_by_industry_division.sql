@@ -1,5 +1,8 @@
 -- Business licences per registration division and GB/T 4754-2017 industry class, with Chinese
 -- names, for dashboards.
+-- Portable SQL: the same model builds on DuckDB and on Spark (issue 19), so no `group by all` or
+-- `count(*) filter`; the capital's sum is cast to the contract's decimal(38,2) (DuckDB's sum
+-- already is; Spark's sum of a decimal(p,2) is decimal(p+10,2)).
 with
 
 licenses as (
@@ -24,11 +27,13 @@ select
     licenses.industry_code,
     industries.name as industry_name_zh,
     count(*) as licenses,
-    count(*) filter (where licenses.status_code = 'active') as active_licenses,
-    sum(licenses.registered_capital_yuan) as registered_capital_yuan,
+    count(case when licenses.status_code = 'active' then 1 end) as active_licenses,
+    cast(sum(licenses.registered_capital_yuan) as decimal(38, 2)) as registered_capital_yuan
 from licenses
 left join divisions as division on division.code = licenses.registration_division_code
 left join divisions as province on province.code = licenses.province_code || '0000'
 left join industries on industries.code = licenses.industry_code
-group by all
+group by
+    licenses.province_code, province.name, licenses.registration_division_code, division.name,
+    industries.section_code, industries.section_name, licenses.industry_code, industries.name
 order by licenses.registration_division_code, licenses.industry_code

@@ -25,7 +25,7 @@ TRANSFORMED = {"success": True, "dbt_nodes": 12, "counts": {"birth_registration"
     "marts": {"births_by_month_division": {"relation": "marts.births_by_month_division",
                                            "entities": ["birth_registration"]}},
     "reused_checked": [], "unchanged_entities": [], "full_refresh": False,
-    "entity_fingerprints": {"birth_registration": "f" * 64}}
+    "entity_fingerprints": {"birth_registration": "f" * 64}, "engine": "duckdb"}
 GATE = {"success": True, "blocking_failures": [], "warnings": ["w"], "evaluated": 30, "docs_index": "/b/gx/index.html"}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from tongban import pipeline
 from tongban.airflow_env import configure, run_dag
 from tongban.cli.progress import watching
-from tongban.common.config import quiet_third_parties, settings
+from tongban.common.config import ENGINE_ENV, ENGINES, quiet_third_parties, settings
 from tongban.common.reference import ReferenceDataError
 from tongban.common.runlock import run_lock
 from tongban.pipeline import LAST_FAILURE, ConservationError, UsageError
@@ -29,6 +29,8 @@ EXIT_OK, EXIT_INPUT, EXIT_GATE, EXIT_HELD, EXIT_BUSY, EXIT_FAILED, EXIT_INTERNAL
 
 def cmd_run(args: argparse.Namespace) -> int:
     quiet_third_parties()
+    if args.engine:  # the steps (in this process: dag.test) read it from the settings
+        os.environ[ENGINE_ENV] = args.engine
 
     # one run at a time per build directory, taken before anything is read
     with run_lock(settings().build_dir, wait=args.wait):
@@ -142,6 +144,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--wait", type=float, metavar="SECONDS", nargs="?", const=3600.0, default=None,
                      help="wait for a run holding this build directory to finish (default 3600 s; "
                           "without --wait a second run exits at once with code 4)")
+    run.add_argument("--engine", choices=list(ENGINES), default=None,
+                     help=f"where dbt builds the models: duckdb (default) or spark (a local Spark; the spark "
+                          f"extra: make env-spark); default ${ENGINE_ENV} or duckdb")
     run.add_argument("--format", choices=["text", "json"], default="text",
                      help="json: a machine-readable summary alone on stdout (progress goes to stderr)")
     run.set_defaults(func=cmd_run)

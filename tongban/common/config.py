@@ -22,6 +22,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: transform sets it, its gate being another task (tongban.airflow_env.run_step)
 GATE_WORKER_ENV = "TONGBAN_GATE_WORKER"
 
+#: the engine the dbt build runs on (issue 19): ``duckdb`` (the default, in process) or ``spark``
+#: (dbt-spark's session method on a local pyspark: the ``spark`` extra; tongban.steps.spark_engine)
+ENGINE_ENV = "TONGBAN_ENGINE"
+ENGINES = ("duckdb", "spark")
+
 
 def _path(env: str, default: Path) -> Path:
     value = os.environ.get(env)
@@ -41,6 +46,8 @@ class Settings:
     #: the suites a run's gate reads: TONGBAN_EXPECTATIONS_DIR, else those generated with the run's
     #: dbt project (``expectations_dir`` is where the committed ones are)
     gate_suites_dir: Path
+    #: the engine of the dbt build (TONGBAN_ENGINE; ``tongban run --engine``): one of ENGINES
+    engine: str = "duckdb"
 
     @property
     def sample_dir(self) -> Path:
@@ -86,6 +93,17 @@ class Settings:
         (the repository's own or TONGBAN_STANDARDS_DIR), so a run never rewrites a tracked file."""
         return self.build_dir / "dbt" / "project"
 
+    @property
+    def spark_project_dir(self) -> Path:
+        """The Spark engine's dbt project: the same static files with the models generated in
+        Spark's dialect (never committed), beside the DuckDB one."""
+        return self.build_dir / "dbt-spark" / "project"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        """Where Spark writes its tables (Parquet), read back into the DuckDB warehouse after the build."""
+        return self.build_dir / "spark-warehouse"
+
 
 def settings() -> Settings:
     """Read the settings afresh (tests change the environment between runs)."""
@@ -107,7 +125,16 @@ def settings() -> Settings:
         exchange_dir=_path("TONGBAN_EXCHANGE_DIR", root / "exchange"),
         feedback_dir=_path("TONGBAN_FEEDBACK_DIR", root / "feedback"),
         gate_suites_dir=_path("TONGBAN_EXPECTATIONS_DIR", build / "dbt" / "project" / "expectations"),
+        engine=engine(),
     )
+
+
+def engine() -> str:
+    """TONGBAN_ENGINE (default duckdb); anything else than ENGINES is refused."""
+    value = (os.environ.get(ENGINE_ENV) or "duckdb").strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={value!r}: the engine is one of {', '.join(ENGINES)}")
+    return value
 
 
 #: DuckDB's memory limit in every tongban process (dbt's through profiles.yml); beyond it DuckDB

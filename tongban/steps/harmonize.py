@@ -44,24 +44,28 @@ class DbtOutcome:
     nodes: int = 0
 
 
-def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path, memory_limit: str | None = None) -> dict[str, str]:
+def dbt_env(warehouse: Path, raw_dir: Path, build_dir: Path, memory_limit: str | None = None,
+            dbt_dir: str = "dbt") -> dict[str, str]:
+    """``dbt_dir``: the folder of the build directory with the project's target and logs
+    (``dbt``; the Spark engine's ``dbt-spark``)."""
     return {
         "TONGBAN_WAREHOUSE": str(warehouse),
         "TONGBAN_RAW_DIR": str(raw_dir),
         "TONGBAN_DUCKDB_MEMORY_LIMIT": memory_limit or duckdb_memory_limit(),
-        "DBT_TARGET_PATH": str(build_dir / "dbt" / "target"),
-        "DBT_LOG_PATH": str(build_dir / "dbt" / "logs"),
+        "DBT_TARGET_PATH": str(build_dir / dbt_dir / "target"),
+        "DBT_LOG_PATH": str(build_dir / dbt_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }
 
 
 def run_dbt(project_dir: Path, *, warehouse: Path, raw_dir: Path, build_dir: Path,
-            args: list[str] | None = None, memory_limit: str | None = None) -> DbtOutcome:
-    """``memory_limit``: DuckDB's for this invocation only (default: tongban's)."""
+            args: list[str] | None = None, memory_limit: str | None = None, dbt_dir: str = "dbt") -> DbtOutcome:
+    """``memory_limit``: DuckDB's for this invocation only (default: tongban's); ``dbt_dir``: see
+    :func:`dbt_env`."""
 
     before = os.environ.get(DUCKDB_MEMORY_ENV)
-    os.environ.update(dbt_env(warehouse, raw_dir, build_dir, memory_limit))
+    os.environ.update(dbt_env(warehouse, raw_dir, build_dir, memory_limit, dbt_dir))
     try:
         return _invoke(project_dir, args)
     finally:  # the profile reads it from the environment; later invocations get tongban's own
@@ -210,11 +214,11 @@ def build_checked(s: Settings, run: Run, intakes: list[Landed], *,
     lane holds the other core), then takes them all. It builds one table at a time within
     ``EARLY_MEMORY_LIMIT``: it runs beside the XLSX reader's sheet, the largest thing in a run's
     memory. A failure records nothing: ``transform`` builds those tables again and reports what
-    failed."""
+    failed. Spark builds every table in ``transform`` (tongban.steps.spark_engine): nothing early."""
     quiet_third_parties()
     s.build_dir.mkdir(parents=True, exist_ok=True)
     landed = [i for i in intakes if i.status == "landed" and i.raw_path]
-    if not landed:
+    if not landed or s.engine != "duckdb":
         return []
     load_reference_tables(s)
     fingerprints = checked_fingerprints(s.dbt_project_dir, s.reference_dir, standards(s),
@@ -291,14 +295,14 @@ def transform(s: Settings, run: Run, intakes: list[Landed]) -> Transformed:
     record_fingerprints(s.warehouse_path, {**fingerprints, **entity_fps, **(definitions if build else {})},
                         run.run_id)
     return Transformed(success=True, dbt_nodes=nodes,
-                       counts={e: _counts(s, e) for e in run.entities},
+                       counts={e: entity_counts(s, e) for e in run.entities},
                        warehouse=str(s.warehouse_path), marts=published_marts(s, run.entities),
                        reused_checked=unchanged, unchanged_entities=sorted(same),
                        full_refresh=bool(build) and full_refresh,
                        entity_fingerprints={k.removeprefix("harmonized."): fp for k, fp in entity_fps.items()})
 
 
-def _counts(s: Settings, entity: str) -> dict[str, dict[str, Any]]:
+def entity_counts(s: Settings, entity: str) -> dict[str, dict[str, Any]]:
     std = standards(s)
     ent = std.entities[entity]
     warn = [r.reason for r in ent.rules if getattr(r, "severity", None) == "warn"]
@@ -334,10 +338,10 @@ def load_reference_tables(s: Settings) -> None:
         con.close()
 
 
-def published_marts(s: Settings, entities: list[str]) -> dict[str, Mart]:
+def published_marts(s: Settings, entities: list[str], dbt_dir: str = "dbt") -> dict[str, Mart]:
     """Marts to publish (dbt models with meta.publish), from the manifest of the dbt run: name ->
     {relation, entities}. Only marts all of whose entities ran."""
-    manifest = json.loads((s.build_dir / "dbt" / "target" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((s.build_dir / dbt_dir / "target" / "manifest.json").read_text(encoding="utf-8"))
     marts = {}
     for node in manifest["nodes"].values():
         meta = node.get("config", {}).get("meta", {}) or {}

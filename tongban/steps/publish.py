@@ -145,7 +145,8 @@ def _report(s: Settings, walk: Walk, snapshots: dict[str, dict[str, Any]], rows:
         held_back=held_back_entries(s, run.entities, counts),
         crosswalk_versions={e: {sid: c.get("crosswalk_versions", []) for sid, c in counts.get(e, {}).items()}
                             for e in run.entities},
-        gate=walk.gated, messages=[i.message for i in walk.intakes if i.message], exchange_problems=problems)
+        gate=walk.gated, messages=[i.message for i in walk.intakes if i.message], exchange_problems=problems,
+        engine=walk.transformed.engine)
 
 
 def write_report(s: Settings, report: RunReport) -> Path:

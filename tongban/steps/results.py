@@ -118,6 +118,8 @@ class Transformed(StepResult):
     unchanged_entities: list[str]
     full_refresh: bool
     entity_fingerprints: dict[str, str]
+    #: the engine dbt built on (tongban.common.config.ENGINES)
+    engine: str = "duckdb"
 
 
 @dataclass
@@ -217,6 +219,8 @@ class RunReport(StepResult):
     gate: Gated
     messages: list[str]
     exchange_problems: list[str]
+    #: the engine dbt built on (tongban.common.config.ENGINES)
+    engine: str = "duckdb"
 
 
 @dataclass

@@ -23,7 +23,8 @@ def summarize(report: dict[str, Any], published: dict[str, Any] | None = None) -
     report, or (from the DAG) with the run and publish's result, whose report file it reads."""
     if published is not None:
         report = json.loads(Path(published["report"]).read_text(encoding="utf-8"))
-    lines = [f"tongban run {report['run_id']}", ""]
+    lines = [f"tongban run {report['run_id']}" + (f"  (dbt on {report['engine']})" if report.get("engine", "duckdb")
+                                                   != "duckdb" else ""), ""]
     lines += _deliveries(report)
     lines += _worklists(report)
     lines += _gates(report)
@@ -157,6 +158,7 @@ def summary_json(report: dict[str, Any], exit_code: int) -> dict[str, Any]:
     return {
         "run_id": report["run_id"],
         "finished_at": report.get("finished_at"),
+        "engine": report.get("engine", "duckdb"),
         "exit_code": exit_code,
         "deliveries": deliveries,
         "snapshots": {e: s["version"] for e, s in report.get("snapshots", {}).items()},
