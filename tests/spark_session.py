@@ -20,3 +20,15 @@ def local_spark(warehouse: Path, app: str):
     for key, value in session_conf().items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+REFERENCE_TABLES = ("gbt2260_current", "gbt2260_history", "nbs_statistical_codes", "gbt4754_classes")
+
+
+def with_reference(session, con):
+    """``session`` with DuckDB's reference tables (read from ``con``) as Spark's ``reference.*``."""
+    session.sql("create database if not exists reference")
+    for table in REFERENCE_TABLES:
+        frame = con.execute(f"select * from reference.{table}").df()
+        session.createDataFrame(frame).write.mode("overwrite").saveAsTable(f"reference.{table}")
+    return session

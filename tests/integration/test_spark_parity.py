@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from tests.spark_session import local_spark
+from tests.spark_session import local_spark, with_reference
 from tongban.common import validators as V
 from tongban.common.reference import load_reference, real_usccs
 from tongban.standards.load import load_standards
@@ -40,7 +40,6 @@ pytestmark = pytest.mark.spark
 
 VECTORS = list(csv.DictReader(Path(__file__).parents[1].joinpath("unit", "identifier_vectors.csv")
                               .open(encoding="utf-8", newline="")))
-REFERENCE_TABLES = ("gbt2260_current", "gbt2260_history", "nbs_statistical_codes", "gbt4754_classes")
 ROOT = Path(__file__).parents[2]
 
 
@@ -55,11 +54,7 @@ def duck():
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory, duck):
-    session = local_spark(tmp_path_factory.mktemp("spark-warehouse"), "tongban-parity")
-    session.sql("create database if not exists reference")
-    for table in REFERENCE_TABLES:
-        frame = duck.execute(f"select * from reference.{table}").df()
-        session.createDataFrame(frame).write.mode("overwrite").saveAsTable(f"reference.{table}")
+    session = with_reference(local_spark(tmp_path_factory.mktemp("spark-warehouse"), "tongban-parity"), duck)
     yield session
     session.stop()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.spark_session import local_spark
+from tests.spark_session import local_spark, with_reference
 from tests.workdirs import use_work
 from tongban.common.config import settings
 from tongban.standards.load import load_standards
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.spark
 ROWS = 400  # per province per entity: every defect class at least once per province
 SEED = 7
 ENTITIES = ("birth_registration", "business_license", "data_resource")
-REFERENCE_TABLES = ("gbt2260_current", "gbt2260_history", "nbs_statistical_codes", "gbt4754_classes")
 #: values that differ between engines by design (see the module docstring)
 SKIPPED = {"checked_build", "content_hash"}
 
@@ -82,11 +81,8 @@ def duck_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory, duck_run):
-    session = local_spark(tmp_path_factory.mktemp("rows-spark-warehouse"), "tongban-rows")
-    session.sql("create database if not exists reference")
-    for table in REFERENCE_TABLES:
-        frame = duck_run["con"].execute(f"select * from reference.{table}").df()
-        session.createDataFrame(frame).write.mode("overwrite").saveAsTable(f"reference.{table}")
+    session = with_reference(local_spark(tmp_path_factory.mktemp("rows-spark-warehouse"), "tongban-rows"),
+                             duck_run["con"])
     for path in sorted(duck_run["staged"].glob("*.parquet")):
         session.read.parquet(str(path)).createOrReplaceTempView(path.stem)
     yield session
