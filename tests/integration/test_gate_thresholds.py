@@ -151,9 +151,9 @@ def test_the_scorecard_shows_the_held_delivery_and_why(work, tmp_path, monkeypat
     sh = _deliveries(work["report"])["sh"]
     run_id = work["report"]["run_id"]
     held = [row for row in tables["held"][1:] if "上海市" in row and run_id in row]
-    assert held and held[0][-2:] == ["held", sh["held_reason"]], tables["held"]
+    assert held and held[0][-2:] == ["未发布（超出阈值）", sh["held_reason"]], tables["held"]
     card = [row for row in tables["scorecard"][1:] if "sh" in row and run_id in row]
-    assert card and card[0][-1] == "held" and card[0][-2] == "10%", tables["scorecard"]
+    assert card and card[0][-1] == "未发布（超出阈值）" and card[0][-2] == "10%", tables["scorecard"]
     assert 'class="red"' in page.text
 
 
