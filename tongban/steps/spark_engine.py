@@ -45,7 +45,7 @@ MASTER_ENV = "TONGBAN_SPARK_MASTER"
 MASTER_DEFAULT = "local[2]"
 #: the driver's memory (spark.driver.memory; local mode runs everything in the driver)
 MEMORY_ENV = "TONGBAN_SPARK_DRIVER_MEMORY"
-MEMORY_DEFAULT = "2g"
+MEMORY_DEFAULT = "4g"  # 2g ran out of heap (OutOfMemoryError) at 50,000 rows a province
 #: what profiles.yml's spark target reads for its server-side time zone (set from session_conf())
 TIMEZONE_ENV = "TONGBAN_SPARK_TIMEZONE"
 #: the dbt folder of the build directory for the Spark project's target and logs
@@ -56,6 +56,11 @@ COPIED_SCHEMAS = ("intermediate", "harmonized", "marts")
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # a run is ~180 jobs with very large plans (every rule inline): the UI listeners' history of them
+    # stays in the driver's heap even with the UI off, so keep only the last few
+    "spark.sql.ui.retainedExecutions": "5",
+    "spark.ui.retainedJobs": "20",
+    "spark.ui.retainedStages": "20",
     "spark.sql.shuffle.partitions": "2",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.session.timeZone": "UTC",  # replaced by session_conf()'s
