@@ -38,11 +38,7 @@ def _is_generated(path: Path) -> bool:
 def _generated(std: Standards, dialect: str) -> dict[str, str]:
     if dialect == "duckdb":
         return {**seed_files(std), **committed_files(std)}
-    try:
-        models = generated_files(std, dialect=dialect)  # type: ignore[call-arg]
-    except TypeError as exc:  # a generator without the dialect switch (issue 19, brief "stage")
-        raise NotImplementedError(f"the dbt generator has no {dialect} dialect yet") from exc
-    return {**seed_files(std), **models}
+    return {**seed_files(std), **generated_files(std, dialect=dialect)}
 
 
 def project_files(std: Standards, project_root: Path, dialect: str = "duckdb") -> dict[str, bytes]:
